@@ -1,0 +1,178 @@
+//! Strict JSON body parsing: one object, no duplicate keys, bounded nesting.
+//!
+//! `serde_json::from_slice::<Value>` silently keeps the last of two duplicate keys and allows 128
+//! levels; a configuration API should refuse both, so bodies go through [`parse_object`].
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Bodies nested deeper than this many levels are refused.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a body is not acceptable JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError(pub String);
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses `bytes` as one JSON object, refusing duplicate keys and nesting deeper than [`MAX_DEPTH`].
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+    match parse_value(bytes)? {
+        Value::Object(map) => Ok(map),
+        other => Err(JsonError(format!(
+            "the body must be a JSON object, got {}",
+            type_name(&other)
+        ))),
+    }
+}
+
+/// Parses `bytes` as one JSON value with the same rules as [`parse_object`].
+pub fn parse_value(bytes: &[u8]) -> Result<Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(|e| JsonError(describe(&e)))?;
+    de.end().map_err(|e| JsonError(describe(&e)))?;
+    Ok(value)
+}
+
+/// The JSON type of a value, as used in messages.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn describe(e: &serde_json::Error) -> String {
+    if e.line() == 0 {
+        e.to_string()
+    } else {
+        // serde_json already appends "at line L column C" to the message.
+        format!("the body is not valid JSON: {e}")
+    }
+}
+
+struct Strict {
+    depth: usize,
+}
+
+impl Strict {
+    fn nested<E: de::Error>(&self) -> Result<Strict, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(E::custom(format_args!(
+                "the body is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(Strict { depth })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let child = self.nested()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Strict { depth: child.depth })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let child = self.nested()?;
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            let value = access.next_value_seed(Strict { depth: child.depth })?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert!(parse_object(br#"{"a":1,"a":2}"#).unwrap_err().0.contains("duplicate key \"a\""));
+        assert!(parse_object(br#"{"x":{"b":1,"b":1}}"#).is_err());
+        assert!(parse_object(br#"{"a":1,"b":2}"#).is_ok());
+    }
+
+    #[test]
+    fn nesting_is_allowed_to_64_levels_and_refused_beyond() {
+        let ok = format!("{}{}", "[".repeat(63), "]".repeat(63));
+        let body = format!("{{\"a\":{ok}}}");
+        assert!(parse_object(body.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        let body = format!("{{\"a\":{deep}}}");
+        let err = parse_object(body.as_bytes()).unwrap_err();
+        assert!(err.0.contains("nested deeper than 64"), "{err}");
+    }
+
+    #[test]
+    fn non_objects_and_trailing_garbage_are_refused() {
+        assert!(parse_object(b"[]").unwrap_err().0.contains("got an array"));
+        assert!(parse_object(b"{} x").is_err());
+        assert!(parse_object(b"").is_err());
+        assert!(parse_object(b"{\"a\": 1e400}").is_err());
+    }
+}

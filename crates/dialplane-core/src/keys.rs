@@ -1,0 +1,133 @@
+//! API keys: generated with 256 bits of entropy, shown once, stored only as a SHA-256 hash.
+//!
+//! A fast hash is the right tool here: the key is random, not a password, so there is nothing to
+//! brute-force, and lookups by hash compare no secret bytes in variable time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const PREFIX: &str = "dp_";
+const SECRET_BYTES: usize = 32;
+const ENCODED_LEN: usize = 43; // base64url of 32 bytes, unpadded
+
+/// A plain API key. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// A new random key: `dp_` and 43 base64url characters.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Parses what a client sent; `None` when it cannot be a key of ours.
+    pub fn parse(s: &str) -> Option<Self> {
+        let body = s.strip_prefix(PREFIX)?;
+        let ok = body.len() == ENCODED_LEN
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// The value stored in place of the key.
+    pub fn hash(&self) -> KeyHash {
+        KeyHash(Sha256::digest(self.0.as_bytes()).into())
+    }
+
+    /// The key itself, for showing once at creation.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(dp_…)")
+    }
+}
+
+/// SHA-256 of a key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl KeyHash {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyHash(…)")
+    }
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// GET only.
+    Read,
+    /// Everything.
+    Write,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_differ() {
+        let a = ApiKey::generate();
+        let b = ApiKey::generate();
+        assert_ne!(a, b);
+        assert_eq!(ApiKey::parse(a.expose()), Some(a.clone()));
+        assert_eq!(a.expose().len(), 3 + 43);
+        assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn malformed_keys_do_not_parse() {
+        let good = ApiKey::generate();
+        for bad in [
+            "",
+            "dp_",
+            "xx_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &good.expose()[1..],
+            &format!("{}=", good.expose()),
+            "dp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!",
+        ] {
+            assert!(ApiKey::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let key = ApiKey::generate();
+        assert!(!format!("{key:?}").contains(&key.expose()[3..]));
+    }
+}

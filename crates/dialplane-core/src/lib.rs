@@ -1,0 +1,18 @@
+//! dialplane's agent document and the rules about it: ids, defaults, JSON Merge Patch, validation and
+//! API keys. Pure code: no I/O, no database, no HTTP, so every rule can be tested in isolation.
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod ids;
+pub mod json;
+pub mod keys;
+pub mod merge;
+pub mod problems;
+pub mod validate;
+
+pub use agent::{Agent, AgentSpec, CreatedBy, Metadata};
+pub use ids::{AgentId, KeyId};
+pub use keys::{ApiKey, KeyHash, Scope};
+pub use problems::{Pointer, Problem, ProblemCode, Problems};
+pub use validate::Rules;

@@ -1,0 +1,161 @@
+//! Validation problems: where (a JSON Pointer), what (a closed list of codes), and a human message.
+
+use serde::Serialize;
+use std::fmt;
+
+/// A JSON Pointer (RFC 6901), built one token at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pointer(String);
+
+impl Pointer {
+    /// The pointer to the whole document (`""`).
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// The pointer to member `key` of the object this pointer names.
+    pub fn key(&self, key: &str) -> Self {
+        let mut s = String::with_capacity(self.0.len() + key.len() + 1);
+        s.push_str(&self.0);
+        s.push('/');
+        for c in key.chars() {
+            match c {
+                '~' => s.push_str("~0"),
+                '/' => s.push_str("~1"),
+                c => s.push(c),
+            }
+        }
+        Self(s)
+    }
+
+    /// The pointer to element `index` of the array this pointer names.
+    pub fn index(&self, index: usize) -> Self {
+        Self(format!("{}/{index}", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Pointer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What is wrong with a value. The list is closed: clients may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// A required field is missing (or was reset with `null` and has no default).
+    Required,
+    /// The value has the wrong JSON type.
+    InvalidType,
+    /// The field is not part of the schema.
+    UnknownField,
+    /// A read-only field was given a value other than the stored one.
+    ReadOnly,
+    /// A number is outside its allowed range.
+    OutOfRange,
+    /// A string or list is shorter than allowed (includes empty strings that must not be).
+    TooShort,
+    /// A string, list or map is longer than allowed.
+    TooLong,
+    /// A list holds the same value twice.
+    Duplicate,
+    /// A string does not have the required format (E.164, e-mail, URL, identifier...).
+    InvalidFormat,
+    /// The value is not one of the allowed values.
+    InvalidValue,
+    /// A reference names something that does not exist.
+    NotFound,
+    /// The agent refers to itself where that is not allowed.
+    SelfReference,
+    /// A rule across several fields is broken.
+    InvalidCombination,
+}
+
+/// One problem found in a request body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub code: ProblemCode,
+    pub message: String,
+}
+
+/// Every problem found in one document, in the order they were found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, path: &Pointer, code: ProblemCode, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.to_string(),
+            code,
+            message: message.into(),
+        });
+    }
+
+    pub fn extend(&mut self, other: Problems) {
+        self.0.extend(other.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
+        self.0.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+
+    /// `Ok(value)` when nothing was found, else every problem.
+    pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.len() {
+            1 => write!(f, "1 field is invalid"),
+            n => write!(f, "{n} fields are invalid"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_escapes_tilde_and_slash_per_rfc_6901() {
+        let p = Pointer::root().key("a/b").key("m~n").index(3);
+        assert_eq!(p.as_str(), "/a~1b/m~0n/3");
+    }
+
+    #[test]
+    fn problems_summary_counts_fields() {
+        let mut p = Problems::new();
+        p.push(&Pointer::root().key("a"), ProblemCode::Required, "x");
+        assert_eq!(p.to_string(), "1 field is invalid");
+        p.push(&Pointer::root().key("b"), ProblemCode::Required, "x");
+        assert_eq!(p.to_string(), "2 fields are invalid");
+    }
+}

@@ -1,0 +1,187 @@
+//! Validation: turns an untrusted candidate document into an [`AgentSpec`], or reports every problem.
+//!
+//! A create body and a PATCH body take the same road: the body is merged (RFC 7396) onto a base (an
+//! empty object, or the stored agent), and the merged candidate is read as a whole. Read-only fields may
+//! appear only with the values the base already has.
+
+mod formats;
+mod reader;
+mod spec;
+
+use crate::agent::{Agent, AgentSpec};
+use crate::ids::AgentId;
+use crate::merge::merge;
+use crate::problems::{Pointer, ProblemCode, Problems};
+use reader::{Absence, Ctx, Obj};
+use serde_json::{Map, Value};
+
+/// Fields that clients can see but not change.
+pub const READ_ONLY: [&str; 3] = ["agentId", "phoneNumbers", "metadata"];
+
+/// Server-wide settings that validation depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// The models `prompt.llm` may name.
+    pub llm_models: Vec<String>,
+}
+
+/// The models allowed when the server is not told otherwise (`--llm-models`).
+pub const DEFAULT_LLM_MODELS: &[&str] = &[
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-pro",
+    "gemini-2.0-flash",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+];
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            llm_models: DEFAULT_LLM_MODELS.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+}
+
+/// `a, b or c`.
+pub(crate) fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Reads a whole candidate document. Read-only keys are skipped here and checked by [`check_read_only`].
+pub fn read_candidate(candidate: &Value, rules: &Rules) -> Result<AgentSpec, Problems> {
+    let mut cx = Ctx::new(rules);
+    let spec = match candidate.as_object() {
+        Some(map) => {
+            let mut obj = Obj::new(&mut cx, Some(map), Pointer::root(), Absence::Present);
+            let spec = spec::agent_spec(&mut obj);
+            obj.finish();
+            spec
+        }
+        None => {
+            cx.report(
+                &Pointer::root(),
+                ProblemCode::InvalidType,
+                "must be an object",
+            );
+            AgentSpec::default()
+        }
+    };
+    cx.problems.into_result(spec)
+}
+
+/// Reports every read-only field of `candidate` whose value differs from `base`'s.
+pub fn check_read_only(candidate: &Value, base: &Value, problems: &mut Problems) {
+    for key in READ_ONLY {
+        let (got, stored) = (candidate.get(key), base.get(key));
+        if got != stored {
+            let path = first_difference(got, stored, Pointer::root().key(key));
+            problems.push(
+                &path,
+                ProblemCode::ReadOnly,
+                "is read-only: send it unchanged or leave it out",
+            );
+        }
+    }
+}
+
+/// The deepest pointer at which `a` and `b` differ, following objects that both sides have.
+fn first_difference(a: Option<&Value>, b: Option<&Value>, path: Pointer) -> Pointer {
+    if let (Some(Value::Object(a)), Some(Value::Object(b))) = (a, b) {
+        let keys = a.keys().chain(b.keys());
+        for key in keys {
+            if a.get(key) != b.get(key) {
+                return first_difference(a.get(key), b.get(key), path.key(key));
+            }
+        }
+    }
+    path
+}
+
+/// Validates a create body: the body read as a whole document, with no read-only values of its own.
+pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<AgentSpec, Problems> {
+    let candidate = merge(&Value::Object(Map::new()), &Value::Object(body.clone()));
+    let base = serde_json::json!({ "phoneNumbers": [] });
+    finish(candidate, &base, rules, None)
+}
+
+/// Validates a PATCH body: merged onto the stored agent, the result read as a whole.
+///
+/// `Ok(None)` means the patch changes nothing.
+pub fn validate_patch(
+    stored: &Agent,
+    patch: &Map<String, Value>,
+    rules: &Rules,
+) -> Result<Option<AgentSpec>, Problems> {
+    let base = serde_json::to_value(stored).unwrap_or(Value::Null);
+    let candidate = merge(&base, &Value::Object(patch.clone()));
+    let spec = finish(candidate, &base, rules, Some(stored.agent_id))?;
+    Ok((spec != stored.spec).then_some(spec))
+}
+
+fn finish(
+    candidate: Value,
+    base: &Value,
+    rules: &Rules,
+    own_id: Option<AgentId>,
+) -> Result<AgentSpec, Problems> {
+    let (spec, mut problems) = match read_candidate(&candidate, rules) {
+        Ok(spec) => (Some(spec), Problems::new()),
+        Err(problems) => (None, problems),
+    };
+    check_read_only(&candidate, base, &mut problems);
+    if let Some(spec) = &spec {
+        for (path, target) in spec.transfer_targets() {
+            match target.parse::<AgentId>() {
+                Ok(id) if Some(id) == own_id => problems.push(
+                    &path,
+                    ProblemCode::SelfReference,
+                    "an agent cannot transfer to itself",
+                ),
+                Ok(_) => {}
+                Err(_) => problems.push(&path, ProblemCode::NotFound, missing_agent(target)),
+            }
+        }
+    }
+    match spec {
+        Some(spec) if problems.is_empty() => Ok(spec),
+        _ => Err(problems),
+    }
+}
+
+fn missing_agent(id: &str) -> String {
+    format!("names no agent of this workspace: {id:?}")
+}
+
+/// The agents `spec` transfers to (each once), for the store to check that they exist.
+pub fn transfer_targets(spec: &AgentSpec) -> Vec<AgentId> {
+    let mut ids: Vec<AgentId> = spec
+        .transfer_targets()
+        .filter_map(|(_, t)| t.parse().ok())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The problems to report when the store finds that `missing` agents do not exist.
+pub fn missing_targets(spec: &AgentSpec, missing: &[AgentId]) -> Problems {
+    let mut problems = Problems::new();
+    for (path, target) in spec.transfer_targets() {
+        if missing.iter().any(|m| m.to_string() == target) {
+            problems.push(&path, ProblemCode::NotFound, missing_agent(target));
+        }
+    }
+    problems
+}

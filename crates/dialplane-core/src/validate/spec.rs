@@ -1,0 +1,455 @@
+//! Reads each part of an agent document from untrusted JSON, field by field, as the contract's table
+//! says: type, default, and rule.
+
+use super::formats::{self, chars, id, non_empty, text};
+use super::reader::{Ctx, Obj};
+use crate::agent::*;
+use crate::problems::{Pointer, ProblemCode};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+const MESSAGE_MAX: usize = 2_000;
+const WIDGET_MAX_BYTES: usize = 16 * 1024;
+
+pub fn agent_spec(o: &mut Obj) -> AgentSpec {
+    for read_only in super::READ_ONLY {
+        o.skip(read_only);
+    }
+    AgentSpec {
+        name: o.required_string("name", &formats::name),
+        direction: o.choice("direction"),
+        tags: o.string_list("tags", 50, &chars(1, 64)),
+        conversation_config: o.object("conversationConfig", |o| {
+            // Only `prompt.prompt` inside is required; when the whole object is missing, say so once.
+            ConversationConfig {
+                agent: o.object("agent", agent_config),
+                asr: o.object("asr", |o| Asr {
+                    user_input_audio_format: o.choice("userInputAudioFormat"),
+                    keywords: list_of_strings(o, "keywords", 100),
+                }),
+                turn: o.object("turn", turn),
+                tts: o.object("tts", tts),
+            }
+        }),
+        platform_settings: o.object("platformSettings", platform_settings),
+        workflow: o.object("workflow", workflow),
+    }
+}
+
+/// Keywords may repeat and be any string.
+fn list_of_strings(o: &mut Obj, key: &'static str, max: usize) -> Vec<String> {
+    o.list(key, max, |cx, v, p| cx.str(v, &p).map(str::to_owned))
+}
+
+fn agent_config(o: &mut Obj) -> AgentConfig {
+    let defaults = AgentConfig::default();
+    AgentConfig {
+        prompt: o.object("prompt", prompt),
+        greeting_message: o.string("greetingMessage", "", &text(MESSAGE_MAX)),
+        primary_language: o.string(
+            "primaryLanguage",
+            &defaults.primary_language,
+            &formats::language,
+        ),
+        hinglish_mode: o.bool("hinglishMode", false),
+        dynamic_variables: dynamic_variables(o),
+        disable_first_message_interruptions: o.bool("disableFirstMessageInterruptions", false),
+    }
+}
+
+fn dynamic_variables(o: &mut Obj) -> serde_json::Map<String, Value> {
+    let (vars, path) = o.map("dynamicVariables");
+    identifier_keys(o.cx, &vars, &path, 100);
+    for (k, v) in &vars {
+        if !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+            o.cx.report(
+                &path.key(k),
+                ProblemCode::InvalidType,
+                format!(
+                    "must be a string, a number or a boolean, got {}",
+                    crate::json::type_name(v)
+                ),
+            );
+        }
+    }
+    vars
+}
+
+/// Free-form map keys: at most `max`, each an identifier.
+fn identifier_keys(cx: &mut Ctx, map: &serde_json::Map<String, Value>, path: &Pointer, max: usize) {
+    if map.len() > max {
+        cx.report(
+            path,
+            ProblemCode::TooLong,
+            format!("must have at most {max} keys, got {}", map.len()),
+        );
+    }
+    for key in map.keys() {
+        if let Err((code, message)) = formats::identifier(key) {
+            cx.report(&path.key(key), code, format!("key {message}"));
+        }
+    }
+}
+
+fn prompt(o: &mut Obj) -> Prompt {
+    let defaults = Prompt::default();
+    let rules = o.cx.rules;
+    let models = &rules.llm_models;
+    let llm_check = |s: &str| {
+        if models.iter().any(|m| m == s) {
+            Ok(())
+        } else {
+            let names: Vec<String> = models.iter().map(|m| format!("{m:?}")).collect();
+            Err((
+                ProblemCode::InvalidValue,
+                format!(
+                    "must be one of the configured models: {}; got {s:?}",
+                    super::or_list(&names)
+                ),
+            ))
+        }
+    };
+    let llm = o.string("llm", &defaults.llm, &llm_check);
+    Prompt {
+        prompt: o.required_string("prompt", &chars(1, 100_000)),
+        llm,
+        temperature: o.number("temperature", 0.0, 0.0, 2.0),
+        tool_ids: o.string_list("toolIds", 64, &id),
+        built_in_tools: o.object("builtInTools", built_in_tools),
+        knowledge_base: o.string_list("knowledgeBase", usize::MAX, &id),
+        ignore_default_personality: o.bool("ignoreDefaultPersonality", false),
+        timezone: o.string("timezone", &defaults.timezone, &formats::timezone),
+    }
+}
+
+fn tool(o: &mut Obj, enabled_by_default: bool) -> Tool {
+    Tool {
+        enabled: o.bool("enabled", enabled_by_default),
+        description: o.string("description", "", &text(MESSAGE_MAX)),
+        disable_interruption: o.bool("disableInterruption", false),
+    }
+}
+
+fn built_in_tools(o: &mut Obj) -> BuiltInTools {
+    BuiltInTools {
+        end_call: o.object("endCall", |o| tool(o, true)),
+        language_detection: o.object("languageDetection", |o| tool(o, false)),
+        skip_turn: o.object("skipTurn", |o| tool(o, false)),
+        transfer_to_agent: o.object("transferToAgent", |o| TransferToAgent {
+            tool: tool(o, false),
+            transfers: o.list("transfers", 32, |cx, v, p| {
+                Some(cx.nested(Some(v), p, agent_transfer))
+            }),
+        }),
+        transfer_to_number: o.object("transferToNumber", |o| TransferToNumber {
+            tool: tool(o, false),
+            transfer_rule_ids: o.string_list("transferRuleIds", usize::MAX, &id),
+            transfers: o.list("transfers", 32, |cx, v, p| {
+                Some(cx.nested(Some(v), p, number_transfer))
+            }),
+        }),
+        voicemail_detection: o.object("voicemailDetection", |o| VoicemailDetection {
+            tool: tool(o, false),
+            voicemail_message: o.string("voicemailMessage", "", &text(MESSAGE_MAX)),
+        }),
+    }
+}
+
+fn agent_transfer(o: &mut Obj) -> AgentTransfer {
+    AgentTransfer {
+        agent_id: o.required_string("agentId", &id),
+        condition: o.required_string("condition", &non_empty),
+        delay_ms: o.int("delayMs", 0, 0, 60_000),
+        transfer_message: o.string("transferMessage", "", &text(MESSAGE_MAX)),
+        enable_transferred_agent_first_message: o.bool("enableTransferredAgentFirstMessage", false),
+    }
+}
+
+fn number_transfer(o: &mut Obj) -> NumberTransfer {
+    let condition = o.required_string("condition", &non_empty);
+    let transfer_destination = match o.required("transferDestination") {
+        Some((v, p)) => o.cx.nested(Some(v), p, |o| {
+            let phone = o.field("phoneNumber");
+            let sip = o.field("sipUri");
+            if phone.is_some() == sip.is_some() {
+                let path = o.path.clone();
+                o.cx.report(
+                    &path,
+                    ProblemCode::InvalidCombination,
+                    "must have exactly one of phoneNumber and sipUri",
+                );
+            }
+            TransferDestination {
+                phone_number: phone.and_then(|(v, p)| o.cx.checked_str(v, &p, &formats::e164)),
+                sip_uri: sip.and_then(|(v, p)| o.cx.checked_str(v, &p, &formats::sip_uri)),
+            }
+        }),
+        None => TransferDestination::default(),
+    };
+    NumberTransfer {
+        condition,
+        transfer_destination,
+    }
+}
+
+fn turn(o: &mut Obj) -> Turn {
+    let silence = match o.field("silenceEndCallTimeout") {
+        None => -1.0,
+        Some((v, p)) => match v.as_f64() {
+            Some(n) if n == -1.0 || (1.0..=7_200.0).contains(&n) => n,
+            Some(n) => {
+                o.cx.report(
+                    &p,
+                    ProblemCode::OutOfRange,
+                    format!("must be -1 (off) or between 1 and 7200, got {n}"),
+                );
+                -1.0
+            }
+            None => o.cx.number(v, &p, -1.0, 7_200.0).unwrap_or(-1.0),
+        },
+    };
+    Turn {
+        turn_timeout: o.number("turnTimeout", 7.0, 1.0, 30.0),
+        silence_end_call_timeout: silence,
+        turn_eagerness: o.choice("turnEagerness"),
+        spelling_patience: o.choice("spellingPatience"),
+    }
+}
+
+fn tts(o: &mut Obj) -> Tts {
+    Tts {
+        voice_id: o.string("voiceId", DEFAULT_VOICE_ID, &id),
+        supported_voices: o.list("supportedVoices", 20, |cx, v, p| {
+            Some(cx.nested(Some(v), p, |o| Voice {
+                label: o.required_string("label", &non_empty),
+                voice_id: o.required_string("voiceId", &id),
+                language: o.required_string("language", &formats::language),
+                stability: o.number("stability", 0.5, 0.0, 1.0),
+                speed: o.number("speed", 0.95, 0.7, 1.2),
+                similarity_boost: o.number("similarityBoost", 0.5, 0.0, 1.0),
+            }))
+        }),
+        expressive_mode: o.bool("expressiveMode", false),
+        suggested_audio_tags: o.list("suggestedAudioTags", 50, |cx, v, p| {
+            Some(cx.nested(Some(v), p, |o| AudioTag {
+                tag: o.required_string("tag", &non_empty),
+                description: o.string("description", "", &text(MESSAGE_MAX)),
+            }))
+        }),
+    }
+}
+
+fn platform_settings(o: &mut Obj) -> PlatformSettings {
+    PlatformSettings {
+        call_actions: o.object("callActions", call_actions),
+        widget: {
+            let (widget, path) = o.map("widget");
+            let size = serde_json::to_vec(&widget).map_or(0, |b| b.len());
+            if size > WIDGET_MAX_BYTES {
+                o.cx.report(
+                    &path,
+                    ProblemCode::TooLong,
+                    format!("must be at most {WIDGET_MAX_BYTES} bytes serialised, got {size}"),
+                );
+            }
+            widget
+        },
+        data_collection: o.object("dataCollection", data_collection),
+        call_retry: o.object("callRetry", |o| CallRetry {
+            retry_count: o.int("retryCount", 0, 0, 10),
+            retry_delay: o.int("retryDelay", 30, 1, 1_440),
+        }),
+        summary_language: o.string("summaryLanguage", "", &formats::optional_language),
+        privacy: o.object("privacy", |o| Privacy {
+            record_voice: o.bool("recordVoice", false),
+        }),
+        telephony: o.object("telephony", telephony),
+    }
+}
+
+fn call_actions(o: &mut Obj) -> CallActions {
+    CallActions {
+        smart_opt_out: o.bool("smartOptOut", false),
+        issue_tracking: o.bool("issueTracking", false),
+        post_call_webhook: o.string("postCallWebhook", "", &formats::webhook),
+        post_call_email: o.object("postCallEmail", |o| {
+            let enabled = o.bool("enabled", false);
+            let (config, path) = o.map("emailConfiguration");
+            if enabled {
+                let recipients = path.key("recipients");
+                match config.get("recipients") {
+                    None | Some(Value::Null) => o.cx.report(
+                        &recipients,
+                        ProblemCode::Required,
+                        "is required when postCallEmail is enabled",
+                    ),
+                    Some(v) => {
+                        let list = o.cx.string_list(v, &recipients, 20, &formats::email);
+                        if list.is_empty() && v.as_array().is_some_and(Vec::is_empty) {
+                            o.cx.report(
+                                &recipients,
+                                ProblemCode::TooShort,
+                                "must hold at least 1 address when postCallEmail is enabled",
+                            );
+                        }
+                    }
+                }
+            }
+            PostCallEmail {
+                enabled,
+                email_configuration: config,
+            }
+        }),
+        schedule_on_calendar: o.object("scheduleOnCalendar", |o| {
+            let calendar = ScheduleOnCalendar {
+                enabled: o.bool("enabled", false),
+                provider: o.choice("provider"),
+                events_ids: o.string_list("eventsIds", usize::MAX, &id),
+            };
+            if calendar.enabled && calendar.events_ids.is_empty() {
+                let p = o.path.key("eventsIds");
+                o.cx.report(
+                    &p,
+                    ProblemCode::TooShort,
+                    "must not be empty when scheduleOnCalendar is enabled",
+                );
+            }
+            calendar
+        }),
+    }
+}
+
+fn data_collection(o: &mut Obj) -> DataCollection {
+    let (raw, path) = o.map("entities");
+    identifier_keys(o.cx, &raw, &path, 50);
+    let entities: BTreeMap<String, Entity> = raw
+        .iter()
+        .map(|(k, v)| {
+            let entity = o.cx.nested(Some(v), path.key(k), |o| Entity {
+                kind: match o.required("type") {
+                    Some((v, p)) => o.cx.choice(v, &p).unwrap_or_default(),
+                    None => EntityType::default(),
+                },
+                description: o.required_string("description", &non_empty),
+            });
+            (k.clone(), entity)
+        })
+        .collect();
+    DataCollection {
+        entities,
+        store_data: o.bool("storeData", false),
+    }
+}
+
+fn telephony(o: &mut Obj) -> Telephony {
+    let t = Telephony {
+        number_rotation_enabled: o.bool("numberRotationEnabled", false),
+        rotation_numbers: o.string_list("rotationNumbers", 100, &formats::e164),
+        calls_per_number: o.int("callsPerNumber", 100, 1, 10_000),
+        state_restriction_enabled: o.bool("stateRestrictionEnabled", false),
+        state_restricted_numbers: o.string_list("stateRestrictedNumbers", 100, &formats::e164),
+    };
+    if t.number_rotation_enabled && t.rotation_numbers.len() < 2 {
+        let p = o.path.key("rotationNumbers");
+        o.cx.report(
+            &p,
+            ProblemCode::TooShort,
+            "must hold at least 2 numbers when numberRotationEnabled is true",
+        );
+    }
+    if t.state_restriction_enabled && t.state_restricted_numbers.is_empty() {
+        let p = o.path.key("stateRestrictedNumbers");
+        o.cx.report(
+            &p,
+            ProblemCode::TooShort,
+            "must not be empty when stateRestrictionEnabled is true",
+        );
+    }
+    t
+}
+
+const NODE_TYPES: &[&str] = &[
+    "start",
+    "end",
+    "subagent",
+    "agent_transfer",
+    "phone_transfer",
+    "tool",
+];
+
+fn workflow(o: &mut Obj) -> Workflow {
+    let (nodes_raw, nodes_path) = o.map("nodes");
+    let (edges_raw, edges_path) = o.map("edges");
+    let mut nodes = BTreeMap::new();
+    let mut starts = 0;
+    for (node_id, node) in &nodes_raw {
+        let p = nodes_path.key(node_id);
+        if let Err((code, message)) = id(node_id) {
+            o.cx.report(&p, code, format!("node id {message}"));
+        }
+        let Some(fields) = o.cx.object(node, &p) else {
+            continue;
+        };
+        match fields.get("type") {
+            None | Some(Value::Null) => {
+                o.cx.report(&p.key("type"), ProblemCode::Required, "is required")
+            }
+            Some(t) => {
+                if let Some(t) = o.cx.str(t, &p.key("type")) {
+                    if !NODE_TYPES.contains(&t) {
+                        let names: Vec<String> =
+                            NODE_TYPES.iter().map(|n| format!("{n:?}")).collect();
+                        o.cx.report(
+                            &p.key("type"),
+                            ProblemCode::InvalidValue,
+                            format!("must be one of {}, got {t:?}", super::or_list(&names)),
+                        );
+                    }
+                    starts += usize::from(t == "start");
+                }
+            }
+        }
+        nodes.insert(node_id.clone(), fields.clone());
+    }
+    if !nodes.is_empty() && starts != 1 {
+        o.cx.report(
+            &nodes_path,
+            ProblemCode::InvalidCombination,
+            format!("must have exactly one node of type \"start\", got {starts}"),
+        );
+    }
+    let node_ids: HashSet<&str> = nodes_raw.keys().map(String::as_str).collect();
+    let mut edges = BTreeMap::new();
+    for (edge_id, edge) in &edges_raw {
+        let p = edges_path.key(edge_id);
+        if let Err((code, message)) = id(edge_id) {
+            o.cx.report(&p, code, format!("edge id {message}"));
+        }
+        let Some(fields) = o.cx.object(edge, &p) else {
+            continue;
+        };
+        for end in ["source", "target"] {
+            let ep = p.key(end);
+            match fields.get(end) {
+                None | Some(Value::Null) => o.cx.report(&ep, ProblemCode::Required, "is required"),
+                Some(v) => {
+                    if let Some(s) = o.cx.str(v, &ep) {
+                        if !node_ids.contains(s) {
+                            o.cx.report(
+                                &ep,
+                                ProblemCode::NotFound,
+                                format!("names no node of this workflow: {s:?}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        edges.insert(edge_id.clone(), fields.clone());
+    }
+    Workflow {
+        nodes,
+        edges,
+        prevent_subagent_loops: o.bool("preventSubagentLoops", false),
+    }
+}
