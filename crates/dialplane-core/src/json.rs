@@ -41,6 +41,16 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, JsonError> {
     Ok(value)
 }
 
+/// A stable digest of a JSON value (keys are sorted), to tell whether two bodies are the same request.
+pub fn fingerprint(value: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The JSON type of a value, as used in messages.
 pub fn type_name(value: &Value) -> &'static str {
     match value {
@@ -152,7 +162,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
-        assert!(parse_object(br#"{"a":1,"a":2}"#).unwrap_err().0.contains("duplicate key \"a\""));
+        assert!(parse_object(br#"{"a":1,"a":2}"#)
+            .unwrap_err()
+            .0
+            .contains("duplicate key \"a\""));
         assert!(parse_object(br#"{"x":{"b":1,"b":1}}"#).is_err());
         assert!(parse_object(br#"{"a":1,"b":2}"#).is_ok());
     }

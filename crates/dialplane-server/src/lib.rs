@@ -1,1 +1,105 @@
+//! dialplane's HTTP API: the router, its middleware, and a `serve` that real sockets and tests share.
+//!
+//! ```text
+//! observe (request id, log, error envelope)
+//!  └ catch panic → 500 internal
+//!     └ body limit → 413
+//!        └ routes: /api/public/v1/agents…, /healthz, /readyz, /api/public/v1/openapi.json
+//! ```
+
 #![forbid(unsafe_code)]
+
+pub mod agents;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod listing;
+pub mod observe;
+pub mod openapi;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use dialplane_core::Rules;
+use dialplane_store::Store;
+use error::ApiError;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// The default limit on request bodies: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<Rules>,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The whole application, ready to be served or called in-process.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    with_layers(routes(), options).with_state(state)
+}
+
+/// Every route, without middleware.
+pub fn routes() -> Router<AppState> {
+    let api = Router::new()
+        .route("/agents", post(agents::create).get(agents::list))
+        .route("/agents/create", post(agents::create_hosted))
+        .route(
+            "/agents/{agentId}",
+            get(agents::get).patch(agents::patch).delete(agents::delete),
+        )
+        .route("/openapi.json", get(openapi_json));
+    Router::new()
+        .nest("/api/public/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}
+
+/// Wraps `routes` in dialplane's middleware: body limit, panic catching, request ids, logs and the
+/// error envelope.
+pub fn with_layers(routes: Router<AppState>, options: &HttpOptions) -> Router<AppState> {
+    routes
+        .fallback(|| async { ApiError::new(error::ErrorCode::NotFound, "no such route") })
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(CatchPanicLayer::custom(observe::panic_response))
+        .layer(axum::middleware::from_fn(observe::observe))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,308 @@
+//! Storage for dialplane: the [`Store`] trait that the HTTP layer talks to, its small error type, and
+//! the backends behind it. SQL lives here and nowhere else.
+//!
+//! Writes are whole operations (create, update-with-a-transform, delete) so that each backend can make
+//! them atomic and conditional in its own way; the HTTP layer never sees a transaction or a driver error.
+
 #![forbid(unsafe_code)]
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use dialplane_core::agent::Direction;
+use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, KeyHash, KeyId, Problems, Scope};
+use std::sync::Arc;
+
+/// An agent as stored, with the revision that its ETag names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAgent {
+    pub agent: Agent,
+    pub revision: u64,
+}
+
+/// Who is calling: what an API key resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: KeyId,
+    pub workspace: String,
+    pub scope: Scope,
+    pub user: CreatedBy,
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key_id: KeyId,
+    pub workspace: String,
+    pub scope: Scope,
+    pub user: CreatedBy,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A key to store: only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub hash: KeyHash,
+    pub workspace: String,
+    pub scope: Scope,
+    pub user: CreatedBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Name,
+    CreatedAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDirection {
+    Asc,
+    Desc,
+}
+
+/// Where a page starts: after the item with this sort key (and, for exact cursors, this id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    pub key: String,
+    /// Breaks ties between equal keys. `None` for the plain cursors of the hosted API.
+    pub id: Option<AgentId>,
+}
+
+/// One page request of the agent list.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub sort_by: SortBy,
+    pub sort_direction: SortDirection,
+    pub page_size: u32,
+    pub after: Option<After>,
+    /// Case-insensitive part of the name.
+    pub search: Option<String>,
+    /// Agents having every one of these tags.
+    pub tags: Vec<String>,
+    pub direction: Option<Direction>,
+}
+
+/// One list item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSummary {
+    pub agent_id: AgentId,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub metadata: dialplane_core::Metadata,
+}
+
+impl AgentSummary {
+    /// The value this item sorts by.
+    pub fn sort_key(&self, by: SortBy) -> &str {
+        match by {
+            SortBy::Name => &self.name,
+            SortBy::CreatedAt => &self.metadata.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<AgentSummary>,
+    pub has_more: bool,
+}
+
+/// An `Idempotency-Key` and the fingerprint of the body it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// The outcome of a create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(StoredAgent),
+    /// The same idempotency key and body were seen before: the first answer, as it was.
+    Replayed(StoredAgent),
+}
+
+/// The outcome of an update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Updated {
+    Changed(StoredAgent),
+    /// The transform changed nothing: nothing was written.
+    Unchanged(StoredAgent),
+}
+
+/// An `If-Match` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Revisions(Vec<u64>),
+}
+
+impl IfMatch {
+    pub fn matches(&self, revision: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Revisions(revs) => revs.contains(&revision),
+        }
+    }
+}
+
+/// Computes an agent's next state from its current one, inside the store's write: `Ok(None)` when
+/// nothing changes, `Err` when the result would be invalid.
+pub type Transform = Box<dyn FnOnce(&StoredAgent) -> Result<Option<Agent>, Problems> + Send>;
+
+/// What can go wrong in storage, in terms the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such agent")]
+    NotFound,
+    #[error("the agent has changed since the given ETag")]
+    PreconditionFailed,
+    #[error("other agents transfer to this agent")]
+    Referenced(Vec<AgentId>),
+    #[error("{0}")]
+    Invalid(Problems),
+    #[error("the idempotency key was used with a different body")]
+    IdempotencyKeyReused,
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage failed: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything dialplane keeps. One implementation per database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ready(&self) -> Result<()>;
+
+    /// Resolves a key hash to its principal, if the key exists and is not revoked.
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>>;
+    async fn has_keys(&self) -> Result<bool>;
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord>;
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// `false` when there is no such key (or it was already revoked).
+    async fn revoke_key(&self, key_id: KeyId) -> Result<bool>;
+
+    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>>;
+    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page>;
+    /// Stores a new agent; its transfer targets must exist in the workspace.
+    async fn create_agent(
+        &self,
+        workspace: &str,
+        agent: Agent,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created>;
+    /// Reads, transforms and writes one agent atomically: no concurrent write is lost.
+    async fn update_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    ) -> Result<Updated>;
+    /// Deletes an agent no other agent transfers to.
+    async fn delete_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+    ) -> Result<()>;
+
+    /// Finishes pending writes and closes the database.
+    async fn close(&self);
+}
+
+/// Storage settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most writes that share one commit.
+    pub max_batch: usize,
+    /// Connections for reads.
+    pub read_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 128,
+            read_connections: 4,
+        }
+    }
+}
+
+/// Opens the database a URL names, creating and migrating it as needed.
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url, options).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported database URL (expected sqlite://PATH): {}",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The columns derived from a document, kept beside it for filtering and sorting.
+pub(crate) struct Derived {
+    pub name_folded: String,
+    pub direction: &'static str,
+    pub targets: Vec<AgentId>,
+}
+
+impl Derived {
+    pub fn of(spec: &AgentSpec) -> Self {
+        use dialplane_core::agent::Choice;
+        let direction = Direction::VALUES
+            .iter()
+            .find(|(_, d)| *d == spec.direction)
+            .map_or("outbound", |(w, _)| w);
+        Self {
+            name_folded: spec.name.to_lowercase(),
+            direction,
+            targets: dialplane_core::validate::transfer_targets(spec),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,1 +1,8 @@
-fn main() {}
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    dialplane::cli::Cli::parse().run().await
+}

@@ -76,9 +76,7 @@ pub fn name(s: &str) -> Result<(), Fault> {
 /// `+` then 2..=15 digits, the first not 0.
 pub fn e164(s: &str) -> Result<(), Fault> {
     let ok = s.strip_prefix('+').is_some_and(|d| {
-        (2..=15).contains(&d.len())
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !d.starts_with('0')
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
     });
     if ok {
         Ok(())
@@ -105,7 +103,9 @@ pub fn language(s: &str) -> Result<(), Fault> {
     } else {
         fault(
             ProblemCode::InvalidValue,
-            format!("must be an ISO 639-1 language code with an optional region (en, pt-BR), got {s:?}"),
+            format!(
+                "must be an ISO 639-1 language code with an optional region (en, pt-BR), got {s:?}"
+            ),
         )
     }
 }
@@ -233,7 +233,14 @@ mod tests {
         for ok in ["+14155550123", "+442071838750", "+12"] {
             assert!(e164(ok).is_ok(), "{ok}");
         }
-        for bad in ["14155550123", "+0123", "+1234567890123456", "+1 415", "+", ""] {
+        for bad in [
+            "14155550123",
+            "+0123",
+            "+1234567890123456",
+            "+1 415",
+            "+",
+            "",
+        ] {
             assert!(e164(bad).is_err(), "{bad}");
         }
     }
@@ -253,17 +260,31 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@mail.example.com"] {
             assert!(email(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.co", "a b@c.co", "a@-b.co", "a@b.c0", "a@@b.co"] {
+        for bad in [
+            "", "a", "a@b", "@b.co", "a b@c.co", "a@-b.co", "a@b.c0", "a@@b.co",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn webhooks_are_https_or_loopback_http() {
-        for ok in ["", "https://example.com/hook", "http://localhost:8080/x", "http://127.0.0.1/x", "http://[::1]/"] {
+        for ok in [
+            "",
+            "https://example.com/hook",
+            "http://localhost:8080/x",
+            "http://127.0.0.1/x",
+            "http://[::1]/",
+        ] {
             assert!(webhook(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://example.com", "ftp://example.com", "example.com", "/relative", "https://"] {
+        for bad in [
+            "http://example.com",
+            "ftp://example.com",
+            "example.com",
+            "/relative",
+            "https://",
+        ] {
             assert!(webhook(bad).is_err(), "{bad}");
         }
     }
@@ -273,7 +294,13 @@ mod tests {
         for ok in ["sip:alice@example.com", "sips:pbx.example.com:5061"] {
             assert!(sip_uri(ok).is_ok(), "{ok}");
         }
-        for bad in ["alice@example.com", "sip:", "sip:alice@", "sip:a b@c", "tel:+1415"] {
+        for bad in [
+            "alice@example.com",
+            "sip:",
+            "sip:alice@",
+            "sip:a b@c",
+            "tel:+1415",
+        ] {
             assert!(sip_uri(bad).is_err(), "{bad}");
         }
     }

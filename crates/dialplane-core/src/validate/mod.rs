@@ -81,11 +81,16 @@ pub fn read_candidate(candidate: &Value, rules: &Rules) -> Result<AgentSpec, Pro
     cx.problems.into_result(spec)
 }
 
-/// Reports every read-only field of `candidate` whose value differs from `base`'s.
-pub fn check_read_only(candidate: &Value, base: &Value, problems: &mut Problems) {
+/// Reports every read-only field that `body` names and whose merged value differs from `base`'s.
+pub fn check_read_only(
+    body: &Map<String, Value>,
+    candidate: &Value,
+    base: &Value,
+    problems: &mut Problems,
+) {
     for key in READ_ONLY {
         let (got, stored) = (candidate.get(key), base.get(key));
-        if got != stored {
+        if body.contains_key(key) && got != stored {
             let path = first_difference(got, stored, Pointer::root().key(key));
             problems.push(
                 &path,
@@ -113,7 +118,7 @@ fn first_difference(a: Option<&Value>, b: Option<&Value>, path: Pointer) -> Poin
 pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<AgentSpec, Problems> {
     let candidate = merge(&Value::Object(Map::new()), &Value::Object(body.clone()));
     let base = serde_json::json!({ "phoneNumbers": [] });
-    finish(candidate, &base, rules, None)
+    finish(body, candidate, &base, rules, None)
 }
 
 /// Validates a PATCH body: merged onto the stored agent, the result read as a whole.
@@ -126,11 +131,12 @@ pub fn validate_patch(
 ) -> Result<Option<AgentSpec>, Problems> {
     let base = serde_json::to_value(stored).unwrap_or(Value::Null);
     let candidate = merge(&base, &Value::Object(patch.clone()));
-    let spec = finish(candidate, &base, rules, Some(stored.agent_id))?;
+    let spec = finish(patch, candidate, &base, rules, Some(stored.agent_id))?;
     Ok((spec != stored.spec).then_some(spec))
 }
 
 fn finish(
+    body: &Map<String, Value>,
     candidate: Value,
     base: &Value,
     rules: &Rules,
@@ -140,7 +146,7 @@ fn finish(
         Ok(spec) => (Some(spec), Problems::new()),
         Err(problems) => (None, problems),
     };
-    check_read_only(&candidate, base, &mut problems);
+    check_read_only(body, &candidate, base, &mut problems);
     if let Some(spec) = &spec {
         for (path, target) in spec.transfer_targets() {
             match target.parse::<AgentId>() {

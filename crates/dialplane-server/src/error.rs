@@ -1,0 +1,265 @@
+//! The one API error type and its JSON shape.
+//!
+//! Handlers and extractors return [`ApiError`]. Its response carries the error as an extension with an
+//! empty body; the [`crate::observe`] middleware renders every error once, with the request id, and logs
+//! it once. Responses that other layers produce (unknown routes, wrong methods) are mapped there too.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dialplane_core::Problems;
+use dialplane_store::StoreError;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// Every error code the API answers with. The list is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    ValidationError,
+    InvalidParameter,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyKeyReused,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidJson | Self::ValidationError | Self::InvalidParameter => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The code for a status that some other layer produced.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => Self::InvalidParameter,
+            StatusCode::UNAUTHORIZED => Self::Unauthorized,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::CONFLICT => Self::Conflict,
+            StatusCode::PRECONDITION_FAILED => Self::PreconditionFailed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// One entry of `error.details`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Detail {
+    /// JSON Pointer into the request body (for PATCH: into the merged agent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The query or path parameter at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// Another agent involved (for `conflict`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// An error answer. `internal` goes to the log only.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Vec<Detail>,
+    pub internal: Option<String>,
+    pub allow: Option<HeaderValue>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            internal: None,
+            allow: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn internal(cause: impl Into<String>) -> Self {
+        Self {
+            internal: Some(cause.into()),
+            ..Self::new(ErrorCode::Internal, "internal error")
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "no such agent")
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            ErrorCode::Unauthorized,
+            "a valid API key is required in the x-api-key header",
+        )
+    }
+
+    /// A malformed query or path parameter.
+    pub fn parameter(name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            details: vec![Detail {
+                path: None,
+                parameter: Some(name.to_owned()),
+                agent_id: None,
+                code: "invalid_value".into(),
+                message: message.clone(),
+            }],
+            ..Self::new(ErrorCode::InvalidParameter, format!("{name}: {message}"))
+        }
+    }
+
+    pub fn validation(problems: Problems) -> Self {
+        let message = problems.to_string();
+        Self {
+            details: problems
+                .into_vec()
+                .into_iter()
+                .map(|p| Detail {
+                    path: Some(p.path),
+                    parameter: None,
+                    agent_id: None,
+                    code: serde_json::to_value(p.code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    message: p.message,
+                })
+                .collect(),
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    /// The JSON body, with the request id.
+    pub fn body(&self, request_id: &str) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                details: (!self.details.is_empty()).then(|| self.details.clone()),
+                request_id: request_id.to_owned(),
+            },
+        }
+    }
+}
+
+/// `{"success": false, "error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always false.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Every problem found, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<Detail>>,
+    pub request_id: String,
+}
+
+/// Marks a response as an [`ApiError`] waiting to be rendered.
+#[derive(Clone)]
+pub struct Pending(pub Arc<ApiError>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.code.status().into_response();
+        if let Some(allow) = &self.allow {
+            response.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response.extensions_mut().insert(Pending(Arc::new(self)));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found(),
+            StoreError::PreconditionFailed => Self::new(
+                ErrorCode::PreconditionFailed,
+                "the agent has changed: its ETag no longer matches If-Match",
+            ),
+            StoreError::Referenced(ids) => Self {
+                details: ids
+                    .iter()
+                    .map(|id| Detail {
+                        path: None,
+                        parameter: None,
+                        agent_id: Some(id.to_string()),
+                        code: "referenced_by".into(),
+                        message: format!("agent {id} transfers to this agent"),
+                    })
+                    .collect(),
+                ..Self::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "{} other agent(s) transfer to this agent; remove those transfers first",
+                        ids.len()
+                    ),
+                )
+            },
+            StoreError::Invalid(problems) => Self::validation(problems),
+            StoreError::IdempotencyKeyReused => Self::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was already used with a different body",
+            ),
+            StoreError::Unavailable(cause) => Self {
+                internal: Some(cause),
+                ..Self::new(
+                    ErrorCode::Unavailable,
+                    "storage is unavailable; retry shortly",
+                )
+            },
+            StoreError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The agent list's query parameters and cursors.
+//!
+//! A cursor we hand out is exact: it carries the last item's sort key and id, so paging never skips
+//! or repeats an item among equal names or timestamps. For compatibility with the hosted API a plain
+//! RFC 3339 timestamp (`sortBy=created_at`) or a plain name (`sortBy=name`) is accepted too; those
+//! start strictly after the given value.
+
+use crate::error::ApiError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dialplane_core::agent::{Choice, Direction};
+use dialplane_core::AgentId;
+use dialplane_store::{After, ListQuery, SortBy, SortDirection};
+
+pub const DEFAULT_PAGE_SIZE: u32 = 30;
+pub const MAX_PAGE_SIZE: u32 = 100;
+const CURSOR_VERSION: &str = "c1";
+
+pub fn sort_by_name(s: SortBy) -> &'static str {
+    match s {
+        SortBy::Name => "name",
+        SortBy::CreatedAt => "created_at",
+    }
+}
+
+pub fn sort_direction_name(d: SortDirection) -> &'static str {
+    match d {
+        SortDirection::Asc => "asc",
+        SortDirection::Desc => "desc",
+    }
+}
+
+/// The cursor that continues after an item with `key` and `id`.
+pub fn encode_cursor(q: &ListQuery, key: &str, id: AgentId) -> String {
+    let raw = format!(
+        "{CURSOR_VERSION}\n{}\n{}\n{id}\n{key}",
+        sort_by_name(q.sort_by),
+        sort_direction_name(q.sort_direction)
+    );
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
+    let ours = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| s.starts_with(&format!("{CURSOR_VERSION}\n")));
+    if let Some(raw) = ours {
+        let mut parts = raw.splitn(5, '\n').skip(1);
+        let (sort, dir, id, key) = (parts.next(), parts.next(), parts.next(), parts.next());
+        let (Some(sort), Some(dir), Some(Ok(id)), Some(key)) =
+            (sort, dir, id.map(str::parse::<AgentId>), key)
+        else {
+            return Err(ApiError::parameter("cursor", "is not a valid cursor"));
+        };
+        if sort != sort_by_name(q.sort_by) || dir != sort_direction_name(q.sort_direction) {
+            return Err(ApiError::parameter(
+                "cursor",
+                "belongs to a different sortBy or sortDirection",
+            ));
+        }
+        return Ok(After {
+            key: key.to_owned(),
+            id: Some(id),
+        });
+    }
+    match q.sort_by {
+        SortBy::Name => Ok(After {
+            key: cursor.to_owned(),
+            id: None,
+        }),
+        SortBy::CreatedAt => chrono::DateTime::parse_from_rfc3339(cursor)
+            .map(|t| After {
+                key: dialplane_core::agent::timestamp(t.with_timezone(&chrono::Utc)),
+                id: None,
+            })
+            .map_err(|_| {
+                ApiError::parameter(
+                    "cursor",
+                    "is neither a cursor from a previous page nor an RFC 3339 timestamp",
+                )
+            }),
+    }
+}
+
+/// Parses the list's query string; unknown or repeated parameters are refused.
+pub fn parse_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery {
+        sort_by: SortBy::CreatedAt,
+        sort_direction: SortDirection::Desc,
+        page_size: DEFAULT_PAGE_SIZE,
+        after: None,
+        search: None,
+        tags: Vec::new(),
+        direction: None,
+    };
+    let mut cursor = None;
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if name != "tag" {
+            if seen.iter().any(|s| *s == name) {
+                return Err(ApiError::parameter(&name, "is given more than once"));
+            }
+            seen.push(name.to_string());
+        }
+        match name.as_ref() {
+            "pageSize" => {
+                q.page_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::parameter(
+                            "pageSize",
+                            format!("must be an integer from 1 to {MAX_PAGE_SIZE}, got {value:?}"),
+                        )
+                    })?;
+            }
+            "sortBy" => {
+                q.sort_by = match value.as_ref() {
+                    "name" => SortBy::Name,
+                    "created_at" => SortBy::CreatedAt,
+                    _ => {
+                        return Err(ApiError::parameter(
+                            "sortBy",
+                            format!("must be \"name\" or \"created_at\", got {value:?}"),
+                        ))
+                    }
+                }
+            }
+            "sortDirection" => {
+                q.sort_direction = match value.as_ref() {
+                    "asc" => SortDirection::Asc,
+                    "desc" => SortDirection::Desc,
+                    _ => {
+                        return Err(ApiError::parameter(
+                            "sortDirection",
+                            format!("must be \"asc\" or \"desc\", got {value:?}"),
+                        ))
+                    }
+                }
+            }
+            "cursor" => {
+                if value.is_empty() {
+                    return Err(ApiError::parameter("cursor", "must not be empty"));
+                }
+                cursor = Some(value.into_owned());
+            }
+            "search" => q.search = Some(value.into_owned()).filter(|s| !s.is_empty()),
+            "tag" => {
+                if value.is_empty() {
+                    return Err(ApiError::parameter("tag", "must not be empty"));
+                }
+                q.tags.push(value.into_owned());
+            }
+            "direction" => {
+                q.direction = Some(Direction::from_wire(&value).ok_or_else(|| {
+                    ApiError::parameter(
+                        "direction",
+                        format!("must be one of {}, got {value:?}", Direction::allowed()),
+                    )
+                })?);
+            }
+            other => {
+                return Err(ApiError::parameter(
+                    other,
+                    "is not a known parameter (cursor, pageSize, sortBy, sortDirection, search, tag, direction)",
+                ))
+            }
+        }
+    }
+    if let Some(cursor) = cursor {
+        q.after = Some(decode_cursor(&cursor, &q)?);
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn defaults_match_the_hosted_api() {
+        let q = parse_query(None).unwrap();
+        assert_eq!(q.page_size, 30);
+        assert_eq!(q.sort_by, SortBy::CreatedAt);
+        assert_eq!(q.sort_direction, SortDirection::Desc);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        for bad in [
+            "pageSize=0",
+            "pageSize=101",
+            "pageSize=x",
+            "sortBy=age",
+            "sortDirection=up",
+            "direction=sideways",
+            "cursor=",
+            "sortBy=created_at&cursor=yesterday",
+            "page_size=10",
+            "pageSize=10&pageSize=20",
+        ] {
+            assert!(parse_query(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_is_tied_to_its_sort() {
+        let q = parse_query(Some("sortBy=name")).unwrap();
+        let c = encode_cursor(&q, "Ada", AgentId::generate());
+        assert!(parse_query(Some(&format!("sortBy=name&cursor={c}"))).is_ok());
+        assert!(parse_query(Some(&format!("sortBy=created_at&cursor={c}"))).is_err());
+        assert!(parse_query(Some(&format!("sortBy=name&sortDirection=asc&cursor={c}"))).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn cursors_round_trip_any_key(key in "\\PC{0,80}") {
+            let q = parse_query(Some("sortBy=name&sortDirection=asc")).unwrap();
+            let id = AgentId::generate();
+            let c = encode_cursor(&q, &key, id);
+            let back = parse_query(Some(&format!("sortBy=name&sortDirection=asc&cursor={c}"))).unwrap();
+            prop_assert_eq!(back.after, Some(After { key, id: Some(id) }));
+        }
+    }
+}

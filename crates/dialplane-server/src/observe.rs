@@ -1,0 +1,104 @@
+//! The outermost middleware: request ids, one log line per request, and the rendering of every error
+//! into the envelope, whichever layer produced it.
+
+use crate::error::{ApiError, ErrorCode, Pending};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::any::Any;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request id of the request being served, for handlers that want it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// A client's request id is echoed when it is 1..=128 visible ASCII characters; else one is made.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+pub async fn observe(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", %method, %route, request_id = %id);
+    let response = next.run(req).instrument(span.clone()).await;
+    let mut response = render_error(response, &id, &span);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        );
+    });
+    response
+}
+
+/// Renders a pending [`ApiError`], or turns a bare error status from another layer into one.
+fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> Response {
+    let status = response.status();
+    let pending = response.extensions().get::<Pending>().cloned();
+    let error = match pending {
+        Some(Pending(e)) => e,
+        None if status.is_client_error() || status.is_server_error() => {
+            let code = ErrorCode::for_status(status);
+            let message = match code {
+                ErrorCode::NotFound => "no such route".to_owned(),
+                ErrorCode::MethodNotAllowed => "method not allowed on this route".to_owned(),
+                _ => status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase(),
+            };
+            std::sync::Arc::new(ApiError::new(code, message))
+        }
+        None => return response,
+    };
+    span.in_scope(|| {
+        if error.code.status().is_server_error() {
+            tracing::error!(code = ?error.code, cause = error.internal.as_deref().unwrap_or(""), "{}", error.message);
+        } else {
+            tracing::debug!(code = ?error.code, "{}", error.message);
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    parts.extensions.remove::<Pending>();
+    let body = serde_json::to_vec(&error.body(request_id)).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// For `CatchPanicLayer`: a panic becomes a 500 `internal` in the envelope.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::internal(format!("handler panicked: {what}")).into_response()
+}

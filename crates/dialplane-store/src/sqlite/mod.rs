@@ -1,0 +1,356 @@
+//! The SQLite backend: one file, WAL mode, `synchronous=FULL`, so an acknowledged write survives a
+//! power cut. Reads use a small pool; every write goes through one writer task (see [`writer`]) that
+//! shares one commit among the writes that arrive together.
+
+mod writer;
+
+use crate::{
+    AgentSummary, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal,
+    Result, SortBy, SortDirection, Store, StoreError, StoreOptions, StoredAgent, Transform,
+    Updated,
+};
+use async_trait::async_trait;
+use dialplane_core::agent::Choice;
+use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use writer::{Op, Outcome};
+
+/// How long a connection waits for another process (`dialplane keys`) to release the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SqliteStore {
+    reads: SqlitePool,
+    writes: Mutex<Option<mpsc::Sender<writer::Command>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let connect = connect_options(url)?;
+        let mut conn = connect
+            .connect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(connect.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
+        let task = tokio::spawn(writer::run(conn, rx, options.max_batch.max(1)));
+        Ok(Self {
+            reads,
+            writes: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(task)),
+        })
+    }
+
+    async fn write(&self, op: Op) -> Result<Outcome> {
+        let sender = self
+            .writes
+            .lock()
+            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(writer::Command { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the writer dropped a request".into()))?
+    }
+}
+
+/// How every connection is opened: WAL with `synchronous=FULL`, so a commit is on disk (the WAL is
+/// fsynced) before it is acknowledged.
+pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL {url}: {e}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true))
+}
+
+fn unexpected(outcome: Outcome) -> StoreError {
+    StoreError::Internal(format!("unexpected writer outcome {outcome:?}"))
+}
+
+pub(crate) fn decode_agent(document: &str, revision: i64) -> Result<StoredAgent> {
+    let agent: Agent = serde_json::from_str(document)
+        .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?;
+    Ok(StoredAgent {
+        agent,
+        revision: u64::try_from(revision).unwrap_or_default(),
+    })
+}
+
+fn parse_id<T: FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Internal(format!("stored id does not parse: {s:?}")))
+}
+
+pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
+    let scope: String = row.try_get("scope")?;
+    Ok(KeyRecord {
+        key_id: parse_id(&row.try_get::<String, _>("key_id")?)?,
+        workspace: row.try_get("workspace")?,
+        scope: Scope::parse(&scope)
+            .ok_or_else(|| StoreError::Internal(format!("stored scope {scope:?}")))?,
+        user: CreatedBy {
+            user_id: row.try_get("user_id")?,
+            user_email: row.try_get("user_email")?,
+        },
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reads).await?;
+        Ok(())
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at
+             FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(hash.as_bytes())
+        .fetch_optional(&self.reads)
+        .await?;
+        row.map(|row| {
+            let k = key_record(&row)?;
+            Ok(Principal {
+                key_id: k.key_id,
+                workspace: k.workspace,
+                scope: k.scope,
+                user: k.user,
+            })
+        })
+        .transpose()
+    }
+
+    async fn has_keys(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_keys) AS any")
+            .fetch_one(&self.reads)
+            .await?;
+        Ok(row.try_get::<bool, _>("any")?)
+    }
+
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
+        match self.write(Op::CreateKey(key)).await? {
+            Outcome::Key(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at
+             FROM api_keys ORDER BY created_at, key_id",
+        )
+        .fetch_all(&self.reads)
+        .await?;
+        rows.iter().map(key_record).collect()
+    }
+
+    async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
+        match self.write(Op::RevokeKey(key_id)).await? {
+            Outcome::Revoked(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_optional(&self.reads)
+        .await?;
+        row.map(|r| decode_agent(&r.try_get::<String, _>(0)?, r.try_get(1)?))
+            .transpose()
+    }
+
+    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
+                    json_extract(document, '$.metadata') AS metadata
+             FROM agents WHERE workspace = ",
+        );
+        q.push_bind(workspace);
+        if let Some(search) = &query.search {
+            q.push(" AND instr(name_folded, ")
+                .push_bind(search.to_lowercase())
+                .push(") > 0");
+        }
+        for tag in &query.tags {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM agent_tags t WHERE t.workspace = agents.workspace
+                   AND t.agent_id = agents.agent_id AND t.tag = ",
+            )
+            .push_bind(tag.clone())
+            .push(")");
+        }
+        if let Some(direction) = query.direction {
+            let wire = dialplane_core::agent::Direction::VALUES
+                .iter()
+                .find(|(_, d)| *d == direction)
+                .map_or("outbound", |(w, _)| w);
+            q.push(" AND direction = ").push_bind(wire);
+        }
+        let column = match query.sort_by {
+            SortBy::Name => "name",
+            SortBy::CreatedAt => "created_at",
+        };
+        let (cmp, order) = match query.sort_direction {
+            SortDirection::Asc => (">", "ASC"),
+            SortDirection::Desc => ("<", "DESC"),
+        };
+        if let Some(after) = &query.after {
+            match after.id {
+                Some(id) => q
+                    .push(format_args!(" AND ({column}, agent_id) {cmp} ("))
+                    .push_bind(after.key.clone())
+                    .push(", ")
+                    .push_bind(id.to_string())
+                    .push(")"),
+                None => q
+                    .push(format_args!(" AND {column} {cmp} "))
+                    .push_bind(after.key.clone()),
+            };
+        }
+        q.push(format_args!(
+            " ORDER BY {column} {order}, agent_id {order} LIMIT "
+        ))
+        .push_bind(i64::from(query.page_size) + 1);
+        let rows = q.build().fetch_all(&self.reads).await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let tags: String = row.try_get("tags")?;
+                let metadata: String = row.try_get("metadata")?;
+                Ok(AgentSummary {
+                    agent_id: parse_id(&row.try_get::<String, _>("agent_id")?)?,
+                    name: row.try_get("name")?,
+                    tags: serde_json::from_str(&tags)
+                        .map_err(|e| StoreError::Internal(format!("stored tags: {e}")))?,
+                    metadata: serde_json::from_str(&metadata)
+                        .map_err(|e| StoreError::Internal(format!("stored metadata: {e}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let has_more = items.len() > query.page_size as usize;
+        items.truncate(query.page_size as usize);
+        Ok(Page { items, has_more })
+    }
+
+    async fn create_agent(
+        &self,
+        workspace: &str,
+        agent: Agent,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created> {
+        let op = Op::CreateAgent {
+            workspace: workspace.to_owned(),
+            agent: Box::new(agent),
+            idempotency,
+        };
+        match self.write(op).await? {
+            Outcome::Created(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    ) -> Result<Updated> {
+        let op = Op::UpdateAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+            transform,
+        };
+        match self.write(op).await? {
+            Outcome::Updated(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+    ) -> Result<()> {
+        let op = Op::DeleteAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+        };
+        match self.write(op).await? {
+            Outcome::Deleted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn close(&self) {
+        // Dropping the last sender lets the writer finish what is queued and stop.
+        let sender = self.writes.lock().ok().and_then(|mut s| s.take());
+        drop(sender);
+        let task = self.writer.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.reads.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_are_durable_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL is 2");
+        store.close().await;
+    }
+}

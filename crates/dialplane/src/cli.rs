@@ -1,0 +1,140 @@
+//! Command-line interface. Every flag has an environment twin (`DIALPLANE_...`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// The default database: a SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE: &str = "sqlite://./dialplane.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dialplane",
+    version,
+    about = "A self-hosted control plane for voice-AI agents"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Create, list and revoke API keys (works while a server runs on the same database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create the database if needed and apply migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI 3.1 document.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://PATH (created if missing).
+    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DIALPLANE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "DIALPLANE_MAX_BODY_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Models that `prompt.llm` may name, comma-separated (replaces the built-in list).
+    #[arg(long, env = "DIALPLANE_LLM_MODELS", value_delimiter = ',')]
+    pub llm_models: Option<Vec<String>>,
+    /// Most writes that share one commit (group commit).
+    #[arg(long, env = "DIALPLANE_WRITE_BATCH", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub write_batch: u32,
+    /// Database connections for reads.
+    #[arg(long, env = "DIALPLANE_READ_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub read_connections: u32,
+    /// Log format on stderr.
+    #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once.
+    Create(CreateKeyArgs),
+    /// List keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id; requests with it are refused at once.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The key's id (from `keys list`).
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateKeyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The workspace the key belongs to (created with its first key).
+    #[arg(long)]
+    pub workspace: String,
+    /// The user the key acts as (`metadata.createdBy.userId`).
+    #[arg(long)]
+    pub user_id: String,
+    /// The user's e-mail (`metadata.createdBy.userEmail`).
+    #[arg(long)]
+    pub user_email: String,
+    /// `read` (GET only) or `write` (everything).
+    #[arg(long, value_enum, default_value_t = ScopeArg::Write)]
+    pub scope: ScopeArg,
+    /// Print one JSON line: {"key", "keyId", "workspace", "scope"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    pub async fn run(self) -> ExitCode {
+        let result = match self.command {
+            Command::Serve(args) => crate::serve::run(args).await,
+            Command::Keys { command } => crate::keys::run(command).await,
+            Command::Migrate(db) => crate::keys::migrate(&db).await,
+            Command::Openapi => {
+                print!("{}", dialplane_server::openapi::document());
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dialplane: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

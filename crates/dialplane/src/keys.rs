@@ -1,0 +1,138 @@
+//! `dialplane keys` and `dialplane migrate`: administration straight on the database.
+
+use crate::cli::{CreateKeyArgs, DatabaseArgs, KeysCommand, ScopeArg};
+use anyhow::{bail, Context};
+use dialplane_core::{ApiKey, CreatedBy, KeyId, Scope};
+use dialplane_store::{KeyRecord, NewKey, Store, StoreOptions};
+use std::sync::Arc;
+
+pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+    dialplane_store::open(&db.url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("opening {}", dialplane_store::redact_url(&db.url)))
+}
+
+pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
+    let store = open(db).await?;
+    store.close().await;
+    eprintln!(
+        "dialplane: {} is up to date",
+        dialplane_store::redact_url(&db.url)
+    );
+    Ok(())
+}
+
+/// Creates a key; the plain key exists only in the returned value.
+pub async fn create_key(
+    store: &dyn Store,
+    workspace: &str,
+    scope: Scope,
+    user: CreatedBy,
+) -> anyhow::Result<(ApiKey, KeyRecord)> {
+    let key = ApiKey::generate();
+    let record = store
+        .create_key(NewKey {
+            hash: key.hash(),
+            workspace: workspace.to_owned(),
+            scope,
+            user,
+        })
+        .await?;
+    Ok((key, record))
+}
+
+pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create(args) => create(args).await,
+        KeysCommand::List { database, json } => {
+            let store = open(&database).await?;
+            let keys = store.list_keys().await;
+            store.close().await;
+            for k in keys? {
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "keyId": k.key_id, "workspace": k.workspace, "scope": k.scope.as_str(),
+                            "userId": k.user.user_id, "userEmail": k.user.user_email,
+                            "createdAt": k.created_at, "revokedAt": k.revoked_at, "status": status,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<7}  {:<5}  {}  {} <{}>  created {}",
+                        k.key_id,
+                        status,
+                        k.scope.as_str(),
+                        k.workspace,
+                        k.user.user_id,
+                        k.user.user_email,
+                        k.created_at
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { database, key_id } => {
+            let id: KeyId = key_id.parse().map_err(|_| {
+                anyhow::anyhow!("{key_id:?} is not a key id (see `dialplane keys list`)")
+            })?;
+            let store = open(&database).await?;
+            let revoked = store.revoke_key(id).await;
+            store.close().await;
+            if !revoked? {
+                bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
+    for (name, value) in [
+        ("--workspace", &args.workspace),
+        ("--user-id", &args.user_id),
+        ("--user-email", &args.user_email),
+    ] {
+        if value.trim().is_empty() || value.len() > 200 {
+            bail!("{name} must be 1..=200 characters");
+        }
+    }
+    let scope = match args.scope {
+        ScopeArg::Read => Scope::Read,
+        ScopeArg::Write => Scope::Write,
+    };
+    let store = open(&args.database).await?;
+    let user = CreatedBy {
+        user_id: args.user_id.clone(),
+        user_email: args.user_email.clone(),
+    };
+    let created = create_key(store.as_ref(), &args.workspace, scope, user).await;
+    store.close().await;
+    let (key, record) = created?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "key": key.expose(), "keyId": record.key_id,
+                "workspace": record.workspace, "scope": record.scope.as_str(),
+            })
+        );
+    } else {
+        println!("{}", key.expose());
+        eprintln!(
+            "created {} key {} for {} in workspace {:?}; it is shown only once",
+            scope.as_str(),
+            record.key_id,
+            args.user_id,
+            record.workspace
+        );
+    }
+    Ok(())
+}

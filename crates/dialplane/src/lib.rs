@@ -1,0 +1,7 @@
+//! The `dialplane` binary's library: command-line parsing and the commands it runs.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod keys;
+pub mod serve;

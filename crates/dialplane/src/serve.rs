@@ -1,0 +1,119 @@
+//! `dialplane serve`: open storage, make sure someone can log in, serve until told to stop.
+
+use crate::cli::{LogFormat, ServeArgs};
+use anyhow::Context;
+use dialplane_core::{CreatedBy, Rules, Scope};
+use dialplane_server::{router, AppState, HttpOptions};
+use dialplane_store::{Store, StoreOptions};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let rules = match &args.llm_models {
+        Some(models) => {
+            let models: Vec<String> = models
+                .iter()
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+            anyhow::ensure!(!models.is_empty(), "--llm-models names no model");
+            Rules { llm_models: models }
+        }
+        None => Rules::default(),
+    };
+    let store_options = StoreOptions {
+        max_batch: args.write_batch as usize,
+        read_connections: args.read_connections,
+    };
+    let store = dialplane_store::open(&args.database.url, &store_options)
+        .await
+        .with_context(|| {
+            format!(
+                "opening {}",
+                dialplane_store::redact_url(&args.database.url)
+            )
+        })?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if let Err(e) = bootstrap_key(store.as_ref(), &addr.to_string()).await {
+        store.close().await;
+        return Err(e);
+    }
+    let state = AppState {
+        store: store.clone(),
+        rules: Arc::new(rules),
+    };
+    let app = router(
+        state,
+        &HttpOptions {
+            max_body_bytes: args.max_body_bytes,
+        },
+    );
+    tracing::info!(
+        database = %dialplane_store::redact_url(&args.database.url),
+        "listening on http://{addr}"
+    );
+    let served = dialplane_server::serve(listener, app, shutdown_signal()).await;
+    tracing::info!("draining done; closing storage");
+    store.close().await;
+    tracing::info!("stopped");
+    served.context("serving")
+}
+
+/// On a database with no key at all, creates workspace `default` with a write key for `admin` and
+/// prints it once on stdout (never in the logs).
+async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
+    if store.has_keys().await? {
+        return Ok(());
+    }
+    let user = CreatedBy {
+        user_id: "admin".into(),
+        user_email: "admin@localhost".into(),
+    };
+    let (key, _) = crate::keys::create_key(store, "default", Scope::Write, user).await?;
+    let key = key.expose();
+    println!(
+        "\n  No API key existed, so dialplane created workspace \"default\" with a write key for user \"admin\".\n  \
+         It is shown only this once; keep it somewhere safe:\n\n    {key}\n\n  \
+         Use it in the x-api-key header, for example:\n\n    \
+         curl -H 'x-api-key: {key}' http://{addr}/api/public/v1/agents\n"
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,5 @@
+//! dialplane's integration tests: a real server over real HTTP, one module per feature.
+
+mod support;
+
+mod smoke;

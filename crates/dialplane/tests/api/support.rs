@@ -1,0 +1,370 @@
+//! The typed test app: a real server on a random port over a fresh SQLite database, one helper per
+//! endpoint, torn down on drop.
+
+#![allow(dead_code)]
+
+use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
+use dialplane_server::{AppState, HttpOptions};
+use dialplane_store::{NewKey, Store, StoreOptions};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// A write key of workspace `default`, user `alice`.
+    pub key: String,
+    pub store: Arc<dyn Store>,
+    pub db_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a test may change about the server.
+#[derive(Clone)]
+pub struct TestOptions {
+    pub rules: Rules,
+    pub http: HttpOptions,
+    /// Extra routes (for example one that panics), wrapped in the same middleware.
+    pub extra_routes: Option<axum::Router<AppState>>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            rules: Rules::default(),
+            http: HttpOptions::default(),
+            extra_routes: None,
+        }
+    }
+}
+
+/// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `data` of a success envelope.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// `error.code` of an error envelope.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// `(path, code)` of each `error.details` entry.
+    pub fn detail_paths(&self) -> Vec<(String, String)> {
+        self.body["error"]["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|e| {
+                        (
+                            e["path"].as_str().unwrap_or("").to_owned(),
+                            e["code"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Panics unless this is the error envelope with `code` and a `requestId` equal to the header.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(self.body["success"], json!(false), "body: {}", self.text);
+        assert_eq!(self.error_code(), code, "body: {}", self.text);
+        assert!(self.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            self.body["error"]["requestId"].as_str(),
+            self.header("x-request-id"),
+            "requestId matches x-request-id"
+        );
+    }
+
+    /// Panics unless this is a validation error naming exactly `path` with `code` among its details.
+    pub fn assert_problem(&self, path: &str, code: &str) {
+        self.assert_error(400, "validation_error");
+        let details = self.detail_paths();
+        assert!(
+            details.iter().any(|(p, c)| p == path && c == code),
+            "expected ({path}, {code}) in {details:?}"
+        );
+    }
+
+    pub fn etag(&self) -> String {
+        self.header("etag").expect("an ETag").to_owned()
+    }
+}
+
+/// The smallest valid create body.
+pub fn minimal_agent(name: &str) -> Value {
+    json!({"name": name, "conversationConfig": {"agent": {"prompt": {"prompt": "You are helpful."}}}})
+}
+
+/// A create body that sets `value` at the JSON Pointer `pointer` on top of [`minimal_agent`].
+pub fn agent_with(pointer: &str, value: Value) -> Value {
+    let mut body = minimal_agent("With");
+    set_pointer(&mut body, pointer, value);
+    body
+}
+
+/// Sets `value` at `pointer`, creating objects on the way.
+pub fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
+    let mut cur = doc;
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let map = cur.as_object_mut().unwrap();
+        if i == tokens.len() - 1 {
+            map.insert(token.clone(), value);
+            return;
+        }
+        cur = map.entry(token.clone()).or_insert_with(|| json!({}));
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = dialplane_store::open(&db_url, &StoreOptions::default())
+            .await
+            .expect("store opens");
+        let state = AppState {
+            store: store.clone(),
+            rules: Arc::new(options.rules.clone()),
+        };
+        let routes = match options.extra_routes {
+            Some(extra) => dialplane_server::routes().merge(extra),
+            None => dialplane_server::routes(),
+        };
+        let app = dialplane_server::with_layers(routes, &options.http).with_state(state);
+        // Bind first, then spawn: the port is open before any request is sent.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_store = store.clone();
+        let server = tokio::spawn(async move {
+            let _ = dialplane_server::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await;
+            server_store.close().await;
+        });
+        let mut app = Self {
+            addr,
+            client: reqwest::Client::new(),
+            key: String::new(),
+            store,
+            db_url,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+        };
+        app.key = app.new_key("default", Scope::Write, "alice").await;
+        app
+    }
+
+    /// A new key of `workspace` for `user` (`user@example.com`).
+    pub async fn new_key(&self, workspace: &str, scope: Scope, user: &str) -> String {
+        let key = ApiKey::generate();
+        self.store
+            .create_key(NewKey {
+                hash: key.hash(),
+                workspace: workspace.into(),
+                scope,
+                user: CreatedBy {
+                    user_id: user.into(),
+                    user_email: format!("{user}@example.com"),
+                },
+            })
+            .await
+            .expect("key created");
+        key.expose().to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Any request. `body` is sent as-is with `content-type: application/json` unless `headers`
+    /// sets another content type.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        let sets_type = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !sets_type {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn json(&self, method: Method, path: &str, key: &str, body: &Value) -> Resp {
+        self.send(
+            method,
+            path,
+            Some(key),
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn create_agent(&self, body: &Value) -> Resp {
+        self.create_agent_as(&self.key, body).await
+    }
+
+    pub async fn create_agent_as(&self, key: &str, body: &Value) -> Resp {
+        self.json(Method::POST, "/api/public/v1/agents", key, body)
+            .await
+    }
+
+    /// Creates [`minimal_agent`] named `name` and returns its id.
+    pub async fn create_named(&self, name: &str) -> String {
+        let r = self.create_agent(&minimal_agent(name)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.data()["agentId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_agent(&self, id: &str) -> Resp {
+        self.get_agent_as(&self.key, id).await
+    }
+
+    pub async fn get_agent_as(&self, key: &str, id: &str) -> Resp {
+        self.send(
+            Method::GET,
+            &format!("/api/public/v1/agents/{id}"),
+            Some(key),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub async fn patch_agent(&self, id: &str, body: &Value) -> Resp {
+        self.patch_agent_as(&self.key, id, body).await
+    }
+
+    pub async fn patch_agent_as(&self, key: &str, id: &str, body: &Value) -> Resp {
+        self.json(
+            Method::PATCH,
+            &format!("/api/public/v1/agents/{id}"),
+            key,
+            body,
+        )
+        .await
+    }
+
+    /// PATCH with an `If-Match` header.
+    pub async fn patch_agent_if(&self, id: &str, etag: &str, body: &Value) -> Resp {
+        self.send(
+            Method::PATCH,
+            &format!("/api/public/v1/agents/{id}"),
+            Some(&self.key),
+            &[("if-match", etag)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn delete_agent(&self, id: &str) -> Resp {
+        self.send(
+            Method::DELETE,
+            &format!("/api/public/v1/agents/{id}"),
+            Some(&self.key),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    /// `GET /agents?{query}`.
+    pub async fn list_agents(&self, query: &str) -> Resp {
+        self.list_agents_as(&self.key, query).await
+    }
+
+    pub async fn list_agents_as(&self, key: &str, query: &str) -> Resp {
+        self.send(
+            Method::GET,
+            &format!("/api/public/v1/agents?{query}"),
+            Some(key),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    /// Stops the server, letting in-flight requests finish, and closes the store.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
