@@ -89,10 +89,11 @@ fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
 #[utoipa::path(
     post,
     path = "/api/public/v1/agents",
+    operation_id = "createAgent",
     tag = "agents",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body replay the first answer")),
     request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
-        example = json!({"name": "Appointment setter", "conversationConfig": {"agent": {"prompt": {"prompt": "You book dental appointments."}}}})),
+        example = crate::examples::create_body),
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error` (every problem in `details`)", body = ErrorEnvelope),
@@ -153,10 +154,11 @@ pub async fn create(
 #[utoipa::path(
     post,
     path = "/api/public/v1/agents/create",
+    operation_id = "createAgentHosted",
     tag = "agents",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body replay the first answer")),
     request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
-        example = json!({"name": "Appointment setter", "conversationConfig": {"agent": {"prompt": {"prompt": "You book dental appointments."}}}})),
+        example = crate::examples::create_body),
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
@@ -183,6 +185,7 @@ pub async fn create_hosted(
 #[utoipa::path(
     get,
     path = "/api/public/v1/agents",
+    operation_id = "listAgents",
     tag = "agents",
     params(
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page, or a plain RFC 3339 timestamp (created_at) or name (name)"),
@@ -248,6 +251,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/public/v1/agents/{agentId}",
+    operation_id = "getAgent",
     tag = "agents",
     params(("agentId" = String, Path, description = "The agent's id")),
     responses(
@@ -280,6 +284,7 @@ pub async fn get(
 #[utoipa::path(
     patch,
     path = "/api/public/v1/agents/{agentId}",
+    operation_id = "updateAgent",
     tag = "agents",
     params(
         ("agentId" = String, Path, description = "The agent's id"),
@@ -331,6 +336,7 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/public/v1/agents/{agentId}",
+    operation_id = "deleteAgent",
     tag = "agents",
     params(
         ("agentId" = String, Path, description = "The agent's id"),

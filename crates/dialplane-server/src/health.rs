@@ -16,7 +16,7 @@ pub struct Health {
 /// Liveness
 ///
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
     responses((status = 200, description = "Up", body = Health, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
@@ -25,7 +25,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness
 ///
 /// Storage answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = Health, example = json!({"status": "ready"})),
         (status = 503, description = "`unavailable`: storage does not answer", body = ErrorEnvelope),

@@ -12,6 +12,7 @@
 pub mod agents;
 pub mod auth;
 pub mod error;
+pub mod examples;
 pub mod extract;
 pub mod health;
 pub mod listing;
@@ -19,8 +20,6 @@ pub mod observe;
 pub mod openapi;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use dialplane_core::Rules;
@@ -69,7 +68,7 @@ pub fn routes() -> Router<AppState> {
             "/agents/{agentId}",
             get(agents::get).patch(agents::patch).delete(agents::delete),
         )
-        .route("/openapi.json", get(openapi_json));
+        .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/api/public/v1", api)
         .route("/healthz", get(health::healthz))
@@ -84,13 +83,6 @@ pub fn with_layers(routes: Router<AppState>, options: &HttpOptions) -> Router<Ap
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn(observe::observe))
-}
-
-async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi::document(),
-    )
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

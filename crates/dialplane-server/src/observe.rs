@@ -40,6 +40,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", %method, %route, request_id = %id);
+    span.in_scope(|| tracing::debug!("started"));
     let response = next.run(req).instrument(span.clone()).await;
     let mut response = render_error(response, &id, &span);
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -22,9 +22,10 @@ use utoipa::{Modify, OpenApi};
         agents::delete,
         health::healthz,
         health::readyz,
+        openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
-    modifiers(&ApiKeyAuth),
+    modifiers(&ApiKeyAuth, &Examples),
     tags((name = "agents", description = "Voice-AI agent configuration"), (name = "operations", description = "Health and readiness"))
 )]
 pub struct ApiDoc;
@@ -42,6 +43,64 @@ impl Modify for ApiKeyAuth {
             ))),
         );
     }
+}
+
+/// Fills in examples the attribute macros cannot build: full agents and error bodies, made from the
+/// real types.
+struct Examples;
+
+impl Modify for Examples {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let has_body = op.request_body.is_some();
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for content in response.content.values_mut() {
+                        if content.example.is_some() {
+                            continue;
+                        }
+                        let schema = match &content.schema {
+                            Some(RefOr::Ref(r)) => r.ref_location.as_str(),
+                            _ => "",
+                        };
+                        content.example = match schema.rsplit('/').next() {
+                            Some("AgentEnvelope") => Some(crate::examples::agent_envelope()),
+                            Some("ErrorEnvelope") if status == "400" && has_body => {
+                                Some(crate::examples::validation_error())
+                            }
+                            Some("ErrorEnvelope") if status == "400" => {
+                                Some(crate::examples::invalid_parameter())
+                            }
+                            _ => None,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// OpenAPI document
+///
+/// This document, as JSON. Needs no API key.
+#[utoipa::path(get, path = "/api/public/v1/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "dialplane Agents API"}}))))]
+pub async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document(),
+    )
 }
 
 /// The document as pretty JSON with a trailing newline, exactly as committed in `openapi.json`.

@@ -1,0 +1,349 @@
+//! The `dialplane` binary as a user runs it: `serve` (bootstrap key, graceful shutdown, logs) and
+//! `keys` (create, list, revoke) against a running server.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dialplane");
+
+/// A `dialplane serve` process on a random port.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    lines: mpsc::UnboundedReceiver<String>,
+    out_lines: mpsc::UnboundedReceiver<String>,
+}
+
+/// Copies a pipe line by line into `buf` and a channel.
+fn drain<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    pipe: R,
+    buf: Arc<Mutex<String>>,
+) -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            {
+                let mut b = buf.lock().unwrap();
+                b.push_str(&line);
+                b.push('\n');
+            }
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+fn db_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("cli.db").display())
+}
+
+impl Server {
+    async fn start(dir: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &db_url(dir),
+            ])
+            .env("RUST_LOG", "info,dialplane_server=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dialplane starts");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out_lines = drain(child.stdout.take().unwrap(), stdout.clone());
+        let mut lines = drain(child.stderr.take().unwrap(), stderr.clone());
+        let addr = loop {
+            let line = lines
+                .recv()
+                .await
+                .expect("the server logs until it listens");
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                break addr.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            addr,
+            stdout,
+            stderr,
+            lines,
+            out_lines,
+        }
+    }
+
+    /// The bootstrap key, once it is printed.
+    async fn bootstrap_key(&mut self) -> String {
+        loop {
+            let line = self.out_lines.recv().await.expect("stdout line");
+            if let Some(key) = bootstrap_key(&line) {
+                return key;
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until a log line contains `needle`.
+    async fn wait_for_log(&mut self, needle: &str) {
+        loop {
+            let line = self.lines.recv().await.expect("log line");
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    async fn stop(mut self) -> (std::process::ExitStatus, String, String) {
+        self.terminate();
+        let status = self.child.wait().await.unwrap();
+        // Let the readers reach end of file.
+        while self.lines.recv().await.is_some() {}
+        while self.out_lines.recv().await.is_some() {}
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+fn bootstrap_key(stdout: &str) -> Option<String> {
+    stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("dp_") && w.len() == 46)
+        .map(str::to_owned)
+}
+
+async fn keys(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("keys")
+        .args(args)
+        .args(["--database", &db_url(dir)])
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn minimal() -> Value {
+    serde_json::json!({"name": "CLI", "conversationConfig": {"agent": {"prompt": {"prompt": "hi"}}}})
+}
+
+#[tokio::test]
+async fn serve_prints_a_working_bootstrap_key_once_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Server::start(dir.path()).await;
+    let client = reqwest::Client::new();
+    let (status, stdout, stderr) = {
+        let server = &mut first;
+        let key = server.bootstrap_key().await;
+        let created = client
+            .post(server.url("/api/public/v1/agents"))
+            .header("x-api-key", &key)
+            .json(&minimal())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        first.stop().await
+    };
+    assert!(status.success(), "exit {status:?}\n{stderr}");
+    let key = bootstrap_key(&stdout).expect("a key on stdout");
+    assert!(stdout.contains("workspace \"default\""), "{stdout}");
+    assert!(stdout.contains("x-api-key"), "{stdout}");
+    assert!(!stderr.contains(&key), "the key must never reach the logs");
+    assert!(stderr.contains("stopped"), "{stderr}");
+
+    let second = Server::start(dir.path()).await;
+    let list: Value = client
+        .get(second.url("/api/public/v1/agents"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    let (status, stdout, stderr) = second.stop().await;
+    assert!(status.success());
+    assert!(bootstrap_key(&stdout).is_none(), "no second key: {stdout}");
+    assert!(!stderr.contains(&key));
+}
+
+#[tokio::test]
+async fn keys_can_be_created_listed_and_revoked_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let client = reqwest::Client::new();
+    let (ok, out, err) = keys(
+        dir.path(),
+        &[
+            "create",
+            "--workspace",
+            "acme",
+            "--user-id",
+            "bob",
+            "--user-email",
+            "bob@acme.test",
+            "--scope",
+            "read",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let key_id = created["keyId"].as_str().unwrap().to_owned();
+    assert_eq!(created["workspace"], "acme");
+    assert_eq!(created["scope"], "read");
+    assert!(key.starts_with("dp_"));
+
+    let list = |key: String| {
+        let client = client.clone();
+        let url = server.url("/api/public/v1/agents");
+        async move {
+            client
+                .get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(list(key.clone()).await, 200);
+    let write = client
+        .post(server.url("/api/public/v1/agents"))
+        .header("x-api-key", &key)
+        .json(&minimal())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403, "a read key cannot write");
+
+    let (ok, listed, _) = keys(dir.path(), &["list"]).await;
+    assert!(ok);
+    assert!(listed.contains(&key_id), "{listed}");
+    assert!(!listed.contains(&key), "list never shows keys");
+    let (ok, listed_json, _) = keys(dir.path(), &["list", "--json"]).await;
+    assert!(ok);
+    assert!(listed_json
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .any(|k| k["keyId"] == key_id.as_str() && k["status"] == "active"));
+
+    let (ok, _, err) = keys(dir.path(), &["revoke", &key_id]).await;
+    assert!(ok, "{err}");
+    assert_eq!(list(key.clone()).await, 401, "revoked at once");
+    let (ok, _, err) = keys(dir.path(), &["revoke", &key_id]).await;
+    assert!(!ok, "revoking twice fails");
+    assert!(err.contains("no active key"), "{err}");
+
+    let (status, _, stderr) = server.stop().await;
+    assert!(status.success());
+    assert!(!stderr.contains(&key), "the key must never reach the logs");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path()).await;
+    // Read the bootstrap key straight from the database: make our own.
+    let (ok, out, _) = keys(
+        dir.path(),
+        &[
+            "create",
+            "--workspace",
+            "default",
+            "--user-id",
+            "u",
+            "--user-email",
+            "u@x.io",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok);
+    let key: Value = serde_json::from_str(out.trim()).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    // Send the headers and half the body, then ask the server to stop.
+    let body = minimal().to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let request = format!(
+        "POST /api/public/v1/agents HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    // Only signal once the request is being handled (the handler now waits for the rest of the body).
+    server.wait_for_log("started").await;
+    server.terminate();
+    server.wait_for_log("shutdown requested").await;
+    conn.write_all(tail.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = server.child.wait().await.unwrap();
+    assert!(status.success());
+
+    let (ok, _, _) = keys(dir.path(), &["list"]).await;
+    assert!(ok, "the database is intact and closed cleanly");
+}
+
+#[test]
+fn openapi_command_prints_the_committed_document() {
+    let out = std::process::Command::new(BIN)
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed = include_str!("../../../../openapi.json");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}
+
+#[test]
+fn migrate_creates_a_database_that_serve_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["migrate", "--database", &db_url(dir.path())])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(PathBuf::from(dir.path()).join("cli.db").exists());
+}
