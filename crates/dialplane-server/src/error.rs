@@ -97,7 +97,6 @@ pub struct ApiError {
     pub message: String,
     pub details: Vec<Detail>,
     pub internal: Option<String>,
-    pub allow: Option<HeaderValue>,
     pub retry_after: Option<u64>,
 }
 
@@ -108,7 +107,6 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             internal: None,
-            allow: None,
             retry_after: None,
         }
     }
@@ -207,9 +205,6 @@ pub struct Pending(pub Arc<ApiError>);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.code.status().into_response();
-        if let Some(allow) = &self.allow {
-            response.headers_mut().insert(header::ALLOW, allow.clone());
-        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
