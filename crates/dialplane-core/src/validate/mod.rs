@@ -191,3 +191,6 @@ pub fn missing_targets(spec: &AgentSpec, missing: &[AgentId]) -> Problems {
     }
     problems
 }
+
+#[cfg(test)]
+mod tests;

@@ -109,10 +109,9 @@ fn prompt(o: &mut Obj) -> Prompt {
             ))
         }
     };
-    let llm = o.string("llm", &defaults.llm, &llm_check);
     Prompt {
         prompt: o.required_string("prompt", &chars(1, 100_000)),
-        llm,
+        llm: o.string("llm", &defaults.llm, &llm_check),
         temperature: o.number("temperature", 0.0, 0.0, 2.0),
         tool_ids: o.string_list("toolIds", 64, &id),
         built_in_tools: o.object("builtInTools", built_in_tools),
