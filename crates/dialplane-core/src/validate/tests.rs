@@ -39,8 +39,10 @@ fn paths(problems: &Problems) -> Vec<(String, ProblemCode)> {
 #[test]
 fn a_minimal_body_gets_every_default() {
     let spec = validate_create(&minimal(), &rules()).unwrap();
-    let mut expected = AgentSpec::default();
-    expected.name = "A".into();
+    let mut expected = AgentSpec {
+        name: "A".into(),
+        ..AgentSpec::default()
+    };
     expected.conversation_config.agent.prompt.prompt = "p".into();
     assert_eq!(spec, expected);
     assert!(spec.conversation_config.agent.prompt.built_in_tools.end_call.enabled);
