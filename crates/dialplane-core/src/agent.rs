@@ -18,6 +18,17 @@ pub trait Choice: Copy + 'static {
         Self::VALUES.iter().find(|(w, _)| *w == s).map(|(_, v)| *v)
     }
 
+    /// The wire spelling of this value.
+    fn wire(self) -> &'static str
+    where
+        Self: PartialEq,
+    {
+        Self::VALUES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(w, _)| w)
+    }
+
     /// `"a", "b" or "c"`, for messages.
     fn allowed() -> String {
         let names: Vec<String> = Self::VALUES.iter().map(|(w, _)| format!("{w:?}")).collect();

@@ -148,28 +148,7 @@ pub async fn create(
     Ok(response)
 }
 
-/// Create an agent (hosted-API path)
-///
-/// The same operation as `POST /agents`, at the path the hosted API uses.
-#[utoipa::path(
-    post,
-    path = "/api/public/v1/agents/create",
-    operation_id = "createAgentHosted",
-    tag = "agents",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body replay the first answer")),
-    request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
-        example = crate::examples::create_body),
-    responses(
-        (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
-        (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`: a read-only key", body = ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),
-    ),
-    security(("apiKey" = []))
-)]
+/// `POST /agents/create`, the hosted API's path for [`create`] (documented by copying its operation).
 pub async fn create_hosted(
     state: State<AppState>,
     writer: Writer,

@@ -15,7 +15,6 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         agents::create,
-        agents::create_hosted,
         agents::list,
         agents::get,
         agents::patch,
@@ -25,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
-    modifiers(&ApiKeyAuth, &Examples),
+    modifiers(&HostedCreatePath, &ApiKeyAuth, &Examples),
     tags((name = "agents", description = "Voice-AI agent configuration"), (name = "operations", description = "Health and readiness"))
 )]
 pub struct ApiDoc;
@@ -42,6 +41,30 @@ impl Modify for ApiKeyAuth {
                 "An API key (dp_...) created by `dialplane keys create` or printed at first start",
             ))),
         );
+    }
+}
+
+/// `POST /agents/create` is `POST /agents` at the hosted API's path: the same operation, documented once.
+struct HostedCreatePath;
+
+impl Modify for HostedCreatePath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(mut op) = openapi
+            .paths
+            .paths
+            .get("/api/public/v1/agents")
+            .and_then(|item| item.post.clone())
+        else {
+            return;
+        };
+        op.operation_id = Some("createAgentHosted".into());
+        op.summary = Some("Create an agent (hosted-API path)".into());
+        op.description = Some("The same operation as `POST /agents`, at the path the hosted API uses.".into());
+        let item = utoipa::openapi::path::PathItem::new(utoipa::openapi::HttpMethod::Post, op);
+        openapi
+            .paths
+            .paths
+            .insert("/api/public/v1/agents/create".into(), item);
     }
 }
 

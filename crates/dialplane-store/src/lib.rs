@@ -280,13 +280,9 @@ pub(crate) struct Derived {
 impl Derived {
     pub fn of(spec: &AgentSpec) -> Self {
         use dialplane_core::agent::Choice;
-        let direction = Direction::VALUES
-            .iter()
-            .find(|(_, d)| *d == spec.direction)
-            .map_or("outbound", |(w, _)| w);
         Self {
             name_folded: spec.name.to_lowercase(),
-            direction,
+            direction: spec.direction.wire(),
             targets: dialplane_core::validate::transfer_targets(spec),
         }
     }
