@@ -196,7 +196,7 @@ pub async fn list(
     let next_cursor = match page.items.last() {
         Some(last) if page.has_more => Some(encode_cursor(
             &query,
-            last.sort_key(query.sort_by),
+            &last.sort_key(query.sort_by),
             last.agent_id,
         )),
         _ => None,

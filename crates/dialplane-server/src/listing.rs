@@ -67,7 +67,7 @@ fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
     }
     match q.sort_by {
         SortBy::Name => Ok(After {
-            key: cursor.to_owned(),
+            key: dialplane_store::fold_name(cursor),
             id: None,
         }),
         SortBy::CreatedAt => chrono::DateTime::parse_from_rfc3339(cursor)

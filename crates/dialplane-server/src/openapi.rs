@@ -59,7 +59,8 @@ impl Modify for HostedCreatePath {
         };
         op.operation_id = Some("createAgentHosted".into());
         op.summary = Some("Create an agent (hosted-API path)".into());
-        op.description = Some("The same operation as `POST /agents`, at the path the hosted API uses.".into());
+        op.description =
+            Some("The same operation as `POST /agents`, at the path the hosted API uses.".into());
         let item = utoipa::openapi::path::PathItem::new(utoipa::openapi::HttpMethod::Post, op);
         openapi
             .paths

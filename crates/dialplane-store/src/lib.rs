@@ -93,11 +93,11 @@ pub struct AgentSummary {
 }
 
 impl AgentSummary {
-    /// The value this item sorts by.
-    pub fn sort_key(&self, by: SortBy) -> &str {
+    /// The value this item sorts by: names sort case-insensitively.
+    pub fn sort_key(&self, by: SortBy) -> std::borrow::Cow<'_, str> {
         match by {
-            SortBy::Name => &self.name,
-            SortBy::CreatedAt => &self.metadata.created_at,
+            SortBy::Name => fold_name(&self.name).into(),
+            SortBy::CreatedAt => self.metadata.created_at.as_str().into(),
         }
     }
 }
@@ -270,6 +270,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A name as it sorts and is searched: Unicode lower case.
+pub fn fold_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// The columns derived from a document, kept beside it for filtering and sorting.
 pub(crate) struct Derived {
     pub name_folded: String,
@@ -281,7 +286,7 @@ impl Derived {
     pub fn of(spec: &AgentSpec) -> Self {
         use dialplane_core::agent::Choice;
         Self {
-            name_folded: spec.name.to_lowercase(),
+            name_folded: fold_name(&spec.name),
             direction: spec.direction.wire(),
             targets: dialplane_core::validate::transfer_targets(spec),
         }

@@ -24,7 +24,7 @@ CREATE TABLE agents (
 );
 
 CREATE INDEX agents_by_created_at ON agents (workspace, created_at, agent_id);
-CREATE INDEX agents_by_name ON agents (workspace, name, agent_id);
+CREATE INDEX agents_by_name ON agents (workspace, name_folded, agent_id);
 
 CREATE TABLE agent_tags (
     workspace  TEXT NOT NULL,

@@ -121,6 +121,63 @@ pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
     })
 }
 
+/// The SELECT of one page of the agent list: keyset pagination on (sort column, agent_id), served by
+/// `agents_by_created_at` / `agents_by_name`, one row more than the page to tell whether more follow.
+fn list_sql<'a>(workspace: &'a str, query: &'a ListQuery) -> QueryBuilder<'a, Sqlite> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
+                json_extract(document, '$.metadata') AS metadata
+         FROM agents WHERE workspace = ",
+    );
+    q.push_bind(workspace);
+    if let Some(search) = &query.search {
+        q.push(" AND instr(name_folded, ")
+            .push_bind(crate::fold_name(search))
+            .push(") > 0");
+    }
+    for tag in &query.tags {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM agent_tags t WHERE t.workspace = agents.workspace
+               AND t.agent_id = agents.agent_id AND t.tag = ",
+        )
+        .push_bind(tag.clone())
+        .push(")");
+    }
+    if let Some(direction) = query.direction {
+        let wire = dialplane_core::agent::Direction::VALUES
+            .iter()
+            .find(|(_, d)| *d == direction)
+            .map_or("outbound", |(w, _)| w);
+        q.push(" AND direction = ").push_bind(wire);
+    }
+    let column = match query.sort_by {
+        SortBy::Name => "name_folded",
+        SortBy::CreatedAt => "created_at",
+    };
+    let (cmp, order) = match query.sort_direction {
+        SortDirection::Asc => (">", "ASC"),
+        SortDirection::Desc => ("<", "DESC"),
+    };
+    if let Some(after) = &query.after {
+        match after.id {
+            Some(id) => q
+                .push(format_args!(" AND ({column}, agent_id) {cmp} ("))
+                .push_bind(after.key.clone())
+                .push(", ")
+                .push_bind(id.to_string())
+                .push(")"),
+            None => q
+                .push(format_args!(" AND {column} {cmp} "))
+                .push_bind(after.key.clone()),
+        };
+    }
+    q.push(format_args!(
+        " ORDER BY {column} {order}, agent_id {order} LIMIT "
+    ))
+    .push_bind(i64::from(query.page_size) + 1);
+    q
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
@@ -192,58 +249,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
-                    json_extract(document, '$.metadata') AS metadata
-             FROM agents WHERE workspace = ",
-        );
-        q.push_bind(workspace);
-        if let Some(search) = &query.search {
-            q.push(" AND instr(name_folded, ")
-                .push_bind(search.to_lowercase())
-                .push(") > 0");
-        }
-        for tag in &query.tags {
-            q.push(
-                " AND EXISTS (SELECT 1 FROM agent_tags t WHERE t.workspace = agents.workspace
-                   AND t.agent_id = agents.agent_id AND t.tag = ",
-            )
-            .push_bind(tag.clone())
-            .push(")");
-        }
-        if let Some(direction) = query.direction {
-            let wire = dialplane_core::agent::Direction::VALUES
-                .iter()
-                .find(|(_, d)| *d == direction)
-                .map_or("outbound", |(w, _)| w);
-            q.push(" AND direction = ").push_bind(wire);
-        }
-        let column = match query.sort_by {
-            SortBy::Name => "name",
-            SortBy::CreatedAt => "created_at",
-        };
-        let (cmp, order) = match query.sort_direction {
-            SortDirection::Asc => (">", "ASC"),
-            SortDirection::Desc => ("<", "DESC"),
-        };
-        if let Some(after) = &query.after {
-            match after.id {
-                Some(id) => q
-                    .push(format_args!(" AND ({column}, agent_id) {cmp} ("))
-                    .push_bind(after.key.clone())
-                    .push(", ")
-                    .push_bind(id.to_string())
-                    .push(")"),
-                None => q
-                    .push(format_args!(" AND {column} {cmp} "))
-                    .push_bind(after.key.clone()),
-            };
-        }
-        q.push(format_args!(
-            " ORDER BY {column} {order}, agent_id {order} LIMIT "
-        ))
-        .push_bind(i64::from(query.page_size) + 1);
-        let rows = q.build().fetch_all(&self.reads).await?;
+        let rows = list_sql(workspace, query)
+            .build()
+            .fetch_all(&self.reads)
+            .await?;
         let mut items = rows
             .iter()
             .map(|row| {
@@ -351,6 +360,74 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous=FULL is 2");
+        store.close().await;
+    }
+
+    /// The `detail` column of `EXPLAIN QUERY PLAN` for one list page's SQL (parameters unbound).
+    async fn list_plan(conn: &mut sqlx::SqliteConnection, query: &ListQuery) -> Vec<String> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", list_sql("default", query).sql());
+        sqlx::query(&sql)
+            .fetch_all(conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn list_pages_seek_through_the_sort_index_instead_of_sorting_or_skipping() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
+        for (sort_by, index, column) in [
+            (SortBy::CreatedAt, "agents_by_created_at", "created_at"),
+            (SortBy::Name, "agents_by_name", "name_folded"),
+        ] {
+            for sort_direction in [SortDirection::Asc, SortDirection::Desc] {
+                let exact = crate::After {
+                    key: "k".into(),
+                    id: Some(AgentId::generate()),
+                };
+                let plain = crate::After {
+                    key: "k".into(),
+                    id: None,
+                };
+                let cmp = match sort_direction {
+                    SortDirection::Asc => ">",
+                    SortDirection::Desc => "<",
+                };
+                for (after, seek) in [
+                    (Some(exact), format!(" AND ({column},agent_id){cmp}(?,?)")),
+                    (Some(plain), format!(" AND {column}{cmp}?")),
+                    (None, String::new()),
+                ] {
+                    let case = format!("{sort_by:?} {sort_direction:?} after {after:?}");
+                    let query = ListQuery {
+                        sort_by,
+                        sort_direction,
+                        page_size: 30,
+                        after,
+                        search: None,
+                        tags: Vec::new(),
+                        direction: None,
+                    };
+                    let plan = list_plan(&mut conn, &query).await;
+                    assert!(
+                        !plan.iter().any(|d| d.contains("TEMP B-TREE")),
+                        "{case}: sorts rows instead of reading them in index order: {plan:?}"
+                    );
+                    let expected = format!("SEARCH agents USING INDEX {index} (workspace=?{seek})");
+                    assert!(
+                        plan.contains(&expected),
+                        "{case}: does not seek through {index} ({expected}): {plan:?}"
+                    );
+                }
+            }
+        }
         store.close().await;
     }
 }

@@ -3,5 +3,9 @@
 mod support;
 
 mod cli;
+mod errors;
+mod listing;
 mod openapi;
+mod operations;
 mod smoke;
+mod tenancy;

@@ -26,22 +26,12 @@ pub struct TestApp {
 }
 
 /// What a test may change about the server.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct TestOptions {
     pub rules: Rules,
     pub http: HttpOptions,
     /// Extra routes (for example one that panics), wrapped in the same middleware.
     pub extra_routes: Option<axum::Router<AppState>>,
-}
-
-impl Default for TestOptions {
-    fn default() -> Self {
-        Self {
-            rules: Rules::default(),
-            http: HttpOptions::default(),
-            extra_routes: None,
-        }
-    }
 }
 
 /// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
@@ -367,4 +357,164 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The first place where `actual` and `expected` differ, as `"<pointer>: <actual> != <expected>"`, or
+/// `None` when they are the same JSON. Numbers compare by value (`600` equals `600.0`).
+pub fn json_difference(actual: &Value, expected: &Value) -> Option<String> {
+    json_walk(actual, expected, "", false)
+}
+
+/// Like [`json_difference`], but objects of `actual` may hold more keys than those of `expected`
+/// (for example defaults filled in around what a client sent).
+pub fn json_missing(actual: &Value, expected: &Value) -> Option<String> {
+    json_walk(actual, expected, "", true)
+}
+
+fn json_walk(a: &Value, e: &Value, at: &str, subset: bool) -> Option<String> {
+    let here = if at.is_empty() { "/" } else { at };
+    match (a, e) {
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: Vec<&String> = if subset {
+                y.keys().collect()
+            } else {
+                x.keys().chain(y.keys()).collect()
+            };
+            keys.into_iter().find_map(|key| {
+                let next = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (x.get(key), y.get(key)) {
+                    (Some(xa), Some(ya)) => json_walk(xa, ya, &next, subset),
+                    (xa, ya) => Some(format!("{next}: {xa:?} != {ya:?}")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (xa, ya))| json_walk(xa, ya, &format!("{at}/{i}"), subset)),
+        _ if a == e => None,
+        _ => Some(format!("{here}: {a} != {e}")),
+    }
+}
+
+fn short_label(pointer: &str, value: &Value) -> String {
+    let mut v = value.to_string();
+    if v.chars().count() > 60 {
+        v = format!("{}…", v.chars().take(60).collect::<String>());
+    }
+    format!("{pointer} = {v}")
+}
+
+/// A create body that must be refused with exactly one problem, `(path, code)`.
+pub struct Refusal {
+    pub label: String,
+    pub body: Value,
+    pub path: String,
+    pub code: &'static str,
+}
+
+impl Refusal {
+    /// [`agent_with`]`(pointer, value)`, reported at `pointer`.
+    pub fn at(pointer: &str, value: Value, code: &'static str) -> Self {
+        Self::reported_at(pointer, value, pointer, code)
+    }
+
+    /// [`agent_with`]`(pointer, value)`, reported at `path`.
+    pub fn reported_at(pointer: &str, value: Value, path: &str, code: &'static str) -> Self {
+        Self {
+            label: short_label(pointer, &value),
+            body: agent_with(pointer, value),
+            path: path.to_owned(),
+            code,
+        }
+    }
+
+    /// A whole body, reported at `path`.
+    pub fn body(label: &str, body: Value, path: &str, code: &'static str) -> Self {
+        Self {
+            label: label.to_owned(),
+            body,
+            path: path.to_owned(),
+            code,
+        }
+    }
+}
+
+/// Creates each case's body and checks that it is a 400 `validation_error` whose details are exactly
+/// `[(path, code)]`; reports every failing case at once.
+pub async fn assert_refusals(app: &TestApp, cases: &[Refusal]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let r = app.create_agent(&case.body).await;
+        let want = vec![(case.path.clone(), case.code.to_owned())];
+        if r.status != 400 || r.error_code() != "validation_error" || r.detail_paths() != want {
+            failures.push(format!(
+                "{}: expected 400 with {want:?}, got {} {}",
+                case.label, r.status, r.text
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// A create body that must be accepted, keeping the value at `pointer` as sent.
+pub struct Acceptance {
+    pub label: String,
+    pub body: Value,
+    pub pointer: String,
+}
+
+impl Acceptance {
+    /// [`agent_with`]`(pointer, value)`.
+    pub fn at(pointer: &str, value: Value) -> Self {
+        Self {
+            label: short_label(pointer, &value),
+            body: agent_with(pointer, value),
+            pointer: pointer.to_owned(),
+        }
+    }
+
+    /// A whole body; `pointer` names the part that must come back as sent.
+    pub fn body(label: &str, body: Value, pointer: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            body,
+            pointer: pointer.to_owned(),
+        }
+    }
+}
+
+/// Creates each case's body and checks that it is a 201 whose agent holds, at the case's pointer, all
+/// that was sent (numbers by value; defaults may be filled in around it); reports every failing case
+/// at once.
+pub async fn assert_acceptances(app: &TestApp, cases: &[Acceptance]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let r = app.create_agent(&case.body).await;
+        let sent = case.body.pointer(&case.pointer).unwrap_or(&Value::Null);
+        let got = r.data().pointer(&case.pointer).unwrap_or(&Value::Null);
+        if r.status != 201 {
+            failures.push(format!(
+                "{}: expected 201, got {} {}",
+                case.label, r.status, r.text
+            ));
+        } else if let Some(diff) = json_missing(got, sent) {
+            failures.push(format!("{}: not kept as sent: {diff}", case.label));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
