@@ -18,7 +18,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -29,6 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SqliteStore {
     reads: SqlitePool,
+    stats: Arc<writer::Stats>,
     writes: Mutex<Option<mpsc::Sender<writer::Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -49,12 +51,28 @@ impl SqliteStore {
             .connect_with(connect.read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
-        let task = tokio::spawn(writer::run(conn, rx, options.max_batch.max(1)));
+        let stats = Arc::new(writer::Stats::default());
+        let task = tokio::spawn(writer::run(
+            conn,
+            rx,
+            options.max_batch.max(1),
+            stats.clone(),
+        ));
         Ok(Self {
             reads,
+            stats,
             writes: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(task)),
         })
+    }
+
+    /// How many writes and how many commits the writer has made: writes per commit is the group-commit
+    /// factor.
+    pub fn write_stats(&self) -> (u64, u64) {
+        (
+            self.stats.writes.load(Ordering::Relaxed),
+            self.stats.commits.load(Ordering::Relaxed),
+        )
     }
 
     async fn write(&self, op: Op) -> Result<Outcome> {
@@ -341,6 +359,98 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn agent(name: &str) -> Agent {
+        let body = serde_json::json!({"name": name, "conversationConfig": {"agent": {"prompt": {"prompt": "p"}}}});
+        let spec = dialplane_core::validate::validate_create(
+            body.as_object().unwrap(),
+            &dialplane_core::Rules::default(),
+        )
+        .unwrap();
+        let now = dialplane_core::agent::timestamp(chrono::Utc::now());
+        Agent {
+            agent_id: AgentId::generate(),
+            spec,
+            phone_numbers: Vec::new(),
+            metadata: dialplane_core::Metadata {
+                created_at: now.clone(),
+                updated_at: now,
+                created_by: CreatedBy {
+                    user_id: "u".into(),
+                    user_email: "u@example.com".into(),
+                },
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_a_failing_one_spoils_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let store = Arc::new(
+            SqliteStore::open(&url, &StoreOptions::default())
+                .await
+                .unwrap(),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut a = agent(&format!("a{i}"));
+                if i % 8 == 0 {
+                    // Names an agent that does not exist: refused inside the batch.
+                    a.spec
+                        .conversation_config
+                        .agent
+                        .prompt
+                        .built_in_tools
+                        .transfer_to_agent
+                        .transfers = vec![dialplane_core::agent::AgentTransfer {
+                        agent_id: AgentId::generate().to_string(),
+                        condition: "c".into(),
+                        ..Default::default()
+                    }];
+                }
+                store.create_agent("w", a, None).await
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(Created::New(_)) => ok += 1,
+                Err(StoreError::Invalid(_)) => assert_eq!(i % 8, 0),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(ok, 56);
+        let (writes, commits) = store.write_stats();
+        assert_eq!(writes, 64);
+        assert!(
+            commits < writes,
+            "{commits} commits for {writes} writes: no batching"
+        );
+        let page = store
+            .list_agents(
+                "w",
+                &ListQuery {
+                    sort_by: SortBy::Name,
+                    sort_direction: SortDirection::Asc,
+                    page_size: 100,
+                    after: None,
+                    search: None,
+                    tags: Vec::new(),
+                    direction: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.len(),
+            56,
+            "every acknowledged create is stored, no refused one"
+        );
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn connections_are_durable_wal_with_synchronous_full() {

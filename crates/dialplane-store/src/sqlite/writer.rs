@@ -13,6 +13,8 @@ use crate::{
 };
 use dialplane_core::{Agent, AgentId, KeyId};
 use sqlx::{Connection, Row, SqliteConnection};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub enum Op {
@@ -50,11 +52,33 @@ pub struct Command {
     pub reply: oneshot::Sender<Result<Outcome>>,
 }
 
-pub async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Command>, max_batch: usize) {
+/// Counters of the writer's work.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub writes: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+pub async fn run(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Command>,
+    max_batch: usize,
+    stats: Arc<Stats>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-        let results = apply_batch(&mut conn, ops).await;
+        let count = ops.len();
+        let results = match apply_batch(&mut conn, ops).await {
+            Ok(results) => {
+                stats.writes.fetch_add(count as u64, Ordering::Relaxed);
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                results
+            }
+            Err(e) => (0..count)
+                .map(|_| Err(StoreError::Unavailable(e.to_string())))
+                .collect(),
+        };
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone away (client disconnected); the write stands either way.
             let _ = reply.send(result);
@@ -71,27 +95,23 @@ pub async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Command>,
     }
 }
 
-/// Runs a batch in one transaction; every result is final only once the commit succeeded.
-async fn apply_batch(conn: &mut SqliteConnection, ops: Vec<Op>) -> Vec<Result<Outcome>> {
-    let count = ops.len();
-    let fail_all = |e: StoreError| -> Vec<Result<Outcome>> {
-        (0..count)
-            .map(|_| Err(StoreError::Unavailable(e.to_string())))
-            .collect()
-    };
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        return fail_all(e.into());
-    }
-    let mut results = Vec::with_capacity(count);
+/// Runs a batch in one transaction. The outer `Err` means nothing was committed; the inner results
+/// are final only once the commit succeeded.
+async fn apply_batch(
+    conn: &mut SqliteConnection,
+    ops: Vec<Op>,
+) -> Result<Vec<Result<Outcome>>, sqlx::Error> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         results.push(apply_in_savepoint(conn, op).await);
     }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
-        return fail_all(e.into());
+        return Err(e);
     }
-    results
+    Ok(results)
 }
 
 async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outcome> {
