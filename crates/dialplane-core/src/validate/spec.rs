@@ -109,9 +109,15 @@ fn prompt(o: &mut Obj) -> Prompt {
             ))
         }
     };
+    // The default model must be one this server allows: with a configured list that lacks it, the
+    // first configured model is the default (else every agent created without `llm` would be invalid).
+    let default_llm = match models.first() {
+        Some(first) if !models.contains(&defaults.llm) => first.as_str(),
+        _ => defaults.llm.as_str(),
+    };
     Prompt {
         prompt: o.required_string("prompt", &chars(1, 100_000)),
-        llm: o.string("llm", &defaults.llm, &llm_check),
+        llm: o.string("llm", default_llm, &llm_check),
         temperature: o.number("temperature", 0.0, 0.0, 2.0),
         tool_ids: o.string_list("toolIds", 64, &id),
         built_in_tools: o.object("builtInTools", built_in_tools),
@@ -170,7 +176,8 @@ fn number_transfer(o: &mut Obj) -> NumberTransfer {
         Some((v, p)) => o.cx.nested(Some(v), p, |o| {
             let phone = o.field("phoneNumber");
             let sip = o.field("sipUri");
-            if phone.is_some() == sip.is_some() {
+            // A destination of the wrong type is already reported; say nothing more about it.
+            if v.is_object() && phone.is_some() == sip.is_some() {
                 let path = o.path.clone();
                 o.cx.report(
                     &path,
@@ -305,7 +312,7 @@ fn call_actions(o: &mut Obj) -> CallActions {
                 provider: o.choice("provider"),
                 events_ids: o.string_list("eventsIds", usize::MAX, &id),
             };
-            if calendar.enabled && calendar.events_ids.is_empty() {
+            if calendar.enabled && sent_len(o, "eventsIds") == Some(0) {
                 let p = o.path.key("eventsIds");
                 o.cx.report(
                     &p,
@@ -340,6 +347,16 @@ fn data_collection(o: &mut Obj) -> DataCollection {
     }
 }
 
+/// How many items the list at `key` holds as sent, valid or not: `Some(0)` when absent, `None` when it is
+/// not a list (already reported). Rules on a list's length count what was sent, so that one bad item is
+/// not also reported as a list that is too short.
+fn sent_len(o: &mut Obj, key: &'static str) -> Option<usize> {
+    match o.field(key) {
+        None => Some(0),
+        Some((v, _)) => v.as_array().map(Vec::len),
+    }
+}
+
 fn telephony(o: &mut Obj) -> Telephony {
     let t = Telephony {
         number_rotation_enabled: o.bool("numberRotationEnabled", false),
@@ -348,7 +365,7 @@ fn telephony(o: &mut Obj) -> Telephony {
         state_restriction_enabled: o.bool("stateRestrictionEnabled", false),
         state_restricted_numbers: o.string_list("stateRestrictedNumbers", 100, &formats::e164),
     };
-    if t.number_rotation_enabled && t.rotation_numbers.len() < 2 {
+    if t.number_rotation_enabled && sent_len(o, "rotationNumbers").is_some_and(|n| n < 2) {
         let p = o.path.key("rotationNumbers");
         o.cx.report(
             &p,
@@ -356,7 +373,7 @@ fn telephony(o: &mut Obj) -> Telephony {
             "must hold at least 2 numbers when numberRotationEnabled is true",
         );
     }
-    if t.state_restriction_enabled && t.state_restricted_numbers.is_empty() {
+    if t.state_restriction_enabled && sent_len(o, "stateRestrictedNumbers") == Some(0) {
         let p = o.path.key("stateRestrictedNumbers");
         o.cx.report(
             &p,

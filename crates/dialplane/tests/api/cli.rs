@@ -47,14 +47,17 @@ fn db_url(dir: &Path) -> String {
 
 impl Server {
     async fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &["--database", &db_url(dir)], &[]).await
+    }
+
+    /// `dialplane serve --listen 127.0.0.1:0 ARGS` in `dir`, with `envs` added.
+    async fn start_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                &db_url(dir),
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .env_remove("DIALPLANE_DATABASE_URL")
+            .current_dir(dir)
             .env("RUST_LOG", "info,dialplane_server=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -181,6 +184,26 @@ async fn serve_prints_a_working_bootstrap_key_once_and_keeps_data_across_restart
     assert!(stdout.contains("x-api-key"), "{stdout}");
     assert!(!stderr.contains(&key), "the key must never reach the logs");
     assert!(stderr.contains("stopped"), "{stderr}");
+    let served = stderr
+        .lines()
+        .find(|l| l.contains("served") && l.contains("status=201"))
+        .unwrap_or_else(|| panic!("a log line for the create: {stderr}"));
+    for field in [
+        "method=POST",
+        "route=/api/public/v1/agents",
+        "request_id=",
+        "latency_ms=",
+    ] {
+        assert!(served.contains(field), "{field} in {served}");
+    }
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(
+        !stored.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the database holds the key only as a hash"
+    );
 
     let second = Server::start(dir.path()).await;
     let list: Value = client
@@ -346,4 +369,81 @@ fn migrate_creates_a_database_that_serve_can_use() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(PathBuf::from(dir.path()).join("cli.db").exists());
+}
+
+#[tokio::test]
+async fn serve_defaults_to_dialplane_db_in_the_working_directory_and_reads_env_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &[], &[("DIALPLANE_MAX_BODY_BYTES", "64")]).await;
+    assert!(
+        dir.path().join("dialplane.db").exists(),
+        "created if missing"
+    );
+    let r = reqwest::Client::new()
+        .post(server.url("/api/public/v1/agents"))
+        .header("x-api-key", "dp_whatever")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100])
+        .send()
+        .await
+        .unwrap();
+    // Authentication comes first; with a bad key the body limit is not reached.
+    assert_eq!(r.status(), 401);
+    let (status, stdout, _) = server.stop().await;
+    assert!(status.success());
+    let key = bootstrap_key(&stdout).expect("bootstrap key");
+    let server = Server::start_with(dir.path(), &[], &[("DIALPLANE_MAX_BODY_BYTES", "64")]).await;
+    let r = reqwest::Client::new()
+        .post(server.url("/api/public/v1/agents"))
+        .header("x-api-key", &key)
+        .json(&minimal())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "DIALPLANE_MAX_BODY_BYTES applies");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn llm_models_flag_replaces_the_built_in_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with(
+        dir.path(),
+        &[
+            "--database",
+            &db_url(dir.path()),
+            "--llm-models",
+            "house-model,other-model",
+        ],
+        &[],
+    )
+    .await;
+    let key = server.bootstrap_key().await;
+    let client = reqwest::Client::new();
+    let create = |llm: Option<&str>| {
+        let mut body = minimal();
+        if let Some(llm) = llm {
+            body["conversationConfig"]["agent"]["prompt"]["llm"] = llm.into();
+        }
+        client
+            .post(server.url("/api/public/v1/agents"))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(create(Some("house-model")).await.unwrap().status(), 201);
+    let refused = create(Some("gemini-2.5-flash")).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("house-model"),
+        "lists the allowed values: {message}"
+    );
+    let defaulted: Value = create(None).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        defaulted["data"]["conversationConfig"]["agent"]["prompt"]["llm"], "house-model",
+        "without the built-in default in the list, the first configured model is the default"
+    );
+    server.stop().await;
 }
