@@ -61,7 +61,28 @@ pub(crate) fn or_list(items: &[String]) -> String {
 
 /// Reads a whole candidate document. Read-only keys are skipped here and checked by [`check_read_only`].
 pub fn read_candidate(candidate: &Value, rules: &Rules) -> Result<AgentSpec, Problems> {
+    read_merged(candidate, &Map::new(), rules)
+}
+
+/// Every key that `body` sets to `null` inside nested objects (not inside arrays), with its object.
+fn null_keys(body: &Map<String, Value>, at: &Pointer, out: &mut Vec<(Pointer, String)>) {
+    for (key, value) in body {
+        match value {
+            Value::Null => out.push((at.clone(), key.clone())),
+            Value::Object(inner) => null_keys(inner, &at.key(key), out),
+            _ => {}
+        }
+    }
+}
+
+/// Reads `candidate`, the result of merging `body` onto a base.
+fn read_merged(
+    candidate: &Value,
+    body: &Map<String, Value>,
+    rules: &Rules,
+) -> Result<AgentSpec, Problems> {
     let mut cx = Ctx::new(rules);
+    null_keys(body, &Pointer::root(), &mut cx.null_keys);
     let spec = match candidate.as_object() {
         Some(map) => {
             let mut obj = Obj::new(&mut cx, Some(map), Pointer::root(), Absence::Present);
@@ -142,7 +163,7 @@ fn finish(
     rules: &Rules,
     own_id: Option<AgentId>,
 ) -> Result<AgentSpec, Problems> {
-    let (spec, mut problems) = match read_candidate(&candidate, rules) {
+    let (spec, mut problems) = match read_merged(&candidate, body, rules) {
         Ok(spec) => (Some(spec), Problems::new()),
         Err(problems) => (None, problems),
     };

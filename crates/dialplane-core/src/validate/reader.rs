@@ -17,6 +17,9 @@ pub type Fault = (ProblemCode, String);
 pub struct Ctx<'a> {
     pub problems: Problems,
     pub rules: &'a Rules,
+    /// Keys the request set to `null`, by the object they are in. Merging removes them, so the
+    /// unknown ones among them are checked here.
+    pub null_keys: Vec<(Pointer, String)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -24,6 +27,7 @@ impl<'a> Ctx<'a> {
         Self {
             problems: Problems::new(),
             rules,
+            null_keys: Vec::new(),
         }
     }
 
@@ -372,15 +376,23 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
         }
     }
 
-    /// Reports every key that was not read.
+    /// Reports every key that was not read, and every unknown key the request set to `null`.
     pub fn finish(self) {
-        let Some(map) = self.map else { return };
-        for key in map.keys() {
-            if !self.used.contains(&key.as_str()) {
-                let p = self.path.key(key);
-                self.cx
-                    .report(&p, ProblemCode::UnknownField, "is not a known field");
-            }
+        let present = self.map.into_iter().flat_map(|m| m.keys());
+        let nulled = self
+            .cx
+            .null_keys
+            .iter()
+            .filter(|(parent, _)| *parent == self.path)
+            .map(|(_, key)| key);
+        let unknown: Vec<Pointer> = present
+            .chain(nulled)
+            .filter(|key| !self.used.contains(&key.as_str()))
+            .map(|key| self.path.key(key))
+            .collect();
+        for p in unknown {
+            self.cx
+                .report(&p, ProblemCode::UnknownField, "is not a known field");
         }
     }
 }

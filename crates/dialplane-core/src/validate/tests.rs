@@ -45,7 +45,14 @@ fn a_minimal_body_gets_every_default() {
     };
     expected.conversation_config.agent.prompt.prompt = "p".into();
     assert_eq!(spec, expected);
-    assert!(spec.conversation_config.agent.prompt.built_in_tools.end_call.enabled);
+    assert!(
+        spec.conversation_config
+            .agent
+            .prompt
+            .built_in_tools
+            .end_call
+            .enabled
+    );
     assert_eq!(spec.conversation_config.tts.voice_id, DEFAULT_VOICE_ID);
 }
 
@@ -65,9 +72,18 @@ fn every_problem_is_reported_at_once_with_its_pointer() {
             ("/name".into(), ProblemCode::TooShort),
             ("/direction".into(), ProblemCode::InvalidValue),
             ("/tags/1".into(), ProblemCode::Duplicate),
-            ("/conversationConfig/agent/prompt/temperature".into(), ProblemCode::OutOfRange),
-            ("/conversationConfig/agent/prompt/extra".into(), ProblemCode::UnknownField),
-            ("/platformSettings/callRetry/retryCount".into(), ProblemCode::InvalidType),
+            (
+                "/conversationConfig/agent/prompt/temperature".into(),
+                ProblemCode::OutOfRange
+            ),
+            (
+                "/conversationConfig/agent/prompt/extra".into(),
+                ProblemCode::UnknownField
+            ),
+            (
+                "/platformSettings/callRetry/retryCount".into(),
+                ProblemCode::InvalidType
+            ),
         ]
     );
     assert_eq!(problems.to_string(), "6 fields are invalid");
@@ -85,7 +101,10 @@ fn a_missing_parent_is_reported_once_at_the_outermost_missing_object() {
     let problems = validate_create(body.as_object().unwrap(), &rules()).unwrap_err();
     assert_eq!(
         paths(&problems),
-        vec![("/conversationConfig/agent/prompt".into(), ProblemCode::Required)]
+        vec![(
+            "/conversationConfig/agent/prompt".into(),
+            ProblemCode::Required
+        )]
     );
 }
 
@@ -141,7 +160,10 @@ fn a_transfer_to_itself_is_refused() {
     let patch = json!({"conversationConfig": {"agent": {"prompt": {"builtInTools": {"transferToAgent": {
         "transfers": [{"agentId": agent.agent_id.to_string(), "condition": "asks"}]}}}}}});
     let problems = validate_patch(&agent, patch.as_object().unwrap(), &rules()).unwrap_err();
-    assert_eq!(problems.iter().next().unwrap().code, ProblemCode::SelfReference);
+    assert_eq!(
+        problems.iter().next().unwrap().code,
+        ProblemCode::SelfReference
+    );
 }
 
 prop_compose! {
@@ -198,7 +220,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         "\\PC{0,8}".prop_map(Value::String),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
@@ -206,12 +230,26 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop::sample::select(vec![
-                    "name", "tags", "conversationConfig", "agent", "prompt", "temperature", "turn",
-                    "platformSettings", "telephony", "workflow", "nodes", "edges", "type", "x",
-                ]).prop_map(str::to_owned),
+                    "name",
+                    "tags",
+                    "conversationConfig",
+                    "agent",
+                    "prompt",
+                    "temperature",
+                    "turn",
+                    "platformSettings",
+                    "telephony",
+                    "workflow",
+                    "nodes",
+                    "edges",
+                    "type",
+                    "x",
+                ])
+                .prop_map(str::to_owned),
                 inner,
                 0..5
-            ).prop_map(|m| Value::Object(m.into_iter().collect())),
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -252,4 +290,29 @@ proptest! {
         prop_assert_eq!(paths(&problems), vec![(
             "/conversationConfig/agent/prompt/temperature".to_owned(), ProblemCode::OutOfRange)]);
     }
+}
+
+#[test]
+fn an_unknown_field_set_to_null_is_still_unknown() {
+    let mut body = minimal();
+    body.insert("bogus".into(), Value::Null);
+    body["conversationConfig"]["agent"]["prompt"]["nope"] = Value::Null;
+    let problems = validate_create(&body, &rules()).unwrap_err();
+    assert_eq!(
+        paths(&problems),
+        vec![
+            (
+                "/conversationConfig/agent/prompt/nope".into(),
+                ProblemCode::UnknownField
+            ),
+            ("/bogus".into(), ProblemCode::UnknownField),
+        ]
+    );
+    let agent = stored(validate_create(&minimal(), &rules()).unwrap());
+    let patch = json!({"bogus": null, "tags": null, "platformSettings": {"widget": {"k": null}}});
+    let problems = validate_patch(&agent, patch.as_object().unwrap(), &rules()).unwrap_err();
+    assert_eq!(
+        paths(&problems),
+        vec![("/bogus".into(), ProblemCode::UnknownField)]
+    );
 }

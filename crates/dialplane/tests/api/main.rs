@@ -4,6 +4,10 @@ mod support;
 
 mod cli;
 mod errors;
+mod fields_defaults;
+mod fields_rules;
+mod fields_rules_conversation;
+mod fields_rules_platform;
 mod listing;
 mod openapi;
 mod operations;

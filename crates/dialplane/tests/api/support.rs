@@ -518,3 +518,20 @@ pub async fn assert_acceptances(app: &TestApp, cases: &[Acceptance]) {
         failures.join("\n")
     );
 }
+
+/// A JSON array of `n` items, item `i` being `f(i)`.
+pub fn json_list(n: usize, f: impl Fn(usize) -> Value) -> Value {
+    Value::Array((0..n).map(f).collect())
+}
+
+/// A JSON object of `n` keys `k0, k1, ...`, key `ki` holding `f(i)`.
+pub fn json_map(n: usize, f: impl Fn(usize) -> Value) -> Value {
+    Value::Object((0..n).map(|i| (format!("k{i}"), f(i))).collect())
+}
+
+/// Panics unless the app's default workspace lists no agent (nothing was stored).
+pub async fn assert_no_agents(app: &TestApp) {
+    let list = app.list_agents("").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.data(), &json!([]), "agents were stored: {}", list.text);
+}

@@ -1,0 +1,561 @@
+//! The field table of the contract (section 3), its rules for the top level, the prompt and the agent
+//! section: each rule refuses what breaks it, at the right path and with the right code, and accepts
+//! its boundaries. Also: wrong JSON types, unknown fields, and that every problem is reported at once.
+//! Built-in tools, asr, turn and tts are in `fields_rules_conversation`; `platformSettings` and
+//! `workflow` in `fields_rules_platform`.
+
+use crate::support::*;
+use dialplane_core::validate::DEFAULT_LLM_MODELS;
+use dialplane_core::Rules;
+use serde_json::{json, Value};
+
+const AGENT: &str = "/conversationConfig/agent";
+const PROMPT: &str = "/conversationConfig/agent/prompt";
+
+fn x(n: usize) -> String {
+    "x".repeat(n)
+}
+
+/// [`minimal_agent`] without `key` in the object at `parent`.
+fn without(parent: &str, key: &str) -> Value {
+    let mut body = minimal_agent("Without");
+    if let Some(map) = body.pointer_mut(parent).and_then(|v| v.as_object_mut()) {
+        map.remove(key);
+    }
+    body
+}
+
+#[tokio::test]
+async fn name_rules_refuse_missing_blank_long_and_control_character_names() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Refusal::body("no name", without("", "name"), "/name", "required"),
+        Refusal::at("/name", json!(null), "required"),
+        Refusal::at("/name", json!(""), "too_short"),
+        Refusal::at("/name", json!("   \t "), "too_short"),
+        Refusal::at("/name", json!(x(201)), "too_long"),
+        Refusal::at("/name", json!(format!("  {}  ", x(201))), "too_long"),
+        Refusal::at("/name", json!("bell\u{7}name"), "invalid_format"),
+        Refusal::at("/name", json!("line\nbreak"), "invalid_format"),
+        Refusal::at("/name", json!("del\u{7f}"), "invalid_format"),
+        Refusal::at("/name", json!(42), "invalid_type"),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn name_rules_accept_200_characters_after_trimming_counted_as_characters() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Acceptance::at("/name", json!("A")),
+        Acceptance::at("/name", json!(x(200))),
+        Acceptance::at("/name", json!(format!("   {}   ", x(200)))),
+        Acceptance::at("/name", json!("é".repeat(200))),
+        Acceptance::at("/name", json!("Zoë 🤖 front desk")),
+    ];
+    assert_acceptances(&app, &cases).await;
+}
+
+#[tokio::test]
+async fn direction_and_tags_rules_refuse_what_breaks_them() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Refusal::at("/direction", json!("sideways"), "invalid_value"),
+        Refusal::at("/direction", json!("Outbound"), "invalid_value"),
+        Refusal::at("/direction", json!(true), "invalid_type"),
+        Refusal::at(
+            "/tags",
+            json_list(51, |i| json!(format!("t{i}"))),
+            "too_long",
+        ),
+        Refusal::reported_at("/tags", json!(["a", "b", "a"]), "/tags/2", "duplicate"),
+        Refusal::reported_at("/tags", json!(["ok", ""]), "/tags/1", "too_short"),
+        Refusal::reported_at("/tags", json!([x(65)]), "/tags/0", "too_long"),
+        Refusal::reported_at("/tags", json!([7]), "/tags/0", "invalid_type"),
+        Refusal::at("/tags", json!("sales"), "invalid_type"),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn direction_and_tags_rules_accept_their_boundaries() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Acceptance::at("/direction", json!("outbound")),
+        Acceptance::at("/direction", json!("inbound")),
+        Acceptance::at("/direction", json!("both")),
+        Acceptance::at("/tags", json_list(50, |i| json!(format!("t{i}")))),
+        Acceptance::at("/tags", json!([x(64), "é".repeat(64), "a"])),
+    ];
+    assert_acceptances(&app, &cases).await;
+}
+
+#[tokio::test]
+async fn a_missing_required_field_is_reported_once_at_the_outermost_missing_object() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Refusal::body(
+            "no conversationConfig",
+            json!({"name": "A"}),
+            "/conversationConfig",
+            "required",
+        ),
+        Refusal::body(
+            "no agent",
+            json!({"name": "A", "conversationConfig": {"asr": {"keywords": ["x"]}}}),
+            "/conversationConfig/agent",
+            "required",
+        ),
+        Refusal::body(
+            "no prompt object",
+            json!({"name": "A", "conversationConfig": {"agent": {"greetingMessage": "Hi"}}}),
+            PROMPT,
+            "required",
+        ),
+        Refusal::body(
+            "no prompt text",
+            without(PROMPT, "prompt"),
+            "/conversationConfig/agent/prompt/prompt",
+            "required",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/prompt",
+            json!(null),
+            "required",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/prompt",
+            json!(""),
+            "too_short",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/prompt",
+            json!(x(100_001)),
+            "too_long",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/prompt",
+            json!(["Hi"]),
+            "invalid_type",
+        ),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn an_empty_body_reports_both_required_fields() {
+    let app = TestApp::spawn().await;
+    let r = app.create_agent(&json!({})).await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            ("/conversationConfig".to_owned(), "required".to_owned()),
+            ("/name".to_owned(), "required".to_owned())
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["error"]["message"], "2 fields are invalid",
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn prompt_rules_refuse_what_breaks_them() {
+    let app = TestApp::spawn().await;
+    let p = |field: &str| format!("{PROMPT}/{field}");
+    let cases = [
+        Refusal::at(&p("llm"), json!("gpt-2"), "invalid_value"),
+        Refusal::at(&p("llm"), json!(""), "invalid_value"),
+        Refusal::at(&p("llm"), json!("GEMINI-2.5-FLASH"), "invalid_value"),
+        Refusal::at(&p("llm"), json!(4), "invalid_type"),
+        Refusal::at(&p("temperature"), json!(-0.1), "out_of_range"),
+        Refusal::at(&p("temperature"), json!(2.01), "out_of_range"),
+        Refusal::at(&p("temperature"), json!(3.5), "out_of_range"),
+        Refusal::at(&p("temperature"), json!("0.5"), "invalid_type"),
+        Refusal::at(
+            &p("toolIds"),
+            json_list(65, |i| json!(format!("tool{i}"))),
+            "too_long",
+        ),
+        Refusal::reported_at(
+            &p("toolIds"),
+            json!(["a", "a"]),
+            &p("toolIds/1"),
+            "duplicate",
+        ),
+        Refusal::reported_at(&p("toolIds"), json!([""]), &p("toolIds/0"), "too_short"),
+        Refusal::reported_at(&p("toolIds"), json!([x(129)]), &p("toolIds/0"), "too_long"),
+        Refusal::reported_at(
+            &p("knowledgeBase"),
+            json!(["kb", "kb"]),
+            &p("knowledgeBase/1"),
+            "duplicate",
+        ),
+        Refusal::reported_at(
+            &p("knowledgeBase"),
+            json!([""]),
+            &p("knowledgeBase/0"),
+            "too_short",
+        ),
+        Refusal::at(
+            &p("ignoreDefaultPersonality"),
+            json!("true"),
+            "invalid_type",
+        ),
+        Refusal::at(&p("timezone"), json!("Mars/Olympus"), "invalid_value"),
+        Refusal::at(&p("timezone"), json!(""), "invalid_value"),
+        Refusal::at(&p("timezone"), json!("+02:00"), "invalid_value"),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn prompt_rules_accept_their_boundaries() {
+    let app = TestApp::spawn().await;
+    let p = |field: &str| format!("{PROMPT}/{field}");
+    let mut cases = vec![
+        Acceptance::at(&p("prompt"), json!(x(100_000))),
+        Acceptance::at(&p("temperature"), json!(0)),
+        Acceptance::at(&p("temperature"), json!(2)),
+        Acceptance::at(&p("temperature"), json!(2.0)),
+        Acceptance::at(&p("temperature"), json!(1.25)),
+        Acceptance::at(&p("toolIds"), json_list(64, |i| json!(format!("tool{i}")))),
+        Acceptance::at(&p("toolIds"), json!([x(128)])),
+        Acceptance::at(
+            &p("knowledgeBase"),
+            json_list(200, |i| json!(format!("kb{i}"))),
+        ),
+        Acceptance::at(&p("timezone"), json!("America/Argentina/Buenos_Aires")),
+        Acceptance::at(&p("timezone"), json!("Asia/Kolkata")),
+    ];
+    for model in DEFAULT_LLM_MODELS {
+        cases.push(Acceptance::at(&p("llm"), json!(model)));
+    }
+    assert_acceptances(&app, &cases).await;
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_refused_with_the_list_of_allowed_models() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .create_agent(&agent_with(&format!("{PROMPT}/llm"), json!("gpt-2")))
+        .await;
+    r.assert_problem(&format!("{PROMPT}/llm"), "invalid_value");
+    let message = r.body["error"]["details"][0]["message"]
+        .as_str()
+        .unwrap_or("");
+    for model in DEFAULT_LLM_MODELS {
+        assert!(message.contains(model), "{model} not listed in {message:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_with_its_own_model_list_accepts_only_those_models() {
+    let rules = Rules {
+        llm_models: vec!["acme-large".into(), "acme-small".into()],
+    };
+    let app = TestApp::spawn_with(TestOptions {
+        rules,
+        ..Default::default()
+    })
+    .await;
+    let llm = format!("{PROMPT}/llm");
+    assert_acceptances(&app, &[Acceptance::at(&llm, json!("acme-small"))]).await;
+    let r = app
+        .create_agent(&agent_with(&llm, json!("gemini-2.5-flash")))
+        .await;
+    r.assert_problem(&llm, "invalid_value");
+    let message = r.body["error"]["details"][0]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        message.contains("acme-large")
+            && message.contains("acme-small")
+            && !message.contains("gpt-4o"),
+        "the message lists the configured models only: {message:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_with_its_own_model_list_defaults_to_a_model_it_allows() {
+    let rules = Rules {
+        llm_models: vec!["acme-large".into(), "acme-small".into()],
+    };
+    let app = TestApp::spawn_with(TestOptions {
+        rules,
+        ..Default::default()
+    })
+    .await;
+    let created = app.create_agent(&minimal_agent("Defaulted")).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let llm = created.data().pointer(&format!("{PROMPT}/llm")).cloned();
+    assert_eq!(
+        llm,
+        Some(json!("acme-large")),
+        "the first configured model: {}",
+        created.text
+    );
+    // And the agent stays editable: a PATCH that does not touch llm is not refused because of it.
+    let id = created.data()["agentId"].as_str().unwrap();
+    let patched = app.patch_agent(id, &json!({"name": "Renamed"})).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+}
+#[tokio::test]
+async fn agent_section_rules_refuse_what_breaks_them() {
+    let app = TestApp::spawn().await;
+    let a = |field: &str| format!("{AGENT}/{field}");
+    let vars = a("dynamicVariables");
+    let cases = [
+        Refusal::at(&a("greetingMessage"), json!(x(2_001)), "too_long"),
+        Refusal::at(&a("primaryLanguage"), json!("english"), "invalid_value"),
+        Refusal::at(&a("primaryLanguage"), json!("pt-br"), "invalid_value"),
+        Refusal::at(&a("primaryLanguage"), json!("EN"), "invalid_value"),
+        Refusal::at(&a("primaryLanguage"), json!("xx"), "invalid_value"),
+        Refusal::at(&a("primaryLanguage"), json!(""), "invalid_value"),
+        Refusal::at(&a("hinglishMode"), json!("true"), "invalid_type"),
+        Refusal::at(
+            &a("disableFirstMessageInterruptions"),
+            json!(0),
+            "invalid_type",
+        ),
+        Refusal::reported_at(
+            &vars,
+            json!({"1st": "x"}),
+            &format!("{vars}/1st"),
+            "invalid_format",
+        ),
+        Refusal::reported_at(
+            &vars,
+            json!({"has-dash": 1}),
+            &format!("{vars}/has-dash"),
+            "invalid_format",
+        ),
+        Refusal::reported_at(
+            &vars,
+            json!({"a/b": 1}),
+            &format!("{vars}/a~1b"),
+            "invalid_format",
+        ),
+        Refusal::reported_at(
+            &vars,
+            json!({x(65): 1}),
+            &format!("{vars}/{}", x(65)),
+            "invalid_format",
+        ),
+        Refusal::reported_at(&vars, json!({"": 1}), &format!("{vars}/"), "invalid_format"),
+        Refusal::at(&vars, json_map(101, |i| json!(i)), "too_long"),
+        Refusal::reported_at(
+            &vars,
+            json!({"list": [1]}),
+            &format!("{vars}/list"),
+            "invalid_type",
+        ),
+        Refusal::reported_at(
+            &vars,
+            json!({"obj": {"b": 1}}),
+            &format!("{vars}/obj"),
+            "invalid_type",
+        ),
+        Refusal::at(&vars, json!("name=Ada"), "invalid_type"),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn agent_section_rules_accept_their_boundaries() {
+    let app = TestApp::spawn().await;
+    let a = |field: &str| format!("{AGENT}/{field}");
+    let cases = [
+        Acceptance::at(&a("greetingMessage"), json!("é".repeat(2_000))),
+        Acceptance::at(&a("primaryLanguage"), json!("pt-BR")),
+        Acceptance::at(&a("primaryLanguage"), json!("es-419")),
+        Acceptance::at(&a("primaryLanguage"), json!("zh")),
+        Acceptance::at(
+            &a("dynamicVariables"),
+            json_map(100, |i| json!(format!("v{i}"))),
+        ),
+        Acceptance::at(
+            &a("dynamicVariables"),
+            json!({x(64): "long key", "_private": true, "Count2": 3, "ratio": 0.5}),
+        ),
+    ];
+    assert_acceptances(&app, &cases).await;
+}
+#[tokio::test]
+async fn wrong_json_types_are_refused_as_invalid_type_without_follow_up_problems() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Refusal::at(
+            "/conversationConfig",
+            json!("You are helpful."),
+            "invalid_type",
+        ),
+        Refusal::at("/conversationConfig/agent", json!([]), "invalid_type"),
+        Refusal::at(PROMPT, json!("You are helpful."), "invalid_type"),
+        Refusal::at("/conversationConfig/turn", json!(7), "invalid_type"),
+        Refusal::at("/platformSettings", json!([]), "invalid_type"),
+        Refusal::at(
+            "/platformSettings/callActions",
+            json!(false),
+            "invalid_type",
+        ),
+        Refusal::at("/workflow", json!("none"), "invalid_type"),
+        Refusal::at("/workflow/nodes", json!([]), "invalid_type"),
+        Refusal::at(
+            "/conversationConfig/tts/expressiveMode",
+            json!("false"),
+            "invalid_type",
+        ),
+        Refusal::at(
+            "/platformSettings/privacy/recordVoice",
+            json!(1),
+            "invalid_type",
+        ),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_at_the_root_and_at_any_depth() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        Refusal::at("/bogus", json!(1), "unknown_field"),
+        Refusal::at("/Name", json!("camel case matters"), "unknown_field"),
+        Refusal::at("/conversationConfig/bogus", json!({}), "unknown_field"),
+        Refusal::at(
+            "/conversationConfig/agent/bogus",
+            json!(["x"]),
+            "unknown_field",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/bogus",
+            json!("x"),
+            "unknown_field",
+        ),
+        Refusal::at(
+            "/conversationConfig/agent/prompt/agentId",
+            json!("x"),
+            "unknown_field",
+        ),
+        Refusal::at("/conversationConfig/asr/bogus", json!(1), "unknown_field"),
+        Refusal::at("/conversationConfig/turn/bogus", json!(1), "unknown_field"),
+        Refusal::at("/conversationConfig/tts/bogus", json!(1), "unknown_field"),
+        Refusal::at("/platformSettings/bogus", json!(1), "unknown_field"),
+        Refusal::at(
+            "/platformSettings/callActions/postCallEmail/bogus",
+            json!(1),
+            "unknown_field",
+        ),
+        Refusal::at(
+            "/platformSettings/telephony/bogus",
+            json!(1),
+            "unknown_field",
+        ),
+        Refusal::at("/workflow/bogus", json!(1), "unknown_field"),
+        Refusal::at("/we~1ird", json!(1), "unknown_field"),
+    ];
+    assert_refusals(&app, &cases).await;
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn every_problem_of_a_body_is_reported_at_once() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "",
+        "direction": "sideways",
+        "tags": ["a", "a"],
+        "conversationConfig": {"agent": {"prompt": {"prompt": "Hi.", "temperature": 3.5}}},
+        "platformSettings": {"callRetry": {"retryCount": 11}},
+    });
+    let r = app.create_agent(&body).await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    let mut want: Vec<(String, String)> = [
+        ("/name", "too_short"),
+        ("/direction", "invalid_value"),
+        ("/tags/1", "duplicate"),
+        (
+            "/conversationConfig/agent/prompt/temperature",
+            "out_of_range",
+        ),
+        ("/platformSettings/callRetry/retryCount", "out_of_range"),
+    ]
+    .iter()
+    .map(|(p, c)| (p.to_string(), c.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(details, want, "{}", r.text);
+    assert_eq!(
+        r.body["error"]["message"], "5 fields are invalid",
+        "{}",
+        r.text
+    );
+    for detail in r.body["error"]["details"].as_array().unwrap() {
+        assert!(
+            detail["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "every detail has a message: {detail}"
+        );
+    }
+    assert_no_agents(&app).await;
+}
+
+#[tokio::test]
+async fn the_temperature_detail_says_what_range_and_what_value() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .create_agent(&agent_with(&format!("{PROMPT}/temperature"), json!(3.5)))
+        .await;
+    r.assert_problem(&format!("{PROMPT}/temperature"), "out_of_range");
+    assert_eq!(
+        r.body["error"]["details"][0]["message"], "must be between 0 and 2, got 3.5",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["error"]["message"], "1 field is invalid",
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_create_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let bad = app
+        .create_agent(&agent_with(
+            "/platformSettings/callRetry/retryCount",
+            json!(11),
+        ))
+        .await;
+    bad.assert_problem("/platformSettings/callRetry/retryCount", "out_of_range");
+    let good = app.create_named("Kept").await;
+    let list = app.list_agents("").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let ids: Vec<&Value> = list
+        .data()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| &a["agentId"])
+        .collect();
+    assert_eq!(
+        ids,
+        [&json!(good)],
+        "only the valid agent is stored: {}",
+        list.text
+    );
+}
