@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialplane_core::validate::{validate_create, validate_patch};
 use dialplane_core::{Agent, AgentId, Metadata};
-use dialplane_store::{Created, Idempotency, StoredAgent, Updated};
+use dialplane_store::{Created, Idempotency, StoredAgent, Transform, Updated};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// `{"success": true, "data": <agent>}`.
@@ -291,7 +292,7 @@ pub async fn patch(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let rules = state.rules.clone();
-    let transform = Box::new(move |current: &StoredAgent| {
+    let transform: Transform = Arc::new(move |current: &StoredAgent| {
         let Some(spec) = validate_patch(&current.agent, &body, &rules)? else {
             return Ok(None);
         };

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ops;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -149,7 +150,10 @@ impl IfMatch {
 
 /// Computes an agent's next state from its current one, inside the store's write: `Ok(None)` when
 /// nothing changes, `Err` when the result would be invalid.
-pub type Transform = Box<dyn FnOnce(&StoredAgent) -> Result<Option<Agent>, Problems> + Send>;
+///
+/// It may run more than once (a backend retries a transaction that lost a deadlock), so it must be a
+/// pure function of the agent it is given.
+pub type Transform = Arc<dyn Fn(&StoredAgent) -> Result<Option<Agent>, Problems> + Send + Sync>;
 
 /// What can go wrong in storage, in terms the API can answer with.
 #[derive(Debug, thiserror::Error)]

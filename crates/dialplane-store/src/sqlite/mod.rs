@@ -4,6 +4,7 @@
 
 mod writer;
 
+use crate::ops::{decode_agent, parse_id, Op, Outcome};
 use crate::{
     AgentSummary, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal,
     Result, SortBy, SortDirection, Store, StoreError, StoreOptions, StoredAgent, Transform,
@@ -23,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use writer::{Op, Outcome};
 
 /// How long a connection waits for another process (`dialplane keys`) to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,20 +107,6 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
 
 fn unexpected(outcome: Outcome) -> StoreError {
     StoreError::Internal(format!("unexpected writer outcome {outcome:?}"))
-}
-
-pub(crate) fn decode_agent(document: &str, revision: i64) -> Result<StoredAgent> {
-    let agent: Agent = serde_json::from_str(document)
-        .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?;
-    Ok(StoredAgent {
-        agent,
-        revision: u64::try_from(revision).unwrap_or_default(),
-    })
-}
-
-fn parse_id<T: FromStr>(s: &str) -> Result<T> {
-    s.parse()
-        .map_err(|_| StoreError::Internal(format!("stored id does not parse: {s:?}")))
 }
 
 pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {

@@ -6,46 +6,15 @@
 //! disturb the others. Because one task applies writes one after another, a read-transform-write of an
 //! agent is atomic: concurrent PATCHes cannot lose each other's changes.
 
-use super::{decode_agent, key_record};
-use crate::{
-    Created, Derived, Idempotency, IfMatch, KeyRecord, NewKey, Result, StoreError, StoredAgent,
-    Transform, Updated,
-};
-use dialplane_core::{Agent, AgentId, KeyId};
-use sqlx::{Connection, Row, SqliteConnection};
+use super::key_record;
+use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
+use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
+use async_trait::async_trait;
+use dialplane_core::{AgentId, KeyId};
+use sqlx::{Connection, Row as _, SqliteConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-
-pub enum Op {
-    CreateKey(NewKey),
-    RevokeKey(KeyId),
-    CreateAgent {
-        workspace: String,
-        agent: Box<Agent>,
-        idempotency: Option<Idempotency>,
-    },
-    UpdateAgent {
-        workspace: String,
-        id: AgentId,
-        if_match: Option<IfMatch>,
-        transform: Transform,
-    },
-    DeleteAgent {
-        workspace: String,
-        id: AgentId,
-        if_match: Option<IfMatch>,
-    },
-}
-
-#[derive(Debug)]
-pub enum Outcome {
-    Key(KeyRecord),
-    Revoked(bool),
-    Created(Created),
-    Updated(Updated),
-    Deleted,
-}
 
 pub struct Command {
     pub op: Op,
@@ -116,7 +85,7 @@ async fn apply_batch(
 
 async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outcome> {
     sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
-    let result = apply(conn, op).await;
+    let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
     if result.is_err() {
         sqlx::query("ROLLBACK TO op").execute(&mut *conn).await?;
     }
@@ -124,273 +93,193 @@ async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outco
     result
 }
 
-async fn apply(conn: &mut SqliteConnection, op: Op) -> Result<Outcome> {
-    match op {
-        Op::CreateKey(key) => create_key(conn, key).await.map(Outcome::Key),
-        Op::RevokeKey(id) => {
-            let done = sqlx::query(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            )
-            .bind(now())
-            .bind(id.to_string())
-            .execute(&mut *conn)
-            .await?;
-            Ok(Outcome::Revoked(done.rows_affected() == 1))
-        }
-        Op::CreateAgent {
-            workspace,
-            agent,
-            idempotency,
-        } => create_agent(conn, &workspace, *agent, idempotency)
-            .await
-            .map(Outcome::Created),
-        Op::UpdateAgent {
-            workspace,
-            id,
-            if_match,
-            transform,
-        } => update_agent(conn, &workspace, id, if_match, transform)
-            .await
-            .map(Outcome::Updated),
-        Op::DeleteAgent {
-            workspace,
-            id,
-            if_match,
-        } => delete_agent(conn, &workspace, id, if_match)
-            .await
-            .map(|()| Outcome::Deleted),
+/// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
+struct SqliteTx<'c>(&'c mut SqliteConnection);
+
+#[async_trait]
+impl Tx for SqliteTx<'_> {
+    async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
+        let row = sqlx::query(
+            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             RETURNING key_id, workspace, scope, user_id, user_email, created_at, revoked_at",
+        )
+        .bind(id.to_string())
+        .bind(key.hash.as_bytes().to_vec())
+        .bind(&key.workspace)
+        .bind(key.scope.as_str())
+        .bind(&key.user.user_id)
+        .bind(&key.user.user_email)
+        .bind(now)
+        .fetch_one(&mut *self.0)
+        .await?;
+        key_record(&row)
     }
-}
 
-fn now() -> String {
-    dialplane_core::agent::timestamp(chrono::Utc::now())
-}
+    async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 
-async fn create_key(conn: &mut SqliteConnection, key: NewKey) -> Result<KeyRecord> {
-    let row = sqlx::query(
-        "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         RETURNING key_id, workspace, scope, user_id, user_email, created_at, revoked_at",
-    )
-    .bind(KeyId::generate().to_string())
-    .bind(key.hash.as_bytes().to_vec())
-    .bind(&key.workspace)
-    .bind(key.scope.as_str())
-    .bind(&key.user.user_id)
-    .bind(&key.user.user_email)
-    .bind(now())
-    .fetch_one(&mut *conn)
-    .await?;
-    key_record(&row)
-}
+    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.map(|r| decode_agent(&r.try_get::<String, _>(0)?, r.try_get(1)?))
+            .transpose()
+    }
 
-async fn create_agent(
-    conn: &mut SqliteConnection,
-    workspace: &str,
-    agent: Agent,
-    idempotency: Option<Idempotency>,
-) -> Result<Created> {
-    if let Some(idem) = &idempotency {
+    async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>> {
+        let mut found = Vec::new();
+        for id in ids {
+            let row = sqlx::query("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
+                .bind(workspace)
+                .bind(id.to_string())
+                .fetch_optional(&mut *self.0)
+                .await?;
+            if row.is_some() {
+                found.push(*id);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision, document)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .bind(&row.agent.spec.name)
+        .bind(&row.derived.name_folded)
+        .bind(row.derived.direction)
+        .bind(&row.agent.metadata.created_at)
+        .bind(row.revision_i64())
+        .bind(&row.document)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?
+             WHERE workspace = ? AND agent_id = ?",
+        )
+        .bind(&row.agent.spec.name)
+        .bind(&row.derived.name_folded)
+        .bind(row.derived.direction)
+        .bind(row.revision_i64())
+        .bind(&row.document)
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
+        for table in ["agents", "agent_tags", "agent_transfers"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
+            ))
+            .bind(workspace)
+            .bind(id.to_string())
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        let id = row.agent.agent_id.to_string();
+        for table in ["agent_tags", "agent_transfers"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
+            ))
+            .bind(workspace)
+            .bind(&id)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        for tag in &row.agent.spec.tags {
+            sqlx::query(
+                "INSERT OR IGNORE INTO agent_tags (workspace, agent_id, tag) VALUES (?, ?, ?)",
+            )
+            .bind(workspace)
+            .bind(&id)
+            .bind(tag)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        for target in &row.derived.targets {
+            sqlx::query(
+                "INSERT OR IGNORE INTO agent_transfers (workspace, agent_id, target_id) VALUES (?, ?, ?)",
+            )
+            .bind(workspace)
+            .bind(&id)
+            .bind(target.to_string())
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>> {
+        let rows = sqlx::query(
+            "SELECT agent_id FROM agent_transfers
+             WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter()
+            .map(|r| parse_id(&r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    async fn claim_idempotency(
+        &mut self,
+        workspace: &str,
+        idempotency: &Idempotency,
+        agent_id: AgentId,
+        response: &str,
+        now: &str,
+    ) -> Result<Option<(String, String)>> {
         let seen = sqlx::query(
             "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
         )
         .bind(workspace)
-        .bind(&idem.key)
-        .fetch_optional(&mut *conn)
+        .bind(&idempotency.key)
+        .fetch_optional(&mut *self.0)
         .await?;
         if let Some(row) = seen {
-            let fingerprint: String = row.try_get(0)?;
-            if fingerprint != idem.fingerprint {
-                return Err(StoreError::IdempotencyKeyReused);
-            }
-            return Ok(Created::Replayed(decode_agent(
-                &row.try_get::<String, _>(1)?,
-                1,
-            )?));
+            return Ok(Some((row.try_get(0)?, row.try_get(1)?)));
         }
-    }
-    let derived = Derived::of(&agent.spec);
-    check_targets(conn, workspace, &agent, &derived).await?;
-    let document = encode(&agent)?;
-    sqlx::query(
-        "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision, document)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-    )
-    .bind(workspace)
-    .bind(agent.agent_id.to_string())
-    .bind(&agent.spec.name)
-    .bind(&derived.name_folded)
-    .bind(derived.direction)
-    .bind(&agent.metadata.created_at)
-    .bind(&document)
-    .execute(&mut *conn)
-    .await?;
-    write_links(conn, workspace, &agent, &derived).await?;
-    if let Some(idem) = idempotency {
         sqlx::query(
             "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(workspace)
-        .bind(&idem.key)
-        .bind(&idem.fingerprint)
-        .bind(agent.agent_id.to_string())
-        .bind(&document)
-        .bind(now())
-        .execute(&mut *conn)
+        .bind(&idempotency.key)
+        .bind(&idempotency.fingerprint)
+        .bind(agent_id.to_string())
+        .bind(response)
+        .bind(now)
+        .execute(&mut *self.0)
         .await?;
+        Ok(None)
     }
-    Ok(Created::New(StoredAgent { agent, revision: 1 }))
-}
-
-async fn update_agent(
-    conn: &mut SqliteConnection,
-    workspace: &str,
-    id: AgentId,
-    if_match: Option<IfMatch>,
-    transform: Transform,
-) -> Result<Updated> {
-    let current = load(conn, workspace, id).await?;
-    if if_match.is_some_and(|m| !m.matches(current.revision)) {
-        return Err(StoreError::PreconditionFailed);
-    }
-    let Some(agent) = transform(&current).map_err(StoreError::Invalid)? else {
-        return Ok(Updated::Unchanged(current));
-    };
-    let derived = Derived::of(&agent.spec);
-    check_targets(conn, workspace, &agent, &derived).await?;
-    let revision = current.revision + 1;
-    sqlx::query(
-        "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?
-         WHERE workspace = ? AND agent_id = ?",
-    )
-    .bind(&agent.spec.name)
-    .bind(&derived.name_folded)
-    .bind(derived.direction)
-    .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-    .bind(encode(&agent)?)
-    .bind(workspace)
-    .bind(id.to_string())
-    .execute(&mut *conn)
-    .await?;
-    unlink(conn, workspace, id).await?;
-    write_links(conn, workspace, &agent, &derived).await?;
-    Ok(Updated::Changed(StoredAgent { agent, revision }))
-}
-
-async fn delete_agent(
-    conn: &mut SqliteConnection,
-    workspace: &str,
-    id: AgentId,
-    if_match: Option<IfMatch>,
-) -> Result<()> {
-    let current = load(conn, workspace, id).await?;
-    if if_match.is_some_and(|m| !m.matches(current.revision)) {
-        return Err(StoreError::PreconditionFailed);
-    }
-    let referrers = sqlx::query(
-        "SELECT agent_id FROM agent_transfers
-         WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    if !referrers.is_empty() {
-        let ids = referrers
-            .iter()
-            .map(|r| super::parse_id(&r.try_get::<String, _>(0)?))
-            .collect::<Result<Vec<AgentId>>>()?;
-        return Err(StoreError::Referenced(ids));
-    }
-    sqlx::query("DELETE FROM agents WHERE workspace = ? AND agent_id = ?")
-        .bind(workspace)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    unlink(conn, workspace, id).await
-}
-
-async fn load(conn: &mut SqliteConnection, workspace: &str, id: AgentId) -> Result<StoredAgent> {
-    let row =
-        sqlx::query("SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?")
-            .bind(workspace)
-            .bind(id.to_string())
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-    decode_agent(&row.try_get::<String, _>(0)?, row.try_get(1)?)
-}
-
-fn encode(agent: &Agent) -> Result<String> {
-    serde_json::to_string(agent).map_err(|e| StoreError::Internal(format!("encoding agent: {e}")))
-}
-
-/// Fails with every transfer target that is not an agent of the workspace.
-async fn check_targets(
-    conn: &mut SqliteConnection,
-    workspace: &str,
-    agent: &Agent,
-    derived: &Derived,
-) -> Result<()> {
-    let mut missing = Vec::new();
-    for target in &derived.targets {
-        let found = sqlx::query("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
-            .bind(workspace)
-            .bind(target.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if found.is_none() {
-            missing.push(*target);
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(
-            dialplane_core::validate::missing_targets(&agent.spec, &missing),
-        ))
-    }
-}
-
-async fn write_links(
-    conn: &mut SqliteConnection,
-    workspace: &str,
-    agent: &Agent,
-    derived: &Derived,
-) -> Result<()> {
-    let id = agent.agent_id.to_string();
-    for tag in &agent.spec.tags {
-        sqlx::query("INSERT OR IGNORE INTO agent_tags (workspace, agent_id, tag) VALUES (?, ?, ?)")
-            .bind(workspace)
-            .bind(&id)
-            .bind(tag)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for target in &derived.targets {
-        sqlx::query(
-            "INSERT OR IGNORE INTO agent_transfers (workspace, agent_id, target_id) VALUES (?, ?, ?)",
-        )
-        .bind(workspace)
-        .bind(&id)
-        .bind(target.to_string())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-async fn unlink(conn: &mut SqliteConnection, workspace: &str, id: AgentId) -> Result<()> {
-    let id = id.to_string();
-    for table in ["agent_tags", "agent_transfers"] {
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
-        ))
-        .bind(workspace)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }

@@ -1,0 +1,240 @@
+//! The write operations, once for every backend.
+//!
+//! Each backend runs an [`Op`] inside one of its transactions through the [`Tx`] trait, which holds only
+//! its SQL. The rules (If-Match, idempotency, references, revisions) live here, so both backends keep
+//! them alike.
+
+use crate::{
+    Created, Derived, Idempotency, IfMatch, KeyRecord, NewKey, Result, StoreError, StoredAgent,
+    Transform, Updated,
+};
+use async_trait::async_trait;
+use dialplane_core::{Agent, AgentId, KeyId};
+
+/// One write, as queued or retried.
+#[derive(Clone)]
+pub enum Op {
+    CreateKey(NewKey),
+    RevokeKey(KeyId),
+    CreateAgent {
+        workspace: String,
+        agent: Box<Agent>,
+        idempotency: Option<Idempotency>,
+    },
+    UpdateAgent {
+        workspace: String,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    },
+    DeleteAgent {
+        workspace: String,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+    },
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Key(KeyRecord),
+    Revoked(bool),
+    Created(Created),
+    Updated(Updated),
+    Deleted,
+}
+
+/// What a backend's transaction can do. Every method runs inside the one transaction of the op.
+#[async_trait]
+pub trait Tx: Send {
+    async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord>;
+    async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool>;
+    /// The agent, locked against concurrent writers until the transaction ends.
+    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>>;
+    /// Which of `ids` are agents of the workspace, kept from being deleted until the transaction ends.
+    async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>>;
+    async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
+    async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
+    async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()>;
+    /// Replaces the agent's rows in the tag and transfer tables.
+    async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
+    /// Agents (other than `id`) that transfer to `id`.
+    async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>>;
+    /// Records the key with its first answer, unless it is known: then its fingerprint and answer.
+    async fn claim_idempotency(
+        &mut self,
+        workspace: &str,
+        idempotency: &Idempotency,
+        agent_id: AgentId,
+        response: &str,
+        now: &str,
+    ) -> Result<Option<(String, String)>>;
+}
+
+/// An agent as written: the document and the columns derived from it.
+pub struct Row<'a> {
+    pub agent: &'a Agent,
+    pub derived: Derived,
+    pub document: String,
+    pub revision: u64,
+}
+
+impl<'a> Row<'a> {
+    fn new(agent: &'a Agent, revision: u64) -> Result<Self> {
+        Ok(Self {
+            agent,
+            derived: Derived::of(&agent.spec),
+            document: serde_json::to_string(agent)
+                .map_err(|e| StoreError::Internal(format!("encoding agent: {e}")))?,
+            revision,
+        })
+    }
+
+    pub fn revision_i64(&self) -> i64 {
+        i64::try_from(self.revision).unwrap_or(i64::MAX)
+    }
+}
+
+pub fn now() -> String {
+    dialplane_core::agent::timestamp(chrono::Utc::now())
+}
+
+/// Parses a stored document.
+pub fn decode_agent(document: &str, revision: i64) -> Result<StoredAgent> {
+    let agent: Agent = serde_json::from_str(document)
+        .map_err(|e| StoreError::Internal(format!("stored document does not parse: {e}")))?;
+    Ok(StoredAgent {
+        agent,
+        revision: u64::try_from(revision).unwrap_or_default(),
+    })
+}
+
+/// Parses a stored id.
+pub fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Internal(format!("stored id does not parse: {s:?}")))
+}
+
+pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
+    match op {
+        Op::CreateKey(key) => tx
+            .insert_key(&key, KeyId::generate(), &now())
+            .await
+            .map(Outcome::Key),
+        Op::RevokeKey(id) => tx.revoke_key(id, &now()).await.map(Outcome::Revoked),
+        Op::CreateAgent {
+            workspace,
+            agent,
+            idempotency,
+        } => create_agent(tx, &workspace, *agent, idempotency)
+            .await
+            .map(Outcome::Created),
+        Op::UpdateAgent {
+            workspace,
+            id,
+            if_match,
+            transform,
+        } => update_agent(tx, &workspace, id, if_match, transform)
+            .await
+            .map(Outcome::Updated),
+        Op::DeleteAgent {
+            workspace,
+            id,
+            if_match,
+        } => delete_agent(tx, &workspace, id, if_match)
+            .await
+            .map(|()| Outcome::Deleted),
+    }
+}
+
+async fn create_agent(
+    tx: &mut impl Tx,
+    workspace: &str,
+    agent: Agent,
+    idempotency: Option<Idempotency>,
+) -> Result<Created> {
+    let row = Row::new(&agent, 1)?;
+    if let Some(idem) = &idempotency {
+        let seen = tx
+            .claim_idempotency(workspace, idem, agent.agent_id, &row.document, &now())
+            .await?;
+        if let Some((fingerprint, response)) = seen {
+            if fingerprint != idem.fingerprint {
+                return Err(StoreError::IdempotencyKeyReused);
+            }
+            return Ok(Created::Replayed(decode_agent(&response, 1)?));
+        }
+    }
+    check_targets(tx, workspace, &row).await?;
+    tx.insert_agent(workspace, &row).await?;
+    tx.replace_links(workspace, &row).await?;
+    drop(row);
+    Ok(Created::New(StoredAgent { agent, revision: 1 }))
+}
+
+async fn update_agent(
+    tx: &mut impl Tx,
+    workspace: &str,
+    id: AgentId,
+    if_match: Option<IfMatch>,
+    transform: Transform,
+) -> Result<Updated> {
+    let current = tx
+        .lock_agent(workspace, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if if_match.is_some_and(|m| !m.matches(current.revision)) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    let Some(agent) = transform(&current).map_err(StoreError::Invalid)? else {
+        return Ok(Updated::Unchanged(current));
+    };
+    let revision = current.revision + 1;
+    let row = Row::new(&agent, revision)?;
+    check_targets(tx, workspace, &row).await?;
+    tx.update_agent(workspace, &row).await?;
+    tx.replace_links(workspace, &row).await?;
+    drop(row);
+    Ok(Updated::Changed(StoredAgent { agent, revision }))
+}
+
+async fn delete_agent(
+    tx: &mut impl Tx,
+    workspace: &str,
+    id: AgentId,
+    if_match: Option<IfMatch>,
+) -> Result<()> {
+    let current = tx
+        .lock_agent(workspace, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if if_match.is_some_and(|m| !m.matches(current.revision)) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    let referrers = tx.referrers(workspace, id).await?;
+    if !referrers.is_empty() {
+        return Err(StoreError::Referenced(referrers));
+    }
+    tx.delete_agent(workspace, id).await
+}
+
+/// Fails with every transfer target that is not an agent of the workspace.
+async fn check_targets(tx: &mut impl Tx, workspace: &str, row: &Row<'_>) -> Result<()> {
+    if row.derived.targets.is_empty() {
+        return Ok(());
+    }
+    let found = tx.existing(workspace, &row.derived.targets).await?;
+    let missing: Vec<AgentId> = row
+        .derived
+        .targets
+        .iter()
+        .filter(|t| !found.contains(t))
+        .copied()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(
+            dialplane_core::validate::missing_targets(&row.agent.spec, &missing),
+        ))
+    }
+}
