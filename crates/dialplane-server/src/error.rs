@@ -247,7 +247,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was already used with a different body",
             ),
-            StoreError::Unavailable(cause) => Self {
+            StoreError::Unavailable(cause) | StoreError::Retry(cause) => Self {
                 internal: Some(cause),
                 ..Self::new(
                     ErrorCode::Unavailable,

@@ -6,7 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+mod list;
 mod ops;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -172,15 +174,34 @@ pub enum StoreError {
     Unavailable(String),
     #[error("storage failed: {0}")]
     Internal(String),
+    /// The transaction lost a deadlock or a serialization conflict and may succeed if run again.
+    #[error("write conflict: {0}")]
+    Retry(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            other => StoreError::Internal(other.to_string()),
+        match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // Deadlock, serialization failure: run the transaction again.
+                Some("40P01" | "40001") => StoreError::Retry(e.to_string()),
+                // Connection exceptions, shutdowns, too many connections, SQLite busy/locked.
+                Some(code)
+                    if code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code == "53300"
+                        || code == "5"
+                        || code == "6" =>
+                {
+                    StoreError::Unavailable(e.to_string())
+                }
+                _ => StoreError::Internal(e.to_string()),
+            },
+            _ => StoreError::Internal(e.to_string()),
         }
     }
 }
@@ -233,10 +254,14 @@ pub trait Store: Send + Sync + 'static {
 /// Storage settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Most writes that share one commit.
+    /// SQLite: most writes that share one commit.
     pub max_batch: usize,
-    /// Connections for reads.
+    /// SQLite: connections for reads.
     pub read_connections: u32,
+    /// PostgreSQL: connections per instance.
+    pub pool_size: u32,
+    /// PostgreSQL: how long a request waits for a connection before answering 503.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -244,6 +269,8 @@ impl Default for StoreOptions {
         Self {
             max_batch: 128,
             read_connections: 4,
+            pool_size: 10,
+            acquire_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -252,9 +279,11 @@ impl Default for StoreOptions {
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url, options).await?))
     } else {
         Err(StoreError::Unavailable(format!(
-            "unsupported database URL (expected sqlite://PATH): {}",
+            "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
             redact_url(url)
         )))
     }

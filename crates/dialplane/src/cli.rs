@@ -35,7 +35,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Database URL: sqlite://PATH (created if missing).
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
     #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     pub url: String,
 }
@@ -62,9 +62,15 @@ pub struct ServeArgs {
     /// Most writes that share one commit (group commit).
     #[arg(long, env = "DIALPLANE_WRITE_BATCH", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub write_batch: u32,
-    /// Database connections for reads.
+    /// SQLite: database connections for reads.
     #[arg(long, env = "DIALPLANE_READ_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub read_connections: u32,
+    /// PostgreSQL: connections this instance keeps open at most.
+    #[arg(long, env = "DIALPLANE_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// PostgreSQL: milliseconds a request waits for a free connection before answering 503.
+    #[arg(long, env = "DIALPLANE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub db_acquire_timeout_ms: u64,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

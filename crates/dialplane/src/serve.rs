@@ -37,6 +37,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store_options = StoreOptions {
         max_batch: args.write_batch as usize,
         read_connections: args.read_connections,
+        pool_size: args.db_pool_size,
+        acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
     };
     let store = dialplane_store::open(&args.database.url, &store_options)
         .await

@@ -33,6 +33,8 @@ CREATE TABLE agent_tags (
     PRIMARY KEY (workspace, tag, agent_id)
 ) WITHOUT ROWID;
 
+CREATE INDEX agent_tags_by_agent ON agent_tags (workspace, agent_id);
+
 CREATE TABLE agent_transfers (
     workspace  TEXT NOT NULL,
     agent_id   TEXT NOT NULL,

@@ -6,12 +6,11 @@ mod writer;
 
 use crate::ops::{decode_agent, parse_id, Op, Outcome};
 use crate::{
-    AgentSummary, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal,
-    Result, SortBy, SortDirection, Store, StoreError, StoreOptions, StoredAgent, Transform,
+    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal,
+    Result, Store, StoreError, StoreOptions, StoredAgent, Transform,
     Updated,
 };
 use async_trait::async_trait;
-use dialplane_core::agent::Choice;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -125,61 +124,15 @@ pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
     })
 }
 
-/// The SELECT of one page of the agent list: keyset pagination on (sort column, agent_id), served by
-/// `agents_by_created_at` / `agents_by_name`, one row more than the page to tell whether more follow.
+const LIST: crate::list::Dialect = crate::list::Dialect {
+    select: "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
+                    json_extract(document, '$.metadata') AS metadata
+             FROM agents",
+    find: "instr",
+};
+
 fn list_sql<'a>(workspace: &'a str, query: &'a ListQuery) -> QueryBuilder<'a, Sqlite> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
-                json_extract(document, '$.metadata') AS metadata
-         FROM agents WHERE workspace = ",
-    );
-    q.push_bind(workspace);
-    if let Some(search) = &query.search {
-        q.push(" AND instr(name_folded, ")
-            .push_bind(crate::fold_name(search))
-            .push(") > 0");
-    }
-    for tag in &query.tags {
-        q.push(
-            " AND EXISTS (SELECT 1 FROM agent_tags t WHERE t.workspace = agents.workspace
-               AND t.agent_id = agents.agent_id AND t.tag = ",
-        )
-        .push_bind(tag.clone())
-        .push(")");
-    }
-    if let Some(direction) = query.direction {
-        let wire = dialplane_core::agent::Direction::VALUES
-            .iter()
-            .find(|(_, d)| *d == direction)
-            .map_or("outbound", |(w, _)| w);
-        q.push(" AND direction = ").push_bind(wire);
-    }
-    let column = match query.sort_by {
-        SortBy::Name => "name_folded",
-        SortBy::CreatedAt => "created_at",
-    };
-    let (cmp, order) = match query.sort_direction {
-        SortDirection::Asc => (">", "ASC"),
-        SortDirection::Desc => ("<", "DESC"),
-    };
-    if let Some(after) = &query.after {
-        match after.id {
-            Some(id) => q
-                .push(format_args!(" AND ({column}, agent_id) {cmp} ("))
-                .push_bind(after.key.clone())
-                .push(", ")
-                .push_bind(id.to_string())
-                .push(")"),
-            None => q
-                .push(format_args!(" AND {column} {cmp} "))
-                .push_bind(after.key.clone()),
-        };
-    }
-    q.push(format_args!(
-        " ORDER BY {column} {order}, agent_id {order} LIMIT "
-    ))
-    .push_bind(i64::from(query.page_size) + 1);
-    q
+    crate::list::list_sql(&LIST, workspace, query)
 }
 
 #[async_trait]
@@ -257,24 +210,18 @@ impl Store for SqliteStore {
             .build()
             .fetch_all(&self.reads)
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|row| {
-                let tags: String = row.try_get("tags")?;
-                let metadata: String = row.try_get("metadata")?;
-                Ok(AgentSummary {
-                    agent_id: parse_id(&row.try_get::<String, _>("agent_id")?)?,
-                    name: row.try_get("name")?,
-                    tags: serde_json::from_str(&tags)
-                        .map_err(|e| StoreError::Internal(format!("stored tags: {e}")))?,
-                    metadata: serde_json::from_str(&metadata)
-                        .map_err(|e| StoreError::Internal(format!("stored metadata: {e}")))?,
-                })
+                crate::list::summary(
+                    row.try_get("agent_id")?,
+                    row.try_get("name")?,
+                    row.try_get("tags")?,
+                    row.try_get("metadata")?,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
-        let has_more = items.len() > query.page_size as usize;
-        items.truncate(query.page_size as usize);
-        Ok(Page { items, has_more })
+        Ok(crate::list::page(items, query.page_size))
     }
 
     async fn create_agent(
@@ -345,6 +292,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{SortBy, SortDirection};
 
     fn agent(name: &str) -> Agent {
         let body = serde_json::json!({"name": name, "conversationConfig": {"agent": {"prompt": {"prompt": "p"}}}});

@@ -1,0 +1,436 @@
+//! The PostgreSQL backend, for many dialplane instances over one database.
+//!
+//! Each write is one transaction. A PATCH locks its agent (`SELECT ... FOR UPDATE`), so concurrent
+//! writers through any instance apply one after another and lose nothing; transfer targets are locked
+//! `FOR SHARE`, so an agent cannot be deleted while another write starts referring to it. A transaction
+//! that loses a deadlock is retried. PostgreSQL's own group commit shares fsyncs between transactions.
+
+use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
+use crate::{
+    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
+    StoreError, StoreOptions, StoredAgent, Transform, Updated,
+};
+use async_trait::async_trait;
+use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row as _;
+
+/// How often a write that lost a deadlock is tried again.
+const RETRIES: usize = 5;
+
+const LIST: crate::list::Dialect = crate::list::Dialect {
+    select: "SELECT agent_id, name, (document->'tags')::text AS tags,
+                    (document->'metadata')::text AS metadata
+             FROM agents",
+    find: "strpos",
+};
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to {}: {e}",
+                    crate::redact_url(url)
+                ))
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn write(&self, op: Op) -> Result<Outcome> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.write_once(op.clone()).await {
+                Err(StoreError::Retry(why)) if attempt < RETRIES => {
+                    tracing::debug!(attempt, %why, "retrying a write that lost a deadlock");
+                }
+                Err(StoreError::Retry(why)) => return Err(StoreError::Unavailable(why)),
+                other => return other,
+            }
+        }
+    }
+
+    async fn write_once(&self, op: Op) -> Result<Outcome> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = ops::apply(&mut PgTx(&mut tx), op).await;
+        match outcome {
+            Ok(outcome) => {
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // Dropping the transaction rolls it back; say so explicitly to return the
+                // connection clean.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn unexpected(outcome: Outcome) -> StoreError {
+    StoreError::Internal(format!("unexpected write outcome {outcome:?}"))
+}
+
+fn key_record(row: &PgRow) -> Result<KeyRecord> {
+    let scope: String = row.try_get("scope")?;
+    Ok(KeyRecord {
+        key_id: parse_id(row.try_get("key_id")?)?,
+        workspace: row.try_get("workspace")?,
+        scope: Scope::parse(&scope)
+            .ok_or_else(|| StoreError::Internal(format!("stored scope {scope:?}")))?,
+        user: CreatedBy {
+            user_id: row.try_get("user_id")?,
+            user_email: row.try_get("user_email")?,
+        },
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "key_id, workspace, scope, user_id, user_email, created_at, revoked_at";
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(hash.as_bytes())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let k = key_record(&row)?;
+            Ok(Principal {
+                key_id: k.key_id,
+                workspace: k.workspace,
+                scope: k.scope,
+                user: k.user,
+            })
+        })
+        .transpose()
+    }
+
+    async fn has_keys(&self) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
+        match self.write(Op::CreateKey(key)).await? {
+            Outcome::Key(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_record).collect()
+    }
+
+    async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
+        match self.write(Op::RevokeKey(key_id)).await? {
+            Outcome::Revoked(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document::text, revision FROM agents WHERE workspace = $1 AND agent_id = $2",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
+            .transpose()
+    }
+
+    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
+        let rows = crate::list::list_sql::<sqlx::Postgres>(&LIST, workspace, query)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                crate::list::summary(
+                    row.try_get("agent_id")?,
+                    row.try_get("name")?,
+                    row.try_get("tags")?,
+                    row.try_get("metadata")?,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::list::page(items, query.page_size))
+    }
+
+    async fn create_agent(
+        &self,
+        workspace: &str,
+        agent: Agent,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created> {
+        let op = Op::CreateAgent {
+            workspace: workspace.to_owned(),
+            agent: Box::new(agent),
+            idempotency,
+        };
+        match self.write(op).await? {
+            Outcome::Created(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    ) -> Result<Updated> {
+        let op = Op::UpdateAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+            transform,
+        };
+        match self.write(op).await? {
+            Outcome::Updated(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+    ) -> Result<()> {
+        let op = Op::DeleteAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+        };
+        match self.write(op).await? {
+            Outcome::Deleted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// One write transaction.
+struct PgTx<'c>(&'c mut PgConnection);
+
+#[async_trait]
+impl Tx for PgTx<'_> {
+    async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(key.hash.as_bytes().to_vec())
+        .bind(&key.workspace)
+        .bind(key.scope.as_str())
+        .bind(&key.user.user_id)
+        .bind(&key.user.user_email)
+        .bind(now)
+        .fetch_one(&mut *self.0)
+        .await?;
+        key_record(&row)
+    }
+
+    async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document::text, revision FROM agents
+             WHERE workspace = $1 AND agent_id = $2 FOR UPDATE",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
+            .transpose()
+    }
+
+    async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>> {
+        let ids: Vec<String> = ids.iter().map(AgentId::to_string).collect();
+        let rows = sqlx::query(
+            "SELECT agent_id FROM agents WHERE workspace = $1 AND agent_id = ANY($2)
+             ORDER BY agent_id FOR SHARE",
+        )
+        .bind(workspace)
+        .bind(&ids)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(|r| parse_id(r.try_get(0)?)).collect()
+    }
+
+    async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision, document)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+        )
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .bind(&row.agent.spec.name)
+        .bind(&row.derived.name_folded)
+        .bind(row.derived.direction)
+        .bind(&row.agent.metadata.created_at)
+        .bind(row.revision_i64())
+        .bind(&row.document)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET name = $1, name_folded = $2, direction = $3, revision = $4,
+                    document = $5::jsonb
+             WHERE workspace = $6 AND agent_id = $7",
+        )
+        .bind(&row.agent.spec.name)
+        .bind(&row.derived.name_folded)
+        .bind(row.derived.direction)
+        .bind(row.revision_i64())
+        .bind(&row.document)
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
+        for table in ["agents", "agent_tags", "agent_transfers"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace = $1 AND agent_id = $2"
+            ))
+            .bind(workspace)
+            .bind(id.to_string())
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        let id = row.agent.agent_id.to_string();
+        for table in ["agent_tags", "agent_transfers"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace = $1 AND agent_id = $2"
+            ))
+            .bind(workspace)
+            .bind(&id)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        let targets: Vec<String> = row.derived.targets.iter().map(AgentId::to_string).collect();
+        sqlx::query(
+            "INSERT INTO agent_tags (workspace, agent_id, tag)
+             SELECT $1, $2, t FROM unnest($3::text[]) AS t ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace)
+        .bind(&id)
+        .bind(&row.agent.spec.tags)
+        .execute(&mut *self.0)
+        .await?;
+        sqlx::query(
+            "INSERT INTO agent_transfers (workspace, agent_id, target_id)
+             SELECT $1, $2, t FROM unnest($3::text[]) AS t ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace)
+        .bind(&id)
+        .bind(&targets)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>> {
+        let rows = sqlx::query(
+            "SELECT agent_id FROM agent_transfers
+             WHERE workspace = $1 AND target_id = $2 AND agent_id <> target_id ORDER BY agent_id",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(|r| parse_id(r.try_get(0)?)).collect()
+    }
+
+    async fn claim_idempotency(
+        &mut self,
+        workspace: &str,
+        idempotency: &Idempotency,
+        agent_id: AgentId,
+        response: &str,
+        now: &str,
+    ) -> Result<Option<(String, String)>> {
+        // A concurrent claim of the same key waits here until the first commits or rolls back.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace, key) DO NOTHING RETURNING 1",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .bind(&idempotency.fingerprint)
+        .bind(agent_id.to_string())
+        .bind(response)
+        .bind(now)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        if claimed.is_some() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = $1 AND key = $2",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(Some((row.try_get(0)?, row.try_get(1)?)))
+    }
+}
