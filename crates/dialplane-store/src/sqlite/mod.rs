@@ -6,9 +6,8 @@ mod writer;
 
 use crate::ops::{decode_agent, parse_id, Op, Outcome};
 use crate::{
-    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal,
-    Result, Store, StoreError, StoreOptions, StoredAgent, Transform,
-    Updated,
+    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
+    StoreError, StoreOptions, StoredAgent, Transform, Updated,
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};

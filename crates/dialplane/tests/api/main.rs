@@ -2,6 +2,7 @@
 
 mod support;
 
+mod backend;
 mod cli;
 mod errors;
 mod fields_defaults;
