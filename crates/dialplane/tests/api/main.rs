@@ -10,6 +10,7 @@ mod fields_rules;
 mod fields_rules_conversation;
 mod fields_rules_platform;
 mod listing;
+mod multi_instance;
 mod openapi;
 mod operations;
 mod smoke;

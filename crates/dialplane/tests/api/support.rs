@@ -22,7 +22,8 @@ pub struct TestApp {
     pub db_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _db: TestDb,
+    db: Arc<TestDb>,
+    options: TestOptions,
 }
 
 /// What a test may change about the server.
@@ -32,6 +33,7 @@ pub struct TestOptions {
     pub http: HttpOptions,
     /// Extra routes (for example one that panics), wrapped in the same middleware.
     pub extra_routes: Option<axum::Router<AppState>>,
+    pub store: StoreOptions,
 }
 
 /// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
@@ -144,16 +146,36 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: TestOptions) -> Self {
-        let db = TestDb::new().await;
-        let db_url = db.url.clone();
-        let store = dialplane_store::open(&db_url, &StoreOptions::default())
+        let db = Arc::new(TestDb::new().await);
+        let url = db.url.clone();
+        let mut app = Self::start(options, db, &url).await;
+        app.key = app.new_key("default", Scope::Write, "alice").await;
+        app
+    }
+
+    /// Another server instance on the same database (and with the same key), as a second machine
+    /// behind a load balancer would be.
+    pub async fn another_instance(&self) -> Self {
+        let mut app = Self::start(self.options.clone(), self.db.clone(), &self.db_url).await;
+        app.key = self.key.clone();
+        app
+    }
+
+    /// A server on `db` reached through `url` (which may lead through a proxy).
+    pub async fn start_on(options: TestOptions, db: Arc<TestDb>, url: &str) -> Self {
+        Self::start(options, db, url).await
+    }
+
+    async fn start(options: TestOptions, db: Arc<TestDb>, db_url: &str) -> Self {
+        let db_url = db_url.to_owned();
+        let store = dialplane_store::open(&db_url, &options.store)
             .await
             .expect("store opens");
         let state = AppState {
             store: store.clone(),
             rules: Arc::new(options.rules.clone()),
         };
-        let routes = match options.extra_routes {
+        let routes = match options.extra_routes.clone() {
             Some(extra) => dialplane_server::routes().merge(extra),
             None => dialplane_server::routes(),
         };
@@ -170,7 +192,7 @@ impl TestApp {
             .await;
             server_store.close().await;
         });
-        let mut app = Self {
+        Self {
             addr,
             client: reqwest::Client::new(),
             key: String::new(),
@@ -178,10 +200,9 @@ impl TestApp {
             db_url,
             shutdown: Some(tx),
             server: Some(server),
-            _db: db,
-        };
-        app.key = app.new_key("default", Scope::Write, "alice").await;
-        app
+            db,
+            options,
+        }
     }
 
     /// A new key of `workspace` for `user` (`user@example.com`).
