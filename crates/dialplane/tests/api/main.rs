@@ -13,5 +13,6 @@ mod listing;
 mod multi_instance;
 mod openapi;
 mod operations;
+mod outage;
 mod smoke;
 mod tenancy;
