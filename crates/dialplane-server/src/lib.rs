@@ -16,8 +16,11 @@ pub mod examples;
 pub mod extract;
 pub mod health;
 pub mod listing;
+pub mod metered;
+pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod ratelimit;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -36,8 +39,29 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The store, timed for the storage metric.
     pub store: Arc<dyn Store>,
     pub rules: Arc<Rules>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limiter: Arc<ratelimit::RateLimiter>,
+}
+
+impl AppState {
+    /// State over `store` with fresh metrics and no rate limit.
+    pub fn new(store: Arc<dyn Store>, rules: Rules) -> Self {
+        let metrics = Arc::new(metrics::Metrics::default());
+        Self {
+            store: Arc::new(metered::MeteredStore::new(store, metrics.clone())),
+            rules: Arc::new(rules),
+            metrics,
+            limiter: Arc::new(ratelimit::RateLimiter::Off),
+        }
+    }
+
+    pub fn with_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
+    }
 }
 
 /// Settings of the HTTP layer.
@@ -56,11 +80,11 @@ impl Default for HttpOptions {
 
 /// The whole application, ready to be served or called in-process.
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
-    with_layers(routes(), options).with_state(state)
+    with_layers(routes(&state), &state, options).with_state(state)
 }
 
-/// Every route, without middleware.
-pub fn routes() -> Router<AppState> {
+/// Every route, the agents ones behind authentication and rate limiting.
+pub fn routes(state: &AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/agents", post(agents::create).get(agents::list))
         .route("/agents/create", post(agents::create_hosted))
@@ -68,6 +92,10 @@ pub fn routes() -> Router<AppState> {
             "/agents/{agentId}",
             get(agents::get).patch(agents::patch).delete(agents::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/api/public/v1", api)
@@ -77,12 +105,19 @@ pub fn routes() -> Router<AppState> {
 
 /// Wraps `routes` in dialplane's middleware: body limit, panic catching, request ids, logs and the
 /// error envelope.
-pub fn with_layers(routes: Router<AppState>, options: &HttpOptions) -> Router<AppState> {
+pub fn with_layers(
+    routes: Router<AppState>,
+    state: &AppState,
+    options: &HttpOptions,
+) -> Router<AppState> {
     routes
         .fallback(|| async { ApiError::new(error::ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(CatchPanicLayer::custom(observe::panic_response))
-        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe::observe,
+        ))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

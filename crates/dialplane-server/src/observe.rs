@@ -2,12 +2,14 @@
 //! into the envelope, whichever layer produced it.
 
 use crate::error::{ApiError, ErrorCode, Pending};
+use crate::metrics::{HttpLabels, Metrics};
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -30,7 +32,11 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
-pub async fn observe(mut req: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
     let method = req.method().clone();
@@ -46,10 +52,21 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    let elapsed = started.elapsed();
+    let labels = HttpLabels {
+        method: method.to_string(),
+        route,
+        status: response.status().as_u16(),
+    };
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
+        .request_seconds
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status = labels.status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "served"
         );
     });

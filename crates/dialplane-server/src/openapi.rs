@@ -69,6 +69,26 @@ impl Modify for HostedCreatePath {
     }
 }
 
+/// Adds an error response in the envelope, unless the operation documents that status already.
+fn add_error(op: &mut utoipa::openapi::path::Operation, status: &str, description: &str) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    if op.responses.responses.contains_key(status) {
+        return;
+    }
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                .build(),
+        )
+        .build();
+    op.responses
+        .responses
+        .insert(status.to_owned(), response.into());
+}
+
 /// Fills in examples the attribute macros cannot build: full agents and error bodies, made from the
 /// real types.
 struct Examples;
@@ -85,6 +105,18 @@ impl Modify for Examples {
             ];
             for op in operations.into_iter().flatten() {
                 let has_body = op.request_body.is_some();
+                if op.security.is_some() {
+                    add_error(
+                        op,
+                        "429",
+                        "`rate_limited`: over the key's limit; see `Retry-After`",
+                    );
+                    add_error(
+                        op,
+                        "503",
+                        "`unavailable`: storage does not answer; retry shortly",
+                    );
+                }
                 for (status, response) in op.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;

@@ -71,6 +71,19 @@ pub struct ServeArgs {
     /// PostgreSQL: milliseconds a request waits for a free connection before answering 503.
     #[arg(long, env = "DIALPLANE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub db_acquire_timeout_ms: u64,
+    /// Requests a minute per API key; 0 turns rate limiting off.
+    #[arg(long, env = "DIALPLANE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
+    pub rate_limit_per_minute: u32,
+    /// Count rate limits in Redis (redis://HOST:PORT) so the limit holds across instances.
+    #[arg(long, env = "DIALPLANE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Address of the Prometheus /metrics listener, or `off`.
+    #[arg(
+        long,
+        env = "DIALPLANE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
+    pub metrics_listen: Option<String>,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

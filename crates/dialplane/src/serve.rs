@@ -3,9 +3,9 @@
 use crate::cli::{LogFormat, ServeArgs};
 use anyhow::Context;
 use dialplane_core::{CreatedBy, Rules, Scope};
+use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{router, AppState, HttpOptions};
 use dialplane_store::{Store, StoreOptions};
-use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub fn init_logging(format: LogFormat) {
@@ -56,10 +56,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.close().await;
         return Err(e);
     }
-    let state = AppState {
-        store: store.clone(),
-        rules: Arc::new(rules),
+    let limiter = match &args.redis_url {
+        Some(url) => RateLimiter::redis(args.rate_limit_per_minute, url)
+            .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?,
+        None => RateLimiter::local(args.rate_limit_per_minute),
     };
+    let state = AppState::new(store.clone(), rules).with_limiter(limiter);
+    let metrics = match args.metrics_listen.as_deref() {
+        None | Some("off") => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding --metrics-listen {addr}"))?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            Some(listener)
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_task = metrics.map(|listener| {
+        let app = dialplane_server::metrics::router(state.metrics.clone());
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _ = dialplane_server::serve(listener, app, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        })
+    });
     let app = router(
         state,
         &HttpOptions {
@@ -70,7 +93,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database = %dialplane_store::redact_url(&args.database.url),
         "listening on http://{addr}"
     );
-    let served = dialplane_server::serve(listener, app, shutdown_signal()).await;
+    let served = dialplane_server::serve(listener, app, async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    })
+    .await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     tracing::info!("draining done; closing storage");
     store.close().await;
     tracing::info!("stopped");

@@ -53,7 +53,13 @@ impl Server {
     /// `dialplane serve --listen 127.0.0.1:0 ARGS` in `dir`, with `envs` added.
     async fn start_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .envs(envs.iter().copied())
             .env_remove("DIALPLANE_DATABASE_URL")

@@ -4,17 +4,21 @@
 #![allow(dead_code)]
 
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
+use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{AppState, HttpOptions};
 use dialplane_store::{NewKey, Store, StoreOptions};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where this instance serves `GET /metrics`.
+    pub metrics_addr: SocketAddr,
     pub client: reqwest::Client,
     /// A write key of workspace `default`, user `alice`.
     pub key: String,
@@ -34,6 +38,10 @@ pub struct TestOptions {
     /// Extra routes (for example one that panics), wrapped in the same middleware.
     pub extra_routes: Option<axum::Router<AppState>>,
     pub store: StoreOptions,
+    /// Requests a minute per key (0: off).
+    pub rate_limit_per_minute: u32,
+    /// Count the rate limit in this Redis.
+    pub redis_url: Option<String>,
 }
 
 /// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
@@ -171,15 +179,25 @@ impl TestApp {
         let store = dialplane_store::open(&db_url, &options.store)
             .await
             .expect("store opens");
-        let state = AppState {
-            store: store.clone(),
-            rules: Arc::new(options.rules.clone()),
+        let limiter = match &options.redis_url {
+            Some(url) => RateLimiter::redis(options.rate_limit_per_minute, url).expect("Redis URL"),
+            None => RateLimiter::local(options.rate_limit_per_minute),
         };
+        let state = AppState::new(store.clone(), options.rules.clone()).with_limiter(limiter);
         let routes = match options.extra_routes.clone() {
-            Some(extra) => dialplane_server::routes().merge(extra),
-            None => dialplane_server::routes(),
+            Some(extra) => dialplane_server::routes(&state).merge(extra),
+            None => dialplane_server::routes(&state),
         };
-        let app = dialplane_server::with_layers(routes, &options.http).with_state(state);
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics_listener.local_addr().unwrap();
+        tokio::spawn(
+            axum::serve(
+                metrics_listener,
+                dialplane_server::metrics::router(state.metrics.clone()),
+            )
+            .into_future(),
+        );
+        let app = dialplane_server::with_layers(routes, &state, &options.http).with_state(state);
         // Bind first, then spawn: the port is open before any request is sent.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -194,6 +212,7 @@ impl TestApp {
         });
         Self {
             addr,
+            metrics_addr,
             client: reqwest::Client::new(),
             key: String::new(),
             store,

@@ -1,0 +1,121 @@
+//! A [`Store`] that times every operation of the store it wraps, for the storage latency metric.
+
+use crate::metrics::{Metrics, StorageLabels};
+use async_trait::async_trait;
+use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
+use dialplane_store::{
+    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
+    StoredAgent, Transform, Updated,
+};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct MeteredStore {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<T>> + Send,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = work.await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .storage_seconds
+            .get_or_create(&StorageLabels { operation, outcome })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+#[async_trait]
+impl Store for MeteredStore {
+    async fn ready(&self) -> Result<()> {
+        self.timed("ready", self.inner.ready()).await
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
+        self.timed("authenticate", self.inner.authenticate(hash))
+            .await
+    }
+
+    async fn has_keys(&self) -> Result<bool> {
+        self.timed("has_keys", self.inner.has_keys()).await
+    }
+
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
+        self.timed("create_key", self.inner.create_key(key)).await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        self.timed("list_keys", self.inner.list_keys()).await
+    }
+
+    async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
+        self.timed("revoke_key", self.inner.revoke_key(key_id))
+            .await
+    }
+
+    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+        self.timed("get_agent", self.inner.get_agent(workspace, id))
+            .await
+    }
+
+    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
+        self.timed("list_agents", self.inner.list_agents(workspace, query))
+            .await
+    }
+
+    async fn create_agent(
+        &self,
+        workspace: &str,
+        agent: Agent,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created> {
+        self.timed(
+            "create_agent",
+            self.inner.create_agent(workspace, agent, idempotency),
+        )
+        .await
+    }
+
+    async fn update_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    ) -> Result<Updated> {
+        self.timed(
+            "update_agent",
+            self.inner.update_agent(workspace, id, if_match, transform),
+        )
+        .await
+    }
+
+    async fn delete_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+    ) -> Result<()> {
+        self.timed(
+            "delete_agent",
+            self.inner.delete_agent(workspace, id, if_match),
+        )
+        .await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}

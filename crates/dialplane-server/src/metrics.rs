@@ -1,0 +1,134 @@
+//! Prometheus metrics: HTTP requests by method, matched route and status; storage latency by
+//! operation; rate-limit decisions; Redis failures. Served in text format by [`router`] on its own
+//! listener (`--metrics-listen`), so it is not public by default.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageLabels {
+    pub operation: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub decision: &'static str,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// Every metric of one server.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<HttpLabels, Counter>,
+    pub request_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    pub storage_seconds: Family<StorageLabels, Histogram, fn() -> Histogram>,
+    pub rate_limit: Family<DecisionLabels, Counter>,
+    pub redis_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dialplane");
+        let requests = Family::<HttpLabels, Counter>::default();
+        let request_seconds =
+            Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        let storage_seconds =
+            Family::<StorageLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        let rate_limit = Family::<DecisionLabels, Counter>::default();
+        let redis_failures = Counter::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by method, matched route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "storage_operation_duration_seconds",
+            "Time of a storage operation, by operation and outcome",
+            storage_seconds.clone(),
+        );
+        registry.register(
+            "rate_limit_decisions",
+            "Rate-limit decisions: allowed, limited, or failed_open",
+            rate_limit.clone(),
+        );
+        registry.register(
+            "redis_failures",
+            "Redis calls that failed (the request was served anyway)",
+            redis_failures.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            storage_seconds,
+            rate_limit,
+            redis_failures,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+
+    pub fn decision(&self, decision: &'static str) {
+        self.rate_limit
+            .get_or_create(&DecisionLabels { decision })
+            .inc();
+    }
+}
+
+/// `GET /metrics`, for the metrics listener.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+                    .into_response()
+            }
+        }),
+    )
+}

@@ -1,0 +1,229 @@
+//! Rate limiting per API key: a fixed one-minute window, counted in this process or, with
+//! `--redis-url`, in Redis so that the limit holds across every instance.
+//!
+//! When Redis cannot be reached the request is served (fail open), a warning is logged at most once a
+//! minute, and `dialplane_redis_failures` counts it.
+
+use crate::metrics::Metrics;
+use dialplane_core::KeyId;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const WINDOW_SECS: u64 = 60;
+/// How long one Redis call may take before the request is served without it.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a failed connection attempt, requests skip Redis for this long.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What the limiter decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: u64,
+    pub allowed: bool,
+}
+
+/// The current window and the seconds left in it.
+fn window() -> (u64, u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (now / WINDOW_SECS, WINDOW_SECS - now % WINDOW_SECS)
+}
+
+fn decide(limit: u32, count: u64, reset: u64) -> Decision {
+    Decision {
+        limit,
+        remaining: u32::try_from(u64::from(limit).saturating_sub(count)).unwrap_or(0),
+        reset,
+        allowed: count <= u64::from(limit),
+    }
+}
+
+pub enum RateLimiter {
+    Off,
+    Local {
+        per_minute: u32,
+        counts: Mutex<HashMap<KeyId, (u64, u64)>>,
+    },
+    Redis {
+        per_minute: u32,
+        client: redis::Client,
+        conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+        last_attempt: Mutex<Option<Instant>>,
+        last_warning: Mutex<Option<Instant>>,
+    },
+}
+
+impl RateLimiter {
+    /// `per_minute` 0 turns limiting off.
+    pub fn local(per_minute: u32) -> Self {
+        if per_minute == 0 {
+            return Self::Off;
+        }
+        Self::Local {
+            per_minute,
+            counts: Mutex::default(),
+        }
+    }
+
+    /// Counts in Redis. The URL is checked now; the connection is made on first use and remade
+    /// whenever Redis comes back.
+    pub fn redis(per_minute: u32, url: &str) -> Result<Self, String> {
+        if per_minute == 0 {
+            return Ok(Self::Off);
+        }
+        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
+        Ok(Self::Redis {
+            per_minute,
+            client,
+            conn: tokio::sync::Mutex::new(None),
+            last_attempt: Mutex::new(None),
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// Counts one request of `key`; `None` when limiting is off or Redis failed (fail open).
+    pub async fn check(&self, key: &KeyId, metrics: &Metrics) -> Option<Decision> {
+        let decision = match self {
+            Self::Off => return None,
+            Self::Local { per_minute, counts } => {
+                let (window, reset) = window();
+                let mut counts = counts.lock().ok()?;
+                if counts.len() > 100_000 {
+                    counts.retain(|_, (w, _)| *w == window);
+                }
+                let entry = counts.entry(*key).or_insert((window, 0));
+                if entry.0 != window {
+                    *entry = (window, 0);
+                }
+                entry.1 += 1;
+                decide(*per_minute, entry.1, reset)
+            }
+            Self::Redis { per_minute, .. } => match self.redis_count(key).await {
+                Ok((count, reset)) => decide(*per_minute, count, reset),
+                Err(e) => {
+                    metrics.redis_failures.inc();
+                    metrics.decision("failed_open");
+                    self.warn(&e);
+                    return None;
+                }
+            },
+        };
+        metrics.decision(if decision.allowed {
+            "allowed"
+        } else {
+            "limited"
+        });
+        Some(decision)
+    }
+
+    async fn redis_count(&self, key: &KeyId) -> Result<(u64, u64), String> {
+        let Self::Redis {
+            client,
+            conn,
+            last_attempt,
+            ..
+        } = self
+        else {
+            return Err("not a Redis limiter".into());
+        };
+        let mut slot = conn.lock().await;
+        if slot.is_none() {
+            {
+                let mut last = last_attempt.lock().map_err(|e| e.to_string())?;
+                if last.is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER) {
+                    return Err("Redis is unreachable (waiting before reconnecting)".into());
+                }
+                *last = Some(Instant::now());
+            }
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(REDIS_TIMEOUT)
+                .set_response_timeout(REDIS_TIMEOUT)
+                .set_number_of_retries(1);
+            let manager = ConnectionManager::new_with_config(client.clone(), config)
+                .await
+                .map_err(|e| format!("connecting to Redis: {e}"))?;
+            *slot = Some(manager);
+        }
+        let mut manager = slot.clone().ok_or("no Redis connection")?;
+        drop(slot);
+        let (window, reset) = window();
+        let name = format!("dialplane:ratelimit:{key}:{window}");
+        let (count, _): (u64, i64) = redis::pipe()
+            .atomic()
+            .incr(&name, 1)
+            .expire(&name, (WINDOW_SECS * 2) as i64)
+            .query_async(&mut manager)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        Ok((count, reset))
+    }
+
+    fn warn(&self, error: &str) {
+        if let Self::Redis { last_warning, .. } = self {
+            if let Ok(mut last) = last_warning.lock() {
+                if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    *last = Some(Instant::now());
+                    tracing::warn!(
+                        %error,
+                        "rate limiting is failing open: requests are served without a limit"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_local_limiter_allows_the_limit_then_refuses() {
+        let limiter = RateLimiter::local(3);
+        let metrics = Metrics::default();
+        let key = KeyId::generate();
+        let decisions: Vec<Decision> = check_n(&limiter, &key, &metrics, 4).await;
+        assert_eq!(
+            decisions.iter().map(|d| d.remaining).collect::<Vec<_>>(),
+            [2, 1, 0, 0]
+        );
+        assert_eq!(
+            decisions.iter().map(|d| d.allowed).collect::<Vec<_>>(),
+            [true, true, true, false]
+        );
+        assert!(decisions
+            .iter()
+            .all(|d| d.limit == 3 && (1..=60).contains(&d.reset)));
+        let other = limiter.check(&KeyId::generate(), &metrics).await.unwrap();
+        assert!(other.allowed, "keys are counted apart");
+    }
+
+    async fn check_n(
+        limiter: &RateLimiter,
+        key: &KeyId,
+        metrics: &Metrics,
+        n: usize,
+    ) -> Vec<Decision> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(limiter.check(key, metrics).await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn zero_turns_limiting_off() {
+        let limiter = RateLimiter::local(0);
+        assert!(limiter
+            .check(&KeyId::generate(), &Metrics::default())
+            .await
+            .is_none());
+    }
+}
