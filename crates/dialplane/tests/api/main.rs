@@ -15,6 +15,8 @@ mod multi_instance;
 mod openapi;
 mod operations;
 mod outage;
+mod patch;
 mod rate_limit;
 mod smoke;
 mod tenancy;
+mod writes;
