@@ -146,37 +146,48 @@ impl RateLimiter {
                 .set_connection_timeout(REDIS_TIMEOUT)
                 .set_response_timeout(REDIS_TIMEOUT)
                 .set_number_of_retries(1);
-            let manager = ConnectionManager::new_with_config(client.clone(), config)
-                .await
-                .map_err(|e| format!("connecting to Redis: {e}"))?;
+            let manager = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                ConnectionManager::new_with_config(client.clone(), config),
+            )
+            .await
+            .map_err(|_| "connecting to Redis timed out".to_owned())?
+            .map_err(|e| format!("connecting to Redis: {e}"))?;
             *slot = Some(manager);
         }
         let mut manager = slot.clone().ok_or("no Redis connection")?;
         drop(slot);
         let (window, reset) = window();
         let name = format!("dialplane:ratelimit:{key}:{window}");
-        let (count, _): (u64, i64) = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .incr(&name, 1)
-            .expire(&name, (WINDOW_SECS * 2) as i64)
-            .query_async(&mut manager)
-            .await
-            .map_err(|e| format!("Redis: {e}"))?;
+            .expire(&name, (WINDOW_SECS * 2) as i64);
+        let (count, _): (u64, i64) =
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut manager))
+                .await
+                .map_err(|_| "Redis did not answer in time".to_owned())?
+                .map_err(|e| format!("Redis: {e}"))?;
         Ok((count, reset))
     }
 
-    fn warn(&self, error: &str) {
-        if let Self::Redis { last_warning, .. } = self {
-            if let Ok(mut last) = last_warning.lock() {
-                if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                    *last = Some(Instant::now());
-                    tracing::warn!(
-                        %error,
-                        "rate limiting is failing open: requests are served without a limit"
-                    );
-                }
-            }
+    /// Logs a Redis failure, at most once every [`WARN_EVERY`]; `true` when it logged.
+    fn warn(&self, error: &str) -> bool {
+        let Self::Redis { last_warning, .. } = self else {
+            return false;
+        };
+        let Ok(mut last) = last_warning.lock() else {
+            return false;
+        };
+        if last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            return false;
         }
+        *last = Some(Instant::now());
+        tracing::warn!(
+            %error,
+            "rate limiting is failing open: requests are served without a limit"
+        );
+        true
     }
 }
 
@@ -216,6 +227,22 @@ mod tests {
             out.push(limiter.check(key, metrics).await.unwrap());
         }
         out
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_fails_open_and_warns_once_a_minute() {
+        // Port 1 on loopback: nothing listens there.
+        let limiter = RateLimiter::redis(5, "redis://127.0.0.1:1").unwrap();
+        let metrics = Metrics::default();
+        for _ in 0..3 {
+            assert!(limiter.check(&KeyId::generate(), &metrics).await.is_none());
+        }
+        assert_eq!(metrics.redis_failures.get(), 3);
+        assert!(!limiter.warn("again"), "already warned this minute");
+        if let RateLimiter::Redis { last_warning, .. } = &limiter {
+            *last_warning.lock().unwrap() = Some(Instant::now() - WARN_EVERY);
+        }
+        assert!(limiter.warn("a minute later"), "warns again after a minute");
     }
 
     #[tokio::test]

@@ -25,7 +25,12 @@ async fn create(app: &TestApp, body: &Value) -> String {
 async fn assert_unchanged(app: &TestApp, id: &str, before: &Resp) {
     let after = app.get_agent(id).await;
     assert_eq!(after.status, 200, "{}", after.text);
-    assert_eq!(after.data(), before.data(), "the agent changed: {}", after.text);
+    assert_eq!(
+        after.data(),
+        before.data(),
+        "the agent changed: {}",
+        after.text
+    );
     assert_eq!(after.etag(), before.etag(), "the ETag changed");
 }
 
@@ -36,14 +41,25 @@ async fn changing_temperature_keeps_the_prompt_text_llm_and_every_sibling() {
     set_pointer(&mut body, &format!("{PROMPT}/llm"), json!("gpt-4o"));
     set_pointer(&mut body, &format!("{PROMPT}/temperature"), json!(0.5));
     set_pointer(&mut body, &format!("{PROMPT}/toolIds"), json!(["t1", "t2"]));
-    set_pointer(&mut body, &format!("{PROMPT}/timezone"), json!("Europe/Paris"));
-    set_pointer(&mut body, "/conversationConfig/agent/greetingMessage", json!("Hi"));
+    set_pointer(
+        &mut body,
+        &format!("{PROMPT}/timezone"),
+        json!("Europe/Paris"),
+    );
+    set_pointer(
+        &mut body,
+        "/conversationConfig/agent/greetingMessage",
+        json!("Hi"),
+    );
     set_pointer(&mut body, "/tags", json!(["sales"]));
     let id = create(&app, &body).await;
     let before = app.get_agent(&id).await;
 
     let r = app
-        .patch_agent(&id, &patch_with(&format!("{PROMPT}/temperature"), json!(1.2)))
+        .patch_agent(
+            &id,
+            &patch_with(&format!("{PROMPT}/temperature"), json!(1.2)),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 
@@ -55,9 +71,21 @@ async fn changing_temperature_keeps_the_prompt_text_llm_and_every_sibling() {
         "/metadata/updatedAt",
         after.data()["metadata"]["updatedAt"].clone(),
     );
-    assert_eq!(json_difference(after.data(), &expected), None, "{}", after.text);
-    assert_eq!(after.data()["conversationConfig"]["agent"]["prompt"]["prompt"], "You are helpful.");
-    assert_eq!(r.data(), after.data(), "PATCH answers with the stored agent");
+    assert_eq!(
+        json_difference(after.data(), &expected),
+        None,
+        "{}",
+        after.text
+    );
+    assert_eq!(
+        after.data()["conversationConfig"]["agent"]["prompt"]["prompt"],
+        "You are helpful."
+    );
+    assert_eq!(
+        r.data(),
+        after.data(),
+        "PATCH answers with the stored agent"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +102,11 @@ async fn null_resets_a_field_to_its_default() {
             end_call.clone(),
             json!({"enabled": false, "description": "bye", "disableInterruption": true}),
         ),
-        ("endCall.enabled", format!("{end_call}/enabled"), json!(false)),
+        (
+            "endCall.enabled",
+            format!("{end_call}/enabled"),
+            json!(false),
+        ),
         ("tags", "/tags".to_owned(), json!(["a", "b"])),
         ("direction", "/direction".to_owned(), json!("inbound")),
         (
@@ -88,7 +120,11 @@ async fn null_resets_a_field_to_its_default() {
                 "widget": {"color": "red"}
             }),
         ),
-        ("asr", "/conversationConfig/asr".to_owned(), json!({"keywords": ["x"]})),
+        (
+            "asr",
+            "/conversationConfig/asr".to_owned(),
+            json!({"keywords": ["x"]}),
+        ),
         (
             "dynamicVariables",
             "/conversationConfig/agent/dynamicVariables".to_owned(),
@@ -100,10 +136,14 @@ async fn null_resets_a_field_to_its_default() {
         let id = create(&app, &agent_with(&pointer, value.clone())).await;
         let set = app.get_agent(&id).await;
         if set.data().pointer(&pointer) == defaults.pointer(&pointer) {
-            failures.push(format!("{label}: the value set on create is the default already"));
+            failures.push(format!(
+                "{label}: the value set on create is the default already"
+            ));
             continue;
         }
-        let r = app.patch_agent(&id, &patch_with(&pointer, Value::Null)).await;
+        let r = app
+            .patch_agent(&id, &patch_with(&pointer, Value::Null))
+            .await;
         let got = r.data().pointer(&pointer);
         let want = defaults.pointer(&pointer);
         if r.status != 200 || got != want {
@@ -152,7 +192,11 @@ async fn arrays_replace_the_whole_array() {
     let app = TestApp::spawn().await;
     let mut body = minimal_agent("Arrays");
     set_pointer(&mut body, "/tags", json!(["a", "b"]));
-    set_pointer(&mut body, &format!("{PROMPT}/toolIds"), json!(["t1", "t2", "t3"]));
+    set_pointer(
+        &mut body,
+        &format!("{PROMPT}/toolIds"),
+        json!(["t1", "t2", "t3"]),
+    );
     let id = create(&app, &body).await;
 
     let r = app.patch_agent(&id, &json!({"tags": ["c"]})).await;
@@ -160,16 +204,25 @@ async fn arrays_replace_the_whole_array() {
     assert_eq!(r.data()["tags"], json!(["c"]));
 
     let r = app
-        .patch_agent(&id, &patch_with(&format!("{PROMPT}/toolIds"), json!(["t3"])))
+        .patch_agent(
+            &id,
+            &patch_with(&format!("{PROMPT}/toolIds"), json!(["t3"])),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.data().pointer(&format!("{PROMPT}/toolIds")), Some(&json!(["t3"])));
+    assert_eq!(
+        r.data().pointer(&format!("{PROMPT}/toolIds")),
+        Some(&json!(["t3"]))
+    );
 
     let r = app.patch_agent(&id, &json!({"tags": []})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let got = app.get_agent(&id).await;
     assert_eq!(got.data()["tags"], json!([]), "{}", got.text);
-    assert_eq!(got.data().pointer(&format!("{PROMPT}/toolIds")), Some(&json!(["t3"])));
+    assert_eq!(
+        got.data().pointer(&format!("{PROMPT}/toolIds")),
+        Some(&json!(["t3"]))
+    );
 }
 
 #[tokio::test]
@@ -258,7 +311,10 @@ async fn a_patch_setting_the_stored_values_changes_nothing() {
         // Defaults, written out, equal what is stored.
         json!({"direction": "outbound", "platformSettings": {"callRetry": {"retryCount": 0}}}),
         // Removing a key that is not there.
-        patch_with("/conversationConfig/agent/dynamicVariables", json!({"ghost": null})),
+        patch_with(
+            "/conversationConfig/agent/dynamicVariables",
+            json!({"ghost": null}),
+        ),
     ];
     for body in same {
         let r = app.patch_agent(&id, &body).await;
@@ -313,7 +369,7 @@ async fn the_merged_agent_is_validated_as_a_whole() {
             &json!({"platformSettings": {"telephony": {"numberRotationEnabled": true}}}),
         )
         .await;
-    r.assert_problem("/platformSettings/telephony/rotationNumbers", "too_few");
+    r.assert_problem("/platformSettings/telephony/rotationNumbers", "too_short");
     assert_unchanged(&app, &id, &before).await;
 }
 
@@ -376,7 +432,11 @@ async fn a_rejected_patch_reports_every_problem_and_changes_nothing() {
         "/platformSettings/telephony/rotationNumbers",
         "/bogus",
     ] {
-        assert!(paths.iter().any(|p| p == want), "{want} missing: {}", r.text);
+        assert!(
+            paths.iter().any(|p| p == want),
+            "{want} missing: {}",
+            r.text
+        );
     }
     assert_unchanged(&app, &id, &before).await;
 }
@@ -385,7 +445,11 @@ async fn a_rejected_patch_reports_every_problem_and_changes_nothing() {
 async fn a_get_body_sent_back_as_a_patch_is_accepted_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let mut body = agent_with("/tags", json!(["a"]));
-    set_pointer(&mut body, "/conversationConfig/agent/dynamicVariables", json!({"x": 1}));
+    set_pointer(
+        &mut body,
+        "/conversationConfig/agent/dynamicVariables",
+        json!({"x": 1}),
+    );
     let id = create(&app, &body).await;
     let before = app.get_agent(&id).await;
     let r = app.patch_agent(&id, before.data()).await;
@@ -419,9 +483,11 @@ async fn differing_read_only_fields_are_refused_at_their_exact_pointer() {
         for body in [whole, patch_with(pointer, value)] {
             let r = app.patch_agent(&id, &body).await;
             let want = vec![(pointer.to_owned(), "read_only".to_owned())];
-            if r.status != 400 || r.error_code() != "validation_error" || r.detail_paths() != want
-            {
-                failures.push(format!("{pointer}: expected {want:?}, got {} {}", r.status, r.text));
+            if r.status != 400 || r.error_code() != "validation_error" || r.detail_paths() != want {
+                failures.push(format!(
+                    "{pointer}: expected {want:?}, got {} {}",
+                    r.status, r.text
+                ));
             }
         }
     }
@@ -444,7 +510,12 @@ async fn read_only_fields_on_create_are_refused() {
     ];
     assert_refusals(&app, &cases).await;
     let list = app.list_agents("").await;
-    assert_eq!(list.data().as_array().map(Vec::len), Some(1), "{}", list.text);
+    assert_eq!(
+        list.data().as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
 }
 
 #[tokio::test]
@@ -467,7 +538,9 @@ async fn if_match_decides_whether_a_patch_applies() {
         let id = app.create_named(label).await;
         let before = app.get_agent(&id).await;
         assert_eq!(before.etag(), "\"1\"");
-        let r = app.patch_agent_if(&id, if_match, &json!({"tags": ["new"]})).await;
+        let r = app
+            .patch_agent_if(&id, if_match, &json!({"tags": ["new"]}))
+            .await;
         let after = app.get_agent(&id).await;
         let ok = if matches {
             r.status == 200 && r.etag() == "\"2\"" && after.data()["tags"] == json!(["new"])
@@ -494,9 +567,13 @@ async fn a_stale_if_match_fails_after_another_write() {
     let app = TestApp::spawn().await;
     let id = app.create_named("Stale").await;
     let first = app.get_agent(&id).await.etag();
-    let r = app.patch_agent_if(&id, &first, &json!({"name": "Mine"})).await;
+    let r = app
+        .patch_agent_if(&id, &first, &json!({"name": "Mine"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = app.patch_agent_if(&id, &first, &json!({"name": "Theirs"})).await;
+    let r = app
+        .patch_agent_if(&id, &first, &json!({"name": "Theirs"}))
+        .await;
     r.assert_error(412, "precondition_failed");
     let got = app.get_agent(&id).await;
     assert_eq!(got.data()["name"], "Mine");
@@ -512,7 +589,10 @@ async fn a_hundred_concurrent_patches_of_different_fields_all_land() {
         async move {
             let vars = json!({format!("v{i}"): i});
             let r = app
-                .patch_agent(&id, &json!({"conversationConfig": {"agent": {"dynamicVariables": vars}}}))
+                .patch_agent(
+                    &id,
+                    &json!({"conversationConfig": {"agent": {"dynamicVariables": vars}}}),
+                )
                 .await;
             (i, r)
         }
@@ -559,6 +639,10 @@ async fn concurrent_patches_of_mixed_fields_lose_nothing() {
             failures.push(diff);
         }
     }
-    assert!(failures.is_empty(), "lost changes: {failures:?}\n{}", got.text);
+    assert!(
+        failures.is_empty(),
+        "lost changes: {failures:?}\n{}",
+        got.text
+    );
     assert_eq!(got.etag(), format!("\"{}\"", bodies.len() + 1));
 }

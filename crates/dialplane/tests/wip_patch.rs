@@ -1,0 +1,4 @@
+#[path = "api/patch.rs"]
+mod patch;
+#[path = "api/support.rs"]
+mod support;

@@ -1,0 +1,4 @@
+#[path = "api/support.rs"]
+mod support;
+#[path = "api/writes.rs"]
+mod writes;
