@@ -43,6 +43,80 @@ pub enum Outcome {
     Deleted,
 }
 
+impl Op {
+    pub fn create_agent(workspace: &str, agent: Agent, idempotency: Option<Idempotency>) -> Self {
+        Op::CreateAgent {
+            workspace: workspace.to_owned(),
+            agent: Box::new(agent),
+            idempotency,
+        }
+    }
+
+    pub fn update_agent(
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        transform: Transform,
+    ) -> Self {
+        Op::UpdateAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+            transform,
+        }
+    }
+
+    pub fn delete_agent(workspace: &str, id: AgentId, if_match: Option<IfMatch>) -> Self {
+        Op::DeleteAgent {
+            workspace: workspace.to_owned(),
+            id,
+            if_match,
+        }
+    }
+}
+
+fn unexpected(outcome: Outcome) -> StoreError {
+    StoreError::Internal(format!("unexpected write outcome {outcome:?}"))
+}
+
+/// The outcome of each kind of op; a mismatch is a bug, answered as an internal error.
+impl Outcome {
+    pub fn key(self) -> Result<KeyRecord> {
+        match self {
+            Outcome::Key(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub fn revoked(self) -> Result<bool> {
+        match self {
+            Outcome::Revoked(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub fn created(self) -> Result<Created> {
+        match self {
+            Outcome::Created(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub fn updated(self) -> Result<Updated> {
+        match self {
+            Outcome::Updated(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub fn deleted(self) -> Result<()> {
+        match self {
+            Outcome::Deleted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
 /// What a backend's transaction can do. Every method runs inside the one transaction of the op.
 #[async_trait]
 pub trait Tx: Send {

@@ -81,10 +81,6 @@ impl PgStore {
     }
 }
 
-fn unexpected(outcome: Outcome) -> StoreError {
-    StoreError::Internal(format!("unexpected write outcome {outcome:?}"))
-}
-
 fn key_record(row: &PgRow) -> Result<KeyRecord> {
     let scope: String = row.try_get("scope")?;
     Ok(KeyRecord {
@@ -136,10 +132,7 @@ impl Store for PgStore {
     }
 
     async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
-        match self.write(Op::CreateKey(key)).await? {
-            Outcome::Key(k) => Ok(k),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::CreateKey(key)).await?.key()
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
@@ -152,10 +145,7 @@ impl Store for PgStore {
     }
 
     async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
-        match self.write(Op::RevokeKey(key_id)).await? {
-            Outcome::Revoked(found) => Ok(found),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::RevokeKey(key_id)).await?.revoked()
     }
 
     async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
@@ -195,15 +185,9 @@ impl Store for PgStore {
         agent: Agent,
         idempotency: Option<Idempotency>,
     ) -> Result<Created> {
-        let op = Op::CreateAgent {
-            workspace: workspace.to_owned(),
-            agent: Box::new(agent),
-            idempotency,
-        };
-        match self.write(op).await? {
-            Outcome::Created(c) => Ok(c),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::create_agent(workspace, agent, idempotency))
+            .await?
+            .created()
     }
 
     async fn update_agent(
@@ -213,16 +197,9 @@ impl Store for PgStore {
         if_match: Option<IfMatch>,
         transform: Transform,
     ) -> Result<Updated> {
-        let op = Op::UpdateAgent {
-            workspace: workspace.to_owned(),
-            id,
-            if_match,
-            transform,
-        };
-        match self.write(op).await? {
-            Outcome::Updated(u) => Ok(u),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::update_agent(workspace, id, if_match, transform))
+            .await?
+            .updated()
     }
 
     async fn delete_agent(
@@ -231,15 +208,9 @@ impl Store for PgStore {
         id: AgentId,
         if_match: Option<IfMatch>,
     ) -> Result<()> {
-        let op = Op::DeleteAgent {
-            workspace: workspace.to_owned(),
-            id,
-            if_match,
-        };
-        match self.write(op).await? {
-            Outcome::Deleted => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::delete_agent(workspace, id, if_match))
+            .await?
+            .deleted()
     }
 
     async fn close(&self) {

@@ -103,10 +103,6 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         .foreign_keys(true))
 }
 
-fn unexpected(outcome: Outcome) -> StoreError {
-    StoreError::Internal(format!("unexpected writer outcome {outcome:?}"))
-}
-
 pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
     let scope: String = row.try_get("scope")?;
     Ok(KeyRecord {
@@ -169,10 +165,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
-        match self.write(Op::CreateKey(key)).await? {
-            Outcome::Key(k) => Ok(k),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::CreateKey(key)).await?.key()
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
@@ -186,10 +179,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
-        match self.write(Op::RevokeKey(key_id)).await? {
-            Outcome::Revoked(found) => Ok(found),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::RevokeKey(key_id)).await?.revoked()
     }
 
     async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
@@ -229,15 +219,9 @@ impl Store for SqliteStore {
         agent: Agent,
         idempotency: Option<Idempotency>,
     ) -> Result<Created> {
-        let op = Op::CreateAgent {
-            workspace: workspace.to_owned(),
-            agent: Box::new(agent),
-            idempotency,
-        };
-        match self.write(op).await? {
-            Outcome::Created(c) => Ok(c),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::create_agent(workspace, agent, idempotency))
+            .await?
+            .created()
     }
 
     async fn update_agent(
@@ -247,16 +231,9 @@ impl Store for SqliteStore {
         if_match: Option<IfMatch>,
         transform: Transform,
     ) -> Result<Updated> {
-        let op = Op::UpdateAgent {
-            workspace: workspace.to_owned(),
-            id,
-            if_match,
-            transform,
-        };
-        match self.write(op).await? {
-            Outcome::Updated(u) => Ok(u),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::update_agent(workspace, id, if_match, transform))
+            .await?
+            .updated()
     }
 
     async fn delete_agent(
@@ -265,15 +242,9 @@ impl Store for SqliteStore {
         id: AgentId,
         if_match: Option<IfMatch>,
     ) -> Result<()> {
-        let op = Op::DeleteAgent {
-            workspace: workspace.to_owned(),
-            id,
-            if_match,
-        };
-        match self.write(op).await? {
-            Outcome::Deleted => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.write(Op::delete_agent(workspace, id, if_match))
+            .await?
+            .deleted()
     }
 
     async fn close(&self) {
