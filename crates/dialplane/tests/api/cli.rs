@@ -453,3 +453,64 @@ async fn llm_models_flag_replaces_the_built_in_list() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn serve_keys_and_migrate_work_with_nothing_but_a_postgres_url() {
+    assert!(
+        crate::support::postgres_url().is_some(),
+        "this test needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL"
+    );
+    let db = crate::support::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = Command::new(BIN)
+        .args(["migrate", "--database", &db.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let mut server = Server::start_with(dir.path(), &["--database", &db.url], &[]).await;
+    let bootstrap = server.bootstrap_key().await;
+    let out = Command::new(BIN)
+        .args([
+            "keys",
+            "create",
+            "--workspace",
+            "pg",
+            "--user-id",
+            "p",
+            "--user-email",
+            "p@x.io",
+            "--json",
+            "--database",
+            &db.url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client = reqwest::Client::new();
+    for key in [bootstrap.as_str(), created["key"].as_str().unwrap()] {
+        let r = client
+            .post(server.url("/api/public/v1/agents"))
+            .header("x-api-key", key)
+            .json(&minimal())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let (status, _, stderr) = server.stop().await;
+    assert!(status.success());
+    assert!(!stderr.contains("secret"), "no password in logs");
+    assert!(stderr.contains("database=postgres://"), "{stderr}");
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod backend;
 mod cli;
+mod concurrency;
 mod errors;
 mod fields_defaults;
 mod fields_rules;

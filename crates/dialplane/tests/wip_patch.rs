@@ -1,4 +1,0 @@
-#[path = "api/patch.rs"]
-mod patch;
-#[path = "api/support.rs"]
-mod support;

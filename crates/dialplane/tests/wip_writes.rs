@@ -1,4 +1,0 @@
-#[path = "api/support.rs"]
-mod support;
-#[path = "api/writes.rs"]
-mod writes;
