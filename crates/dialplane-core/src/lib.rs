@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod ids;
 pub mod json;
+pub mod json_patch;
 pub mod keys;
 pub mod merge;
 pub mod problems;

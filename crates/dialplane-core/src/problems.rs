@@ -74,6 +74,10 @@ pub enum ProblemCode {
     SelfReference,
     /// A rule across several fields is broken.
     InvalidCombination,
+    /// A JSON Patch operation cannot be applied (its path or `from` names nothing there).
+    InvalidOperation,
+    /// A JSON Patch `test` operation found another value.
+    TestFailed,
 }
 
 /// One problem found in a request body.

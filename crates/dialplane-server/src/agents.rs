@@ -2,16 +2,19 @@
 
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{etag, idempotency_key, if_match, AgentPath, JsonObject};
+use crate::extract::{dry_run, etag, idempotency_key, if_match, AgentPath, JsonObject, PatchBody};
 use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialplane_core::validate::{validate_create, validate_patch};
-use dialplane_core::{Agent, AgentId, Metadata};
-use dialplane_store::{Created, Idempotency, StoredAgent, Transform, Updated};
+use dialplane_core::json_patch::Failure;
+use dialplane_core::validate::{validate_create, validate_document, validate_patch};
+use dialplane_core::{Agent, AgentId, AgentSpec, Metadata, Problems};
+use dialplane_store::{
+    Change, Created, Idempotency, Principal, Rejection, StoredAgent, Transform, Updated,
+};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -92,7 +95,10 @@ fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
     path = "/api/public/v1/agents",
     operation_id = "createAgent",
     tag = "agents",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body replay the first answer")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 hours replay the first answer"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check and answer (200) what would be stored, storing nothing"),
+    ),
     request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
         example = crate::examples::create_body),
     responses(
@@ -109,14 +115,28 @@ fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
 pub async fn create(
     State(state): State<AppState>,
     Writer(principal): Writer,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let dry_run = dry_run(query.as_deref())?;
     let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
         key,
         fingerprint: dialplane_core::json::fingerprint(&serde_json::Value::Object(body.clone())),
     });
     let spec = validate_create(&body, &state.rules).map_err(ApiError::validation)?;
+    store_new(&state, principal, spec, idempotency, dry_run).await
+}
+
+/// Stores a new agent made of `spec` and answers 201 with it (200 for a dry run, which stores
+/// nothing).
+pub async fn store_new(
+    state: &AppState,
+    principal: Principal,
+    spec: AgentSpec,
+    idempotency: Option<Idempotency>,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
     let agent = Agent {
         agent_id: AgentId::generate(),
@@ -130,14 +150,17 @@ pub async fn create(
     };
     let created = state
         .store
-        .create_agent(&principal.workspace, agent, idempotency)
+        .create_agent(&principal.workspace, agent, idempotency, dry_run)
         .await?;
     let (stored, replayed) = match created {
         Created::New(stored) => (stored, false),
         Created::Replayed(stored) => (stored, true),
     };
+    if dry_run {
+        return Ok(written(StatusCode::OK, stored, true));
+    }
     let location = format!("/api/public/v1/agents/{}", stored.agent.agent_id);
-    let mut response = agent_response(StatusCode::CREATED, stored);
+    let mut response = written(StatusCode::CREATED, stored, false);
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -149,14 +172,80 @@ pub async fn create(
     Ok(response)
 }
 
+/// The answer to a write: the agent with its `ETag`, or, for a dry run, what would be stored, marked
+/// `Dry-Run: true` and without an ETag (no such revision exists).
+pub fn written(status: StatusCode, stored: StoredAgent, dry_run: bool) -> Response {
+    if !dry_run {
+        return agent_response(status, stored);
+    }
+    let mut response = (
+        status,
+        Json(AgentEnvelope {
+            success: true,
+            data: stored.agent,
+        }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("dry-run", HeaderValue::from_static("true"));
+    response
+}
+
+/// The agent `current` becomes with `spec` (`None`: no change), stamped with the time of the change.
+pub fn changed_agent(
+    current: &StoredAgent,
+    spec: Result<Option<AgentSpec>, Problems>,
+) -> Result<Option<Agent>, Rejection> {
+    let Some(spec) = spec.map_err(Rejection::Invalid)? else {
+        return Ok(None);
+    };
+    let mut agent = current.agent.clone();
+    agent.spec = spec;
+    agent.metadata.updated_at = dialplane_core::agent::timestamp(chrono::Utc::now());
+    Ok(Some(agent))
+}
+
+/// Applies `transform` to the agent as one new version and answers with the result.
+pub async fn update(
+    state: &AppState,
+    principal: Principal,
+    id: AgentId,
+    headers: &HeaderMap,
+    dry_run: bool,
+    restored_from: Option<u64>,
+    transform: Transform,
+) -> Result<Response, ApiError> {
+    let change = Change {
+        actor: principal.user,
+        restored_from,
+        dry_run,
+    };
+    let updated = state
+        .store
+        .update_agent(
+            &principal.workspace,
+            id,
+            if_match(headers),
+            change,
+            transform,
+        )
+        .await?;
+    Ok(match updated {
+        Updated::Changed(stored) => written(StatusCode::OK, stored, dry_run),
+        Updated::Unchanged(stored) => agent_response(StatusCode::OK, stored),
+    })
+}
+
 /// `POST /agents/create`, the hosted API's path for [`create`] (documented by copying its operation).
 pub async fn create_hosted(
     state: State<AppState>,
     writer: Writer,
+    query: RawQuery,
     headers: HeaderMap,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
-    create(state, writer, headers, body).await
+    create(state, writer, query, headers, body).await
 }
 
 /// List agents
@@ -269,15 +358,23 @@ pub async fn get(
     params(
         ("agentId" = String, Path, description = "The agent's id"),
         ("If-Match" = Option<String>, Header, description = "Only apply if the agent's ETag matches"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
     ),
-    request_body(content = Object, content_type = "application/json", description = "A partial agent (JSON Merge Patch); `{}` is valid",
-        example = json!({"conversationConfig": {"agent": {"prompt": {"temperature": 0.4}}}, "tags": ["sales", "emea"]})),
+    request_body(
+        description = "A JSON Merge Patch (`application/json` or `application/merge-patch+json`; `{}` is valid) or a JSON Patch (`application/json-patch+json`)",
+        content(
+            (Object = "application/json", example = json!({"conversationConfig": {"agent": {"prompt": {"temperature": 0.4}}}, "tags": ["sales", "emea"]})),
+            (Object = "application/merge-patch+json"),
+            (Vec<Object> = "application/json-patch+json", example = json!([{"op": "add", "path": "/tags/-", "value": "emea"}, {"op": "test", "path": "/name", "value": "Front desk"}])),
+        )
+    ),
     responses(
         (status = 200, description = "The updated agent", body = AgentEnvelope),
         (status = 400, description = "`invalid_json`, `validation_error` or `invalid_parameter`", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: a read-only key", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: a JSON Patch `test` operation failed (nothing is applied)", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: If-Match does not match", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
@@ -288,25 +385,26 @@ pub async fn patch(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    body: PatchBody,
 ) -> Result<Response, ApiError> {
+    let dry_run = dry_run(query.as_deref())?;
     let rules = state.rules.clone();
-    let transform: Transform = Arc::new(move |current: &StoredAgent| {
-        let Some(spec) = validate_patch(&current.agent, &body, &rules)? else {
-            return Ok(None);
-        };
-        let mut agent = current.agent.clone();
-        agent.spec = spec;
-        agent.metadata.updated_at = dialplane_core::agent::timestamp(chrono::Utc::now());
-        Ok(Some(agent))
-    });
-    let updated = state
-        .store
-        .update_agent(&principal.workspace, id, if_match(&headers), transform)
-        .await?;
-    let (Updated::Changed(stored) | Updated::Unchanged(stored)) = updated;
-    Ok(agent_response(StatusCode::OK, stored))
+    let transform: Transform = match body {
+        PatchBody::Merge(body) => Arc::new(move |current: &StoredAgent| {
+            changed_agent(current, validate_patch(&current.agent, &body, &rules))
+        }),
+        PatchBody::JsonPatch(ops) => Arc::new(move |current: &StoredAgent| {
+            let mut doc = serde_json::to_value(&current.agent).unwrap_or_default();
+            dialplane_core::json_patch::apply(&mut doc, &ops).map_err(|f| match f {
+                Failure::TestFailed(p) => Rejection::TestFailed(p),
+                Failure::Invalid(p) => Rejection::Invalid(p),
+            })?;
+            changed_agent(current, validate_document(&current.agent, doc, &rules))
+        }),
+    };
+    update(&state, principal, id, &headers, dry_run, None, transform).await
 }
 
 /// Delete an agent

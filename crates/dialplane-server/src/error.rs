@@ -243,6 +243,13 @@ impl From<StoreError> for ApiError {
                 )
             },
             StoreError::Invalid(problems) => Self::validation(problems),
+            StoreError::TestFailed(problems) => Self {
+                code: ErrorCode::Conflict,
+                message:
+                    "a JSON Patch test failed: the agent is not in the state the patch expects"
+                        .into(),
+                ..Self::validation(problems)
+            },
             StoreError::IdempotencyKeyReused => Self::new(
                 ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was already used with a different body",

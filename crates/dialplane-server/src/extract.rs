@@ -9,8 +9,57 @@ use dialplane_core::AgentId;
 use dialplane_store::IfMatch;
 use serde_json::{Map, Value};
 
-/// Media types accepted for JSON bodies.
+/// Media types of JSON Merge Patch bodies (and of create bodies).
 const JSON_TYPES: &[&str] = &["application/json", "application/merge-patch+json"];
+/// The media type of JSON Patch (RFC 6902) bodies.
+pub const JSON_PATCH_TYPE: &str = "application/json-patch+json";
+
+/// The body's media type, if it is one of `allowed`; else 415.
+fn media_type(req: &Request, allowed: &[&str]) -> Result<String, ApiError> {
+    let media_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type {
+        Some(t) if allowed.contains(&t.as_str()) => Ok(t),
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "the body must be sent with Content-Type {} (got {})",
+                allowed.join(" or "),
+                other.map_or_else(|| "none".to_owned(), |t| format!("{t:?}"))
+            ),
+        )),
+    }
+}
+
+/// The body's bytes, within the size limit.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the body is over the size limit",
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("the body could not be read: {rejection}"),
+            )
+        }
+    })
+}
+
+fn invalid_json(e: dialplane_core::json::JsonError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidJson, e.0)
+}
 
 /// A request body that is one JSON object: right media type, within the size limit, no duplicate
 /// keys, not nested too deeply.
@@ -20,46 +69,63 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let media_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        match media_type {
-            Some(t) if JSON_TYPES.contains(&t.as_str()) => {}
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    format!(
-                        "the body must be sent with Content-Type: application/json (got {})",
-                        other.map_or_else(|| "none".to_owned(), |t| format!("{t:?}"))
-                    ),
+        media_type(&req, JSON_TYPES)?;
+        let bytes = read_body(req, state).await?;
+        dialplane_core::json::parse_object(&bytes)
+            .map(JsonObject)
+            .map_err(invalid_json)
+    }
+}
+
+/// A PATCH body: a JSON Merge Patch (`application/json`, `application/merge-patch+json`) or a JSON
+/// Patch (`application/json-patch+json`).
+pub enum PatchBody {
+    Merge(Map<String, Value>),
+    JsonPatch(Vec<json_patch::PatchOperation>),
+}
+
+impl<S: Send + Sync> FromRequest<S> for PatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let all = [JSON_TYPES[0], JSON_TYPES[1], JSON_PATCH_TYPE];
+        let media_type = media_type(&req, &all)?;
+        let bytes = read_body(req, state).await?;
+        if media_type == JSON_PATCH_TYPE {
+            let value = dialplane_core::json::parse_value(&bytes).map_err(invalid_json)?;
+            dialplane_core::json_patch::parse(value)
+                .map(PatchBody::JsonPatch)
+                .map_err(ApiError::validation)
+        } else {
+            dialplane_core::json::parse_object(&bytes)
+                .map(PatchBody::Merge)
+                .map_err(invalid_json)
+        }
+    }
+}
+
+/// `?dryRun=true|false`, the only query parameter of the write routes.
+pub fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
+    let mut dry_run = false;
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match (name.as_ref(), value.as_ref()) {
+            ("dryRun", "true") => dry_run = true,
+            ("dryRun", "false") => dry_run = false,
+            ("dryRun", other) => {
+                return Err(ApiError::parameter(
+                    "dryRun",
+                    format!("must be true or false, got {other:?}"),
+                ))
+            }
+            (other, _) => {
+                return Err(ApiError::parameter(
+                    other,
+                    "is not a known parameter (dryRun)",
                 ))
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "the body is over the size limit",
-                )
-            } else {
-                ApiError::new(
-                    ErrorCode::InvalidJson,
-                    format!("the body could not be read: {rejection}"),
-                )
-            }
-        })?;
-        dialplane_core::json::parse_object(&bytes)
-            .map(JsonObject)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.0))
     }
+    Ok(dry_run)
 }
 
 /// The `{agentId}` of a path.
@@ -72,10 +138,14 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::parameter("agentId", e.body_text()))?;
-        raw.parse()
-            .map(AgentPath)
-            .map_err(|_| ApiError::parameter("agentId", format!("is not an agent id: {raw:?}")))
+        parse_agent_id(&raw).map(AgentPath)
     }
+}
+
+/// An `{agentId}` from a path.
+pub fn parse_agent_id(raw: &str) -> Result<AgentId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::parameter("agentId", format!("is not an agent id: {raw:?}")))
 }
 
 /// The ETag of a revision.

@@ -11,10 +11,12 @@
 
 pub mod agents;
 pub mod auth;
+pub mod duplicate;
 pub mod error;
 pub mod examples;
 pub mod extract;
 pub mod health;
+pub mod history;
 pub mod listing;
 pub mod metered;
 pub mod metrics;
@@ -91,6 +93,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/agents/{agentId}",
             get(agents::get).patch(agents::patch).delete(agents::delete),
+        )
+        .route("/agents/{agentId}/duplicate", post(duplicate::duplicate))
+        .route("/agents/{agentId}/versions", get(history::list))
+        .route("/agents/{agentId}/versions/{version}", get(history::get))
+        .route(
+            "/agents/{agentId}/versions/{version}/diff",
+            get(history::diff),
+        )
+        .route(
+            "/agents/{agentId}/versions/{version}/restore",
+            post(history::restore),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -4,8 +4,8 @@ use crate::metrics::{Metrics, StorageLabels};
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use dialplane_store::{
-    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
-    StoredAgent, Transform, Updated,
+    Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
+    Store, StoredAgent, Transform, Updated, VersionPage,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -80,10 +80,12 @@ impl Store for MeteredStore {
         workspace: &str,
         agent: Agent,
         idempotency: Option<Idempotency>,
+        dry_run: bool,
     ) -> Result<Created> {
         self.timed(
             "create_agent",
-            self.inner.create_agent(workspace, agent, idempotency),
+            self.inner
+                .create_agent(workspace, agent, idempotency, dry_run),
         )
         .await
     }
@@ -93,11 +95,40 @@ impl Store for MeteredStore {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     ) -> Result<Updated> {
         self.timed(
             "update_agent",
-            self.inner.update_agent(workspace, id, if_match, transform),
+            self.inner
+                .update_agent(workspace, id, if_match, change, transform),
+        )
+        .await
+    }
+
+    async fn list_versions(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        before: Option<u64>,
+        page_size: u32,
+    ) -> Result<Option<VersionPage>> {
+        self.timed(
+            "list_versions",
+            self.inner.list_versions(workspace, id, before, page_size),
+        )
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        version: u64,
+    ) -> Result<Option<StoredAgent>> {
+        self.timed(
+            "get_version",
+            self.inner.get_version(workspace, id, version),
         )
         .await
     }

@@ -19,13 +19,19 @@ use utoipa::{Modify, OpenApi};
         agents::get,
         agents::patch,
         agents::delete,
+        crate::duplicate::duplicate,
+        crate::history::list,
+        crate::history::get,
+        crate::history::diff,
+        crate::history::restore,
         health::healthz,
         health::readyz,
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
     modifiers(&HostedCreatePath, &ApiKeyAuth, &Examples),
-    tags((name = "agents", description = "Voice-AI agent configuration"), (name = "operations", description = "Health and readiness"))
+    tags((name = "agents", description = "Voice-AI agent configuration"),
+        (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"))
 )]
 pub struct ApiDoc;
 

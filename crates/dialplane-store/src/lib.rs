@@ -155,7 +155,44 @@ impl IfMatch {
 ///
 /// It may run more than once (a backend retries a transaction that lost a deadlock), so it must be a
 /// pure function of the agent it is given.
-pub type Transform = Arc<dyn Fn(&StoredAgent) -> Result<Option<Agent>, Problems> + Send + Sync>;
+pub type Transform = Arc<dyn Fn(&StoredAgent) -> Result<Option<Agent>, Rejection> + Send + Sync>;
+
+/// Why a [`Transform`] refuses a change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// The result would break the rules.
+    Invalid(Problems),
+    /// A JSON Patch `test` operation failed: the agent is not in the state the client expected.
+    TestFailed(Problems),
+}
+
+/// Who makes a change, and how.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Recorded as the new version's `createdBy`.
+    pub actor: CreatedBy,
+    /// The version a restore brings back.
+    pub restored_from: Option<u64>,
+    /// Run every check, answer what would be stored, store nothing.
+    pub dry_run: bool,
+}
+
+/// One entry of an agent's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSummary {
+    pub version: u64,
+    pub created_at: String,
+    pub created_by: CreatedBy,
+    pub changed_paths: Vec<String>,
+    pub restored_from: Option<u64>,
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionPage {
+    pub items: Vec<VersionSummary>,
+    pub has_more: bool,
+}
 
 /// What can go wrong in storage, in terms the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +205,8 @@ pub enum StoreError {
     Referenced(Vec<AgentId>),
     #[error("{0}")]
     Invalid(Problems),
+    #[error("a JSON Patch test failed")]
+    TestFailed(Problems),
     #[error("the idempotency key was used with a different body")]
     IdempotencyKeyReused,
     #[error("storage is unavailable: {0}")]
@@ -224,21 +263,41 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>>;
     async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page>;
-    /// Stores a new agent; its transfer targets must exist in the workspace.
+    /// Stores a new agent (version 1); its transfer targets must exist in the workspace. With
+    /// `dry_run`, checks everything and stores nothing (the idempotency key is not used).
     async fn create_agent(
         &self,
         workspace: &str,
         agent: Agent,
         idempotency: Option<Idempotency>,
+        dry_run: bool,
     ) -> Result<Created>;
-    /// Reads, transforms and writes one agent atomically: no concurrent write is lost.
+    /// Reads, transforms and writes one agent atomically, as a new version: no concurrent write is
+    /// lost.
     async fn update_agent(
         &self,
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     ) -> Result<Updated>;
+    /// The agent's history, newest first, starting below version `before`; `None` when there is no
+    /// such agent.
+    async fn list_versions(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        before: Option<u64>,
+        page_size: u32,
+    ) -> Result<Option<VersionPage>>;
+    /// The agent as it was at `version`.
+    async fn get_version(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        version: u64,
+    ) -> Result<Option<StoredAgent>>;
     /// Deletes an agent no other agent transfers to.
     async fn delete_agent(
         &self,

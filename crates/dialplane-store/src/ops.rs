@@ -5,11 +5,11 @@
 //! them alike.
 
 use crate::{
-    Created, Derived, Idempotency, IfMatch, KeyRecord, NewKey, Result, StoreError, StoredAgent,
-    Transform, Updated,
+    Change, Created, Derived, Idempotency, IfMatch, KeyRecord, NewKey, Rejection, Result,
+    StoreError, StoredAgent, Transform, Updated,
 };
 use async_trait::async_trait;
-use dialplane_core::{Agent, AgentId, KeyId};
+use dialplane_core::{Agent, AgentId, CreatedBy, KeyId};
 
 /// One write, as queued or retried.
 #[derive(Clone)]
@@ -20,11 +20,13 @@ pub enum Op {
         workspace: String,
         agent: Box<Agent>,
         idempotency: Option<Idempotency>,
+        dry_run: bool,
     },
     UpdateAgent {
         workspace: String,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     },
     DeleteAgent {
@@ -44,11 +46,17 @@ pub enum Outcome {
 }
 
 impl Op {
-    pub fn create_agent(workspace: &str, agent: Agent, idempotency: Option<Idempotency>) -> Self {
+    pub fn create_agent(
+        workspace: &str,
+        agent: Agent,
+        idempotency: Option<Idempotency>,
+        dry_run: bool,
+    ) -> Self {
         Op::CreateAgent {
             workspace: workspace.to_owned(),
             agent: Box::new(agent),
-            idempotency,
+            idempotency: idempotency.filter(|_| !dry_run),
+            dry_run,
         }
     }
 
@@ -56,13 +64,24 @@ impl Op {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     ) -> Self {
         Op::UpdateAgent {
             workspace: workspace.to_owned(),
             id,
             if_match,
+            change,
             transform,
+        }
+    }
+
+    /// Whether the op must be rolled back once it has run: a dry run.
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Op::CreateAgent { dry_run, .. } => *dry_run,
+            Op::UpdateAgent { change, .. } => change.dry_run,
+            _ => false,
         }
     }
 
@@ -131,6 +150,15 @@ pub trait Tx: Send {
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()>;
     /// Replaces the agent's rows in the tag and transfer tables.
     async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
+    /// Records the version `row` as it is written.
+    async fn insert_version(
+        &mut self,
+        workspace: &str,
+        row: &Row<'_>,
+        actor: &CreatedBy,
+        changed_paths: &[String],
+        restored_from: Option<u64>,
+    ) -> Result<()>;
     /// Agents (other than `id`) that transfer to `id`.
     async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>>;
     /// Records the key with its first answer, unless it is known: then its fingerprint and answer.
@@ -182,6 +210,35 @@ pub fn decode_agent(document: &str, revision: i64) -> Result<StoredAgent> {
     })
 }
 
+/// A history entry from its columns.
+pub fn version_summary(
+    version: i64,
+    created_at: String,
+    user_id: String,
+    user_email: String,
+    changed_paths: &str,
+    restored_from: Option<i64>,
+) -> Result<crate::VersionSummary> {
+    Ok(crate::VersionSummary {
+        version: u64::try_from(version).unwrap_or_default(),
+        created_at,
+        created_by: CreatedBy {
+            user_id,
+            user_email,
+        },
+        changed_paths: serde_json::from_str(changed_paths)
+            .map_err(|e| StoreError::Internal(format!("stored changed paths: {e}")))?,
+        restored_from: restored_from.and_then(|v| u64::try_from(v).ok()),
+    })
+}
+
+/// A page of history from up to `page_size + 1` entries.
+pub fn version_page(mut items: Vec<crate::VersionSummary>, page_size: u32) -> crate::VersionPage {
+    let has_more = items.len() > page_size as usize;
+    items.truncate(page_size as usize);
+    crate::VersionPage { items, has_more }
+}
+
 /// Parses a stored id.
 pub fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
     s.parse()
@@ -199,6 +256,7 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             workspace,
             agent,
             idempotency,
+            dry_run: _,
         } => create_agent(tx, &workspace, *agent, idempotency)
             .await
             .map(Outcome::Created),
@@ -206,8 +264,9 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             workspace,
             id,
             if_match,
+            change,
             transform,
-        } => update_agent(tx, &workspace, id, if_match, transform)
+        } => update_agent(tx, &workspace, id, if_match, &change, transform)
             .await
             .map(Outcome::Updated),
         Op::DeleteAgent {
@@ -241,6 +300,8 @@ async fn create_agent(
     check_targets(tx, workspace, &row).await?;
     tx.insert_agent(workspace, &row).await?;
     tx.replace_links(workspace, &row).await?;
+    tx.insert_version(workspace, &row, &agent.metadata.created_by, &[], None)
+        .await?;
     drop(row);
     Ok(Created::New(StoredAgent { agent, revision: 1 }))
 }
@@ -250,6 +311,7 @@ async fn update_agent(
     workspace: &str,
     id: AgentId,
     if_match: Option<IfMatch>,
+    change: &Change,
     transform: Transform,
 ) -> Result<Updated> {
     let current = tx
@@ -259,7 +321,11 @@ async fn update_agent(
     if if_match.is_some_and(|m| !m.matches(current.revision)) {
         return Err(StoreError::PreconditionFailed);
     }
-    let Some(agent) = transform(&current).map_err(StoreError::Invalid)? else {
+    let Some(agent) = transform(&current).map_err(|r| match r {
+        Rejection::Invalid(p) => StoreError::Invalid(p),
+        Rejection::TestFailed(p) => StoreError::TestFailed(p),
+    })?
+    else {
         return Ok(Updated::Unchanged(current));
     };
     let revision = current.revision + 1;
@@ -267,6 +333,15 @@ async fn update_agent(
     check_targets(tx, workspace, &row).await?;
     tx.update_agent(workspace, &row).await?;
     tx.replace_links(workspace, &row).await?;
+    let changed = dialplane_core::validate::changed_paths(&current.agent.spec, &agent.spec);
+    tx.insert_version(
+        workspace,
+        &row,
+        &change.actor,
+        &changed,
+        change.restored_from,
+    )
+    .await?;
     drop(row);
     Ok(Updated::Changed(StoredAgent { agent, revision }))
 }

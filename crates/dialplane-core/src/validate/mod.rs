@@ -102,16 +102,17 @@ fn read_merged(
     cx.problems.into_result(spec)
 }
 
-/// Reports every read-only field that `body` names and whose merged value differs from `base`'s.
+/// Reports every read-only field that the request `touched` and whose value in `candidate` differs
+/// from `base`'s.
 pub fn check_read_only(
-    body: &Map<String, Value>,
+    touched: &dyn Fn(&str) -> bool,
     candidate: &Value,
     base: &Value,
     problems: &mut Problems,
 ) {
     for key in READ_ONLY {
         let (got, stored) = (candidate.get(key), base.get(key));
-        if body.contains_key(key) && got != stored {
+        if touched(key) && got != stored {
             let path = first_difference(got, stored, Pointer::root().key(key));
             problems.push(
                 &path,
@@ -139,7 +140,14 @@ fn first_difference(a: Option<&Value>, b: Option<&Value>, path: Pointer) -> Poin
 pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<AgentSpec, Problems> {
     let candidate = merge(&Value::Object(Map::new()), &Value::Object(body.clone()));
     let base = serde_json::json!({ "phoneNumbers": [] });
-    finish(body, candidate, &base, rules, None)
+    finish(
+        body,
+        &|k| body.contains_key(k),
+        candidate,
+        &base,
+        rules,
+        None,
+    )
 }
 
 /// Validates a PATCH body: merged onto the stored agent, the result read as a whole.
@@ -152,12 +160,54 @@ pub fn validate_patch(
 ) -> Result<Option<AgentSpec>, Problems> {
     let base = serde_json::to_value(stored).unwrap_or(Value::Null);
     let candidate = merge(&base, &Value::Object(patch.clone()));
-    let spec = finish(patch, candidate, &base, rules, Some(stored.agent_id))?;
+    let touched = |k: &str| patch.contains_key(k);
+    let spec = finish(
+        patch,
+        &touched,
+        candidate,
+        &base,
+        rules,
+        Some(stored.agent_id),
+    )?;
     Ok((spec != stored.spec).then_some(spec))
+}
+
+/// Validates a whole new document for a stored agent (the result of a JSON Patch, or a restored
+/// version): every read-only field must keep its stored value.
+///
+/// `Ok(None)` means the document changes nothing.
+pub fn validate_document(
+    stored: &Agent,
+    candidate: Value,
+    rules: &Rules,
+) -> Result<Option<AgentSpec>, Problems> {
+    let base = serde_json::to_value(stored).unwrap_or(Value::Null);
+    let spec = finish(
+        &Map::new(),
+        &|_| true,
+        candidate,
+        &base,
+        rules,
+        Some(stored.agent_id),
+    )?;
+    Ok((spec != stored.spec).then_some(spec))
+}
+
+/// The JSON Pointers of every field that differs between two versions of an agent's writable part.
+pub fn changed_paths(before: &AgentSpec, after: &AgentSpec) -> Vec<String> {
+    let (Ok(before), Ok(after)) = (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    json_patch::diff(&before, &after)
+        .iter()
+        .map(|op| op.path().to_string())
+        .collect()
 }
 
 fn finish(
     body: &Map<String, Value>,
+    touched: &dyn Fn(&str) -> bool,
     candidate: Value,
     base: &Value,
     rules: &Rules,
@@ -167,7 +217,7 @@ fn finish(
         Ok(spec) => (Some(spec), Problems::new()),
         Err(problems) => (None, problems),
     };
-    check_read_only(body, &candidate, base, &mut problems);
+    check_read_only(touched, &candidate, base, &mut problems);
     if let Some(spec) = &spec {
         for (path, target) in spec.transfer_targets() {
             match target.parse::<AgentId>() {

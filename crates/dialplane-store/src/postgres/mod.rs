@@ -7,8 +7,8 @@
 
 use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
 use crate::{
-    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
-    StoreError, StoreOptions, StoredAgent, Transform, Updated,
+    Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
+    Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
@@ -65,8 +65,13 @@ impl PgStore {
 
     async fn write_once(&self, op: Op) -> Result<Outcome> {
         let mut tx = self.pool.begin().await?;
+        let dry_run = op.dry_run();
         let outcome = ops::apply(&mut PgTx(&mut tx), op).await;
         match outcome {
+            Ok(outcome) if dry_run => {
+                tx.rollback().await?;
+                Ok(outcome)
+            }
             Ok(outcome) => {
                 tx.commit().await?;
                 Ok(outcome)
@@ -184,8 +189,9 @@ impl Store for PgStore {
         workspace: &str,
         agent: Agent,
         idempotency: Option<Idempotency>,
+        dry_run: bool,
     ) -> Result<Created> {
-        self.write(Op::create_agent(workspace, agent, idempotency))
+        self.write(Op::create_agent(workspace, agent, idempotency, dry_run))
             .await?
             .created()
     }
@@ -195,9 +201,10 @@ impl Store for PgStore {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        self.write(Op::update_agent(workspace, id, if_match, transform))
+        self.write(Op::update_agent(workspace, id, if_match, change, transform))
             .await?
             .updated()
     }
@@ -211,6 +218,66 @@ impl Store for PgStore {
         self.write(Op::delete_agent(workspace, id, if_match))
             .await?
             .deleted()
+    }
+
+    async fn list_versions(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        before: Option<u64>,
+        page_size: u32,
+    ) -> Result<Option<VersionPage>> {
+        if self.get_agent(workspace, id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT version, created_at, user_id, user_email, changed_paths::text, restored_from
+             FROM agent_versions WHERE workspace = $1 AND agent_id = $2 AND version < $3
+             ORDER BY version DESC LIMIT $4",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .bind(
+            before
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or(i64::MAX),
+        )
+        .bind(i64::from(page_size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                ops::version_summary(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ops::version_page(items, page_size)))
+    }
+
+    async fn get_version(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        version: u64,
+    ) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document::text, version FROM agent_versions
+             WHERE workspace = $1 AND agent_id = $2 AND version = $3",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
+            .transpose()
     }
 
     async fn close(&self) {
@@ -314,7 +381,7 @@ impl Tx for PgTx<'_> {
     }
 
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
-        for table in ["agents", "agent_tags", "agent_transfers"] {
+        for table in ["agents", "agent_tags", "agent_transfers", "agent_versions"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE workspace = $1 AND agent_id = $2"
             ))
@@ -354,6 +421,33 @@ impl Tx for PgTx<'_> {
         .bind(workspace)
         .bind(&id)
         .bind(&targets)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_version(
+        &mut self,
+        workspace: &str,
+        row: &Row<'_>,
+        actor: &CreatedBy,
+        changed_paths: &[String],
+        restored_from: Option<u64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agent_versions (workspace, agent_id, version, created_at, user_id, user_email,
+                                         changed_paths, restored_from, document)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)",
+        )
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .bind(row.revision_i64())
+        .bind(&row.agent.metadata.updated_at)
+        .bind(&actor.user_id)
+        .bind(&actor.user_email)
+        .bind(serde_json::to_string(changed_paths).unwrap_or_else(|_| "[]".into()))
+        .bind(restored_from.and_then(|v| i64::try_from(v).ok()))
+        .bind(&row.document)
         .execute(&mut *self.0)
         .await?;
         Ok(())

@@ -4,10 +4,10 @@
 
 mod writer;
 
-use crate::ops::{decode_agent, parse_id, Op, Outcome};
+use crate::ops::{self, decode_agent, parse_id, Op, Outcome};
 use crate::{
-    Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result, Store,
-    StoreError, StoreOptions, StoredAgent, Transform, Updated,
+    Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
+    Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
@@ -218,8 +218,9 @@ impl Store for SqliteStore {
         workspace: &str,
         agent: Agent,
         idempotency: Option<Idempotency>,
+        dry_run: bool,
     ) -> Result<Created> {
-        self.write(Op::create_agent(workspace, agent, idempotency))
+        self.write(Op::create_agent(workspace, agent, idempotency, dry_run))
             .await?
             .created()
     }
@@ -229,9 +230,10 @@ impl Store for SqliteStore {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        self.write(Op::update_agent(workspace, id, if_match, transform))
+        self.write(Op::update_agent(workspace, id, if_match, change, transform))
             .await?
             .updated()
     }
@@ -245,6 +247,66 @@ impl Store for SqliteStore {
         self.write(Op::delete_agent(workspace, id, if_match))
             .await?
             .deleted()
+    }
+
+    async fn list_versions(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        before: Option<u64>,
+        page_size: u32,
+    ) -> Result<Option<VersionPage>> {
+        if self.get_agent(workspace, id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT version, created_at, user_id, user_email, changed_paths, restored_from
+             FROM agent_versions WHERE workspace = ? AND agent_id = ? AND version < ?
+             ORDER BY version DESC LIMIT ?",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .bind(
+            before
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or(i64::MAX),
+        )
+        .bind(i64::from(page_size) + 1)
+        .fetch_all(&self.reads)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                ops::version_summary(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ops::version_page(items, page_size)))
+    }
+
+    async fn get_version(
+        &self,
+        workspace: &str,
+        id: AgentId,
+        version: u64,
+    ) -> Result<Option<StoredAgent>> {
+        let row = sqlx::query(
+            "SELECT document, version FROM agent_versions
+             WHERE workspace = ? AND agent_id = ? AND version = ?",
+        )
+        .bind(workspace)
+        .bind(id.to_string())
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .fetch_optional(&self.reads)
+        .await?;
+        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
+            .transpose()
     }
 
     async fn close(&self) {
@@ -315,7 +377,7 @@ mod tests {
                         ..Default::default()
                     }];
                 }
-                store.create_agent("w", a, None).await
+                store.create_agent("w", a, None, false).await
             }));
         }
         let mut ok = 0;

@@ -10,7 +10,7 @@ use super::key_record;
 use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
 use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyId};
+use dialplane_core::{AgentId, CreatedBy, KeyId};
 use sqlx::{Connection, Row as _, SqliteConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,10 +83,12 @@ async fn apply_batch(
     Ok(results)
 }
 
+/// Runs `op` in its own savepoint, rolled back when it fails or is a dry run.
 async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outcome> {
     sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
+    let dry_run = op.dry_run();
     let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
-    if result.is_err() {
+    if result.is_err() || dry_run {
         sqlx::query("ROLLBACK TO op").execute(&mut *conn).await?;
     }
     sqlx::query("RELEASE op").execute(&mut *conn).await?;
@@ -190,7 +192,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
-        for table in ["agents", "agent_tags", "agent_transfers"] {
+        for table in ["agents", "agent_tags", "agent_transfers", "agent_versions"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
             ))
@@ -233,6 +235,33 @@ impl Tx for SqliteTx<'_> {
             .execute(&mut *self.0)
             .await?;
         }
+        Ok(())
+    }
+
+    async fn insert_version(
+        &mut self,
+        workspace: &str,
+        row: &Row<'_>,
+        actor: &CreatedBy,
+        changed_paths: &[String],
+        restored_from: Option<u64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agent_versions (workspace, agent_id, version, created_at, user_id, user_email,
+                                         changed_paths, restored_from, document)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(workspace)
+        .bind(row.agent.agent_id.to_string())
+        .bind(row.revision_i64())
+        .bind(&row.agent.metadata.updated_at)
+        .bind(&actor.user_id)
+        .bind(&actor.user_email)
+        .bind(serde_json::to_string(changed_paths).unwrap_or_else(|_| "[]".into()))
+        .bind(restored_from.and_then(|v| i64::try_from(v).ok()))
+        .bind(&row.document)
+        .execute(&mut *self.0)
+        .await?;
         Ok(())
     }
 

@@ -1,0 +1,134 @@
+//! `POST /agents/{agentId}/duplicate`: a new agent with the same configuration and a fresh history.
+
+use crate::agents::{store_new, AgentEnvelope};
+use crate::auth::Writer;
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::extract::{dry_run, idempotency_key, AgentPath};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use dialplane_core::{Pointer, ProblemCode, Problems};
+use dialplane_store::Idempotency;
+use serde_json::{Map, Value};
+
+/// The longest name an agent may have.
+const NAME_MAX: usize = 200;
+const SUFFIX: &str = " (copy)";
+
+/// `name` with ` (copy)` appended, shortened first if the result would be too long.
+fn copy_name(name: &str) -> String {
+    let room = NAME_MAX - SUFFIX.chars().count();
+    let kept: String = name.chars().take(room).collect();
+    format!("{}{SUFFIX}", kept.trim_end())
+}
+
+/// The optional body: nothing at all, or a JSON object with at most `name`.
+fn options(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.is_empty() {
+        return Ok(Map::new());
+    }
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be sent with Content-Type application/json",
+        ));
+    }
+    let map = dialplane_core::json::parse_object(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.0))?;
+    let mut problems = Problems::new();
+    for key in map.keys().filter(|k| *k != "name") {
+        problems.push(
+            &Pointer::root().key(key),
+            ProblemCode::UnknownField,
+            "is not a known field",
+        );
+    }
+    problems.into_result(map).map_err(ApiError::validation)
+}
+
+/// Duplicate an agent
+///
+/// Creates a new agent with the same configuration, named `name` (default: the original's name plus
+/// ` (copy)`), with a fresh history. Honours `Idempotency-Key` and `dryRun`.
+#[utoipa::path(post, path = "/api/public/v1/agents/{agentId}/duplicate", operation_id = "duplicateAgent", tag = "agents",
+    params(
+        ("agentId" = String, Path, description = "The agent to copy"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 hours replay the first answer"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check and answer (200) what would be stored, storing nothing"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "Optional: `{\"name\": ...}`",
+        example = json!({"name": "Front desk (EMEA)"})),
+    responses(
+        (status = 201, description = "The new agent", body = AgentEnvelope),
+        (status = 400, description = "`validation_error`, `invalid_json` or `invalid_parameter`", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn duplicate(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    AgentPath(id): AgentPath,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let dry_run = dry_run(raw.as_deref())?;
+    let options = options(&headers, &body)?;
+    let source = state
+        .store
+        .get_agent(&principal.workspace, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
+        key,
+        fingerprint: dialplane_core::json::fingerprint(
+            &serde_json::json!({"duplicate": id.to_string(), "body": options}),
+        ),
+    });
+    let mut spec = source.agent.spec;
+    spec.name = match options.get("name") {
+        None | Some(Value::Null) => copy_name(&spec.name),
+        Some(name) => {
+            // Validate the name as any name: through the document's rules.
+            let mut body = serde_json::to_value(&spec)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            body.insert("name".into(), name.clone());
+            dialplane_core::validate::validate_create(&body, &state.rules)
+                .map_err(ApiError::validation)?
+                .name
+        }
+    };
+    store_new(&state, principal, spec, idempotency, dry_run).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_names_fit_the_name_limit() {
+        assert_eq!(copy_name("Front desk"), "Front desk (copy)");
+        let long = "x".repeat(200);
+        let copy = copy_name(&long);
+        assert_eq!(copy.chars().count(), 200);
+        assert!(copy.ends_with(" (copy)"));
+    }
+}

@@ -1,0 +1,333 @@
+//! Version history: every stored change of an agent is an immutable version. List them, read one,
+//! diff two, or restore one as a new version.
+
+use crate::agents::{changed_agent, update, AgentEnvelope};
+use crate::auth::{Caller, Writer};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::extract::{dry_run, etag, AgentPath};
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dialplane_core::validate::validate_document;
+use dialplane_core::{AgentId, CreatedBy};
+use dialplane_store::{StoredAgent, Transform};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+const DEFAULT_PAGE_SIZE: u32 = 30;
+const MAX_PAGE_SIZE: u32 = 100;
+
+/// One entry of an agent's history.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionItem {
+    pub version: u64,
+    pub created_at: String,
+    pub created_by: CreatedBy,
+    /// JSON Pointers of the fields this version changed (empty for version 1).
+    pub changed_paths: Vec<String>,
+    /// The version a restore brought back.
+    pub restored_from: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionPagination {
+    pub page_size: u32,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionListEnvelope {
+    pub success: bool,
+    pub data: Vec<VersionItem>,
+    pub pagination: VersionPagination,
+}
+
+/// An RFC 6902 operation.
+#[derive(Serialize, ToSchema)]
+#[schema(as = JsonPatchOperation)]
+pub struct PatchOperationDoc {
+    /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
+    pub op: String,
+    pub path: String,
+    #[schema(value_type = Object)]
+    pub value: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DiffEnvelope {
+    pub success: bool,
+    /// The operations that turn version `from` into the requested version.
+    #[schema(value_type = Vec<PatchOperationDoc>)]
+    pub data: Vec<json_patch::PatchOperation>,
+}
+
+/// `{version}` of a path: a whole number from 1.
+pub struct VersionPath(pub u64);
+
+fn version_number(name: &str, raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+        ApiError::parameter(
+            name,
+            format!("must be a version number from 1, got {raw:?}"),
+        )
+    })
+}
+
+fn no_such_version() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such version of this agent")
+}
+
+/// The version's page cursor: opaque to clients.
+fn encode_cursor(version: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{version}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("v1:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| ApiError::parameter("cursor", "is not a cursor from a previous page"))
+}
+
+fn parse_list_query(raw: Option<&str>) -> Result<(Option<u64>, u32), ApiError> {
+    let (mut before, mut page_size) = (None, DEFAULT_PAGE_SIZE);
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "cursor" => before = Some(decode_cursor(&value)?),
+            "pageSize" => {
+                page_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::parameter(
+                            "pageSize",
+                            format!("must be an integer from 1 to {MAX_PAGE_SIZE}, got {value:?}"),
+                        )
+                    })?;
+            }
+            other => {
+                return Err(ApiError::parameter(
+                    other,
+                    "is not a known parameter (cursor, pageSize)",
+                ))
+            }
+        }
+    }
+    Ok((before, page_size))
+}
+
+/// List an agent's versions
+///
+/// Every stored change, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions", operation_id = "listVersions", tag = "history",
+    params(
+        ("agentId" = String, Path, description = "The agent's id"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("pageSize" = Option<u32>, Query, description = "1..=100, default 30", minimum = 1, maximum = 100),
+    ),
+    responses(
+        (status = 200, description = "A page of history", body = VersionListEnvelope,
+            example = json!({"success": true, "data": [{"version": 2, "createdAt": "2026-11-23T10:05:00.000000Z", "createdBy": {"userId": "admin", "userEmail": "admin@localhost"}, "changedPaths": ["/conversationConfig/agent/prompt/temperature"], "restoredFrom": null}], "pagination": {"pageSize": 30, "hasMore": true, "nextCursor": "djE6Mg"}})),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    AgentPath(id): AgentPath,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (before, page_size) = parse_list_query(raw.as_deref())?;
+    let page = state
+        .store
+        .list_versions(&principal.workspace, id, before, page_size)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let next_cursor = match page.items.last() {
+        Some(last) if page.has_more => Some(encode_cursor(last.version)),
+        _ => None,
+    };
+    Ok(Json(VersionListEnvelope {
+        success: true,
+        data: page
+            .items
+            .into_iter()
+            .map(|v| VersionItem {
+                version: v.version,
+                created_at: v.created_at,
+                created_by: v.created_by,
+                changed_paths: v.changed_paths,
+                restored_from: v.restored_from,
+            })
+            .collect(),
+        pagination: VersionPagination {
+            page_size,
+            has_more: page.has_more,
+            next_cursor,
+        },
+    })
+    .into_response())
+}
+
+async fn load_version(
+    state: &AppState,
+    workspace: &str,
+    id: AgentId,
+    version: u64,
+) -> Result<StoredAgent, ApiError> {
+    match state.store.get_version(workspace, id, version).await? {
+        Some(v) => Ok(v),
+        None if state.store.get_agent(workspace, id).await?.is_none() => Err(ApiError::not_found()),
+        None => Err(no_such_version()),
+    }
+}
+
+/// Get a version
+///
+/// The full agent as it was at that version.
+#[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions/{version}", operation_id = "getVersion", tag = "history",
+    params(("agentId" = String, Path, description = "The agent's id"), ("version" = u64, Path, description = "A version number, from 1")),
+    responses(
+        (status = 200, description = "The agent at that version; `ETag` names the version", body = AgentEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((raw_id, raw_version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = crate::extract::parse_agent_id(&raw_id)?;
+    let version = version_number("version", &raw_version)?;
+    let stored = load_version(&state, &principal.workspace, id, version).await?;
+    let mut response = Json(AgentEnvelope {
+        success: true,
+        data: stored.agent,
+    })
+    .into_response();
+    if let Ok(tag) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(response)
+}
+
+/// Diff two versions
+///
+/// The RFC 6902 operations that turn version `from` (default: the one before) into this version;
+/// for version 1 without `from`, the operations that build it from an empty document.
+#[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions/{version}/diff", operation_id = "diffVersions", tag = "history",
+    params(
+        ("agentId" = String, Path, description = "The agent's id"),
+        ("version" = u64, Path, description = "The version to reach"),
+        ("from" = Option<u64>, Query, description = "The version to start from (default: the one before)"),
+    ),
+    responses(
+        (status = 200, description = "JSON Patch operations", body = DiffEnvelope,
+            example = json!({"success": true, "data": [{"op": "replace", "path": "/conversationConfig/agent/prompt/temperature", "value": 0.4}]})),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn diff(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((raw_id, raw_version)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = crate::extract::parse_agent_id(&raw_id)?;
+    let version = version_number("version", &raw_version)?;
+    let mut from = None;
+    for (name, value) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "from" => from = Some(version_number("from", &value)?),
+            other => {
+                return Err(ApiError::parameter(
+                    other,
+                    "is not a known parameter (from)",
+                ))
+            }
+        }
+    }
+    let to = load_version(&state, &principal.workspace, id, version).await?;
+    let before = match from.or_else(|| version.checked_sub(1).filter(|v| *v >= 1)) {
+        Some(from) => {
+            let v = load_version(&state, &principal.workspace, id, from).await?;
+            serde_json::to_value(v.agent).unwrap_or_default()
+        }
+        None => serde_json::json!({}),
+    };
+    let after = serde_json::to_value(to.agent).unwrap_or_default();
+    Ok(Json(DiffEnvelope {
+        success: true,
+        data: dialplane_core::json_patch::diff(&before, &after),
+    })
+    .into_response())
+}
+
+/// Restore a version
+///
+/// Stores a new version whose content equals that version's, validated against today's rules and
+/// references. Restoring content equal to the current one stores nothing. Honours `If-Match` and
+/// `dryRun`.
+#[utoipa::path(post, path = "/api/public/v1/agents/{agentId}/versions/{version}/restore", operation_id = "restoreVersion", tag = "history",
+    params(
+        ("agentId" = String, Path, description = "The agent's id"),
+        ("version" = u64, Path, description = "The version to bring back"),
+        ("If-Match" = Option<String>, Header, description = "Only restore if the agent's ETag matches"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
+    ),
+    responses(
+        (status = 200, description = "The agent after the restore", body = AgentEnvelope),
+        (status = 400, description = "`validation_error` (the old content breaks today's rules) or `invalid_parameter`", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn restore(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    Path((raw_id, raw_version)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = crate::extract::parse_agent_id(&raw_id)?;
+    let version = version_number("version", &raw_version)?;
+    let dry_run = dry_run(raw.as_deref())?;
+    // Versions never change, so reading this one outside the write is safe.
+    let old = load_version(&state, &principal.workspace, id, version).await?;
+    let rules = state.rules.clone();
+    let transform: Transform = Arc::new(move |current: &StoredAgent| {
+        let mut candidate = current.agent.clone();
+        candidate.spec = old.agent.spec.clone();
+        let doc = serde_json::to_value(candidate).unwrap_or_default();
+        changed_agent(current, validate_document(&current.agent, doc, &rules))
+    });
+    update(
+        &state,
+        principal,
+        id,
+        &headers,
+        dry_run,
+        Some(version),
+        transform,
+    )
+    .await
+}
