@@ -199,10 +199,14 @@ pub fn changed_paths(before: &AgentSpec, after: &AgentSpec) -> Vec<String> {
     else {
         return Vec::new();
     };
-    json_patch::diff(&before, &after)
-        .iter()
-        .map(|op| op.path().to_string())
-        .collect()
+    let mut paths: Vec<String> = Vec::new();
+    for op in json_patch::diff(&before, &after).iter() {
+        let path = op.path().to_string();
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
 }
 
 fn finish(
