@@ -523,6 +523,16 @@ pub struct CreatedBy {
     pub user_email: String,
 }
 
+/// The [`timestamp`] of `age` ago (the beginning of time if that is further back than it goes).
+pub fn timestamp_ago(age: std::time::Duration) -> String {
+    let now = chrono::Utc::now();
+    let then = chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    timestamp(then)
+}
+
 /// The timestamp format of `metadata`: RFC 3339 UTC with microseconds, so that text order is time order.
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{dry_run, etag, idempotency_key, if_match, AgentPath, JsonObject, PatchBody};
+use crate::extract::{dry_run, etag, idempotency, if_match, AgentPath, JsonObject, PatchBody};
 use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
@@ -120,10 +120,8 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(query.as_deref())?;
-    let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
-        key,
-        fingerprint: dialplane_core::json::fingerprint(&serde_json::Value::Object(body.clone())),
-    });
+    let request = serde_json::Value::Object(body.clone());
+    let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     let spec = validate_create(&body, &state.rules).map_err(ApiError::validation)?;
     store_new(&state, principal, spec, idempotency, dry_run).await
 }

@@ -3,14 +3,13 @@
 use crate::agents::{store_new, AgentEnvelope};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::{dry_run, idempotency_key, AgentPath};
+use crate::extract::{dry_run, idempotency, AgentPath};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use dialplane_core::{Pointer, ProblemCode, Problems};
-use dialplane_store::Idempotency;
 use serde_json::{Map, Value};
 
 /// The longest name an agent may have.
@@ -95,12 +94,8 @@ pub async fn duplicate(
         .get_agent(&principal.workspace, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
-        key,
-        fingerprint: dialplane_core::json::fingerprint(
-            &serde_json::json!({"duplicate": id.to_string(), "body": options}),
-        ),
-    });
+    let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
+    let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     let mut spec = source.agent.spec;
     spec.name = match options.get("name") {
         None | Some(Value::Null) => copy_name(&spec.name),

@@ -184,6 +184,23 @@ pub fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
     ))
 }
 
+/// The `Idempotency-Key` of a request whose content is `request`; uses of the key older than `ttl`
+/// have expired.
+pub fn idempotency(
+    headers: &HeaderMap,
+    request: &Value,
+    ttl: std::time::Duration,
+) -> Result<Option<dialplane_store::Idempotency>, ApiError> {
+    let Some(key) = idempotency_key(headers)? else {
+        return Ok(None);
+    };
+    Ok(Some(dialplane_store::Idempotency {
+        key,
+        fingerprint: dialplane_core::json::fingerprint(request),
+        expired_before: dialplane_core::agent::timestamp_ago(ttl),
+    }))
+}
+
 /// `Idempotency-Key`, if sent: 1..=255 visible ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {

@@ -46,7 +46,12 @@ pub struct AppState {
     pub rules: Arc<Rules>,
     pub metrics: Arc<metrics::Metrics>,
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: std::time::Duration,
 }
+
+/// How long an `Idempotency-Key` is remembered unless configured otherwise: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl AppState {
     /// State over `store` with fresh metrics and no rate limit.
@@ -57,7 +62,19 @@ impl AppState {
             rules: Arc::new(rules),
             metrics,
             limiter: Arc::new(ratelimit::RateLimiter::Off),
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
         }
+    }
+
+    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// Forgets expired idempotency keys; answers how many.
+    pub async fn purge_idempotency_keys(&self) -> Result<u64, dialplane_store::StoreError> {
+        let before = dialplane_core::agent::timestamp_ago(self.idempotency_ttl);
+        self.store.purge_idempotency_keys(&before).await
     }
 
     pub fn with_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {

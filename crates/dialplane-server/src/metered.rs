@@ -146,6 +146,14 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {
+        self.timed(
+            "purge_idempotency_keys",
+            self.inner.purge_idempotency_keys(expired_before),
+        )
+        .await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

@@ -116,6 +116,8 @@ pub struct Page {
 pub struct Idempotency {
     pub key: String,
     pub fingerprint: String,
+    /// A use of the key recorded before this timestamp has expired and counts as none.
+    pub expired_before: String,
 }
 
 /// The outcome of a create.
@@ -305,6 +307,9 @@ pub trait Store: Send + Sync + 'static {
         id: AgentId,
         if_match: Option<IfMatch>,
     ) -> Result<()>;
+
+    /// Forgets idempotency keys recorded before `expired_before`; answers how many.
+    async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64>;
 
     /// Finishes pending writes and closes the database.
     async fn close(&self);

@@ -16,6 +16,7 @@ use dialplane_core::{Agent, AgentId, CreatedBy, KeyId};
 pub enum Op {
     CreateKey(NewKey),
     RevokeKey(KeyId),
+    PurgeIdempotencyKeys(String),
     CreateAgent {
         workspace: String,
         agent: Box<Agent>,
@@ -40,6 +41,7 @@ pub enum Op {
 pub enum Outcome {
     Key(KeyRecord),
     Revoked(bool),
+    Purged(u64),
     Created(Created),
     Updated(Updated),
     Deleted,
@@ -107,6 +109,13 @@ impl Outcome {
         }
     }
 
+    pub fn purged(self) -> Result<u64> {
+        match self {
+            Outcome::Purged(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub fn revoked(self) -> Result<bool> {
         match self {
             Outcome::Revoked(found) => Ok(found),
@@ -161,7 +170,10 @@ pub trait Tx: Send {
     ) -> Result<()>;
     /// Agents (other than `id`) that transfer to `id`.
     async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>>;
-    /// Records the key with its first answer, unless it is known: then its fingerprint and answer.
+    /// Deletes idempotency keys recorded before `expired_before`.
+    async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64>;
+    /// Records the key with its first answer, unless it is known and not expired: then its
+    /// fingerprint and answer.
     async fn claim_idempotency(
         &mut self,
         workspace: &str,
@@ -252,6 +264,10 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             .await
             .map(Outcome::Key),
         Op::RevokeKey(id) => tx.revoke_key(id, &now()).await.map(Outcome::Revoked),
+        Op::PurgeIdempotencyKeys(before) => tx
+            .purge_idempotency_keys(&before)
+            .await
+            .map(Outcome::Purged),
         Op::CreateAgent {
             workspace,
             agent,

@@ -84,6 +84,9 @@ pub struct ServeArgs {
         default_value = "127.0.0.1:9090"
     )]
     pub metrics_listen: Option<String>,
+    /// Minutes an Idempotency-Key is remembered (its first answer replayed).
+    #[arg(long, env = "DIALPLANE_IDEMPOTENCY_TTL_MINUTES", default_value_t = 24 * 60, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+    pub idempotency_ttl_minutes: u64,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

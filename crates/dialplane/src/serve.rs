@@ -6,7 +6,11 @@ use dialplane_core::{CreatedBy, Rules, Scope};
 use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{router, AppState, HttpOptions};
 use dialplane_store::{Store, StoreOptions};
+use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// How often expired idempotency keys are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -61,7 +65,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?,
         None => RateLimiter::local(args.rate_limit_per_minute),
     };
-    let state = AppState::new(store.clone(), rules).with_limiter(limiter);
+    let state = AppState::new(store.clone(), rules)
+        .with_limiter(limiter)
+        .with_idempotency_ttl(Duration::from_secs(args.idempotency_ttl_minutes * 60));
     let metrics = match args.metrics_listen.as_deref() {
         None | Some("off") => None,
         Some(addr) => {
@@ -73,6 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let purge_task = tokio::spawn(purge_expired_keys(state.clone(), stopped.clone()));
     let metrics_task = metrics.map(|listener| {
         let app = dialplane_server::metrics::router(state.metrics.clone());
         let mut stopped = stopped.clone();
@@ -101,6 +108,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
+    let _ = purge_task.await;
     tracing::info!("draining done; closing storage");
     store.close().await;
     tracing::info!("stopped");
@@ -126,6 +134,23 @@ async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
          curl -H 'x-api-key: {key}' http://{addr}/api/public/v1/agents\n"
     );
     Ok(())
+}
+
+/// Forgets expired idempotency keys every few minutes until told to stop.
+async fn purge_expired_keys(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                match state.purge_idempotency_keys().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "forgot expired idempotency keys"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired idempotency keys failed"),
+                }
+            }
+            () = async { let _ = stopped.wait_for(|s| *s).await; } => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

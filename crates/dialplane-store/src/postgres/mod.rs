@@ -280,6 +280,12 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {
+        self.write(Op::PurgeIdempotencyKeys(expired_before.to_owned()))
+            .await?
+            .purged()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -465,6 +471,14 @@ impl Tx for PgTx<'_> {
         rows.iter().map(|r| parse_id(r.try_get(0)?)).collect()
     }
 
+    async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(expired_before)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn claim_idempotency(
         &mut self,
         workspace: &str,
@@ -473,6 +487,14 @@ impl Tx for PgTx<'_> {
         response: &str,
         now: &str,
     ) -> Result<Option<(String, String)>> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE workspace = $1 AND key = $2 AND created_at < $3",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .bind(&idempotency.expired_before)
+        .execute(&mut *self.0)
+        .await?;
         // A concurrent claim of the same key waits here until the first commits or rolls back.
         let claimed = sqlx::query(
             "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)

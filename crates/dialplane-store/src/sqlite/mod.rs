@@ -309,6 +309,12 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {
+        self.write(Op::PurgeIdempotencyKeys(expired_before.to_owned()))
+            .await?
+            .purged()
+    }
+
     async fn close(&self) {
         // Dropping the last sender lets the writer finish what is queued and stop.
         let sender = self.writes.lock().ok().and_then(|mut s| s.take());

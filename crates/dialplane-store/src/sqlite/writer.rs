@@ -279,6 +279,14 @@ impl Tx for SqliteTx<'_> {
             .collect()
     }
 
+    async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(expired_before)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn claim_idempotency(
         &mut self,
         workspace: &str,
@@ -287,6 +295,14 @@ impl Tx for SqliteTx<'_> {
         response: &str,
         now: &str,
     ) -> Result<Option<(String, String)>> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ? AND created_at < ?",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .bind(&idempotency.expired_before)
+        .execute(&mut *self.0)
+        .await?;
         let seen = sqlx::query(
             "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
         )

@@ -10,6 +10,7 @@ mod fields_defaults;
 mod fields_rules;
 mod fields_rules_conversation;
 mod fields_rules_platform;
+mod idempotency_expiry;
 mod listing;
 mod metrics;
 mod multi_instance;

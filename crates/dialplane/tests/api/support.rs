@@ -42,6 +42,8 @@ pub struct TestOptions {
     pub rate_limit_per_minute: u32,
     /// Count the rate limit in this Redis.
     pub redis_url: Option<String>,
+    /// How long idempotency keys are remembered (default: 24 hours).
+    pub idempotency_ttl: Option<std::time::Duration>,
 }
 
 /// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
@@ -183,7 +185,10 @@ impl TestApp {
             Some(url) => RateLimiter::redis(options.rate_limit_per_minute, url).expect("Redis URL"),
             None => RateLimiter::local(options.rate_limit_per_minute),
         };
-        let state = AppState::new(store.clone(), options.rules.clone()).with_limiter(limiter);
+        let mut state = AppState::new(store.clone(), options.rules.clone()).with_limiter(limiter);
+        if let Some(ttl) = options.idempotency_ttl {
+            state = state.with_idempotency_ttl(ttl);
+        }
         let routes = match options.extra_routes.clone() {
             Some(extra) => dialplane_server::routes(&state).merge(extra),
             None => dialplane_server::routes(&state),
