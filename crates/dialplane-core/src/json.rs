@@ -72,6 +72,16 @@ fn describe(e: &serde_json::Error) -> String {
     }
 }
 
+/// U+0000 cannot be stored everywhere (PostgreSQL refuses it in text and jsonb), so no string or key
+/// may hold it.
+fn no_nul<E: de::Error>(s: &str) -> Result<(), E> {
+    if s.contains('\0') {
+        Err(E::custom("strings must not contain the character U+0000"))
+    } else {
+        Ok(())
+    }
+}
+
 struct Strict {
     depth: usize,
 }
@@ -121,11 +131,13 @@ impl<'de> Visitor<'de> for Strict {
             .ok_or_else(|| E::custom("number out of range"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        no_nul(v)?;
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        no_nul(&v)?;
         Ok(Value::String(v))
     }
 
@@ -146,6 +158,7 @@ impl<'de> Visitor<'de> for Strict {
         let child = self.nested()?;
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
+            no_nul(&key)?;
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
             }
@@ -179,6 +192,17 @@ mod tests {
         let body = format!("{{\"a\":{deep}}}");
         let err = parse_object(body.as_bytes()).unwrap_err();
         assert!(err.0.contains("nested deeper than 64"), "{err}");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_strings_and_keys() {
+        assert!(parse_object(br#"{"a":"x\u0000y"}"#)
+            .unwrap_err()
+            .0
+            .contains("U+0000"));
+        assert!(parse_object(br#"{"a\u0000":1}"#).is_err());
+        assert!(parse_object(br#"{"a":["\u0000"]}"#).is_err());
+        assert!(parse_object(br#"{"a":"\u0001"}"#).is_ok());
     }
 
     #[test]

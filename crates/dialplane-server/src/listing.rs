@@ -15,6 +15,8 @@ use dialplane_store::{After, ListQuery, SortBy, SortDirection};
 pub const DEFAULT_PAGE_SIZE: u32 = 30;
 pub const MAX_PAGE_SIZE: u32 = 100;
 const CURSOR_VERSION: &str = "c1";
+/// An agent has at most 50 tags, so more `tag` filters than that can match nothing.
+pub const MAX_TAG_FILTERS: usize = 50;
 
 pub fn sort_by_name(s: SortBy) -> &'static str {
     match s {
@@ -98,6 +100,12 @@ pub fn parse_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
     let mut cursor = None;
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if value.contains('\0') {
+            return Err(ApiError::parameter(
+                &name,
+                "must not contain the character U+0000",
+            ));
+        }
         if name != "tag" {
             if seen.iter().any(|s| *s == name) {
                 return Err(ApiError::parameter(&name, "is given more than once"));
@@ -152,6 +160,12 @@ pub fn parse_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
                 if value.is_empty() {
                     return Err(ApiError::parameter("tag", "must not be empty"));
                 }
+                if q.tags.len() == MAX_TAG_FILTERS {
+                    return Err(ApiError::parameter(
+                        "tag",
+                        format!("is given more than {MAX_TAG_FILTERS} times"),
+                    ));
+                }
                 q.tags.push(value.into_owned());
             }
             "direction" => {
@@ -202,8 +216,15 @@ mod tests {
             "sortBy=created_at&cursor=yesterday",
             "page_size=10",
             "pageSize=10&pageSize=20",
+            "search=a%00b",
+            "sortBy=name&cursor=%00",
         ] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
+        }
+        let many_tags: Vec<String> = (0..51).map(|i| format!("tag=t{i}")).collect();
+        assert!(parse_query(Some(&many_tags[..50].join("&"))).is_ok());
+        for bad in [many_tags.join("&")] {
+            assert!(parse_query(Some(&bad)).is_err(), "{bad}");
         }
     }
 

@@ -54,7 +54,7 @@ pub async fn observe(
     }
     let elapsed = started.elapsed();
     let labels = HttpLabels {
-        method: method.to_string(),
+        method: method_label(&method).to_owned(),
         route,
         status: response.status().as_u16(),
     };
@@ -109,6 +109,21 @@ fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> R
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// The method as a metric label, from a fixed set so that clients cannot create new series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// For `CatchPanicLayer`: a panic becomes a 500 `internal` in the envelope.

@@ -55,7 +55,7 @@ pub enum RateLimiter {
         per_minute: u32,
         client: redis::Client,
         conn: tokio::sync::Mutex<Option<ConnectionManager>>,
-        last_attempt: Mutex<Option<Instant>>,
+        last_failure: Mutex<Option<Instant>>,
         last_warning: Mutex<Option<Instant>>,
     },
 }
@@ -83,7 +83,7 @@ impl RateLimiter {
             per_minute,
             client,
             conn: tokio::sync::Mutex::new(None),
-            last_attempt: Mutex::new(None),
+            last_failure: Mutex::new(None),
             last_warning: Mutex::new(None),
         })
     }
@@ -124,24 +124,32 @@ impl RateLimiter {
     }
 
     async fn redis_count(&self, key: &KeyId) -> Result<(u64, u64), String> {
-        let Self::Redis {
-            client,
-            conn,
-            last_attempt,
-            ..
-        } = self
-        else {
+        let Self::Redis { last_failure, .. } = self else {
+            return Err("not a Redis limiter".into());
+        };
+        // After a failure, skip Redis for a moment rather than make every request wait for it.
+        if last_failure
+            .lock()
+            .map_err(|e| e.to_string())?
+            .is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER)
+        {
+            return Err("Redis is unreachable (waiting before trying again)".into());
+        }
+        let result = self.redis_count_now(key).await;
+        if result.is_err() {
+            if let Ok(mut last) = last_failure.lock() {
+                *last = Some(Instant::now());
+            }
+        }
+        result
+    }
+
+    async fn redis_count_now(&self, key: &KeyId) -> Result<(u64, u64), String> {
+        let Self::Redis { client, conn, .. } = self else {
             return Err("not a Redis limiter".into());
         };
         let mut slot = conn.lock().await;
         if slot.is_none() {
-            {
-                let mut last = last_attempt.lock().map_err(|e| e.to_string())?;
-                if last.is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER) {
-                    return Err("Redis is unreachable (waiting before reconnecting)".into());
-                }
-                *last = Some(Instant::now());
-            }
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(REDIS_TIMEOUT)
                 .set_response_timeout(REDIS_TIMEOUT)

@@ -150,8 +150,14 @@ impl Outcome {
 pub trait Tx: Send {
     async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord>;
     async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool>;
-    /// The agent, locked against concurrent writers until the transaction ends.
-    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>>;
+    /// The agent, locked against concurrent writers until the transaction ends: for an update, a lock
+    /// that still lets other writes refer to it; for a delete, one that keeps them from doing so.
+    async fn lock_agent(
+        &mut self,
+        workspace: &str,
+        id: AgentId,
+        lock: Lock,
+    ) -> Result<Option<StoredAgent>>;
     /// Which of `ids` are agents of the workspace, kept from being deleted until the transaction ends.
     async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>>;
     async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
@@ -182,6 +188,13 @@ pub trait Tx: Send {
         response: &str,
         now: &str,
     ) -> Result<Option<(String, String)>>;
+}
+
+/// How an op locks the agent it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    Update,
+    Delete,
 }
 
 /// An agent as written: the document and the columns derived from it.
@@ -331,13 +344,16 @@ async fn update_agent(
     transform: Transform,
 ) -> Result<Updated> {
     let current = tx
-        .lock_agent(workspace, id)
+        .lock_agent(workspace, id, Lock::Update)
         .await?
         .ok_or(StoreError::NotFound)?;
     if if_match.is_some_and(|m| !m.matches(current.revision)) {
         return Err(StoreError::PreconditionFailed);
     }
-    let Some(agent) = transform(&current).map_err(|r| match r {
+    // A bug in validation must not take the writer down with it: a panic is this op's error.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(&current)))
+        .map_err(|_| StoreError::Internal("the change's validation panicked".into()))?;
+    let Some(agent) = outcome.map_err(|r| match r {
         Rejection::Invalid(p) => StoreError::Invalid(p),
         Rejection::TestFailed(p) => StoreError::TestFailed(p),
     })?
@@ -369,7 +385,7 @@ async fn delete_agent(
     if_match: Option<IfMatch>,
 ) -> Result<()> {
     let current = tx
-        .lock_agent(workspace, id)
+        .lock_agent(workspace, id, Lock::Delete)
         .await?
         .ok_or(StoreError::NotFound)?;
     if if_match.is_some_and(|m| !m.matches(current.revision)) {

@@ -5,7 +5,7 @@
 //! `FOR SHARE`, so an agent cannot be deleted while another write starts referring to it. A transaction
 //! that loses a deadlock is retried. PostgreSQL's own group commit shares fsyncs between transactions.
 
-use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
+use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
 use crate::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
     Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
@@ -56,6 +56,12 @@ impl PgStore {
             match self.write_once(op.clone()).await {
                 Err(StoreError::Retry(why)) if attempt < RETRIES => {
                     tracing::debug!(attempt, %why, "retrying a write that lost a deadlock");
+                    // Back off a little, differently for each writer, so they do not collide again.
+                    let jitter = u64::from(jitter_bits()) % (10 * attempt as u64 + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 * attempt as u64 + jitter,
+                    ))
+                    .await;
                 }
                 Err(StoreError::Retry(why)) => return Err(StoreError::Unavailable(why)),
                 other => return other,
@@ -84,6 +90,13 @@ impl PgStore {
             }
         }
     }
+}
+
+/// A few varying bits, for retry jitter.
+fn jitter_bits() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros())
 }
 
 fn key_record(row: &PgRow) -> Result<KeyRecord> {
@@ -324,15 +337,30 @@ impl Tx for PgTx<'_> {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
-        let row = sqlx::query(
-            "SELECT document::text, revision FROM agents
-             WHERE workspace = $1 AND agent_id = $2 FOR UPDATE",
-        )
-        .bind(workspace)
-        .bind(id.to_string())
-        .fetch_optional(&mut *self.0)
-        .await?;
+    async fn lock_agent(
+        &mut self,
+        workspace: &str,
+        id: AgentId,
+        lock: Lock,
+    ) -> Result<Option<StoredAgent>> {
+        // An update takes `FOR NO KEY UPDATE`, which does not conflict with the `FOR KEY SHARE` that
+        // writes referring to this agent take (agents that transfer to each other can be patched at
+        // once); a delete takes `FOR UPDATE`, which waits for those writes and keeps new ones out.
+        let sql = match lock {
+            Lock::Update => {
+                "SELECT document::text, revision FROM agents
+                 WHERE workspace = $1 AND agent_id = $2 FOR NO KEY UPDATE"
+            }
+            Lock::Delete => {
+                "SELECT document::text, revision FROM agents
+                 WHERE workspace = $1 AND agent_id = $2 FOR UPDATE"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(workspace)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
             .transpose()
     }
@@ -341,7 +369,7 @@ impl Tx for PgTx<'_> {
         let ids: Vec<String> = ids.iter().map(AgentId::to_string).collect();
         let rows = sqlx::query(
             "SELECT agent_id FROM agents WHERE workspace = $1 AND agent_id = ANY($2)
-             ORDER BY agent_id FOR SHARE",
+             ORDER BY agent_id FOR KEY SHARE",
         )
         .bind(workspace)
         .bind(&ids)

@@ -133,6 +133,17 @@ fn list_sql<'a>(workspace: &'a str, query: &'a ListQuery) -> QueryBuilder<'a, Sq
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
+        let writer_stopped = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished);
+        if writer_stopped {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
         sqlx::query("SELECT 1").execute(&self.reads).await?;
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! agent is atomic: concurrent PATCHes cannot lose each other's changes.
 
 use super::key_record;
-use crate::ops::{self, decode_agent, parse_id, Op, Outcome, Row, Tx};
+use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
 use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy, KeyId};
@@ -73,7 +73,16 @@ async fn apply_batch(
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(apply_in_savepoint(conn, op).await);
+        match apply_in_savepoint(conn, op).await {
+            Ok(result) => results.push(result),
+            // The savepoint itself failed: SQLite may have rolled the whole transaction back, so
+            // nothing of this batch can be trusted. Abort it; every op is answered as failed.
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
+                return Err(e);
+            }
+        }
     }
     if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -83,8 +92,12 @@ async fn apply_batch(
     Ok(results)
 }
 
-/// Runs `op` in its own savepoint, rolled back when it fails or is a dry run.
-async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outcome> {
+/// Runs `op` in its own savepoint, rolled back when it fails or is a dry run. The outer `Err` means
+/// the savepoint statements themselves failed.
+async fn apply_in_savepoint(
+    conn: &mut SqliteConnection,
+    op: Op,
+) -> Result<Result<Outcome>, sqlx::Error> {
     sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
     let dry_run = op.dry_run();
     let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
@@ -92,7 +105,7 @@ async fn apply_in_savepoint(conn: &mut SqliteConnection, op: Op) -> Result<Outco
         sqlx::query("ROLLBACK TO op").execute(&mut *conn).await?;
     }
     sqlx::query("RELEASE op").execute(&mut *conn).await?;
-    result
+    Ok(result)
 }
 
 /// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
@@ -129,7 +142,12 @@ impl Tx for SqliteTx<'_> {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn lock_agent(&mut self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
+    async fn lock_agent(
+        &mut self,
+        workspace: &str,
+        id: AgentId,
+        _: Lock,
+    ) -> Result<Option<StoredAgent>> {
         let row = sqlx::query(
             "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
         )

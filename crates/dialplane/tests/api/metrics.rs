@@ -40,12 +40,21 @@ async fn metrics_count_requests_by_method_route_and_status() {
 }
 
 #[tokio::test]
-async fn unknown_routes_share_one_label_so_scanners_cannot_grow_the_metrics() {
+async fn unknown_routes_and_methods_share_one_label_so_scanners_cannot_grow_the_metrics() {
     let app = TestApp::spawn().await;
     for path in ["/a", "/b", "/c/d"] {
         app.send(reqwest::Method::GET, path, None, &[], None).await;
     }
+    for i in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("SCAN{i}").as_bytes()).unwrap();
+        app.send(method, "/healthz", None, &[], None).await;
+    }
     let metrics = scrape(&app).await;
+    assert!(
+        !metrics.contains("SCAN"),
+        "methods are not free-form labels"
+    );
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
     let unmatched = r#"dialplane_http_requests_total{method="GET",route="unmatched",status="404"}"#;
     assert_eq!(metric_value(&metrics, unmatched), 3.0);
     assert!(!metrics.contains("route=\"/a\""));

@@ -168,3 +168,52 @@ async fn one_idempotency_key_creates_one_agent_across_instances() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn agents_that_transfer_to_each_other_can_be_patched_at_once_without_deadlock_failures() {
+    let apps = three_instances().await;
+    let front = apps[0].create_named("Front").await;
+    let sales = apps[0].create_named("Sales").await;
+    let transfer_to = |id: &str| {
+        json!({"conversationConfig": {"agent": {"prompt": {"builtInTools": {"transferToAgent": {
+            "transfers": [{"agentId": id, "condition": "asks"}]}}}}}})
+    };
+    assert_eq!(
+        apps[0]
+            .patch_agent(&front, &transfer_to(&sales))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        apps[1]
+            .patch_agent(&sales, &transfer_to(&front))
+            .await
+            .status,
+        200
+    );
+    // Each PATCH keeps the transfer and changes one variable, so every write re-checks its target.
+    let patches = (0..60).map(|i| {
+        let app = &apps[i % 3];
+        let (id, other) = if i % 2 == 0 {
+            (&front, &sales)
+        } else {
+            (&sales, &front)
+        };
+        let mut body = transfer_to(other);
+        body["conversationConfig"]["agent"]["dynamicVariables"] = json!({format!("v{i}"): i});
+        async move { app.patch_agent(id, &body).await }
+    });
+    for r in join_all(patches).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for id in [&front, &sales] {
+        let vars = apps[2].get_agent(id).await.data()["conversationConfig"]["agent"]
+            ["dynamicVariables"]
+            .as_object()
+            .unwrap()
+            .len();
+        assert_eq!(vars, 30);
+    }
+}
