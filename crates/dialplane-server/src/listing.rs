@@ -223,9 +223,7 @@ mod tests {
         }
         let many_tags: Vec<String> = (0..51).map(|i| format!("tag=t{i}")).collect();
         assert!(parse_query(Some(&many_tags[..50].join("&"))).is_ok());
-        for bad in [many_tags.join("&")] {
-            assert!(parse_query(Some(&bad)).is_err(), "{bad}");
-        }
+        assert!(parse_query(Some(&many_tags.join("&"))).is_err(), "51 tags");
     }
 
     #[test]
