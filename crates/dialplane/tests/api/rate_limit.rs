@@ -10,6 +10,17 @@ fn redis_url() -> String {
     std::env::var("DIALPLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// Limits count per fixed minute: a test that must stay inside one window starts early in one.
+async fn early_in_a_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_minute = now.as_secs() % 60;
+    if into_minute >= 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(60 - into_minute)).await;
+    }
+}
+
 fn limited(per_minute: u32, redis_url: Option<String>) -> TestOptions {
     TestOptions {
         rate_limit_per_minute: per_minute,
@@ -44,6 +55,7 @@ async fn without_a_limit_there_are_no_rate_limit_headers() {
 
 #[tokio::test]
 async fn a_key_over_its_limit_gets_429_with_retry_after_and_others_are_unaffected() {
+    early_in_a_minute().await;
     let app = TestApp::spawn_with(limited(3, None)).await;
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -81,6 +93,7 @@ async fn errors_of_authenticated_requests_carry_the_headers_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_the_limit_holds_across_instances() {
+    early_in_a_minute().await;
     let a = TestApp::spawn_with(limited(4, Some(redis_url()))).await;
     let b = a.another_instance().await;
     for app in [&a, &b, &a, &b] {
@@ -102,6 +115,7 @@ async fn when_redis_goes_away_requests_are_served_and_counted_as_failures() {
             .parse()
             .unwrap()
     };
+    early_in_a_minute().await;
     let proxy = Proxy::start(target).await;
     let app = TestApp::spawn_with(limited(2, Some(format!("redis://{}", proxy.addr)))).await;
     assert_eq!(headers(&app.list_agents("").await).1, 1, "Redis counts");
