@@ -41,6 +41,8 @@ pub struct KeyRecord {
     pub user: CreatedBy,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// After this time the key is refused.
+    pub expires_at: Option<String>,
 }
 
 /// A key to store: only its hash is kept.
@@ -50,6 +52,8 @@ pub struct NewKey {
     pub workspace: String,
     pub scope: Scope,
     pub user: CreatedBy,
+    /// When the key stops working (`None`: never).
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,7 +259,7 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ready(&self) -> Result<()>;
 
-    /// Resolves a key hash to its principal, if the key exists and is not revoked.
+    /// Resolves a key hash to its principal, if the key exists and is neither revoked nor expired.
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>>;
     async fn has_keys(&self) -> Result<bool>;
     async fn create_key(&self, key: NewKey) -> Result<KeyRecord>;

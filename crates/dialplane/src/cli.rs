@@ -135,7 +135,10 @@ pub struct CreateKeyArgs {
     /// `read` (GET only) or `write` (everything).
     #[arg(long, value_enum, default_value_t = ScopeArg::Write)]
     pub scope: ScopeArg,
-    /// Print one JSON line: {"key", "keyId", "workspace", "scope"}.
+    /// Make the key stop working after this long (e.g. `90d`, `12h`, `30min`); default: never.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub expires_in: Option<std::time::Duration>,
+    /// Print one JSON line: {"key", "keyId", "workspace", "scope", "expiresAt"}.
     #[arg(long)]
     pub json: bool,
 }

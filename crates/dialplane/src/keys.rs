@@ -28,14 +28,26 @@ pub async fn create_key(
     workspace: &str,
     scope: Scope,
     user: CreatedBy,
+    expires_in: Option<std::time::Duration>,
 ) -> anyhow::Result<(ApiKey, KeyRecord)> {
     let key = ApiKey::generate();
+    let expires_at = match expires_in {
+        None => None,
+        Some(d) => {
+            let d = chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+                .ok_or_else(|| anyhow::anyhow!("--expires-in is too far in the future"))?;
+            Some(dialplane_core::agent::timestamp(d))
+        }
+    };
     let record = store
         .create_key(NewKey {
             hash: key.hash(),
             workspace: workspace.to_owned(),
             scope,
             user,
+            expires_at,
         })
         .await?;
     Ok((key, record))
@@ -49,8 +61,11 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             let keys = store.list_keys().await;
             store.close().await;
             for k in keys? {
+                let now = dialplane_core::agent::timestamp(chrono::Utc::now());
                 let status = if k.revoked_at.is_some() {
                     "revoked"
+                } else if k.expires_at.as_ref().is_some_and(|e| *e <= now) {
+                    "expired"
                 } else {
                     "active"
                 };
@@ -60,7 +75,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                         serde_json::json!({
                             "keyId": k.key_id, "workspace": k.workspace, "scope": k.scope.as_str(),
                             "userId": k.user.user_id, "userEmail": k.user.user_email,
-                            "createdAt": k.created_at, "revokedAt": k.revoked_at, "status": status,
+                            "createdAt": k.created_at, "revokedAt": k.revoked_at,
+                            "expiresAt": k.expires_at, "status": status,
                         })
                     );
                 } else {
@@ -113,7 +129,14 @@ async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
         user_id: args.user_id.clone(),
         user_email: args.user_email.clone(),
     };
-    let created = create_key(store.as_ref(), &args.workspace, scope, user).await;
+    let created = create_key(
+        store.as_ref(),
+        &args.workspace,
+        scope,
+        user,
+        args.expires_in,
+    )
+    .await;
     store.close().await;
     let (key, record) = created?;
     if args.json {
@@ -122,6 +145,7 @@ async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "key": key.expose(), "keyId": record.key_id,
                 "workspace": record.workspace, "scope": record.scope.as_str(),
+                "expiresAt": record.expires_at,
             })
         );
     } else {

@@ -125,7 +125,7 @@ async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
         user_id: "admin".into(),
         user_email: "admin@localhost".into(),
     };
-    let (key, _) = crate::keys::create_key(store, "default", Scope::Write, user).await?;
+    let (key, _) = crate::keys::create_key(store, "default", Scope::Write, user, None).await?;
     let key = key.expose();
     println!(
         "\n  No API key existed, so dialplane created workspace \"default\" with a write key for user \"admin\".\n  \

@@ -112,10 +112,12 @@ fn key_record(row: &PgRow) -> Result<KeyRecord> {
         },
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
-const KEY_COLUMNS: &str = "key_id, workspace, scope, user_id, user_email, created_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at";
 
 #[async_trait]
 impl Store for PgStore {
@@ -126,9 +128,11 @@ impl Store for PgStore {
 
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
         let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > $2)"
         ))
         .bind(hash.as_bytes())
+        .bind(ops::now())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
@@ -311,8 +315,9 @@ struct PgTx<'c>(&'c mut PgConnection);
 impl Tx for PgTx<'_> {
     async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
         let row = sqlx::query(&format!(
-            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at,
+                                   expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {KEY_COLUMNS}"
         ))
         .bind(id.to_string())
         .bind(key.hash.as_bytes().to_vec())
@@ -321,6 +326,7 @@ impl Tx for PgTx<'_> {
         .bind(&key.user.user_id)
         .bind(&key.user.user_email)
         .bind(now)
+        .bind(&key.expires_at)
         .fetch_one(&mut *self.0)
         .await?;
         key_record(&row)

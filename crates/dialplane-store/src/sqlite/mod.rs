@@ -116,6 +116,7 @@ pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
         },
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
@@ -150,10 +151,12 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at
-             FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at
+             FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)",
         )
         .bind(hash.as_bytes())
+        .bind(ops::now())
         .fetch_optional(&self.reads)
         .await?;
         row.map(|row| {
@@ -181,7 +184,7 @@ impl Store for SqliteStore {
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query(
-            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at
+            "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at
              FROM api_keys ORDER BY created_at, key_id",
         )
         .fetch_all(&self.reads)

@@ -115,9 +115,10 @@ struct SqliteTx<'c>(&'c mut SqliteConnection);
 impl Tx for SqliteTx<'_> {
     async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             RETURNING key_id, workspace, scope, user_id, user_email, created_at, revoked_at",
+            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at,
+                                   expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at",
         )
         .bind(id.to_string())
         .bind(key.hash.as_bytes().to_vec())
@@ -126,6 +127,7 @@ impl Tx for SqliteTx<'_> {
         .bind(&key.user.user_id)
         .bind(&key.user.user_email)
         .bind(now)
+        .bind(&key.expires_at)
         .fetch_one(&mut *self.0)
         .await?;
         key_record(&row)

@@ -514,3 +514,54 @@ async fn serve_keys_and_migrate_work_with_nothing_but_a_postgres_url() {
     assert!(!stderr.contains("secret"), "no password in logs");
     assert!(stderr.contains("database=postgres://"), "{stderr}");
 }
+
+#[tokio::test]
+async fn keys_can_be_created_with_an_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = chrono::Utc::now();
+    let (ok, out, err) = keys(
+        dir.path(),
+        &[
+            "create",
+            "--workspace",
+            "w",
+            "--user-id",
+            "u",
+            "--user-email",
+            "u@x.io",
+            "--expires-in",
+            "2h",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(out.trim()).unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        created["expiresAt"].as_str().unwrap().parse().unwrap();
+    let lifetime = expires - before;
+    assert!(
+        (7199..=7260).contains(&lifetime.num_seconds()),
+        "{lifetime:?}"
+    );
+    let (ok, listed, _) = keys(dir.path(), &["list", "--json"]).await;
+    assert!(ok);
+    assert!(listed.contains("\"expiresAt\""), "{listed}");
+    let (ok, _, err) = keys(
+        dir.path(),
+        &[
+            "create",
+            "--workspace",
+            "w",
+            "--user-id",
+            "u",
+            "--user-email",
+            "u@x.io",
+            "--expires-in",
+            "soon",
+        ],
+    )
+    .await;
+    assert!(!ok, "a bad duration is refused");
+    assert!(err.contains("expires-in"), "{err}");
+}

@@ -241,6 +241,7 @@ impl TestApp {
                     user_id: user.into(),
                     user_email: format!("{user}@example.com"),
                 },
+                expires_at: None,
             })
             .await
             .expect("key created");
@@ -715,5 +716,59 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.cut();
+    }
+}
+
+/// `/api/public/v1/agents/{id}{rest}`.
+pub fn agent_path(id: &str, rest: &str) -> String {
+    format!("/api/public/v1/agents/{id}{rest}")
+}
+
+/// The media type of JSON Patch (RFC 6902) bodies.
+pub const JSON_PATCH: &str = "application/json-patch+json";
+
+impl TestApp {
+    /// `GET path` with the app's key.
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, Some(&self.key), &[], None)
+            .await
+    }
+
+    /// `POST path` with the app's key, `headers` and no body.
+    pub async fn post_empty(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(Method::POST, path, Some(&self.key), headers, None)
+            .await
+    }
+
+    /// `PATCH /agents/{id}{query}` with a JSON Patch body (sent as-is) and `headers`.
+    pub async fn json_patch(
+        &self,
+        id: &str,
+        query: &str,
+        ops: &Value,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut all = vec![("content-type", JSON_PATCH)];
+        all.extend_from_slice(headers);
+        self.send(
+            Method::PATCH,
+            &format!("{}{query}", agent_path(id, "")),
+            Some(&self.key),
+            &all,
+            Some(ops.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// The version numbers of the agent's whole history, newest first (one page of 100).
+    pub async fn version_numbers(&self, id: &str) -> Vec<u64> {
+        let r = self.get(&agent_path(id, "/versions?pageSize=100")).await;
+        assert_eq!(r.status, 200, "versions: {}", r.text);
+        r.data()
+            .as_array()
+            .expect("an array of versions")
+            .iter()
+            .map(|v| v["version"].as_u64().expect("a version number"))
+            .collect()
     }
 }
