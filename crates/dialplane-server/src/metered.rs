@@ -56,6 +56,11 @@ impl Store for MeteredStore {
         self.timed("create_key", self.inner.create_key(key)).await
     }
 
+    async fn create_first_key(&self, key: NewKey) -> Result<Option<KeyRecord>> {
+        self.timed("create_first_key", self.inner.create_first_key(key))
+            .await
+    }
+
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         self.timed("list_keys", self.inner.list_keys()).await
     }

@@ -263,6 +263,8 @@ pub trait Store: Send + Sync + 'static {
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>>;
     async fn has_keys(&self) -> Result<bool>;
     async fn create_key(&self, key: NewKey) -> Result<KeyRecord>;
+    /// Creates `key` only if no key exists at all (atomically, also across instances): the bootstrap.
+    async fn create_first_key(&self, key: NewKey) -> Result<Option<KeyRecord>>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
     /// `false` when there is no such key (or it was already revoked).
     async fn revoke_key(&self, key_id: KeyId) -> Result<bool>;

@@ -15,6 +15,7 @@ use dialplane_core::{Agent, AgentId, CreatedBy, KeyId};
 #[derive(Clone)]
 pub enum Op {
     CreateKey(NewKey),
+    CreateFirstKey(NewKey),
     RevokeKey(KeyId),
     PurgeIdempotencyKeys(String),
     CreateAgent {
@@ -40,6 +41,7 @@ pub enum Op {
 #[derive(Debug)]
 pub enum Outcome {
     Key(KeyRecord),
+    FirstKey(Option<KeyRecord>),
     Revoked(bool),
     Purged(u64),
     Created(Created),
@@ -116,6 +118,13 @@ impl Outcome {
         }
     }
 
+    pub fn first_key(self) -> Result<Option<KeyRecord>> {
+        match self {
+            Outcome::FirstKey(k) => Ok(k),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub fn revoked(self) -> Result<bool> {
         match self {
             Outcome::Revoked(found) => Ok(found),
@@ -150,6 +159,8 @@ impl Outcome {
 pub trait Tx: Send {
     async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord>;
     async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool>;
+    /// Whether any key exists; holds off other transactions asking the same until this one ends.
+    async fn any_key(&mut self) -> Result<bool>;
     /// The agent, locked against concurrent writers until the transaction ends: for an update, a lock
     /// that still lets other writes refer to it; for a delete, one that keeps them from doing so.
     async fn lock_agent(
@@ -276,6 +287,14 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             .insert_key(&key, KeyId::generate(), &now())
             .await
             .map(Outcome::Key),
+        Op::CreateFirstKey(key) => {
+            if tx.any_key().await? {
+                return Ok(Outcome::FirstKey(None));
+            }
+            tx.insert_key(&key, KeyId::generate(), &now())
+                .await
+                .map(|k| Outcome::FirstKey(Some(k)))
+        }
         Op::RevokeKey(id) => tx.revoke_key(id, &now()).await.map(Outcome::Revoked),
         Op::PurgeIdempotencyKeys(before) => tx
             .purge_idempotency_keys(&before)

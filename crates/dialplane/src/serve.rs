@@ -2,10 +2,10 @@
 
 use crate::cli::{LogFormat, ServeArgs};
 use anyhow::Context;
-use dialplane_core::{CreatedBy, Rules, Scope};
+use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
 use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{router, AppState, HttpOptions};
-use dialplane_store::{Store, StoreOptions};
+use dialplane_store::{NewKey, Store, StoreOptions};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -121,11 +121,21 @@ async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
     if store.has_keys().await? {
         return Ok(());
     }
-    let user = CreatedBy {
-        user_id: "admin".into(),
-        user_email: "admin@localhost".into(),
+    let key = ApiKey::generate();
+    let first = NewKey {
+        hash: key.hash(),
+        workspace: "default".into(),
+        scope: Scope::Write,
+        user: CreatedBy {
+            user_id: "admin".into(),
+            user_email: "admin@localhost".into(),
+        },
+        expires_at: None,
     };
-    let (key, _) = crate::keys::create_key(store, "default", Scope::Write, user, None).await?;
+    // Instances starting together on an empty database: only one of them creates (and prints) it.
+    if store.create_first_key(first).await?.is_none() {
+        return Ok(());
+    }
     let key = key.expose();
     println!(
         "\n  No API key existed, so dialplane created workspace \"default\" with a write key for user \"admin\".\n  \

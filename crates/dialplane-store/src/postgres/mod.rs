@@ -157,6 +157,10 @@ impl Store for PgStore {
         self.write(Op::CreateKey(key)).await?.key()
     }
 
+    async fn create_first_key(&self, key: NewKey) -> Result<Option<KeyRecord>> {
+        self.write(Op::CreateFirstKey(key)).await?.first_key()
+    }
+
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
@@ -330,6 +334,16 @@ impl Tx for PgTx<'_> {
         .fetch_one(&mut *self.0)
         .await?;
         key_record(&row)
+    }
+
+    async fn any_key(&mut self) -> Result<bool> {
+        // One bootstrap at a time across instances: a transaction-scoped advisory lock.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dialplane:bootstrap-key'))")
+            .execute(&mut *self.0)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .fetch_one(&mut *self.0)
+            .await?)
     }
 
     async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {

@@ -182,6 +182,10 @@ impl Store for SqliteStore {
         self.write(Op::CreateKey(key)).await?.key()
     }
 
+    async fn create_first_key(&self, key: NewKey) -> Result<Option<KeyRecord>> {
+        self.write(Op::CreateFirstKey(key)).await?.first_key()
+    }
+
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query(
             "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at

@@ -133,6 +133,14 @@ impl Tx for SqliteTx<'_> {
         key_record(&row)
     }
 
+    async fn any_key(&mut self) -> Result<bool> {
+        // The writer's transaction holds SQLite's write lock: no one else can add a key meanwhile.
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .fetch_one(&mut *self.0)
+            .await?;
+        Ok(row.try_get::<bool, _>(0)?)
+    }
+
     async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",

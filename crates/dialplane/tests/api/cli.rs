@@ -565,3 +565,31 @@ async fn keys_can_be_created_with_an_expiry() {
     assert!(!ok, "a bad duration is refused");
     assert!(err.contains("expires-in"), "{err}");
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn three_instances_starting_together_on_an_empty_database_print_one_bootstrap_key() {
+    assert!(
+        crate::support::postgres_url().is_some(),
+        "this test needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL"
+    );
+    let db = crate::support::TestDb::new().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let args = ["--database", db.url.as_str()];
+    let (a, b, c) = tokio::join!(
+        Server::start_with(dirs[0].path(), &args, &[]),
+        Server::start_with(dirs[1].path(), &args, &[]),
+        Server::start_with(dirs[2].path(), &args, &[]),
+    );
+    let mut printed = Vec::new();
+    for server in [a, b, c] {
+        let (status, stdout, _) = server.stop().await;
+        assert!(status.success());
+        printed.extend(bootstrap_key(&stdout));
+    }
+    assert_eq!(
+        printed.len(),
+        1,
+        "exactly one instance creates the first key: {printed:?}"
+    );
+}
