@@ -231,7 +231,8 @@ pub async fn update(
         .await?;
     Ok(match updated {
         Updated::Changed(stored) => written(StatusCode::OK, stored, dry_run),
-        Updated::Unchanged(stored) => agent_response(StatusCode::OK, stored),
+        // A dry run is marked as one even when it would change nothing.
+        Updated::Unchanged(stored) => written(StatusCode::OK, stored, dry_run),
     })
 }
 

@@ -96,21 +96,18 @@ pub async fn duplicate(
         .ok_or_else(ApiError::not_found)?;
     let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
-    let mut spec = source.agent.spec;
-    spec.name = match options.get("name") {
-        None | Some(Value::Null) => copy_name(&spec.name),
-        Some(name) => {
-            // Validate the name as any name: through the document's rules.
-            let mut body = serde_json::to_value(&spec)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default();
-            body.insert("name".into(), name.clone());
-            dialplane_core::validate::validate_create(&body, &state.rules)
-                .map_err(ApiError::validation)?
-                .name
-        }
+    // The copy is a new agent: it is checked against today's rules like any create.
+    let mut body = serde_json::to_value(&source.agent.spec)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let name = match options.get("name") {
+        None | Some(Value::Null) => Value::String(copy_name(&source.agent.spec.name)),
+        Some(name) => name.clone(),
     };
+    body.insert("name".into(), name);
+    let spec = dialplane_core::validate::validate_create(&body, &state.rules)
+        .map_err(ApiError::validation)?;
     store_new(&state, principal, spec, idempotency, dry_run).await
 }
 
