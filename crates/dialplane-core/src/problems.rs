@@ -89,12 +89,26 @@ pub struct Problem {
 }
 
 /// Every problem found in one document, in the order they were found.
+///
+/// When a document has other problems, the agents it transfers to are not looked up by the store's
+/// write; they travel here as `references` so that whoever reports the problems can look them up too
+/// and report every problem at once.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Problems(Vec<Problem>);
+pub struct Problems(Vec<Problem>, Vec<(Pointer, crate::AgentId)>);
 
 impl Problems {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Notes that the agent `id`, named at `path`, must still be looked up.
+    pub fn defer_reference(&mut self, path: &Pointer, id: crate::AgentId) {
+        self.1.push((path.clone(), id));
+    }
+
+    /// The references still to look up (see [`Problems::defer_reference`]).
+    pub fn take_references(&mut self) -> Vec<(Pointer, crate::AgentId)> {
+        std::mem::take(&mut self.1)
     }
 
     pub fn push(&mut self, path: &Pointer, code: ProblemCode, message: impl Into<String>) {
@@ -107,6 +121,7 @@ impl Problems {
 
     pub fn extend(&mut self, other: Problems) {
         self.0.extend(other.0);
+        self.1.extend(other.1);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -122,8 +122,27 @@ pub async fn create(
     let dry_run = dry_run(query.as_deref())?;
     let request = serde_json::Value::Object(body.clone());
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
-    let spec = validate_create(&body, &state.rules).map_err(ApiError::validation)?;
+    let spec = match validate_create(&body, &state.rules) {
+        Ok(spec) => spec,
+        Err(problems) => return Err(invalid(&state, &principal.workspace, problems).await),
+    };
     store_new(&state, principal, spec, idempotency, dry_run).await
+}
+
+/// The validation error for `problems`, with the agents the faulty document names looked up too,
+/// so that every problem is reported at once.
+pub async fn invalid(state: &AppState, workspace: &str, mut problems: Problems) -> ApiError {
+    let references = problems.take_references();
+    let mut found = Vec::new();
+    for (_, id) in &references {
+        match state.store.get_agent(workspace, *id).await {
+            Ok(Some(_)) => found.push(*id),
+            Ok(None) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    dialplane_core::validate::report_missing(&mut problems, &references, &found);
+    ApiError::validation(problems)
 }
 
 /// Stores a new agent made of `spec` and answers 201 with it (200 for a dry run, which stores

@@ -1,6 +1,6 @@
 //! `POST /agents/{agentId}/duplicate`: a new agent with the same configuration and a fresh history.
 
-use crate::agents::{store_new, AgentEnvelope};
+use crate::agents::{invalid, store_new, AgentEnvelope};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{dry_run, idempotency, AgentPath};
@@ -106,8 +106,10 @@ pub async fn duplicate(
         Some(name) => name.clone(),
     };
     body.insert("name".into(), name);
-    let spec = dialplane_core::validate::validate_create(&body, &state.rules)
-        .map_err(ApiError::validation)?;
+    let spec = match dialplane_core::validate::validate_create(&body, &state.rules) {
+        Ok(spec) => spec,
+        Err(problems) => return Err(invalid(&state, &principal.workspace, problems).await),
+    };
     store_new(&state, principal, spec, idempotency, dry_run).await
 }
 

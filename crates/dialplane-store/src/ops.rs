@@ -372,11 +372,21 @@ async fn update_agent(
     // A bug in validation must not take the writer down with it: a panic is this op's error.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(&current)))
         .map_err(|_| StoreError::Internal("the change's validation panicked".into()))?;
-    let Some(agent) = outcome.map_err(|r| match r {
-        Rejection::Invalid(p) => StoreError::Invalid(p),
-        Rejection::TestFailed(p) => StoreError::TestFailed(p),
-    })?
-    else {
+    let outcome = match outcome {
+        Err(Rejection::Invalid(mut problems)) => {
+            // Look up what the faulty document names too, to report every problem at once.
+            let references = problems.take_references();
+            if !references.is_empty() {
+                let ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
+                let found = tx.existing(workspace, &ids).await?;
+                dialplane_core::validate::report_missing(&mut problems, &references, &found);
+            }
+            return Err(StoreError::Invalid(problems));
+        }
+        Err(Rejection::TestFailed(p)) => return Err(StoreError::TestFailed(p)),
+        Ok(outcome) => outcome,
+    };
+    let Some(agent) = outcome else {
         return Ok(Updated::Unchanged(current));
     };
     let revision = current.revision + 1;

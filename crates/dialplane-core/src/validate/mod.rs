@@ -61,7 +61,8 @@ pub(crate) fn or_list(items: &[String]) -> String {
 
 /// Reads a whole candidate document. Read-only keys are skipped here and checked by [`check_read_only`].
 pub fn read_candidate(candidate: &Value, rules: &Rules) -> Result<AgentSpec, Problems> {
-    read_merged(candidate, &Map::new(), rules)
+    let (spec, problems) = read_merged(candidate, &Map::new(), rules);
+    problems.into_result(spec)
 }
 
 /// Every key that `body` sets to `null` inside nested objects (not inside arrays), with its object.
@@ -80,7 +81,7 @@ fn read_merged(
     candidate: &Value,
     body: &Map<String, Value>,
     rules: &Rules,
-) -> Result<AgentSpec, Problems> {
+) -> (AgentSpec, Problems) {
     let mut cx = Ctx::new(rules);
     null_keys(body, &Pointer::root(), &mut cx.null_keys);
     let spec = match candidate.as_object() {
@@ -99,7 +100,7 @@ fn read_merged(
             AgentSpec::default()
         }
     };
-    cx.problems.into_result(spec)
+    (spec, cx.problems)
 }
 
 /// Reports every read-only field that the request `touched` and whose value in `candidate` differs
@@ -217,27 +218,43 @@ fn finish(
     rules: &Rules,
     own_id: Option<AgentId>,
 ) -> Result<AgentSpec, Problems> {
-    let (spec, mut problems) = match read_merged(&candidate, body, rules) {
-        Ok(spec) => (Some(spec), Problems::new()),
-        Err(problems) => (None, problems),
-    };
+    // The spec is read even from a faulty document (faulty fields at their defaults), so that its
+    // references can be checked and reported together with the other problems.
+    let (spec, mut problems) = read_merged(&candidate, body, rules);
     check_read_only(touched, &candidate, base, &mut problems);
-    if let Some(spec) = &spec {
-        for (path, target) in spec.transfer_targets() {
-            match target.parse::<AgentId>() {
-                Ok(id) if Some(id) == own_id => problems.push(
-                    &path,
-                    ProblemCode::SelfReference,
-                    "an agent cannot transfer to itself",
-                ),
-                Ok(_) => {}
-                Err(_) => problems.push(&path, ProblemCode::NotFound, missing_agent(target)),
-            }
+    let mut references = Vec::new();
+    for (path, target) in spec.transfer_targets() {
+        match target.parse::<AgentId>() {
+            Ok(id) if Some(id) == own_id => problems.push(
+                &path,
+                ProblemCode::SelfReference,
+                "an agent cannot transfer to itself",
+            ),
+            Ok(id) => references.push((path, id)),
+            // An empty id is a missing or faulty one, already reported.
+            Err(_) if target.is_empty() => {}
+            Err(_) => problems.push(&path, ProblemCode::NotFound, missing_agent(target)),
         }
     }
-    match spec {
-        Some(spec) if problems.is_empty() => Ok(spec),
-        _ => Err(problems),
+    if problems.is_empty() {
+        return Ok(spec);
+    }
+    for (path, id) in references {
+        problems.defer_reference(&path, id);
+    }
+    Err(problems)
+}
+
+/// Reports each deferred reference whose agent is not among `found`.
+pub fn report_missing(
+    problems: &mut Problems,
+    references: &[(Pointer, AgentId)],
+    found: &[AgentId],
+) {
+    for (path, id) in references {
+        if !found.contains(id) {
+            problems.push(path, ProblemCode::NotFound, missing_agent(&id.to_string()));
+        }
     }
 }
 

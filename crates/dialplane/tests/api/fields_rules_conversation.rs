@@ -97,16 +97,19 @@ fn agent_transfer(agent_id: &str) -> Value {
 #[tokio::test]
 async fn transfer_to_agent_rules_refuse_what_breaks_them() {
     let app = TestApp::spawn().await;
+    // A real target, so that the only problem in each case is the one it is about.
+    let target = app.create_named("Target").await;
+    let target = target.as_str();
     let item = |field: &str| format!("{TO_AGENT}/0/{field}");
     let with = |field: &str, value: Value| {
-        let mut t = agent_transfer("some-agent");
+        let mut t = agent_transfer(target);
         t[field] = value;
         json!([t])
     };
     let cases = [
         Refusal::at(
             TO_AGENT,
-            json_list(33, |_| agent_transfer("some-agent")),
+            json_list(33, |_| agent_transfer(target)),
             "too_long",
         ),
         Refusal::reported_at(
@@ -123,7 +126,7 @@ async fn transfer_to_agent_rules_refuse_what_breaks_them() {
         ),
         Refusal::reported_at(
             TO_AGENT,
-            json!([{"agentId": "a"}]),
+            json!([{"agentId": target}]),
             &item("condition"),
             "required",
         ),
@@ -190,7 +193,15 @@ async fn transfer_to_agent_rules_refuse_what_breaks_them() {
         ),
     ];
     assert_refusals(&app, &cases).await;
-    assert_no_agents(&app).await;
+    let list = app.list_agents("").await;
+    let names: Vec<&str> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Target"], "no refused agent was stored");
 }
 
 #[tokio::test]

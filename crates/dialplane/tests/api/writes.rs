@@ -495,3 +495,34 @@ async fn a_delete_and_a_new_transfer_to_the_same_agent_never_both_succeed() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn a_missing_transfer_target_is_reported_together_with_every_other_problem() {
+    let app = TestApp::spawn().await;
+    let missing = dialplane_core::AgentId::generate().to_string();
+    let existing = app.create_named("Existing").await;
+    let mut body = transfers_to(&[&missing, &existing]);
+    body["name"] = json!("Faulty");
+    body["direction"] = json!("sideways");
+    body["conversationConfig"]["agent"]["prompt"]["prompt"] = json!("p");
+    let second =
+        "/conversationConfig/agent/prompt/builtInTools/transferToAgent/transfers/1/agentId";
+    let expected = vec![
+        ("/direction".to_owned(), "invalid_value".to_owned()),
+        (TRANSFER_ID.to_owned(), "not_found".to_owned()),
+    ];
+    let created = app.create_agent(&body).await;
+    created.assert_error(400, "validation_error");
+    assert_eq!(created.detail_paths(), expected, "{}", created.text);
+    assert!(
+        !created.text.contains(second),
+        "the existing target is fine"
+    );
+
+    let id = app.create_named("Patched").await;
+    let mut patch = transfers_to(&[&missing, &existing]);
+    patch["direction"] = json!("sideways");
+    let patched = app.patch_agent(&id, &patch).await;
+    assert_eq!(patched.detail_paths(), expected, "{}", patched.text);
+    assert_eq!(app.get_agent(&id).await.etag(), "\"1\"", "nothing stored");
+}
