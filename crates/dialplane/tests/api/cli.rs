@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 const BIN: &str = env!("CARGO_BIN_EXE_dialplane");
 
 /// A `dialplane serve` process on a random port.
-struct Server {
-    child: Child,
-    addr: String,
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     lines: mpsc::UnboundedReceiver<String>,
@@ -51,7 +51,7 @@ impl Server {
     }
 
     /// `dialplane serve --listen 127.0.0.1:0 ARGS` in `dir`, with `envs` added.
-    async fn start_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub async fn start_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -95,7 +95,7 @@ impl Server {
     }
 
     /// The bootstrap key, once it is printed.
-    async fn bootstrap_key(&mut self) -> String {
+    pub async fn bootstrap_key(&mut self) -> String {
         loop {
             let line = self.out_lines.recv().await.expect("stdout line");
             if let Some(key) = bootstrap_key(&line) {
@@ -104,7 +104,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -162,7 +162,7 @@ async fn keys(dir: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn minimal() -> Value {
+pub fn minimal() -> Value {
     serde_json::json!({"name": "CLI", "conversationConfig": {"agent": {"prompt": {"prompt": "hi"}}}})
 }
 

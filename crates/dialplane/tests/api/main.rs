@@ -5,6 +5,7 @@ mod support;
 mod backend;
 mod cli;
 mod concurrency;
+mod crash;
 mod dry_run;
 mod duplicate;
 mod errors;
