@@ -104,8 +104,6 @@ fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error` (every problem in `details`)", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`: a read-only key", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
         (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),
@@ -287,7 +285,6 @@ pub async fn create_hosted(
         (status = 200, description = "A page of summaries", body = AgentListEnvelope,
             example = json!({"success": true, "data": [{"agentId": "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", "name": "Appointment setter", "tags": ["sales"], "metadata": {"createdAt": "2026-11-23T10:00:00.000000Z", "updatedAt": "2026-11-23T10:00:00.000000Z", "createdBy": {"userId": "admin", "userEmail": "admin@localhost"}}}], "pagination": {"pageSize": 30, "hasMore": false, "nextCursor": null, "sortBy": "created_at", "sortDirection": "desc"}})),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
     ),
     security(("apiKey" = []))
 )]
@@ -344,7 +341,6 @@ pub async fn list(
     responses(
         (status = 200, description = "The agent; `ETag` names its revision", body = AgentEnvelope),
         (status = 400, description = "`invalid_parameter`: not an agent id", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`, also for another workspace's agent", body = ErrorEnvelope),
     ),
     security(("apiKey" = []))
@@ -389,8 +385,6 @@ pub async fn get(
     responses(
         (status = 200, description = "The updated agent", body = AgentEnvelope),
         (status = 400, description = "`invalid_json`, `validation_error` or `invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`: a read-only key", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: a JSON Patch `test` operation failed (nothing is applied)", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: If-Match does not match", body = ErrorEnvelope),
@@ -442,8 +436,6 @@ pub async fn patch(
         (status = 200, description = "Deleted", body = DeletedEnvelope,
             example = json!({"success": true, "data": {"agentId": "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", "deleted": true}})),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: other agents transfer to it", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`", body = ErrorEnvelope),

@@ -72,8 +72,6 @@ fn options(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiE
     responses(
         (status = 201, description = "The new agent", body = AgentEnvelope),
         (status = 400, description = "`validation_error`, `invalid_json` or `invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
         (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),

@@ -140,7 +140,6 @@ fn parse_list_query(raw: Option<&str>) -> Result<(Option<u64>, u32), ApiError> {
         (status = 200, description = "A page of history", body = VersionListEnvelope,
             example = json!({"success": true, "data": [{"version": 2, "createdAt": "2026-11-23T10:05:00.000000Z", "createdBy": {"userId": "admin", "userEmail": "admin@localhost"}, "changedPaths": ["/conversationConfig/agent/prompt/temperature"], "restoredFrom": null}], "pagination": {"pageSize": 30, "hasMore": true, "nextCursor": "djE6Mg"}})),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
@@ -203,7 +202,6 @@ async fn load_version(
     responses(
         (status = 200, description = "The agent at that version; `ETag` names the version", body = AgentEnvelope),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
@@ -240,7 +238,6 @@ pub async fn get(
         (status = 200, description = "JSON Patch operations", body = DiffEnvelope,
             example = json!({"success": true, "data": [{"op": "replace", "path": "/conversationConfig/agent/prompt/temperature", "value": 0.4}]})),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
@@ -295,8 +292,6 @@ pub async fn diff(
     responses(
         (status = 200, description = "The agent after the restore", body = AgentEnvelope),
         (status = 400, description = "`validation_error` (the old content breaks today's rules) or `invalid_parameter`", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`", body = ErrorEnvelope),
     ),

@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
-    modifiers(&HostedCreatePath, &ApiKeyAuth, &Examples),
+    modifiers(&HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples),
     tags((name = "agents", description = "Voice-AI agent configuration"),
         (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"))
 )]
@@ -95,23 +95,29 @@ fn add_error(op: &mut utoipa::openapi::path::Operation, status: &str, descriptio
         .insert(status.to_owned(), response.into());
 }
 
-/// Fills in examples the attribute macros cannot build: full agents and error bodies, made from the
-/// real types.
-struct Examples;
+/// Adds the error responses every route behind a key shares, and fills in examples the attribute macros
+/// cannot build: full agents and error bodies, made from the real types.
+struct ResponsesAndExamples;
 
-impl Modify for Examples {
+impl Modify for ResponsesAndExamples {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::RefOr;
         for item in openapi.paths.paths.values_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
             ];
-            for op in operations.into_iter().flatten() {
+            for (op, writes) in operations {
+                let Some(op) = op else { continue };
                 let has_body = op.request_body.is_some();
+                // The answers every route behind a key can give, documented once here.
                 if op.security.is_some() {
+                    add_error(op, "401", "`unauthorized`: the API key is missing, malformed, unknown, revoked or expired");
+                    if writes {
+                        add_error(op, "403", "`forbidden`: a read-only key");
+                    }
                     add_error(
                         op,
                         "429",
