@@ -246,6 +246,30 @@ pub fn decode_agent(document: &str, revision: i64) -> Result<StoredAgent> {
     })
 }
 
+/// An API key from a row with the key columns, on either backend.
+pub fn key_record<'r, R>(row: &'r R) -> Result<KeyRecord>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let scope: String = row.try_get("scope")?;
+    Ok(KeyRecord {
+        key_id: parse_id(&row.try_get::<String, _>("key_id")?)?,
+        workspace: row.try_get("workspace")?,
+        scope: dialplane_core::Scope::parse(&scope)
+            .ok_or_else(|| StoreError::Internal(format!("stored scope {scope:?}")))?,
+        user: CreatedBy {
+            user_id: row.try_get("user_id")?,
+            user_email: row.try_get("user_email")?,
+        },
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
 /// A history entry from its columns.
 pub fn version_summary(
     version: i64,

@@ -5,14 +5,14 @@
 //! `FOR SHARE`, so an agent cannot be deleted while another write starts referring to it. A transaction
 //! that loses a deadlock is retried. PostgreSQL's own group commit shares fsyncs between transactions.
 
-use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
+use crate::ops::{self, decode_agent, key_record, parse_id, Lock, Op, Outcome, Row, Tx};
 use crate::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
     Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
 };
 use async_trait::async_trait;
-use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row as _;
 
 /// How often a write that lost a deadlock is tried again.
@@ -97,23 +97,6 @@ fn jitter_bits() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_micros())
-}
-
-fn key_record(row: &PgRow) -> Result<KeyRecord> {
-    let scope: String = row.try_get("scope")?;
-    Ok(KeyRecord {
-        key_id: parse_id(row.try_get("key_id")?)?,
-        workspace: row.try_get("workspace")?,
-        scope: Scope::parse(&scope)
-            .ok_or_else(|| StoreError::Internal(format!("stored scope {scope:?}")))?,
-        user: CreatedBy {
-            user_id: row.try_get("user_id")?,
-            user_email: row.try_get("user_email")?,
-        },
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
 }
 
 const KEY_COLUMNS: &str =

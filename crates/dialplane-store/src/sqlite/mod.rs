@@ -4,16 +4,15 @@
 
 mod writer;
 
-use crate::ops::{self, decode_agent, parse_id, Op, Outcome};
+use crate::ops::{self, decode_agent, key_record, Op, Outcome};
 use crate::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
     Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
 };
 use async_trait::async_trait;
-use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Scope};
+use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
@@ -101,23 +100,6 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true))
-}
-
-pub(crate) fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
-    let scope: String = row.try_get("scope")?;
-    Ok(KeyRecord {
-        key_id: parse_id(&row.try_get::<String, _>("key_id")?)?,
-        workspace: row.try_get("workspace")?,
-        scope: Scope::parse(&scope)
-            .ok_or_else(|| StoreError::Internal(format!("stored scope {scope:?}")))?,
-        user: CreatedBy {
-            user_id: row.try_get("user_id")?,
-            user_email: row.try_get("user_email")?,
-        },
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
 }
 
 const LIST: crate::list::Dialect = crate::list::Dialect {
@@ -349,6 +331,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::{SortBy, SortDirection};
+    use dialplane_core::CreatedBy;
 
     fn agent(name: &str) -> Agent {
         let body = serde_json::json!({"name": name, "conversationConfig": {"agent": {"prompt": {"prompt": "p"}}}});

@@ -6,8 +6,7 @@
 //! disturb the others. Because one task applies writes one after another, a read-transform-write of an
 //! agent is atomic: concurrent PATCHes cannot lose each other's changes.
 
-use super::key_record;
-use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
+use crate::ops::{self, decode_agent, key_record, parse_id, Lock, Op, Outcome, Row, Tx};
 use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy, KeyId};

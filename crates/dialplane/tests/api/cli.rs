@@ -515,26 +515,26 @@ async fn serve_keys_and_migrate_work_with_nothing_but_a_postgres_url() {
     assert!(stderr.contains("database=postgres://"), "{stderr}");
 }
 
+/// `keys create` for workspace `w`, user `u`, then `extra`.
+fn create_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "create",
+        "--workspace",
+        "w",
+        "--user-id",
+        "u",
+        "--user-email",
+        "u@x.io",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test]
 async fn keys_can_be_created_with_an_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let before = chrono::Utc::now();
-    let (ok, out, err) = keys(
-        dir.path(),
-        &[
-            "create",
-            "--workspace",
-            "w",
-            "--user-id",
-            "u",
-            "--user-email",
-            "u@x.io",
-            "--expires-in",
-            "2h",
-            "--json",
-        ],
-    )
-    .await;
+    let (ok, out, err) = keys(dir.path(), &create_args(&["--expires-in", "2h", "--json"])).await;
     assert!(ok, "{err}");
     let created: Value = serde_json::from_str(out.trim()).unwrap();
     let expires: chrono::DateTime<chrono::Utc> =
@@ -547,21 +547,7 @@ async fn keys_can_be_created_with_an_expiry() {
     let (ok, listed, _) = keys(dir.path(), &["list", "--json"]).await;
     assert!(ok);
     assert!(listed.contains("\"expiresAt\""), "{listed}");
-    let (ok, _, err) = keys(
-        dir.path(),
-        &[
-            "create",
-            "--workspace",
-            "w",
-            "--user-id",
-            "u",
-            "--user-email",
-            "u@x.io",
-            "--expires-in",
-            "soon",
-        ],
-    )
-    .await;
+    let (ok, _, err) = keys(dir.path(), &create_args(&["--expires-in", "soon"])).await;
     assert!(!ok, "a bad duration is refused");
     assert!(err.contains("expires-in"), "{err}");
 }
