@@ -3,7 +3,7 @@
 use crate::agents::{invalid, store_new, AgentEnvelope};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::{dry_run, idempotency, AgentPath};
+use crate::extract::{dry_run, idempotency, AgentPath, BodyBytes};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -83,7 +83,7 @@ pub async fn duplicate(
     AgentPath(id): AgentPath,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    BodyBytes(body): BodyBytes,
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(raw.as_deref())?;
     let options = options(&headers, &body)?;

@@ -1,6 +1,7 @@
 //! Extractors that answer in our envelope: JSON bodies, agent ids in paths, and request headers.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::BodyTimedOut;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -40,7 +41,12 @@ fn media_type(req: &Request, allowed: &[&str]) -> Result<String, ApiError> {
     }
 }
 
-/// The body's bytes, within the size limit.
+/// Whether `error` or one of its causes is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<E>())
+}
+
+/// The body's bytes, within the size limit and its deadline.
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -48,6 +54,8 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
                 ErrorCode::PayloadTooLarge,
                 "the body is over the size limit",
             )
+        } else if caused_by::<BodyTimedOut>(&rejection) {
+            ApiError::new(ErrorCode::RequestTimeout, BodyTimedOut.to_string())
         } else {
             ApiError::new(
                 ErrorCode::InvalidJson,
@@ -55,6 +63,17 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             )
         }
     })
+}
+
+/// A request body of any kind, read like every other (size limit, deadline, errors in the envelope).
+pub struct BodyBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BodyBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req, state).await.map(BodyBytes)
+    }
 }
 
 fn invalid_json(e: dialplane_core::json::JsonError) -> ApiError {

@@ -3,7 +3,7 @@
 //! ```text
 //! observe (request id, log, error envelope)
 //!  └ catch panic → 500 internal
-//!     └ body limit → 413
+//!     └ limits: headers → 431, body read in full within its deadline → 408, 413
 //!        └ routes: /api/public/v1/agents…, /healthz, /readyz, /api/public/v1/openapi.json
 //! ```
 
@@ -17,6 +17,7 @@ pub mod examples;
 pub mod extract;
 pub mod health;
 pub mod history;
+pub mod limits;
 pub mod listing;
 pub mod metered;
 pub mod metrics;
@@ -30,13 +31,10 @@ use axum::Router;
 use dialplane_core::Rules;
 use dialplane_store::Store;
 use error::ApiError;
-use std::future::Future;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
-/// The default limit on request bodies: 1 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use limits::{serve, HttpOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -83,20 +81,6 @@ impl AppState {
     }
 }
 
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
-pub struct HttpOptions {
-    pub max_body_bytes: usize,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        }
-    }
-}
-
 /// The whole application, ready to be served or called in-process.
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     with_layers(routes(&state), &state, options).with_state(state)
@@ -133,7 +117,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/readyz", get(health::readyz))
 }
 
-/// Wraps `routes` in dialplane's middleware: body limit, panic catching, request ids, logs and the
+/// Wraps `routes` in dialplane's middleware: size and time limits, panic catching, request ids, logs and the
 /// error envelope.
 pub fn with_layers(
     routes: Router<AppState>,
@@ -143,20 +127,13 @@ pub fn with_layers(
     routes
         .fallback(|| async { ApiError::new(error::ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            *options,
+            limits::limit_request,
+        ))
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             observe::observe,
         ))
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

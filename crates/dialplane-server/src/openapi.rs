@@ -129,6 +129,24 @@ impl Modify for ResponsesAndExamples {
                         "`unavailable`: storage does not answer; retry shortly",
                     );
                 }
+                // The HTTP layer's limits apply to every route.
+                add_error(
+                    op,
+                    "431",
+                    "`headers_too_large`: the request line and headers are over the limit",
+                );
+                if has_body {
+                    add_error(
+                        op,
+                        "408",
+                        "`request_timeout`: the body did not arrive within the body read timeout",
+                    );
+                    add_error(
+                        op,
+                        "413",
+                        "`payload_too_large`: the body is over the size limit",
+                    );
+                }
                 for (status, response) in op.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;

@@ -56,6 +56,16 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIALPLANE_MAX_BODY_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Largest request line plus headers accepted, in bytes (431 above it).
+    #[arg(long, env = "DIALPLANE_MAX_HEADER_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_HEADER_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
+    pub max_header_bytes: u64,
+    /// Milliseconds a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "DIALPLANE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request's body (408 after).
+    #[arg(long, env = "DIALPLANE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub body_read_timeout_ms: u64,
     /// Models that `prompt.llm` may name, comma-separated (replaces the built-in list).
     #[arg(long, env = "DIALPLANE_LLM_MODELS", value_delimiter = ',')]
     pub llm_models: Option<Vec<String>>,

@@ -84,23 +84,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let app = dialplane_server::metrics::router(state.metrics.clone());
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let _ = dialplane_server::serve(listener, app, async move {
+            let _ = dialplane_server::serve(listener, app, &HttpOptions::default(), async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
             .await;
         })
     });
-    let app = router(
-        state,
-        &HttpOptions {
-            max_body_bytes: args.max_body_bytes,
-        },
-    );
+    let http = HttpOptions {
+        max_body_bytes: args.max_body_bytes,
+        max_header_bytes: usize::try_from(args.max_header_bytes)?,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+    };
+    let app = router(state, &http);
     tracing::info!(
         database = %dialplane_store::redact_url(&args.database.url),
         "listening on http://{addr}"
     );
-    let served = dialplane_server::serve(listener, app, async move {
+    let served = dialplane_server::serve(listener, app, &http, async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     })

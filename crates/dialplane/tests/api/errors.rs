@@ -357,6 +357,7 @@ async fn a_body_over_a_configured_limit_is_payload_too_large_on_create_and_patch
     let app = TestApp::spawn_with(TestOptions {
         http: dialplane_server::HttpOptions {
             max_body_bytes: 1024,
+            ..Default::default()
         },
         ..TestOptions::default()
     })

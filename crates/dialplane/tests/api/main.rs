@@ -16,6 +16,7 @@ mod fields_rules_platform;
 mod history;
 mod history_diff;
 mod history_restore;
+mod http_limits;
 mod idempotency_expiry;
 mod json_patch;
 mod key_expiry;
