@@ -431,6 +431,7 @@ pub async fn patch(
     params(
         ("agentId" = String, Path, description = "The agent's id"),
         ("If-Match" = Option<String>, Header, description = "Only delete if the agent's ETag matches"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check of the delete (404, 409, 412) and delete nothing; answers `deleted: false` with `Dry-Run: true`"),
     ),
     responses(
         (status = 200, description = "Deleted", body = DeletedEnvelope,
@@ -446,18 +447,26 @@ pub async fn delete(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let dry_run = dry_run(raw.as_deref())?;
     state
         .store
-        .delete_agent(&principal.workspace, id, if_match(&headers))
+        .delete_agent(&principal.workspace, id, if_match(&headers), dry_run)
         .await?;
-    Ok(Json(DeletedEnvelope {
+    let mut response = Json(DeletedEnvelope {
         success: true,
         data: Deleted {
             agent_id: id,
-            deleted: true,
+            deleted: !dry_run,
         },
     })
-    .into_response())
+    .into_response();
+    if dry_run {
+        response
+            .headers_mut()
+            .insert("dry-run", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }

@@ -143,10 +143,11 @@ impl Store for MeteredStore {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        dry_run: bool,
     ) -> Result<()> {
         self.timed(
             "delete_agent",
-            self.inner.delete_agent(workspace, id, if_match),
+            self.inner.delete_agent(workspace, id, if_match, dry_run),
         )
         .await
     }

@@ -306,12 +306,14 @@ pub trait Store: Send + Sync + 'static {
         id: AgentId,
         version: u64,
     ) -> Result<Option<StoredAgent>>;
-    /// Deletes an agent no other agent transfers to.
+    /// Deletes an agent no other agent transfers to; with `dry_run`, checks that it could and
+    /// deletes nothing.
     async fn delete_agent(
         &self,
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        dry_run: bool,
     ) -> Result<()>;
 
     /// Forgets idempotency keys recorded before `expired_before`; answers how many.

@@ -35,6 +35,7 @@ pub enum Op {
         workspace: String,
         id: AgentId,
         if_match: Option<IfMatch>,
+        dry_run: bool,
     },
 }
 
@@ -85,15 +86,22 @@ impl Op {
         match self {
             Op::CreateAgent { dry_run, .. } => *dry_run,
             Op::UpdateAgent { change, .. } => change.dry_run,
+            Op::DeleteAgent { dry_run, .. } => *dry_run,
             _ => false,
         }
     }
 
-    pub fn delete_agent(workspace: &str, id: AgentId, if_match: Option<IfMatch>) -> Self {
+    pub fn delete_agent(
+        workspace: &str,
+        id: AgentId,
+        if_match: Option<IfMatch>,
+        dry_run: bool,
+    ) -> Self {
         Op::DeleteAgent {
             workspace: workspace.to_owned(),
             id,
             if_match,
+            dry_run,
         }
     }
 }
@@ -345,6 +353,7 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             workspace,
             id,
             if_match,
+            dry_run: _,
         } => delete_agent(tx, &workspace, id, if_match)
             .await
             .map(|()| Outcome::Deleted),

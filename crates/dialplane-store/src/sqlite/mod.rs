@@ -243,8 +243,9 @@ impl Store for SqliteStore {
         workspace: &str,
         id: AgentId,
         if_match: Option<IfMatch>,
+        dry_run: bool,
     ) -> Result<()> {
-        self.write(Op::delete_agent(workspace, id, if_match))
+        self.write(Op::delete_agent(workspace, id, if_match, dry_run))
             .await?
             .deleted()
     }

@@ -61,11 +61,11 @@ impl Server {
                 "127.0.0.1:0",
             ])
             .args(args)
-            .envs(envs.iter().copied())
             .env_remove("DIALPLANE_DATABASE_URL")
             .current_dir(dir)
             .env("RUST_LOG", "info,dialplane_server=debug")
             .env("NO_COLOR", "1")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -80,8 +80,12 @@ impl Server {
                 .recv()
                 .await
                 .expect("the server logs until it listens");
-            if let Some((_, addr)) = line.split_once("listening on http://") {
-                break addr.split_whitespace().next().unwrap().to_owned();
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                // Text or JSON logs: the address is what follows, up to the first other character.
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+                    .unwrap_or(rest.len());
+                break rest[..end].to_owned();
             }
         };
         Self {
@@ -578,4 +582,74 @@ async fn three_instances_starting_together_on_an_empty_database_print_one_bootst
         1,
         "exactly one instance creates the first key: {printed:?}"
     );
+}
+
+#[tokio::test]
+async fn no_api_key_reaches_the_logs_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with(
+        dir.path(),
+        &["--log-format", "json"],
+        &[("RUST_LOG", "trace")],
+    )
+    .await;
+    let bootstrap = server.bootstrap_key().await;
+    let created = |out: &str| -> String {
+        let key: Value = serde_json::from_str(out.trim()).unwrap();
+        key["key"].as_str().unwrap().to_owned()
+    };
+    let (ok, out, _) = keys(dir.path(), &create_args(&["--json"])).await;
+    assert!(ok);
+    let writer = created(&out);
+    let (ok, out, _) = keys(dir.path(), &create_args(&["--json", "--expires-in", "1s"])).await;
+    assert!(ok);
+    let expired = created(&out);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let unknown = dialplane_core::ApiKey::generate().expose().to_owned();
+    let malformed = format!("{}!", &unknown[..20]);
+    let secrets = [&bootstrap, &writer, &expired, &unknown, &malformed];
+
+    let client = reqwest::Client::new();
+    let mut requests = 0;
+    for key in secrets {
+        let create = client
+            .post(server.url("/api/public/v1/agents"))
+            .header("x-api-key", key.as_str())
+            .json(&minimal())
+            .send()
+            .await
+            .unwrap();
+        let list = client
+            .get(server.url("/api/public/v1/agents?pageSize=0"))
+            .header("x-api-key", key.as_str())
+            .send()
+            .await
+            .unwrap();
+        let bearer = client
+            .get(server.url("/api/public/v1/agents"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        requests += 3;
+        assert!(
+            [201, 401].contains(&create.status().as_u16())
+                && [400, 401].contains(&list.status().as_u16())
+                && bearer.status() == 401
+        );
+    }
+    let (status, _, stderr) = server.stop().await;
+    assert!(status.success());
+    let served = stderr.lines().filter(|l| l.contains("served")).count();
+    assert!(
+        served >= requests,
+        "the log holds every request: {served} of {requests}"
+    );
+    for key in secrets {
+        let secret = key.trim_start_matches("dp_");
+        assert!(
+            !stderr.contains(secret),
+            "a key (or its secret part) is in the logs: {secret}"
+        );
+    }
 }

@@ -507,3 +507,55 @@ async fn dry_run_must_be_true_or_false() {
     let list = app.list_agents("").await;
     assert_eq!(list.data().as_array().unwrap().len(), 1, "{}", list.text);
 }
+
+#[tokio::test]
+async fn a_dry_run_delete_runs_every_check_and_deletes_nothing() {
+    let app = TestApp::spawn().await;
+    let target = app.create_named("Target").await;
+    let referrer = app
+        .create_agent(&transferring(minimal_agent("Referrer"), &target))
+        .await;
+    assert_eq!(referrer.status, 201, "{}", referrer.text);
+    let referrer = referrer.data()["agentId"].as_str().unwrap().to_owned();
+    let dry_delete = |id: &str, headers: &'static [(&'static str, &'static str)]| {
+        let path = format!("{}?dryRun=true", agent_path(id, ""));
+        let app = &app;
+        async move {
+            app.send(Method::DELETE, &path, Some(&app.key), headers, None)
+                .await
+        }
+    };
+
+    // The same refusals as the real delete.
+    dry_delete(&target, &[]).await.assert_error(409, "conflict");
+    dry_delete(&referrer, &[("if-match", "\"7\"")])
+        .await
+        .assert_error(412, "precondition_failed");
+    let missing = dialplane_core::AgentId::generate().to_string();
+    dry_delete(&missing, &[])
+        .await
+        .assert_error(404, "not_found");
+
+    // A delete that would succeed answers so, and deletes nothing.
+    let before = app.get_agent(&referrer).await;
+    let dry = dry_delete(&referrer, &[("if-match", "\"1\"")]).await;
+    assert_eq!(dry.status, 200, "{}", dry.text);
+    assert_eq!(dry.header("dry-run"), Some("true"));
+    assert_eq!(
+        dry.data(),
+        &json!({"agentId": referrer, "deleted": false}),
+        "{}",
+        dry.text
+    );
+    let after = app.get_agent(&referrer).await;
+    assert_eq!(after.text, before.text, "still there, unchanged");
+    dry_delete(&target, &[]).await.assert_error(409, "conflict");
+
+    // The real delete then does it.
+    let real = app.delete_agent(&referrer).await;
+    assert_eq!(real.data(), &json!({"agentId": referrer, "deleted": true}));
+    assert_eq!(real.header("dry-run"), None);
+    app.get_agent(&referrer)
+        .await
+        .assert_error(404, "not_found");
+}

@@ -21,6 +21,7 @@ mod idempotency_expiry;
 mod json_patch;
 mod key_expiry;
 mod listing;
+mod malformed;
 mod metrics;
 mod multi_instance;
 mod openapi;

@@ -173,26 +173,80 @@ async fn create_as(app: &TestApp, key: &str, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn another_workspaces_agent_is_not_found_on_get_patch_and_delete_and_stays_unchanged() {
+async fn every_route_answers_404_for_another_workspaces_agent_and_changes_nothing() {
     let (app, acme, globex) = two_workspaces().await;
     let id = create_as(&app, &acme, "Acme desk").await;
-    let before = app.get_agent_as(&acme, &id).await;
-
-    app.get_agent_as(&globex, &id)
-        .await
-        .assert_error(404, "not_found");
-    app.patch_agent_as(&globex, &id, &json!({"name": "Globex owns this"}))
-        .await
-        .assert_error(404, "not_found");
-    let delete = app
-        .send(Method::DELETE, &agent_path(&id), Some(&globex), &[], None)
+    let renamed = app
+        .patch_agent_as(&acme, &id, &json!({"name": "Acme front desk"}))
         .await;
-    delete.assert_error(404, "not_found");
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let before = app.get_agent_as(&acme, &id).await;
+    let versions = agent_path(&format!("{id}/versions"));
+
+    let merge = Some(br#"{"name": "Globex owns this"}"#.to_vec());
+    type Route = (
+        Method,
+        String,
+        &'static [(&'static str, &'static str)],
+        Option<Vec<u8>>,
+    );
+    let routes: Vec<Route> = vec![
+        (Method::GET, agent_path(&id), &[], None),
+        (Method::PATCH, agent_path(&id), &[], merge.clone()),
+        (
+            Method::PATCH,
+            agent_path(&id),
+            &[("content-type", JSON_PATCH)],
+            Some(br#"[{"op": "replace", "path": "/name", "value": "Globex"}]"#.to_vec()),
+        ),
+        (
+            Method::PATCH,
+            format!("{}?dryRun=true", agent_path(&id)),
+            &[],
+            merge,
+        ),
+        (Method::DELETE, agent_path(&id), &[], None),
+        (
+            Method::DELETE,
+            format!("{}?dryRun=true", agent_path(&id)),
+            &[],
+            None,
+        ),
+        (
+            Method::POST,
+            agent_path(&format!("{id}/duplicate")),
+            &[],
+            None,
+        ),
+        (Method::GET, versions.clone(), &[], None),
+        (Method::GET, format!("{versions}/1"), &[], None),
+        (Method::GET, format!("{versions}/1/diff"), &[], None),
+        (Method::GET, format!("{versions}/1/diff?from=2"), &[], None),
+        (Method::POST, format!("{versions}/1/restore"), &[], None),
+    ];
+    for (method, path, headers, body) in routes {
+        let r = app
+            .send(method.clone(), &path, Some(&globex), headers, body)
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        r.assert_error(404, "not_found");
+    }
 
     let after = app.get_agent_as(&acme, &id).await;
     assert_eq!(after.status, 200, "still exists: {}", after.text);
     assert_eq!(after.data(), before.data(), "unchanged: {}", after.text);
     assert_eq!(after.etag(), before.etag());
+    let listed = listed_ids(&app.list_agents_as(&globex, "").await);
+    assert!(listed.is_empty(), "globex sees nothing: {listed:?}");
+    let history = app
+        .send(Method::GET, &versions, Some(&acme), &[], None)
+        .await;
+    assert_eq!(
+        history.data().as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        history.text
+    );
 }
 
 #[tokio::test]
