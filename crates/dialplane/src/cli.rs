@@ -29,6 +29,12 @@ pub enum Command {
     },
     /// Create the database if needed and apply migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Write a consistent snapshot of a SQLite database to a new FILE, while a server runs on it.
+    /// (PostgreSQL: use pg_dump; see docs/operations.md.)
+    Backup(BackupArgs),
+    /// Replace a SQLite database with a backup. Stop the server first; the database it replaces is
+    /// kept beside it as `<name>.replaced-<time>`.
+    Restore(RestoreArgs),
     /// Print the OpenAPI 3.1 document.
     Openapi,
 }
@@ -38,6 +44,22 @@ pub struct DatabaseArgs {
     /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
     #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     pub url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The backup file to write; it must not exist yet.
+    pub file: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup file to restore.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,6 +181,8 @@ impl Cli {
             Command::Serve(args) => crate::serve::run(args).await,
             Command::Keys { command } => crate::keys::run(command).await,
             Command::Migrate(db) => crate::keys::migrate(&db).await,
+            Command::Backup(args) => crate::backup::backup(args).await,
+            Command::Restore(args) => crate::backup::restore(args).await,
             Command::Openapi => {
                 print!("{}", dialplane_server::openapi::document());
                 Ok(())

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod cli;
 pub mod keys;
 pub mod serve;

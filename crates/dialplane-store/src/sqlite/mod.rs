@@ -2,6 +2,7 @@
 //! power cut. Reads use a small pool; every write goes through one writer task (see [`writer`]) that
 //! shares one commit among the writes that arrive together.
 
+pub mod backup;
 mod writer;
 
 use crate::ops::{self, decode_agent, key_record, Op, Outcome};
@@ -22,6 +23,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+/// The schema's migrations, applied when a store opens.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// How long a connection waits for another process (`dialplane keys`) to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,7 +43,7 @@ impl SqliteStore {
             .connect()
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
-        sqlx::migrate!("./migrations/sqlite")
+        MIGRATOR
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dialplane");
+pub const BIN: &str = env!("CARGO_BIN_EXE_dialplane");
 
 /// A `dialplane serve` process on a random port.
 pub struct Server {
@@ -112,6 +112,19 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET path` with `key`, answered as JSON.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits until a log line contains `needle`.
     async fn wait_for_log(&mut self, needle: &str) {
         loop {
@@ -132,7 +145,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status and everything printed.
-    async fn stop(mut self) -> (std::process::ExitStatus, String, String) {
+    pub async fn stop(mut self) -> (std::process::ExitStatus, String, String) {
         self.terminate();
         let status = self.child.wait().await.unwrap();
         // Let the readers reach end of file.
@@ -216,15 +229,7 @@ async fn serve_prints_a_working_bootstrap_key_once_and_keeps_data_across_restart
     );
 
     let second = Server::start(dir.path()).await;
-    let list: Value = client
-        .get(second.url("/api/public/v1/agents"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = second.get_json("/api/public/v1/agents", &key).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
     let (status, stdout, stderr) = second.stop().await;
     assert!(status.success());

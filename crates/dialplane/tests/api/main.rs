@@ -3,6 +3,7 @@
 mod support;
 
 mod backend;
+mod backup;
 mod cli;
 mod concurrency;
 mod crash;
