@@ -37,9 +37,9 @@ pub trait Choice: Copy + 'static {
 }
 
 macro_rules! choice {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? } default $default:ident) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    (#[doc = $doc:literal] $name:ident { $($variant:ident = $wire:literal),+ $(,)? } default $default:ident) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant,)+
         }
@@ -53,6 +53,19 @@ macro_rules! choice {
         impl Choice for $name {
             const VALUES: &'static [(&'static str, Self)] = &[$(($wire, Self::$variant)),+];
         }
+
+        // Written out rather than derived: the derive does not see serde renames made in a macro.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($doc.trim()))
+                    .enum_values(Some([$($wire),+]))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
     };
 }
 
@@ -557,5 +570,45 @@ impl AgentSpec {
             .iter()
             .enumerate()
             .map(move |(i, t)| (base.index(i).key("agentId"), t.agent_id.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The document's enum for a choice, and what the choice accepts and writes on the wire.
+    fn documented_and_wire<T: Choice + PartialSchema + Serialize>() -> (Vec<String>, Vec<String>) {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        let documented = schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        let wire = T::VALUES
+            .iter()
+            .map(|(wire, value)| {
+                assert_eq!(serde_json::to_value(value).unwrap(), *wire);
+                (*wire).to_owned()
+            })
+            .collect();
+        (documented, wire)
+    }
+
+    #[test]
+    fn the_document_lists_each_choice_as_it_is_spelled_on_the_wire() {
+        let pairs = [
+            documented_and_wire::<Direction>(),
+            documented_and_wire::<AudioFormat>(),
+            documented_and_wire::<TurnEagerness>(),
+            documented_and_wire::<SpellingPatience>(),
+            documented_and_wire::<CalendarProvider>(),
+            documented_and_wire::<EntityType>(),
+        ];
+        for (documented, wire) in pairs {
+            assert_eq!(documented, wire);
+        }
     }
 }

@@ -103,6 +103,7 @@ fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
         example = crate::examples::create_body),
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
+        (status = 200, description = "A dry run (`dryRun=true`): the agent that would be created, marked `Dry-Run: true`; nothing is stored", body = AgentEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error` (every problem in `details`)", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
@@ -273,7 +274,7 @@ pub async fn create_hosted(
     operation_id = "listAgents",
     tag = "agents",
     params(
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page, or a plain RFC 3339 timestamp (created_at) or name (name)"),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page, or a plain RFC 3339 timestamp (created_at) or name (name)"),
         ("pageSize" = Option<u32>, Query, description = "1..=100, default 30", minimum = 1, maximum = 100),
         ("sortBy" = Option<String>, Query, description = "`name` or `created_at` (default)"),
         ("sortDirection" = Option<String>, Query, description = "`asc` or `desc` (default)"),
@@ -337,7 +338,7 @@ pub async fn list(
     path = "/api/public/v1/agents/{agentId}",
     operation_id = "getAgent",
     tag = "agents",
-    params(("agentId" = String, Path, description = "The agent's id")),
+    params(("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id")),
     responses(
         (status = 200, description = "The agent; `ETag` names its revision", body = AgentEnvelope),
         (status = 400, description = "`invalid_parameter`: not an agent id", body = ErrorEnvelope),
@@ -370,7 +371,7 @@ pub async fn get(
     operation_id = "updateAgent",
     tag = "agents",
     params(
-        ("agentId" = String, Path, description = "The agent's id"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
         ("If-Match" = Option<String>, Header, description = "Only apply if the agent's ETag matches"),
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
     ),
@@ -429,7 +430,7 @@ pub async fn patch(
     operation_id = "deleteAgent",
     tag = "agents",
     params(
-        ("agentId" = String, Path, description = "The agent's id"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
         ("If-Match" = Option<String>, Header, description = "Only delete if the agent's ETag matches"),
         ("dryRun" = Option<bool>, Query, description = "Run every check of the delete (404, 409, 412) and delete nothing; answers `deleted: false` with `Dry-Run: true`"),
     ),

@@ -23,6 +23,17 @@ fn copy_name(name: &str) -> String {
     format!("{}{SUFFIX}", kept.trim_end())
 }
 
+/// The optional body of a duplicate.
+// For the document only: `options` reads the body, to report every problem with a pointer.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct DuplicateOptions {
+    /// The copy's name; default: the original's name plus ` (copy)`.
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+}
+
 /// The optional body: nothing at all, or a JSON object with at most `name`.
 fn options(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     if body.is_empty() {
@@ -63,14 +74,15 @@ fn options(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiE
 /// ` (copy)`), with a fresh history. Honours `Idempotency-Key` and `dryRun`.
 #[utoipa::path(post, path = "/api/public/v1/agents/{agentId}/duplicate", operation_id = "duplicateAgent", tag = "agents",
     params(
-        ("agentId" = String, Path, description = "The agent to copy"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent to copy"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 hours replay the first answer"),
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer (200) what would be stored, storing nothing"),
     ),
-    request_body(content = Object, content_type = "application/json", description = "Optional: `{\"name\": ...}`",
+    request_body(content = DuplicateOptions, content_type = "application/json", description = "Optional: `{\"name\": ...}`",
         example = json!({"name": "Front desk (EMEA)"})),
     responses(
         (status = 201, description = "The new agent", body = AgentEnvelope),
+        (status = 200, description = "A dry run (`dryRun=true`): the agent that would be created, marked `Dry-Run: true`; nothing is stored", body = AgentEnvelope),
         (status = 400, description = "`validation_error`, `invalid_json` or `invalid_parameter`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),

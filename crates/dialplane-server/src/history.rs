@@ -57,7 +57,7 @@ pub struct PatchOperationDoc {
     /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
     pub op: String,
     pub path: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (for `add`, `replace` and `test`).
     pub value: Option<serde_json::Value>,
 }
 
@@ -132,8 +132,8 @@ fn parse_list_query(raw: Option<&str>) -> Result<(Option<u64>, u32), ApiError> {
 /// Every stored change, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions", operation_id = "listVersions", tag = "history",
     params(
-        ("agentId" = String, Path, description = "The agent's id"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page"),
         ("pageSize" = Option<u32>, Query, description = "1..=100, default 30", minimum = 1, maximum = 100),
     ),
     responses(
@@ -198,7 +198,7 @@ async fn load_version(
 ///
 /// The full agent as it was at that version.
 #[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions/{version}", operation_id = "getVersion", tag = "history",
-    params(("agentId" = String, Path, description = "The agent's id"), ("version" = u64, Path, description = "A version number, from 1")),
+    params(("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"), ("version" = u64, Path, minimum = 1, description = "A version number, from 1")),
     responses(
         (status = 200, description = "The agent at that version; `ETag` names the version", body = AgentEnvelope),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
@@ -230,9 +230,9 @@ pub async fn get(
 /// for version 1 without `from`, the operations that build it from an empty document.
 #[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions/{version}/diff", operation_id = "diffVersions", tag = "history",
     params(
-        ("agentId" = String, Path, description = "The agent's id"),
-        ("version" = u64, Path, description = "The version to reach"),
-        ("from" = Option<u64>, Query, description = "The version to start from (default: the one before)"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
+        ("version" = u64, Path, minimum = 1, description = "The version to reach"),
+        ("from" = Option<u64>, Query, minimum = 1, description = "The version to start from (default: the one before)"),
     ),
     responses(
         (status = 200, description = "JSON Patch operations", body = DiffEnvelope,
@@ -284,8 +284,8 @@ pub async fn diff(
 /// `dryRun`.
 #[utoipa::path(post, path = "/api/public/v1/agents/{agentId}/versions/{version}/restore", operation_id = "restoreVersion", tag = "history",
     params(
-        ("agentId" = String, Path, description = "The agent's id"),
-        ("version" = u64, Path, description = "The version to bring back"),
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
+        ("version" = u64, Path, minimum = 1, description = "The version to bring back"),
         ("If-Match" = Option<String>, Header, description = "Only restore if the agent's ETag matches"),
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
     ),

@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
-    modifiers(&HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples),
+    modifiers(&AgentLinks, &HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples),
     tags((name = "agents", description = "Voice-AI agent configuration"),
         (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"))
 )]
@@ -47,6 +47,46 @@ impl Modify for ApiKeyAuth {
                 "An API key (dp_...) created by `dialplane keys create` or printed at first start",
             ))),
         );
+    }
+}
+
+/// Links from each answer that creates an agent to the operations on it, so that clients and tools
+/// (schemathesis' stateful tests among them) know where a new `agentId` leads.
+struct AgentLinks;
+
+impl Modify for AgentLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        const FOLLOW: [&str; 5] = [
+            "getAgent",
+            "updateAgent",
+            "deleteAgent",
+            "duplicateAgent",
+            "listVersions",
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let Some(op) = item.post.as_mut() else {
+                continue;
+            };
+            let creates = matches!(
+                op.operation_id.as_deref(),
+                Some("createAgent" | "duplicateAgent")
+            );
+            let Some(RefOr::T(created)) = op.responses.responses.get_mut("201") else {
+                continue;
+            };
+            if !creates {
+                continue;
+            }
+            for target in FOLLOW {
+                let link = LinkBuilder::new()
+                    .operation_id(target)
+                    .parameter("agentId", "$response.body#/data/agentId")
+                    .build();
+                created.links.insert(target.to_owned(), RefOr::T(link));
+            }
+        }
     }
 }
 
@@ -191,9 +231,15 @@ pub async fn openapi_json() -> impl axum::response::IntoResponse {
 
 /// The document as pretty JSON with a trailing newline, exactly as committed in `openapi.json`.
 pub fn document() -> String {
-    let mut json = ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    json.push('\n');
-    json
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            let json = ApiDoc::openapi()
+                .to_pretty_json()
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            // utoipa 5 writes a link's `operationId` as `operation_id`; no other key of ours is
+            // spelled so (every schema is camelCase), so the fix can be this plain.
+            json.replace("\"operation_id\": ", "\"operationId\": ") + "\n"
+        })
+        .clone()
 }
