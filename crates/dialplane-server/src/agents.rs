@@ -1,6 +1,7 @@
 //! The agent resource: create, list, get, patch and delete.
 
 use crate::auth::{Caller, Writer};
+use crate::cache::CachedAgent;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{dry_run, etag, idempotency, if_match, AgentPath, JsonObject, PatchBody};
 use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
@@ -351,12 +352,43 @@ pub async fn get(
     Caller(principal): Caller,
     AgentPath(id): AgentPath,
 ) -> Result<Response, ApiError> {
-    let stored = state
-        .store
-        .get_agent(&principal.workspace, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(agent_response(StatusCode::OK, stored))
+    let workspace = &principal.workspace;
+    let cached = match state.cache.agent(workspace, id) {
+        Some(cached) => cached,
+        None => {
+            let sequence = state.cache.write_sequence();
+            let stored = state
+                .store
+                .get_agent(workspace, id)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            let answer = Arc::new(CachedAgent {
+                etag: HeaderValue::from_str(&etag(stored.revision))
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                body: serde_json::to_vec(&AgentEnvelope {
+                    success: true,
+                    data: stored.agent,
+                })
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .into(),
+            });
+            state
+                .cache
+                .remember_agent(workspace, id, sequence, answer.clone());
+            answer
+        }
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, cached.etag.clone()),
+        ],
+        cached.body.clone(),
+    )
+        .into_response())
 }
 
 /// Update an agent

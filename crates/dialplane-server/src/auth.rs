@@ -24,11 +24,17 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, Api
         .and_then(|v| v.to_str().ok())
         .and_then(ApiKey::parse)
         .ok_or_else(ApiError::unauthorized)?;
-    state
+    let hash = key.hash();
+    if let Some(principal) = state.cache.principal(&hash) {
+        return Ok(principal);
+    }
+    let principal = state
         .store
-        .authenticate(&key.hash())
+        .authenticate(&hash)
         .await?
-        .ok_or_else(ApiError::unauthorized)
+        .ok_or_else(ApiError::unauthorized)?;
+    state.cache.remember_principal(hash, &principal);
+    Ok(principal)
 }
 
 fn rate_limit_headers(response: &mut Response, d: &Decision) {

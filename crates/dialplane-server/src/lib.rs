@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod cache;
 pub mod duplicate;
 pub mod error;
 pub mod examples;
@@ -46,21 +47,44 @@ pub struct AppState {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: std::time::Duration,
+    /// Resolved keys and finished agent answers.
+    pub cache: Arc<cache::ReadCache>,
 }
 
 /// How long an `Idempotency-Key` is remembered unless configured otherwise: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl AppState {
-    /// State over `store` with fresh metrics and no rate limit.
+    /// State over `store` with fresh metrics, no rate limit, the default key cache and no agent
+    /// cache.
     pub fn new(store: Arc<dyn Store>, rules: Rules) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
+        let cache = Arc::new(cache::ReadCache::new(cache::CacheOptions::default()));
         Self {
-            store: Arc::new(metered::MeteredStore::new(store, metrics.clone())),
+            store: Arc::new(metered::MeteredStore::new(
+                store,
+                metrics.clone(),
+                cache.clone(),
+            )),
             rules: Arc::new(rules),
             metrics,
             limiter: Arc::new(ratelimit::RateLimiter::Off),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            cache,
+        }
+    }
+
+    /// Caches as `options` says. Cache agents only when this process is the database's only writer.
+    pub fn with_cache(self, inner: Arc<dyn Store>, options: cache::CacheOptions) -> Self {
+        let cache = Arc::new(cache::ReadCache::new(options));
+        Self {
+            store: Arc::new(metered::MeteredStore::new(
+                inner,
+                self.metrics.clone(),
+                cache.clone(),
+            )),
+            cache,
+            ..self
         }
     }
 

@@ -1,5 +1,7 @@
-//! A [`Store`] that times every operation of the store it wraps, for the storage latency metric.
+//! A [`Store`] that times every operation of the store it wraps, for the storage latency metric, and
+//! tells the read cache about every write, so that no cached answer outlives the write that changed it.
 
+use crate::cache::ReadCache;
 use crate::metrics::{Metrics, StorageLabels};
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
@@ -14,11 +16,21 @@ use std::time::Instant;
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    cache: Arc<ReadCache>,
 }
 
 impl MeteredStore {
-    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>, cache: Arc<ReadCache>) -> Self {
+        Self {
+            inner,
+            metrics,
+            cache,
+        }
+    }
+
+    /// The store this one wraps.
+    pub fn inner(&self) -> &Arc<dyn Store> {
+        &self.inner
     }
 
     async fn timed<T>(
@@ -53,7 +65,9 @@ impl Store for MeteredStore {
     }
 
     async fn create_key(&self, key: NewKey) -> Result<KeyRecord> {
-        self.timed("create_key", self.inner.create_key(key)).await
+        let created = self.timed("create_key", self.inner.create_key(key)).await;
+        self.cache.forget_keys();
+        created
     }
 
     async fn create_first_key(&self, key: NewKey) -> Result<Option<KeyRecord>> {
@@ -66,8 +80,11 @@ impl Store for MeteredStore {
     }
 
     async fn revoke_key(&self, key_id: KeyId) -> Result<bool> {
-        self.timed("revoke_key", self.inner.revoke_key(key_id))
-            .await
+        let revoked = self
+            .timed("revoke_key", self.inner.revoke_key(key_id))
+            .await;
+        self.cache.forget_keys();
+        revoked
     }
 
     async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
@@ -103,12 +120,15 @@ impl Store for MeteredStore {
         change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        self.timed(
-            "update_agent",
-            self.inner
-                .update_agent(workspace, id, if_match, change, transform),
-        )
-        .await
+        let updated = self
+            .timed(
+                "update_agent",
+                self.inner
+                    .update_agent(workspace, id, if_match, change, transform),
+            )
+            .await;
+        self.cache.forget_agent(workspace, id);
+        updated
     }
 
     async fn list_versions(
@@ -145,11 +165,14 @@ impl Store for MeteredStore {
         if_match: Option<IfMatch>,
         dry_run: bool,
     ) -> Result<()> {
-        self.timed(
-            "delete_agent",
-            self.inner.delete_agent(workspace, id, if_match, dry_run),
-        )
-        .await
+        let deleted = self
+            .timed(
+                "delete_agent",
+                self.inner.delete_agent(workspace, id, if_match, dry_run),
+            )
+            .await;
+        self.cache.forget_agent(workspace, id);
+        deleted
     }
 
     async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {

@@ -119,6 +119,14 @@ pub struct ServeArgs {
     /// Minutes an Idempotency-Key is remembered (its first answer replayed).
     #[arg(long, env = "DIALPLANE_IDEMPOTENCY_TTL_MINUTES", default_value_t = 24 * 60, value_parser = clap::value_parser!(u64).range(1..=525_600))]
     pub idempotency_ttl_minutes: u64,
+    /// Milliseconds a resolved API key is trusted before the database is asked again: a revoked or
+    /// expired key stops working within this time. 0: ask on every request.
+    #[arg(long, env = "DIALPLANE_KEY_CACHE_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub key_cache_ms: u64,
+    /// SQLite: MiB of finished GET answers kept in memory (0: none). PostgreSQL instances share their
+    /// database, so they never cache agents.
+    #[arg(long, env = "DIALPLANE_AGENT_CACHE_MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub agent_cache_mib: u64,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -3,6 +3,7 @@
 use crate::cli::{LogFormat, ServeArgs};
 use anyhow::Context;
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
+use dialplane_server::cache::CacheOptions;
 use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{router, AppState, HttpOptions};
 use dialplane_store::{NewKey, Store, StoreOptions};
@@ -44,6 +45,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pool_size: args.db_pool_size,
         acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
     };
+    // The one server of a SQLite file may cache agents: its writes are the only writes of agents.
+    let sqlite = args.database.url.starts_with("sqlite:");
+    let _server_lock = if sqlite {
+        Some(dialplane_store::sqlite::lock_for_serving(
+            &args.database.url,
+        )?)
+    } else {
+        None
+    };
     let store = dialplane_store::open(&args.database.url, &store_options)
         .await
         .with_context(|| {
@@ -65,7 +75,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?,
         None => RateLimiter::local(args.rate_limit_per_minute),
     };
+    let cache = CacheOptions {
+        key_ttl: Duration::from_millis(args.key_cache_ms),
+        agent_bytes: if sqlite {
+            args.agent_cache_mib * 1024 * 1024
+        } else {
+            0
+        },
+    };
     let state = AppState::new(store.clone(), rules)
+        .with_cache(store.clone(), cache)
         .with_limiter(limiter)
         .with_idempotency_ttl(Duration::from_secs(args.idempotency_ttl_minutes * 60));
     let metrics = match args.metrics_listen.as_deref() {

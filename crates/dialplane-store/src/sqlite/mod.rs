@@ -519,3 +519,39 @@ mod tests {
         store.close().await;
     }
 }
+
+/// Held by the one server that serves a SQLite database: while it is held, no other server can
+/// start on the same file, so the server may cache what it reads (its own writes are the only
+/// writes of agents). `dialplane keys`, `backup` and `migrate` do not take it.
+#[derive(Debug)]
+pub struct ServerLock {
+    _file: std::fs::File,
+    pub path: std::path::PathBuf,
+}
+
+/// Takes the server lock of the SQLite database at `url`: a `.lock` file beside it, locked for as
+/// long as the returned value lives (the operating system lets go if the process dies).
+pub fn lock_for_serving(url: &str) -> Result<ServerLock> {
+    let db = connect_options(url)?.get_filename().to_path_buf();
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ServerLock { _file: file, path }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "another dialplane server is serving {} (it holds {}); stop it first",
+            db.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}

@@ -302,7 +302,15 @@ async fn keys_can_be_created_listed_and_revoked_while_the_server_runs() {
 
     let (ok, _, err) = keys(dir.path(), &["revoke", &key_id]).await;
     assert!(ok, "{err}");
-    assert_eq!(list(key.clone()).await, 401, "revoked at once");
+    // The server trusts a key it resolved for --key-cache-ms (100 ms), no longer.
+    let revoked = std::time::Instant::now();
+    while list(key.clone()).await != 401 {
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_millis(400),
+            "the revoked key still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let (ok, _, err) = keys(dir.path(), &["revoke", &key_id]).await;
     assert!(!ok, "revoking twice fails");
     assert!(err.contains("no active key"), "{err}");
@@ -657,4 +665,36 @@ async fn no_api_key_reaches_the_logs_even_at_trace_level() {
             "a key (or its secret part) is in the logs: {secret}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path()).await;
+    let second = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--database", &db_url(dir.path())])
+        .env_remove("DIALPLANE_DATABASE_URL")
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another dialplane server is serving"), "{err}");
+    // Tools that share the database with a server still work.
+    let (ok, _, err) = keys(dir.path(), &["list"]).await;
+    assert!(ok, "{err}");
+    let (status, _, _) = first.stop().await;
+    assert!(status.success());
+    // Once the first is gone, a server starts again.
+    let again = Server::start(dir.path()).await;
+    let (status, _, _) = again.stop().await;
+    assert!(status.success());
 }

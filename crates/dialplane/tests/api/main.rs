@@ -30,6 +30,7 @@ mod operations;
 mod outage;
 mod patch;
 mod rate_limit;
+mod read_cache;
 mod smoke;
 mod tenancy;
 mod writes;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
+use dialplane_server::cache::CacheOptions;
 use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{AppState, HttpOptions};
 use dialplane_store::{NewKey, Store, StoreOptions};
@@ -44,6 +45,20 @@ pub struct TestOptions {
     pub redis_url: Option<String>,
     /// How long idempotency keys are remembered (default: 24 hours).
     pub idempotency_ttl: Option<std::time::Duration>,
+    /// The caches (default: as `dialplane serve` has them for the backend).
+    pub cache: Option<CacheOptions>,
+}
+
+/// The caches `dialplane serve` uses on the database at `url`: agents only on SQLite.
+pub fn serve_cache(url: &str) -> CacheOptions {
+    CacheOptions {
+        agent_bytes: if url.starts_with("sqlite:") {
+            32 << 20
+        } else {
+            0
+        },
+        ..CacheOptions::default()
+    }
 }
 
 /// One HTTP answer, body parsed as JSON (or `Value::Null` when empty or not JSON).
@@ -185,7 +200,10 @@ impl TestApp {
             Some(url) => RateLimiter::redis(options.rate_limit_per_minute, url).expect("Redis URL"),
             None => RateLimiter::local(options.rate_limit_per_minute),
         };
-        let mut state = AppState::new(store.clone(), options.rules.clone()).with_limiter(limiter);
+        let cache = options.cache.unwrap_or_else(|| serve_cache(&db_url));
+        let mut state = AppState::new(store.clone(), options.rules.clone())
+            .with_cache(store.clone(), cache)
+            .with_limiter(limiter);
         if let Some(ttl) = options.idempotency_ttl {
             state = state.with_idempotency_ttl(ttl);
         }
@@ -854,4 +872,17 @@ impl TestApp {
         .await
         .expect("an answer or a close within 10 s")
     }
+}
+
+/// Calls with `key` until it is refused; answers how long that took.
+pub async fn until_refused(app: &TestApp, key: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while app.list_agents_as(key, "").await.status != 401 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the key still works 5 s later"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    started.elapsed()
 }

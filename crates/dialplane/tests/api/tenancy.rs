@@ -95,8 +95,24 @@ async fn missing_malformed_unknown_and_revoked_keys_get_the_same_401_on_every_ag
 }
 
 #[tokio::test]
-async fn a_revoked_key_stops_working_on_the_very_next_request() {
-    let app = TestApp::spawn().await;
+async fn a_revoked_key_stops_working_within_the_key_cache_time_and_at_once_without_it() {
+    for key_ttl in [
+        std::time::Duration::from_millis(100),
+        std::time::Duration::ZERO,
+    ] {
+        let app = TestApp::spawn_with(TestOptions {
+            cache: Some(dialplane_server::cache::CacheOptions {
+                key_ttl,
+                ..dialplane_server::cache::CacheOptions::default()
+            }),
+            ..TestOptions::default()
+        })
+        .await;
+        revoked_key_stops_working(&app, key_ttl).await;
+    }
+}
+
+async fn revoked_key_stops_working(app: &TestApp, key_ttl: std::time::Duration) {
     let key = app.new_key("default", Scope::Write, "bob").await;
     let ok = app.list_agents_as(&key, "").await;
     assert_eq!(ok.status, 200, "before revocation: {}", ok.text);
@@ -104,10 +120,18 @@ async fn a_revoked_key_stops_working_on_the_very_next_request() {
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.data()["agentId"].as_str().unwrap().to_owned();
 
-    revoke(&app, "bob").await;
-    app.list_agents_as(&key, "")
-        .await
-        .assert_error(401, "unauthorized");
+    revoke(app, "bob").await;
+    if key_ttl.is_zero() {
+        app.list_agents_as(&key, "")
+            .await
+            .assert_error(401, "unauthorized");
+    } else {
+        let took = until_refused(app, &key).await;
+        assert!(
+            took <= key_ttl + std::time::Duration::from_millis(250),
+            "refused after {took:?}, with keys trusted for {key_ttl:?}"
+        );
+    }
     app.get_agent_as(&key, &id)
         .await
         .assert_error(401, "unauthorized");
