@@ -82,6 +82,37 @@ fn no_nul<E: de::Error>(s: &str) -> Result<(), E> {
     }
 }
 
+/// How deeply `value` nests: the most arrays and objects on one path from the root (a scalar is 0).
+pub fn nesting(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    deepest
+}
+
+/// How many values `value` holds, itself included.
+pub fn size(value: &Value) -> usize {
+    let mut count = 0;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        count += 1;
+        match value {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
 struct Strict {
     depth: usize,
 }
@@ -172,6 +203,8 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{json_value, scalar};
+    use proptest::prelude::*;
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
@@ -211,5 +244,71 @@ mod tests {
         assert!(parse_object(b"{} x").is_err());
         assert!(parse_object(b"").is_err());
         assert!(parse_object(b"{\"a\": 1e400}").is_err());
+    }
+
+    #[test]
+    fn a_float_written_out_is_read_back_as_the_same_number() {
+        // Found by fuzzing: without serde_json's float_roundtrip feature this came back one ulp off.
+        let v = parse_value(b"-922337203685477734508709551615").unwrap();
+        assert_eq!(parse_value(&serde_json::to_vec(&v).unwrap()), Ok(v));
+        let f = 0.091_443_385_120_928_87;
+        assert_eq!(parse_value(f.to_string().as_bytes()), Ok(Value::from(f)));
+    }
+
+    /// `leaf` inside one array or object per item of `kinds` (true: an object), outermost first.
+    fn nest(kinds: &[bool], leaf: Value) -> Value {
+        kinds.iter().rev().fold(leaf, |inner, &object| {
+            if object {
+                Value::Object(Map::from_iter([("k".to_owned(), inner)]))
+            } else {
+                Value::Array(vec![inner])
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_value_written_out_is_read_back_unchanged(v in json_value()) {
+            prop_assert_eq!(parse_value(&serde_json::to_vec(&v).unwrap()), Ok(v.clone()));
+            prop_assert_eq!(parse_value(&serde_json::to_vec_pretty(&v).unwrap()), Ok(v));
+        }
+
+        #[test]
+        fn any_finite_float_is_read_back_as_the_same_f64(
+            f in any::<f64>().prop_filter("finite", |f| f.is_finite())
+        ) {
+            let v = Value::from(f);
+            prop_assert_eq!(parse_value(&serde_json::to_vec(&v).unwrap()), Ok(v));
+        }
+
+        #[test]
+        fn nesting_of_any_kind_is_accepted_to_64_levels_and_refused_at_65(
+            kinds in prop::collection::vec(any::<bool>(), MAX_DEPTH + 1),
+            leaf in scalar(),
+        ) {
+            let deepest = nest(&kinds[..MAX_DEPTH], leaf.clone());
+            prop_assert_eq!(parse_value(&serde_json::to_vec(&deepest).unwrap()), Ok(deepest));
+            let too_deep = serde_json::to_vec(&nest(&kinds, leaf)).unwrap();
+            let err = parse_value(&too_deep).unwrap_err();
+            prop_assert!(err.0.contains("nested deeper than 64"), "{}", err);
+        }
+
+        #[test]
+        fn parse_value_never_panics_on_arbitrary_bytes(
+            bytes in prop::collection::vec(any::<u8>(), 0..256)
+        ) {
+            let _ = parse_value(&bytes);
+            let _ = parse_object(&bytes);
+        }
+
+        #[test]
+        fn parse_value_never_panics_on_json_like_text(
+            text in "[\\[\\]{}:,\"0-9eE.+\\-ntrufasl\\\\u ]{0,64}"
+        ) {
+            // Refused or accepted, an accepted value obeys the strict rules.
+            if let Ok(v) = parse_value(text.as_bytes()) {
+                prop_assert_eq!(serde_json::from_str::<Value>(&text).ok(), Some(v));
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! JSON Patch (RFC 6902) bodies: read with a pointer to each bad operation, applied all or nothing.
 
-use crate::json::type_name;
+use crate::json::{nesting, size, type_name, MAX_DEPTH};
 use crate::problems::{Pointer, ProblemCode, Problems};
 use ::json_patch::{PatchErrorKind, PatchOperation};
 use serde_json::Value;
@@ -42,44 +42,75 @@ pub fn parse(body: Value) -> Result<Vec<PatchOperation>, Problems> {
     problems.into_result(ops)
 }
 
-/// Applies `ops` to `doc`; on failure `doc` is left as it was.
+/// The most values that `copy` operations may add to a document, all of them together: each `copy`
+/// can double a document, so without a bound a 2 KB patch could exhaust memory.
+pub const MAX_COPIED_VALUES: usize = 100_000;
+
+/// Applies `ops` to `doc`, one at a time; on failure `doc` is left as it was. The result may not nest
+/// deeper than a body may ([`MAX_DEPTH`]), and copies may add at most [`MAX_COPIED_VALUES`] values.
 pub fn apply(doc: &mut Value, ops: &[PatchOperation]) -> Result<(), Failure> {
+    // All or nothing by patching a copy. Not `json_patch::patch`, which undoes the operations applied
+    // before a failing one and panics when it cannot (after a `move` onto an ancestor of `from`).
     let mut patched = doc.clone();
-    match ::json_patch::patch(&mut patched, ops) {
-        Ok(()) => {
-            *doc = patched;
-            Ok(())
-        }
-        Err(e) => {
-            let mut problems = Problems::new();
-            let at = Pointer::root().index(e.operation);
-            let path = e.path.to_string();
-            match e.kind {
-                PatchErrorKind::TestFailed => {
-                    problems.push(
-                        &at.key("value"),
-                        ProblemCode::TestFailed,
-                        format!("the value at {path:?} is not the one tested for"),
-                    );
-                    Err(Failure::TestFailed(problems))
-                }
-                PatchErrorKind::InvalidFromPointer => {
-                    problems.push(
-                        &at.key("from"),
-                        ProblemCode::InvalidOperation,
-                        "names no value of the agent",
-                    );
-                    Err(Failure::Invalid(problems))
-                }
-                other => {
-                    problems.push(
-                        &at.key("path"),
-                        ProblemCode::InvalidOperation,
-                        format!("cannot be applied at {path:?}: {other}"),
-                    );
-                    Err(Failure::Invalid(problems))
-                }
+    let mut copied = 0;
+    for (i, op) in ops.iter().enumerate() {
+        if let PatchOperation::Copy(copy) = op {
+            copied += patched.pointer(copy.from.as_str()).map_or(0, size);
+            if copied > MAX_COPIED_VALUES {
+                let mut problems = Problems::new();
+                problems.push(
+                    &Pointer::root().index(i),
+                    ProblemCode::TooLong,
+                    format!("the copies would add more than {MAX_COPIED_VALUES} values"),
+                );
+                return Err(Failure::Invalid(problems));
             }
+        }
+        ::json_patch::patch_unsafe(&mut patched, std::slice::from_ref(op))
+            .map_err(|e| failure(i, e))?;
+    }
+    if nesting(&patched) > MAX_DEPTH {
+        let mut problems = Problems::new();
+        problems.push(
+            &Pointer::root(),
+            ProblemCode::TooLong,
+            format!("the patched agent would be nested deeper than {MAX_DEPTH} levels"),
+        );
+        return Err(Failure::Invalid(problems));
+    }
+    *doc = patched;
+    Ok(())
+}
+
+/// What went wrong with operation `i`.
+fn failure(i: usize, e: ::json_patch::PatchError) -> Failure {
+    let mut problems = Problems::new();
+    let at = Pointer::root().index(i);
+    let path = e.path.to_string();
+    match e.kind {
+        PatchErrorKind::TestFailed => {
+            problems.push(
+                &at.key("value"),
+                ProblemCode::TestFailed,
+                format!("the value at {path:?} is not the one tested for"),
+            );
+            Failure::TestFailed(problems)
+        }
+        PatchErrorKind::InvalidFromPointer => {
+            problems.push(
+                &at.key("from"),
+                ProblemCode::InvalidOperation,
+                "names no value of the agent",
+            );
+            Failure::Invalid(problems)
+        }
+        other => {
+            problems.push(
+                &at.key("path"),
+                ProblemCode::InvalidOperation,
+                format!("cannot be applied at {path:?}: {other}"),
+            );
+            Failure::Invalid(problems)
         }
     }
 }
@@ -92,7 +123,9 @@ pub fn diff(from: &Value, to: &Value) -> Vec<PatchOperation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::testing::{json_value, key};
+    use proptest::prelude::*;
+    use serde_json::{json, Map};
 
     #[test]
     fn operations_apply_in_order_and_all_or_nothing() {
@@ -139,6 +172,65 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_after_a_move_onto_an_ancestor_leaves_the_document_unchanged() {
+        // json_patch::patch could not undo the move (it would be a move inside itself) and panicked.
+        let original = json!({"a": {"b": {"c": [2]}}});
+        let ops = parse(json!([
+            {"op": "move", "from": "/a/b/c/0", "path": "/a"},
+            {"op": "remove", "path": "/missing"}
+        ]))
+        .unwrap();
+        let mut doc = original.clone();
+        let Err(Failure::Invalid(p)) = apply(&mut doc, &ops) else {
+            panic!()
+        };
+        assert_eq!(p.iter().next().unwrap().path, "/1/path");
+        assert_eq!(doc, original);
+    }
+
+    #[test]
+    fn copies_that_would_blow_the_document_up_are_refused_and_change_nothing() {
+        let mut doc = json!({"a": [1]});
+        let before = doc.clone();
+        let bomb: Vec<Value> = (0..40)
+            .map(|_| json!({"op": "copy", "from": "/a", "path": "/a/-"}))
+            .collect();
+        let ops = parse(Value::Array(bomb)).unwrap();
+        let Err(Failure::Invalid(problems)) = apply(&mut doc, &ops) else {
+            panic!("the bomb was applied");
+        };
+        let p = problems.iter().next().unwrap();
+        assert_eq!(p.code, ProblemCode::TooLong);
+        // Each copy puts `a` inside itself, doubling it from two values: the 16th copy passes 100 000.
+        assert_eq!(p.path, "/15");
+        assert_eq!(doc, before);
+        // A handful of copies is fine.
+        let few = parse(json!([{"op": "copy", "from": "/a", "path": "/b"}])).unwrap();
+        apply(&mut doc, &few).unwrap();
+        assert_eq!(doc, json!({"a": [1], "b": [1]}));
+    }
+
+    #[test]
+    fn a_patch_may_not_nest_the_document_deeper_than_a_body_may() {
+        // Each round wraps the document's `x` one level deeper: add a holder, move x in, move it back.
+        let mut ops = Vec::new();
+        for _ in 0..crate::json::MAX_DEPTH {
+            ops.push(json!({"op": "add", "path": "/h", "value": {}}));
+            ops.push(json!({"op": "move", "from": "/x", "path": "/h/x"}));
+            ops.push(json!({"op": "move", "from": "/h", "path": "/x"}));
+        }
+        let mut doc = json!({"x": 1});
+        let ops = parse(Value::Array(ops)).unwrap();
+        let Err(Failure::Invalid(problems)) = apply(&mut doc, &ops) else {
+            panic!("nested deeper than allowed");
+        };
+        assert_eq!(problems.iter().next().unwrap().code, ProblemCode::TooLong);
+        assert_eq!(doc, json!({"x": 1}));
+        assert_eq!(crate::json::nesting(&json!({"a": [{"b": 1}]})), 3);
+        assert_eq!(crate::json::size(&json!({"a": [{"b": 1}]})), 4);
+    }
+
+    #[test]
     fn diff_turns_one_document_into_the_other() {
         let (a, b) = (
             json!({"x": 1, "t": ["a"]}),
@@ -147,5 +239,134 @@ mod tests {
         let mut doc = a.clone();
         apply(&mut doc, &diff(&a, &b)).unwrap();
         assert_eq!(doc, b);
+    }
+
+    /// JSON Pointers into documents made by [`json_value`]: keys (escaped), indices, `-`, a few levels.
+    fn pointer() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            key().prop_map(|k| k.replace('~', "~0").replace('/', "~1")),
+            (0usize..4).prop_map(|i| i.to_string()),
+            Just("-".to_owned()),
+        ];
+        prop::collection::vec(token, 0..4)
+            .prop_map(|tokens| tokens.iter().map(|t| format!("/{t}")).collect::<String>())
+    }
+
+    /// Every pointer that names a value of `doc`, the root included.
+    fn pointers_in(doc: &Value) -> Vec<String> {
+        fn walk(v: &Value, at: Pointer, out: &mut Vec<String>) {
+            out.push(at.to_string());
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        walk(item, at.index(i), out);
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, item) in map {
+                        walk(item, at.key(k), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(doc, Pointer::root(), &mut out);
+        out
+    }
+
+    /// Operation-shaped JSON for `doc`: mostly valid operations, mostly at pointers that exist in `doc`
+    /// (or one level below them), some with a missing member or an unknown `op`.
+    fn operation(doc: &Value) -> impl Strategy<Value = Value> {
+        let existing = prop::sample::select(pointers_in(doc));
+        let somewhere = prop_oneof![
+            3 => existing.clone(),
+            1 => (existing, prop_oneof![key(), Just("-".to_owned()), Just("0".to_owned())])
+                .prop_map(|(p, t)| format!("{p}/{}", t.replace('~', "~0").replace('/', "~1"))),
+            1 => pointer(),
+        ];
+        let name = prop::sample::select(vec![
+            "add", "remove", "replace", "move", "copy", "test", "launch",
+        ]);
+        (
+            name,
+            prop::option::weighted(0.95, somewhere.clone()),
+            prop::option::weighted(0.95, somewhere),
+            prop::option::weighted(0.95, json_value()),
+        )
+            .prop_map(|(op, path, from, value)| {
+                let mut m = Map::new();
+                m.insert("op".into(), op.into());
+                if let Some(path) = path {
+                    m.insert("path".into(), path.into());
+                }
+                if matches!(op, "move" | "copy") {
+                    if let Some(from) = from {
+                        m.insert("from".into(), from.into());
+                    }
+                }
+                if matches!(op, "add" | "replace" | "test") {
+                    if let Some(value) = value {
+                        m.insert("value".into(), value);
+                    }
+                }
+                Value::Object(m)
+            })
+    }
+
+    /// A document and a JSON Patch body for it.
+    fn doc_and_operations() -> impl Strategy<Value = (Value, Value)> {
+        json_value().prop_flat_map(|doc| {
+            let ops = prop::collection::vec(operation(&doc), 0..6).prop_map(Value::Array);
+            (Just(doc), ops)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_diff_applied_to_its_source_gives_its_target(a in json_value(), b in json_value()) {
+            let mut doc = a.clone();
+            prop_assert_eq!(apply(&mut doc, &diff(&a, &b)), Ok(()));
+            prop_assert_eq!(doc, b);
+        }
+
+        #[test]
+        fn a_patch_applies_whole_or_leaves_the_document_unchanged(
+            (doc, body) in doc_and_operations()
+        ) {
+            let Ok(ops) = parse(body) else {
+                return Ok(());
+            };
+            // What applying the operations one at a time gives: the result, or the first that fails.
+            let mut stepwise = doc.clone();
+            let first_failure = ops
+                .iter()
+                .position(|op| apply(&mut stepwise, std::slice::from_ref(op)).is_err());
+            let mut patched = doc.clone();
+            match (apply(&mut patched, &ops), first_failure) {
+                (Ok(()), None) => prop_assert_eq!(patched, stepwise),
+                (Err(Failure::TestFailed(p) | Failure::Invalid(p)), Some(i)) => {
+                    prop_assert_eq!(&patched, &doc, "nothing applied");
+                    let path = &p.iter().next().unwrap().path;
+                    prop_assert!(path.starts_with(&format!("/{i}/")), "{} for operation {}", path, i);
+                }
+                (outcome, first_failure) => {
+                    prop_assert!(false, "{:?} but operation {:?} fails alone", outcome, first_failure)
+                }
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_and_reports_json_pointers(
+            body in prop_oneof![json_value(), doc_and_operations().prop_map(|(_, ops)| ops)]
+        ) {
+            if let Err(problems) = parse(body) {
+                prop_assert!(!problems.is_empty());
+                for p in problems.iter() {
+                    prop_assert!(p.path.is_empty() || p.path.starts_with('/'), "{}", p.path);
+                    prop_assert!(!p.message.is_empty());
+                }
+            }
+        }
     }
 }

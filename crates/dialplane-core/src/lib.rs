@@ -12,6 +12,9 @@ pub mod merge;
 pub mod problems;
 pub mod validate;
 
+#[cfg(test)]
+mod testing;
+
 pub use agent::{Agent, AgentSpec, CreatedBy, Metadata};
 pub use ids::{AgentId, KeyId};
 pub use keys::{ApiKey, KeyHash, Scope};

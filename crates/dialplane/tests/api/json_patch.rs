@@ -453,3 +453,29 @@ async fn a_json_patch_on_a_missing_or_foreign_agent_is_not_found() {
     r.assert_error(404, "not_found");
     assert_eq!(app.version_numbers(&id).await, [1]);
 }
+
+#[tokio::test]
+async fn a_patch_that_would_blow_the_agent_up_or_nest_it_too_deep_is_refused() {
+    let app = TestApp::spawn().await;
+    let id = tagged(&app).await;
+    let before = app.get_agent(&id).await;
+    // Forty copies of a list into itself would double the agent forty times.
+    let list = "/platformSettings/widget/list";
+    let bomb: Vec<Value> = std::iter::once(json!({"op": "add", "path": list, "value": [1]}))
+        .chain((0..40).map(|_| json!({"op": "copy", "from": list, "path": format!("{list}/-")})))
+        .collect();
+    let r = app.json_patch(&id, "", &Value::Array(bomb), &[]).await;
+    // Each copy doubles the list from two values: the 16th passes 100 000 copied values.
+    r.assert_problem("/16", "too_long");
+    // Nesting a free-form map deeper than a body may, one move at a time.
+    let mut nest = vec![json!({"op": "add", "path": "/platformSettings/widget/x", "value": 1})];
+    for _ in 0..70 {
+        nest.push(json!({"op": "add", "path": "/platformSettings/widget/h", "value": {}}));
+        nest.push(json!({"op": "move", "from": "/platformSettings/widget/x", "path": "/platformSettings/widget/h/x"}));
+        nest.push(json!({"op": "move", "from": "/platformSettings/widget/h", "path": "/platformSettings/widget/x"}));
+    }
+    let r = app.json_patch(&id, "", &Value::Array(nest), &[]).await;
+    r.assert_error(400, "validation_error");
+    assert_eq!(app.get_agent(&id).await.text, before.text, "nothing stored");
+    assert_eq!(app.version_numbers(&id).await, [1]);
+}
