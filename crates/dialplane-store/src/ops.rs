@@ -426,7 +426,12 @@ async fn update_agent(
     let row = Row::new(&agent, revision)?;
     check_targets(tx, workspace, &row).await?;
     tx.update_agent(workspace, &row).await?;
-    tx.replace_links(workspace, &row).await?;
+    // Most changes touch neither the tags nor the transfers: their rows stay as they are.
+    let links_changed = current.agent.spec.tags != agent.spec.tags
+        || crate::Derived::of(&current.agent.spec).targets != row.derived.targets;
+    if links_changed {
+        tx.replace_links(workspace, &row).await?;
+    }
     let changed = dialplane_core::validate::changed_paths(&current.agent.spec, &agent.spec);
     tx.insert_version(
         workspace,

@@ -13,20 +13,30 @@ use tokio::net::TcpListener;
 /// How often expired idempotency keys are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
-pub fn init_logging(format: LogFormat) {
+/// Logs go to stderr from a thread of their own, so that no request waits on a write to stderr;
+/// lines are buffered while more are waiting and flushed as soon as none is. Nothing is dropped: when
+/// the queue is full, logging waits. The guard flushes what is left when it is dropped.
+pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    guard
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    let _logs = init_logging(args.log_format);
     let rules = match &args.llm_models {
         Some(models) => {
             let models: Vec<String> = models
