@@ -37,9 +37,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use limits::{serve, HttpOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES};
 
-/// What every handler shares.
+/// What every handler shares: one reference-counted [`Shared`], cheap to clone for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     /// The store, timed for the storage metric.
     pub store: Arc<dyn Store>,
     pub rules: Arc<Rules>,
@@ -51,6 +55,14 @@ pub struct AppState {
     pub cache: Arc<cache::ReadCache>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 /// How long an `Idempotency-Key` is remembered unless configured otherwise: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -60,7 +72,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, rules: Rules) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
         let cache = Arc::new(cache::ReadCache::new(cache::CacheOptions::default()));
-        Self {
+        Self(Arc::new(Shared {
             store: Arc::new(metered::MeteredStore::new(
                 store,
                 metrics.clone(),
@@ -71,26 +83,31 @@ impl AppState {
             limiter: Arc::new(ratelimit::RateLimiter::Off),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             cache,
-        }
+        }))
+    }
+
+    /// This state with `change` made to its parts (for building it, before it serves).
+    fn with(self, change: impl FnOnce(&mut Shared)) -> Self {
+        let mut shared = Shared::clone(&self.0);
+        change(&mut shared);
+        Self(Arc::new(shared))
     }
 
     /// Caches as `options` says. Cache agents only when this process is the database's only writer.
     pub fn with_cache(self, inner: Arc<dyn Store>, options: cache::CacheOptions) -> Self {
-        let cache = Arc::new(cache::ReadCache::new(options));
-        Self {
-            store: Arc::new(metered::MeteredStore::new(
+        self.with(|shared| {
+            let cache = Arc::new(cache::ReadCache::new(options));
+            shared.store = Arc::new(metered::MeteredStore::new(
                 inner,
-                self.metrics.clone(),
+                shared.metrics.clone(),
                 cache.clone(),
-            )),
-            cache,
-            ..self
-        }
+            ));
+            shared.cache = cache;
+        })
     }
 
-    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.idempotency_ttl = ttl;
-        self
+    pub fn with_idempotency_ttl(self, ttl: std::time::Duration) -> Self {
+        self.with(|shared| shared.idempotency_ttl = ttl)
     }
 
     /// Forgets expired idempotency keys; answers how many.
@@ -99,9 +116,8 @@ impl AppState {
         self.store.purge_idempotency_keys(&before).await
     }
 
-    pub fn with_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
-        self.limiter = Arc::new(limiter);
-        self
+    pub fn with_limiter(self, limiter: ratelimit::RateLimiter) -> Self {
+        self.with(|shared| shared.limiter = Arc::new(limiter))
     }
 }
 
