@@ -63,48 +63,43 @@ pub async fn run(
     }
 }
 
-/// Runs a batch in one transaction. The outer `Err` means nothing was committed; the inner results
-/// are final only once the commit succeeded.
+/// Runs a batch in one transaction, each op in a savepoint of its own. The outer `Err` means nothing
+/// was committed; the inner results are final only once the commit succeeded.
+///
+/// Savepoint statements ride together (`RELEASE op; SAVEPOINT op` between two ops), so an op costs
+/// one round trip to SQLite's thread on top of its own statements.
 async fn apply_batch(
     conn: &mut SqliteConnection,
     ops: Vec<Op>,
 ) -> Result<Vec<Result<Outcome>>, sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    sqlx::query("BEGIN IMMEDIATE; SAVEPOINT op")
+        .execute(&mut *conn)
+        .await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        match apply_in_savepoint(conn, op).await {
-            Ok(result) => results.push(result),
-            // The savepoint itself failed: SQLite may have rolled the whole transaction back, so
-            // nothing of this batch can be trusted. Abort it; every op is answered as failed.
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
-                return Err(e);
-            }
+        let dry_run = op.dry_run();
+        let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
+        // A failed op, or a dry run, is undone; the next op gets a fresh savepoint.
+        let boundary = if result.is_err() || dry_run {
+            "ROLLBACK TO op; RELEASE op; SAVEPOINT op"
+        } else {
+            "RELEASE op; SAVEPOINT op"
+        };
+        if let Err(e) = sqlx::query(boundary).execute(&mut *conn).await {
+            // SQLite may have rolled the whole transaction back: nothing of this batch can be
+            // trusted. Abort it; every op is answered as failed.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
+            return Err(e);
         }
+        results.push(result);
     }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+    if let Err(e) = sqlx::query("RELEASE op; COMMIT").execute(&mut *conn).await {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
         return Err(e);
     }
     Ok(results)
-}
-
-/// Runs `op` in its own savepoint, rolled back when it fails or is a dry run. The outer `Err` means
-/// the savepoint statements themselves failed.
-async fn apply_in_savepoint(
-    conn: &mut SqliteConnection,
-    op: Op,
-) -> Result<Result<Outcome>, sqlx::Error> {
-    sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
-    let dry_run = op.dry_run();
-    let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
-    if result.is_err() || dry_run {
-        sqlx::query("ROLLBACK TO op").execute(&mut *conn).await?;
-    }
-    sqlx::query("RELEASE op").execute(&mut *conn).await?;
-    Ok(result)
 }
 
 /// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
@@ -353,5 +348,69 @@ impl Tx for SqliteTx<'_> {
         .execute(&mut *self.0)
         .await?;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{ConnectOptions, Row};
+
+    /// The batch runs its savepoint statements two or three to a query: every one must run.
+    #[tokio::test]
+    async fn every_statement_of_a_savepoint_boundary_runs() {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .in_memory(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE; SAVEPOINT op")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("ROLLBACK TO op; RELEASE op; SAVEPOINT op")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("RELEASE op; SAVEPOINT op")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("RELEASE op; COMMIT")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let rows: Vec<i64> = sqlx::query("SELECT x FROM t ORDER BY x")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            rows,
+            [2, 3],
+            "the first insert was undone, the others committed"
+        );
+        // No transaction is left open: BEGIN works again.
+        sqlx::query("BEGIN; COMMIT")
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 }
