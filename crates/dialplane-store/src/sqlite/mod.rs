@@ -34,6 +34,29 @@ pub struct SqliteStore {
     stats: Arc<writer::Stats>,
     writes: Mutex<Option<mpsc::Sender<writer::Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// How often the WAL is folded into the database file, off the writer's path.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Folds the WAL into the database file every [`CHECKPOINT_EVERY`] on a connection of its own, so the
+/// writer never stalls on it (the writer's automatic checkpoints are off). `PASSIVE` waits for no
+/// one: it copies what it can while writes go on.
+async fn checkpoint(mut conn: sqlx::SqliteConnection, mut stop: oneshot::Receiver<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+                    tracing::warn!(error = %e, "checkpointing the WAL failed; retrying");
+                }
+            }
+            _ = &mut stop => break,
+        }
+    }
+    let _ = sqlx::Connection::close(conn).await;
 }
 
 impl SqliteStore {
@@ -47,6 +70,11 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;
+        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+            .execute(&mut conn)
+            .await?;
+        let (stop_checkpoints, stopped) = oneshot::channel();
+        let checkpointer = tokio::spawn(checkpoint(connect.connect().await?, stopped));
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .connect_with(connect.read_only(true))
@@ -64,6 +92,7 @@ impl SqliteStore {
             stats,
             writes: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(task)),
+            checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
         })
     }
 
@@ -321,7 +350,13 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        // Dropping the last sender lets the writer finish what is queued and stop.
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, task)) = checkpointer {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        // Dropping the last sender lets the writer finish what is queued and stop (with a last,
+        // truncating checkpoint).
         let sender = self.writes.lock().ok().and_then(|mut s| s.take());
         drop(sender);
         let task = self.writer.lock().ok().and_then(|mut t| t.take());
