@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 DEEP_TARGET = 100_000
@@ -278,6 +279,11 @@ def markdown(results: dict, command: str = "bench/run") -> str:
     w("List pages are `pageSize=50&sortBy=created_at&sortDirection=asc`. The `@N` rows run after the store was")
     w("filled and the server restarted, while its resident memory is sampled.")
     w("")
+    # What profiling taught us: written by hand in bench/NOTES.md, kept with every run's figures.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
+    if os.path.exists(notes):
+        w(open(notes).read().rstrip())
+        w("")
     return "\n".join(L)
 
 
