@@ -249,7 +249,8 @@ class Server:
         """How many lines of the server log match each regex, colour codes removed."""
         ansi = re.compile(r"\x1b\[[0-9;]*m")
         rxs = {k: re.compile(p) for k, p in patterns.items()}
-        counts = dict.fromkeys(patterns, 0)
+        counts: dict = dict.fromkeys(patterns, 0)
+        kinds: dict[str, int] = {}
         try:
             for line in open(self.log_path, errors="replace"):
                 if not any(w in line for w in ("ERROR", "WARN", "panick", "status\x1b[0m\x1b[2m=\x1b[0m5", "status=5")):
@@ -258,8 +259,13 @@ class Server:
                 for k, rx in rxs.items():
                     if rx.search(line):
                         counts[k] += 1
+                m = re.match(r"\S+\s+(WARN|ERROR)\s+(?:.*?\}: )?(\S+: [^=]*?)(?: \w+=|$)", line.rstrip())
+                if m:
+                    kind = f"{m.group(1)} {m.group(2)[:100]}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
         except OSError:
             pass
+        counts["logKinds"] = dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:8])
         return counts
 
 
@@ -520,27 +526,12 @@ def seed(port: int, key: str, count: int, workers: int, prefix: str, keep: bool)
     return out
 
 
-def count_agents(port: int, key: str) -> int:
-    """Walk the whole list (pageSize 100); the number of agents."""
-    c = Client(port, key)
-    n, cursor = 0, None
-    while True:
-        q = {"pageSize": "100", "sortBy": "created_at", "sortDirection": "asc"}
-        if cursor:
-            q["cursor"] = cursor
-        page = c.json("GET", f"{API}/agents?{urllib.parse.urlencode(q)}")
-        n += len(page["data"])
-        if not page["pagination"]["hasMore"]:
-            return n
-        cursor = page["pagination"]["nextCursor"]
-
-
-def deep_cursor(port: int, key: str, depth: int) -> tuple[str, int, dict]:
-    """Walk pages of 100 in created_at order; the exact cursor after item `depth` (a multiple of 100),
-    and how long the pages took."""
+def walk_pages(port: int, key: str, depth: int | None = None) -> tuple[str | None, int, dict]:
+    """Walk the list in created_at order, pages of 100, to item `depth` (or the end): the cursor reached,
+    the number of items walked, and how long the pages took."""
     c = Client(port, key)
     n, cursor, times = 0, None, []
-    while n < depth:
+    while depth is None or n < depth:
         q = {"pageSize": "100", "sortBy": "created_at", "sortDirection": "asc"}
         if cursor:
             q["cursor"] = cursor
@@ -551,12 +542,24 @@ def deep_cursor(port: int, key: str, depth: int) -> tuple[str, int, dict]:
         if not page["pagination"]["hasMore"]:
             break
         cursor = page["pagination"]["nextCursor"]
-    times_ms = sorted(x * 1000 for x in times)
-    walk = {"pages": len(times), "seconds": round(sum(times), 2),
-            "p50Ms": round(times_ms[len(times_ms) // 2], 2) if times_ms else None,
-            "maxMs": round(times_ms[-1], 1) if times_ms else None,
-            "over100Ms": sum(1 for x in times_ms if x > 100)}
+    c.close()
+    ms = sorted(x * 1000 for x in times)
+    walk = {"pages": len(ms), "seconds": round(sum(ms) / 1000, 2),
+            "p50Ms": round(ms[len(ms) // 2], 2) if ms else None,
+            "maxMs": round(ms[-1], 1) if ms else None,
+            "over100Ms": sum(1 for x in ms if x > 100)}
     return cursor, n, walk
+
+
+def count_agents(port: int, key: str) -> tuple[int, dict]:
+    """The number of agents, by walking the whole list; and the walk's timings."""
+    _, n, walk = walk_pages(port, key)
+    return n, walk
+
+
+def deep_cursor(port: int, key: str, depth: int) -> tuple[str, int, dict]:
+    """The exact cursor after item `depth` (a multiple of 100), found by walking the list."""
+    return walk_pages(port, key, depth)
 
 
 # ----------------------------------------------------------------------------------------- baselines
@@ -839,14 +842,14 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     log(f"  durability: {dur}")
 
     # Fill the store to BENCH_DEEP agents.
-    have = count_agents(server.port, key)
+    have, _ = count_agents(server.port, key)
     res["agentsBeforeTopUp"] = have
     if have < cfg.deep:
         log(f"{backend}: creating {cfg.deep - have} more agents to reach {cfg.deep}")
         t = time.perf_counter()
         seed(server.port, key, cfg.deep - have, cfg.seed_workers, "Bench deep", keep=False)
         res["topUpRps"] = round((cfg.deep - have) / (time.perf_counter() - t), 1)
-    stored = count_agents(server.port, key)
+    stored, first_walk = count_agents(server.port, key)
     res["storedAgents"] = stored
     depth = ((stored - 50) // 100) * 100
     cursor, reached, walk = deep_cursor(server.port, key, depth)
@@ -854,7 +857,8 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
         {"pageSize": "50", "sortBy": "created_at", "sortDirection": "asc", "cursor": cursor})
     status, _, data = c.request("GET", deep_path)
     page = json.loads(data)
-    res["deepPage"] = {"depth": reached, "items": len(page["data"]), "status": status, "walk": walk}
+    res["deepPage"] = {"depth": reached, "items": len(page["data"]), "status": status,
+                       "firstWalk": first_walk, "walk": walk}
     log(f"{backend}: {stored} agents stored; deep page after item {reached} has {len(page['data'])} items")
 
     # Restart so the memory figures are those of a server serving a large store, not of the seeding.

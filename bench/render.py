@@ -35,12 +35,17 @@ def fmt(v, digits=2) -> str:
     return f"{v:.{digits}f}"
 
 
-def walk_note(walk: dict | None) -> str:
-    if not walk:
-        return ""
-    return (f" The walk, one client, right after the store was filled: {fmt(walk['pages'])} pages in "
-            f"{fmt(walk['seconds'], 1)} s, p50 {fmt(walk['p50Ms'])} ms, slowest {fmt(walk['maxMs'], 1)} ms, "
-            f"{walk['over100Ms']} pages over 100 ms.")
+def walk_note(deep: dict) -> str:
+    def one(w: dict) -> str:
+        return (f"{fmt(w['pages'])} pages in {fmt(w['seconds'], 1)} s, p50 {fmt(w['p50Ms'])} ms, slowest "
+                f"{fmt(w['maxMs'], 1)} ms, {w['over100Ms']} over 100 ms")
+    out = []
+    if deep.get("firstWalk"):
+        out.append(f" The first walk over the whole list right after it was filled (one client): "
+                   f"{one(deep['firstWalk'])}.")
+    if deep.get("walk"):
+        out.append(f" The walk to the cursor{' after it' if deep.get('firstWalk') else ''}: {one(deep['walk'])}.")
+    return "".join(out)
 
 
 def other(x: dict) -> str:
@@ -255,7 +260,7 @@ def markdown(results: dict, command: str = "bench/run") -> str:
           f"{d['missing']} missing, {d['stale']} stale.")
         w(f"- Deep page: exact `nextCursor` found by walking the list in pages of 100 to item "
           f"{fmt(r['deepPage']['depth'])}; the page there held {r['deepPage']['items']} items."
-          + walk_note(r['deepPage'].get('walk'))
+          + walk_note(r['deepPage'])
           + " A plain RFC 3339 "
           f"timestamp cursor is accepted too: HTTP {tc['status']}, {tc['items']} items, all after it: "
           f"{'yes' if tc['firstAfterCursor'] else 'NO'}.")
@@ -267,7 +272,8 @@ def markdown(results: dict, command: str = "bench/run") -> str:
           f"{fmt(r['shutdownSeconds'], 3)} s.")
         if backend == "sqlite" and "dbFileMiB" in r:
             w(f"- Database files: {fmt(r['dbFileMiB'], 1)} MiB for {fmt(r['storedAgents'])} agents and their versions.")
-        w(f"- Server log: {r['serverPanics']} panics, {r['serverErrors']} ERROR and {r.get('serverWarnings', 0)} WARN lines, {r.get('server5xx', 0)} answers with a 5xx status.")
+        w(f"- Server log: {r['serverPanics']} panics, {r['serverErrors']} ERROR and {r.get('serverWarnings', 0)} WARN lines, {r.get('server5xx', 0)} answers with a 5xx status"
+          + ("; " + "; ".join(f"{n} × `{k}`" for k, n in r["logKinds"].items()) if r.get("logKinds") else "") + ".")
         w("")
     w("## Method")
     w("")

@@ -25,8 +25,11 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
             64 * 1024,
             std::io::stderr(),
         ));
+    // Colours only for a terminal: a log file or a collector gets plain text.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -49,45 +49,56 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Runs `op` to its end on a task of its own, so that a client going away mid-request cannot
+    /// cancel a transaction half way: a `begin` cancelled at the wrong moment leaves its pooled
+    /// connection inside an open transaction (sqlx 0.8), which the next user of the connection would
+    /// inherit.
     async fn write(&self, op: Op) -> Result<Outcome> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.write_once(op.clone()).await {
-                Err(StoreError::Retry(why)) if attempt < RETRIES => {
-                    tracing::debug!(attempt, %why, "retrying a write that lost a deadlock");
-                    // Back off a little, differently for each writer, so they do not collide again.
-                    let jitter = u64::from(jitter_bits()) % (10 * attempt as u64 + 1);
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        5 * attempt as u64 + jitter,
-                    ))
-                    .await;
-                }
-                Err(StoreError::Retry(why)) => return Err(StoreError::Unavailable(why)),
-                other => return other,
+        tokio::spawn(write(self.pool.clone(), op))
+            .await
+            .map_err(|e| StoreError::Internal(format!("a write task failed: {e}")))?
+    }
+}
+
+/// Runs `op` in a transaction, again when it loses a deadlock.
+async fn write(pool: PgPool, op: Op) -> Result<Outcome> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write_once(&pool, op.clone()).await {
+            Err(StoreError::Retry(why)) if attempt < RETRIES => {
+                tracing::debug!(attempt, %why, "retrying a write that lost a deadlock");
+                // Back off a little, differently for each writer, so they do not collide again.
+                let jitter = u64::from(jitter_bits()) % (10 * attempt as u64 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    5 * attempt as u64 + jitter,
+                ))
+                .await;
             }
+            Err(StoreError::Retry(why)) => return Err(StoreError::Unavailable(why)),
+            other => return other,
         }
     }
+}
 
-    async fn write_once(&self, op: Op) -> Result<Outcome> {
-        let mut tx = self.pool.begin().await?;
-        let dry_run = op.dry_run();
-        let outcome = ops::apply(&mut PgTx(&mut tx), op).await;
-        match outcome {
-            Ok(outcome) if dry_run => {
-                tx.rollback().await?;
-                Ok(outcome)
-            }
-            Ok(outcome) => {
-                tx.commit().await?;
-                Ok(outcome)
-            }
-            Err(e) => {
-                // Dropping the transaction rolls it back; say so explicitly to return the
-                // connection clean.
-                let _ = tx.rollback().await;
-                Err(e)
-            }
+async fn write_once(pool: &PgPool, op: Op) -> Result<Outcome> {
+    let mut tx = pool.begin().await?;
+    let dry_run = op.dry_run();
+    let outcome = ops::apply(&mut PgTx(&mut tx), op).await;
+    match outcome {
+        Ok(outcome) if dry_run => {
+            tx.rollback().await?;
+            Ok(outcome)
+        }
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            // Dropping the transaction rolls it back; say so explicitly to return the
+            // connection clean.
+            let _ = tx.rollback().await;
+            Err(e)
         }
     }
 }

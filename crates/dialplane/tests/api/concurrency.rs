@@ -71,3 +71,61 @@ async fn concurrent_patches_of_mixed_fields_lose_nothing() {
     );
     assert_eq!(got.etag(), format!("\"{}\"", bodies.len() + 1));
 }
+
+/// Clients that give up mid-write (timeouts, closed connections) must leave nothing half done: each
+/// write is whole or absent, the history has no gap, and no database connection is left inside a
+/// transaction for the next request to inherit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_whose_clients_go_away_are_whole_or_absent_and_leave_no_open_transaction() {
+    let app = TestApp::spawn().await;
+    let id = app.create_named("Abandoned").await;
+    let url = app.url(&agent_path(&id, ""));
+    let mut abandoned = Vec::new();
+    for i in 0..150u64 {
+        let (url, key) = (url.clone(), app.key.clone());
+        abandoned.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_micros(200 + (i % 10) * 300))
+                .build()
+                .unwrap();
+            let _ = client
+                .patch(url)
+                .header("x-api-key", key)
+                .json(&json!({"tags": [format!("t{i}")]}))
+                .send()
+                .await;
+        }));
+    }
+    for task in abandoned {
+        task.await.unwrap();
+    }
+    for i in 0..10 {
+        let r = app
+            .patch_agent(&id, &json!({"name": format!("Kept {i}")}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let got = app.get_agent(&id).await;
+    let versions = app.version_numbers(&id).await;
+    let newest = versions[0];
+    assert_eq!(got.etag(), format!("\"{newest}\""));
+    let expected: Vec<u64> = (1..=newest).rev().collect();
+    assert_eq!(
+        versions, expected,
+        "every stored version is whole and numbered without a gap"
+    );
+    if let Some(admin) = postgres_url() {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap();
+        let stuck: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE state LIKE 'idle in transaction%' AND state_change < now() - interval '1 second'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(stuck, 0, "a connection was left inside a transaction");
+    }
+}
