@@ -28,11 +28,6 @@ impl MeteredStore {
         }
     }
 
-    /// The store this one wraps.
-    pub fn inner(&self) -> &Arc<dyn Store> {
-        &self.inner
-    }
-
     async fn timed<T>(
         &self,
         operation: &'static str,

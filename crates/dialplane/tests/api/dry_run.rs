@@ -135,17 +135,6 @@ async fn a_dry_run_create_answers_the_agent_it_would_store_and_stores_nothing() 
     assert_no_agents(&app).await;
 }
 
-async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Resp {
-    app.send(
-        Method::POST,
-        path,
-        Some(&app.key),
-        &[("idempotency-key", key)],
-        Some(body.to_string().into_bytes()),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_dry_run_does_not_use_up_its_idempotency_key() {
     let app = TestApp::spawn().await;
@@ -164,13 +153,13 @@ async fn a_dry_run_does_not_use_up_its_idempotency_key() {
     ] {
         let key = format!("key-for-{path}");
         let dry = format!("{path}?dryRun=true");
-        assert_dry(&post_with_key(&app, &dry, &key, &first).await);
-        assert_dry(&post_with_key(&app, &dry, &key, &first).await);
+        assert_dry(&app.post_idempotent(&dry, &key, &first).await);
+        assert_dry(&app.post_idempotent(&dry, &key, &first).await);
         // The key is still free: a real request with another body takes it.
-        let real = post_with_key(&app, &path, &key, &second).await;
+        let real = app.post_idempotent(&path, &key, &second).await;
         assert_eq!(real.status, 201, "{}", real.text);
         assert_eq!(real.header("idempotent-replayed"), None);
-        let again = post_with_key(&app, &path, &key, &second).await;
+        let again = app.post_idempotent(&path, &key, &second).await;
         assert_eq!(again.status, 201, "{}", again.text);
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
         assert_eq!(again.data()["agentId"], real.data()["agentId"]);

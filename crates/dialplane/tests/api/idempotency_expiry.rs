@@ -2,18 +2,11 @@
 //! cleaned up.
 
 use crate::support::*;
-use reqwest::Method;
 use std::time::Duration;
 
 async fn create_with_key(app: &TestApp, key: &str, name: &str) -> Resp {
-    app.send(
-        Method::POST,
-        "/api/public/v1/agents",
-        Some(&app.key),
-        &[("idempotency-key", key)],
-        Some(minimal_agent(name).to_string().into_bytes()),
-    )
-    .await
+    app.post_idempotent("/api/public/v1/agents", key, &minimal_agent(name))
+        .await
 }
 
 #[tokio::test]

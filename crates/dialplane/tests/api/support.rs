@@ -127,6 +127,18 @@ impl Resp {
         );
     }
 
+    /// The agents a 409 `conflict` names in its details, sorted.
+    pub fn conflicting_agents(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.body["error"]["details"]
+            .as_array()
+            .unwrap_or_else(|| panic!("details: {}", self.text))
+            .iter()
+            .map(|d| d["agentId"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn etag(&self) -> String {
         self.header("etag").expect("an ETag").to_owned()
     }
@@ -775,6 +787,18 @@ impl TestApp {
             Some(&self.key),
             &all,
             Some(ops.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// `POST path` of `body` with the app's key and `Idempotency-Key: idempotency_key`.
+    pub async fn post_idempotent(&self, path: &str, idempotency_key: &str, body: &Value) -> Resp {
+        self.send(
+            Method::POST,
+            path,
+            Some(&self.key),
+            &[("idempotency-key", idempotency_key)],
+            Some(body.to_string().into_bytes()),
         )
         .await
     }
