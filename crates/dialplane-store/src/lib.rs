@@ -330,6 +330,9 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// SQLite: connections for reads.
     pub read_connections: u32,
+    /// SQLite: the size past which the writer folds the whole WAL into the database file, so that the
+    /// WAL starts over from its beginning (and a longer file is cut back to this size).
+    pub wal_limit_bytes: u64,
     /// PostgreSQL: connections per instance.
     pub pool_size: u32,
     /// PostgreSQL: how long a request waits for a connection before answering 503.
@@ -341,6 +344,7 @@ impl Default for StoreOptions {
         Self {
             max_batch: 128,
             read_connections: 4,
+            wal_limit_bytes: 64 << 20,
             pool_size: 10,
             acquire_timeout: std::time::Duration::from_secs(5),
         }

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// SQLite: database connections for reads.
     #[arg(long, env = "DIALPLANE_READ_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub read_connections: u32,
+    /// SQLite: WAL size in MiB past which the writer folds the WAL into the database file and starts it
+    /// over, so the WAL stays about this size under any write load.
+    #[arg(long, env = "DIALPLANE_WAL_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub wal_limit_mib: u64,
     /// PostgreSQL: connections this instance keeps open at most.
     #[arg(long, env = "DIALPLANE_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,

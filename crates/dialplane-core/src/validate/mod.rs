@@ -200,14 +200,65 @@ pub fn changed_paths(before: &AgentSpec, after: &AgentSpec) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let mut paths: Vec<String> = Vec::new();
-    for op in json_patch::diff(&before, &after).iter() {
-        let path = op.path().to_string();
-        if !paths.contains(&path) {
-            paths.push(path);
+    let mut paths = Vec::new();
+    diff_paths(&before, &after, &mut String::new(), &mut paths);
+    paths
+}
+
+/// The JSON Pointers at which `after` differs from `before`, in the order and at the depth of the
+/// operations of an RFC 6902 diff (a changed scalar or a changed type at its own path, an added or
+/// removed member or element at its path; removed trailing elements all at the first one's index),
+/// each once. Only paths are built: no values are copied.
+fn diff_paths(before: &Value, after: &Value, path: &mut String, paths: &mut Vec<String>) {
+    fn add(path: &str, paths: &mut Vec<String>) {
+        if !paths.iter().any(|p| p == path) {
+            paths.push(path.to_owned());
         }
     }
-    paths
+    fn push_key(path: &mut String, key: &str) {
+        path.push('/');
+        for c in key.chars() {
+            match c {
+                '~' => path.push_str("~0"),
+                '/' => path.push_str("~1"),
+                c => path.push(c),
+            }
+        }
+    }
+    let len = path.len();
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (key, value) in a {
+                push_key(path, key);
+                match b.get(key) {
+                    Some(old) => diff_paths(old, value, path, paths),
+                    None => add(path, paths),
+                }
+                path.truncate(len);
+            }
+            for key in b.keys().filter(|k| !a.contains_key(*k)) {
+                push_key(path, key);
+                add(path, paths);
+                path.truncate(len);
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (old, new)) in b.iter().zip(a).enumerate() {
+                push_key(path, &i.to_string());
+                diff_paths(old, new, path, paths);
+                path.truncate(len);
+            }
+            // Extra elements, added or removed, start at the shorter array's length.
+            for i in b.len().min(a.len())..b.len().max(a.len()) {
+                let at = if a.len() > b.len() { i } else { a.len() };
+                push_key(path, &at.to_string());
+                add(path, paths);
+                path.truncate(len);
+            }
+        }
+        (b, a) if b == a => {}
+        _ => add(path, paths),
+    }
 }
 
 fn finish(

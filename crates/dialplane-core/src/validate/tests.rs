@@ -316,3 +316,47 @@ fn an_unknown_field_set_to_null_is_still_unknown() {
         vec![("/bogus".into(), ProblemCode::UnknownField)]
     );
 }
+
+/// The paths of an RFC 6902 diff, each once: what `diff_paths` must give without building the diff.
+fn paths_of_a_full_diff(before: &Value, after: &Value) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for op in json_patch::diff(before, after).iter() {
+        let path = op.path().to_string();
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+proptest! {
+    #[test]
+    fn changed_paths_are_those_of_a_full_diff(
+        before in crate::testing::json_value(),
+        after in crate::testing::json_value(),
+    ) {
+        let mut paths = Vec::new();
+        diff_paths(&before, &after, &mut String::new(), &mut paths);
+        prop_assert_eq!(paths, paths_of_a_full_diff(&before, &after));
+    }
+}
+
+#[test]
+fn changed_paths_of_arrays_that_grow_or_shrink() {
+    for (before, after) in [
+        (json!({"t": [1, 2, 3]}), json!({"t": [1]})),
+        (json!({"t": [1]}), json!({"t": [1, 2, 3]})),
+        (
+            json!({"t": [{"a": 1}], "u~/": 1}),
+            json!({"t": [{"a": 2}, 3]}),
+        ),
+    ] {
+        let mut paths = Vec::new();
+        diff_paths(&before, &after, &mut String::new(), &mut paths);
+        assert_eq!(
+            paths,
+            paths_of_a_full_diff(&before, &after),
+            "{before} -> {after}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -33,7 +33,7 @@ pub struct SqliteStore {
     reads: SqlitePool,
     stats: Arc<writer::Stats>,
     writes: Mutex<Option<mpsc::Sender<writer::Command>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -41,16 +41,28 @@ pub struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Folds the WAL into the database file every [`CHECKPOINT_EVERY`] on a connection of its own, so the
-/// writer never stalls on it (the writer's automatic checkpoints are off). `PASSIVE` waits for no
-/// one: it copies what it can while writes go on.
-async fn checkpoint(mut conn: sqlx::SqliteConnection, mut stop: oneshot::Receiver<()>) {
+/// writer seldom stalls on it (the writer's automatic checkpoints are off). `PASSIVE` waits for no
+/// one: it copies what it can while writes go on. It tells the writer how many frames the WAL holds;
+/// past its limit, the writer folds in the rest itself so the WAL can start over (see [`writer`]).
+async fn checkpoint(
+    mut conn: sqlx::SqliteConnection,
+    wal_frames: Arc<AtomicU64>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = every.tick() => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
-                    tracing::warn!(error = %e, "checkpointing the WAL failed; retrying");
+                // One row: busy, frames in the WAL, frames folded in.
+                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&mut conn)
+                    .await
+                {
+                    Ok((_, frames, _)) => {
+                        wal_frames.store(u64::try_from(frames).unwrap_or(0), Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "checkpointing the WAL failed; retrying"),
                 }
             }
             _ = &mut stop => break,
@@ -70,28 +82,40 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;
-        sqlx::query("PRAGMA wal_autocheckpoint = 0")
-            .execute(&mut conn)
-            .await?;
+        sqlx::Connection::close(conn).await?;
         let (stop_checkpoints, stopped) = oneshot::channel();
-        let checkpointer = tokio::spawn(checkpoint(connect.connect().await?, stopped));
+        let wal_frames = Arc::new(AtomicU64::new(0));
+        let checkpointer = tokio::spawn(checkpoint(
+            connect.connect().await?,
+            wal_frames.clone(),
+            stopped,
+        ));
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
-            .connect_with(connect.read_only(true))
+            .connect_with(connect.clone().read_only(true))
             .await?;
-        let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
+        let conn = writer::open(
+            connect.get_filename(),
+            BUSY_TIMEOUT,
+            options.wal_limit_bytes,
+        )?;
+        let wal = writer::Wal {
+            frames: wal_frames,
+            limit_bytes: options.wal_limit_bytes,
+        };
+        let max_batch = options.max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch * 4);
         let stats = Arc::new(writer::Stats::default());
-        let task = tokio::spawn(writer::run(
-            conn,
-            rx,
-            options.max_batch.max(1),
-            stats.clone(),
-        ));
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx, max_batch, wal, thread_stats))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             reads,
             stats,
             writes: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(task)),
+            writer: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
         })
     }
@@ -154,7 +178,7 @@ impl Store for SqliteStore {
             .lock()
             .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?
             .as_ref()
-            .is_none_or(JoinHandle::is_finished);
+            .is_none_or(std::thread::JoinHandle::is_finished);
         if writer_stopped {
             return Err(StoreError::Unavailable(
                 "the SQLite writer has stopped".into(),
@@ -359,9 +383,9 @@ impl Store for SqliteStore {
         // truncating checkpoint).
         let sender = self.writes.lock().ok().and_then(|mut s| s.take());
         drop(sender);
-        let task = self.writer.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
+        let thread = self.writer.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.reads.close().await;
     }
@@ -461,6 +485,65 @@ mod tests {
             page.items.len(),
             56,
             "every acknowledged create is stored, no refused one"
+        );
+        store.close().await;
+    }
+
+    /// Under a steady write load the checkpointer alone never catches up with the writer, and the WAL
+    /// would grow without end; the writer folds it in past its limit so that it starts over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_steady_write_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("wal.db").display());
+        let options = StoreOptions {
+            wal_limit_bytes: 256 << 10,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(SqliteStore::open(&url, &options).await.unwrap());
+        // Each agent and each of its versions spills onto an overflow page of its own: every create
+        // appends at least two frames to the WAL.
+        let prompt = "Answer the phone politely. ".repeat(200);
+        let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let (store, prompt) = (store.clone(), prompt.clone());
+                tokio::spawn(async move {
+                    let mut created = 0u64;
+                    while tokio::time::Instant::now() < until {
+                        let mut a = agent(&format!("w{w} {created}"));
+                        a.spec.conversation_config.agent.prompt.prompt = prompt.clone();
+                        store.create_agent("w", a, None, false).await.unwrap();
+                        created += 1;
+                    }
+                    created
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for w in writers {
+            created += w.await.unwrap();
+        }
+        let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
+        // The store's checkpointer may hold the checkpoint lock (busy, and no figures): ask again.
+        let mut wal_frames = -1;
+        for _ in 0..100 {
+            let (busy, frames, _): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            if busy == 0 {
+                wal_frames = frames;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(wal_frames >= 0, "the WAL could not be checkpointed");
+        assert!(
+            (wal_frames as u64) < created,
+            "{created} agents written (at least {} frames) and the WAL holds {wal_frames} frames: \
+             it never started over",
+            created * 2
         );
         store.close().await;
     }

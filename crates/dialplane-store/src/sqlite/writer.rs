@@ -3,16 +3,22 @@
 //! Write requests queue on a channel. The writer takes every request waiting (up to `max_batch`), runs
 //! each inside its own savepoint of one transaction, commits once (one fsync for the whole batch), and
 //! only then answers each request. A request that fails rolls back to its savepoint and does not
-//! disturb the others. Because one task applies writes one after another, a read-transform-write of an
-//! agent is atomic: concurrent PATCHes cannot lose each other's changes.
+//! disturb the others. Because one thread applies writes one after another, a read-transform-write of
+//! an agent is atomic: concurrent PATCHes cannot lose each other's changes.
+//!
+//! The writer is an OS thread that owns its connection outright (rusqlite, on the same SQLite library
+//! as sqlx): a statement is a function call, not a hand-over to another thread and back, and its
+//! prepared statements stay cached for the life of the connection. Reads stay on sqlx's pool.
 
-use crate::ops::{self, decode_agent, key_record, parse_id, Lock, Op, Outcome, Row, Tx};
+use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
 use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy, KeyId};
-use sqlx::{Connection, Row as _, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct Command {
@@ -27,17 +33,87 @@ pub struct Stats {
     pub commits: AtomicU64,
 }
 
-pub async fn run(
-    mut conn: SqliteConnection,
+/// How many prepared statements the writer keeps: every statement it runs, with room to spare.
+const STATEMENT_CACHE: usize = 64;
+
+/// Opens the writer's connection: WAL, `synchronous=FULL` (a commit's WAL frames are fsynced before
+/// it returns), no automatic checkpoints (a task of the store's folds the WAL in, off this path).
+/// After a restart, SQLite cuts the WAL file back to `wal_limit_bytes`.
+pub fn open(path: &Path, busy_timeout: Duration, wal_limit_bytes: u64) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(busy_timeout).map_err(db)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = {};",
+        i64::try_from(wal_limit_bytes).unwrap_or(i64::MAX)
+    ))
+    .map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// How big the WAL is, as the store's checkpointer last saw it, and how big the writer lets it get.
+///
+/// SQLite starts the WAL over from its beginning only when a write transaction begins with every
+/// frame of the WAL already folded into the database file. Under a steady write load the
+/// checkpointer, running beside the writer, never catches up with it, and the WAL would grow without
+/// end. So once the WAL passes its limit the writer, between two batches, folds in the frames the
+/// checkpointer has not yet reached (the last quarter second's, at most); its next batch then starts
+/// the WAL over.
+pub struct Wal {
+    pub frames: Arc<AtomicU64>,
+    pub limit_bytes: u64,
+}
+
+impl Wal {
+    /// Folds the WAL into the database file if it has outgrown its limit.
+    fn bound(&self, conn: &Connection, page_size: u64) {
+        if self.frames.load(Ordering::Relaxed) * page_size < self.limit_bytes {
+            return;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        }) {
+            Ok((busy, frames, folded)) => {
+                tracing::debug!(busy, frames, folded, "the writer folded the WAL in");
+                self.frames.store(0, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "folding the WAL in failed; retrying"),
+        }
+    }
+}
+
+/// Runs the writer on the calling thread until every sender is dropped, then checkpoints the WAL
+/// into the database file and closes the connection.
+pub fn run(
+    mut conn: Connection,
     mut queue: mpsc::Receiver<Command>,
     max_batch: usize,
+    wal: Wal,
     stats: Arc<Stats>,
 ) {
+    let page_size: u64 = conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap_or(4096);
     let mut batch = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
         let count = ops.len();
-        let results = match apply_batch(&mut conn, ops).await {
+        let results = match apply_batch(&mut conn, ops) {
             Ok(results) => {
                 stats.writes.fetch_add(count as u64, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -51,99 +127,122 @@ pub async fn run(
             // The caller may have gone away (client disconnected); the write stands either way.
             let _ = reply.send(result);
         }
+        wal.bound(&conn, page_size);
     }
-    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
-        .await
-    {
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "checkpoint at shutdown failed");
     }
-    if let Err(e) = conn.close().await {
+    if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the SQLite writer failed");
     }
 }
 
 /// Runs a batch in one transaction, each op in a savepoint of its own. The outer `Err` means nothing
 /// was committed; the inner results are final only once the commit succeeded.
-///
-/// Savepoint statements ride together (`RELEASE op; SAVEPOINT op` between two ops), so an op costs
-/// one round trip to SQLite's thread on top of its own statements.
-async fn apply_batch(
-    conn: &mut SqliteConnection,
-    ops: Vec<Op>,
-) -> Result<Vec<Result<Outcome>>, sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE; SAVEPOINT op")
-        .execute(&mut *conn)
-        .await?;
+fn apply_batch(conn: &mut Connection, ops: Vec<Op>) -> rusqlite::Result<Vec<Result<Outcome>>> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let dry_run = op.dry_run();
-        let result = ops::apply(&mut SqliteTx(&mut *conn), op).await;
-        // A failed op, or a dry run, is undone; the next op gets a fresh savepoint.
-        let boundary = if result.is_err() || dry_run {
-            "ROLLBACK TO op; RELEASE op; SAVEPOINT op"
-        } else {
-            "RELEASE op; SAVEPOINT op"
-        };
-        if let Err(e) = sqlx::query(boundary).execute(&mut *conn).await {
-            // SQLite may have rolled the whole transaction back: nothing of this batch can be
-            // trusted. Abort it; every op is answered as failed.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
-            return Err(e);
+        let result = conn.execute_batch("SAVEPOINT op").and_then(|()| {
+            let result = run_op(conn, op);
+            // A failed op, or a dry run, is undone.
+            if result.is_err() || dry_run {
+                conn.execute_batch("ROLLBACK TO op")?;
+            }
+            conn.execute_batch("RELEASE op").map(|()| result)
+        });
+        match result {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                // SQLite may have rolled the whole transaction back: nothing of this batch can be
+                // trusted. Abort it; every op is answered as failed.
+                let _ = conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
+                return Err(e);
+            }
         }
-        results.push(result);
     }
-    if let Err(e) = sqlx::query("RELEASE op; COMMIT").execute(&mut *conn).await {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
         tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
         return Err(e);
     }
     Ok(results)
 }
 
+/// Runs one op. [`SqliteTx`]'s methods never wait on anything, so the future is ready at once; a
+/// minimal executor drives it on this thread.
+fn run_op(conn: &mut Connection, op: Op) -> Result<Outcome> {
+    futures_executor::block_on(ops::apply(&mut SqliteTx(conn), op))
+}
+
+/// A SQLite error, as the store reports it: busy or locked (another process holds the database) is
+/// "unavailable", anything else internal.
+fn db(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
 /// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
-struct SqliteTx<'c>(&'c mut SqliteConnection);
+struct SqliteTx<'c>(&'c mut Connection);
+
+impl SqliteTx<'_> {
+    /// Runs a cached statement that returns no rows.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.0
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .map_err(db)
+    }
+}
 
 #[async_trait]
 impl Tx for SqliteTx<'_> {
     async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
-        let row = sqlx::query(
+        self.execute(
             "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at,
                                    expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             RETURNING key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at",
-        )
-        .bind(id.to_string())
-        .bind(key.hash.as_bytes().to_vec())
-        .bind(&key.workspace)
-        .bind(key.scope.as_str())
-        .bind(&key.user.user_id)
-        .bind(&key.user.user_email)
-        .bind(now)
-        .bind(&key.expires_at)
-        .fetch_one(&mut *self.0)
-        .await?;
-        key_record(&row)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                id.to_string(),
+                key.hash.as_bytes(),
+                key.workspace,
+                key.scope.as_str(),
+                key.user.user_id,
+                key.user.user_email,
+                now,
+                key.expires_at,
+            ],
+        )?;
+        Ok(KeyRecord {
+            key_id: id,
+            workspace: key.workspace.clone(),
+            scope: key.scope,
+            user: key.user.clone(),
+            created_at: now.to_owned(),
+            revoked_at: None,
+            expires_at: key.expires_at.clone(),
+        })
     }
 
     async fn any_key(&mut self) -> Result<bool> {
         // The writer's transaction holds SQLite's write lock: no one else can add a key meanwhile.
-        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_keys)")
-            .fetch_one(&mut *self.0)
-            .await?;
-        Ok(row.try_get::<bool, _>(0)?)
+        self.0
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(db)
     }
 
     async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {
-        let done = sqlx::query(
+        let changed = self.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *self.0)
-        .await?;
-        Ok(done.rows_affected() == 1)
+            params![now, id.to_string()],
+        )?;
+        Ok(changed == 1)
     }
 
     async fn lock_agent(
@@ -152,26 +251,33 @@ impl Tx for SqliteTx<'_> {
         id: AgentId,
         _: Lock,
     ) -> Result<Option<StoredAgent>> {
-        let row = sqlx::query(
-            "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
-        )
-        .bind(workspace)
-        .bind(id.to_string())
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.map(|r| decode_agent(&r.try_get::<String, _>(0)?, r.try_get(1)?))
+        let row: Option<(String, i64)> = self
+            .0
+            .prepare_cached(
+                "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![workspace, id.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(db)?;
+        row.map(|(document, revision)| decode_agent(&document, revision))
             .transpose()
     }
 
     async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>> {
+        let mut statement = self
+            .0
+            .prepare_cached("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
+            .map_err(db)?;
         let mut found = Vec::new();
         for id in ids {
-            let row = sqlx::query("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
-                .bind(workspace)
-                .bind(id.to_string())
-                .fetch_optional(&mut *self.0)
-                .await?;
-            if row.is_some() {
+            if statement
+                .exists(params![workspace, id.to_string()])
+                .map_err(db)?
+            {
                 found.push(*id);
             }
         }
@@ -179,83 +285,74 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision, document)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(workspace)
-        .bind(row.agent.agent_id.to_string())
-        .bind(&row.agent.spec.name)
-        .bind(&row.derived.name_folded)
-        .bind(row.derived.direction)
-        .bind(&row.agent.metadata.created_at)
-        .bind(row.revision_i64())
-        .bind(&row.document)
-        .execute(&mut *self.0)
-        .await?;
+            params![
+                workspace,
+                row.agent.agent_id.to_string(),
+                row.agent.spec.name,
+                row.derived.name_folded,
+                row.derived.direction,
+                row.agent.metadata.created_at,
+                row.revision_i64(),
+                row.document,
+            ],
+        )?;
         Ok(())
     }
 
     async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?
              WHERE workspace = ? AND agent_id = ?",
-        )
-        .bind(&row.agent.spec.name)
-        .bind(&row.derived.name_folded)
-        .bind(row.derived.direction)
-        .bind(row.revision_i64())
-        .bind(&row.document)
-        .bind(workspace)
-        .bind(row.agent.agent_id.to_string())
-        .execute(&mut *self.0)
-        .await?;
+            params![
+                row.agent.spec.name,
+                row.derived.name_folded,
+                row.derived.direction,
+                row.revision_i64(),
+                row.document,
+                workspace,
+                row.agent.agent_id.to_string(),
+            ],
+        )?;
         Ok(())
     }
 
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
-        for table in ["agents", "agent_tags", "agent_transfers", "agent_versions"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
-            ))
-            .bind(workspace)
-            .bind(id.to_string())
-            .execute(&mut *self.0)
-            .await?;
+        let id = id.to_string();
+        for sql in [
+            "DELETE FROM agents WHERE workspace = ? AND agent_id = ?",
+            "DELETE FROM agent_tags WHERE workspace = ? AND agent_id = ?",
+            "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
+            "DELETE FROM agent_versions WHERE workspace = ? AND agent_id = ?",
+        ] {
+            self.execute(sql, params![workspace, id])?;
         }
         Ok(())
     }
 
     async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
         let id = row.agent.agent_id.to_string();
-        for table in ["agent_tags", "agent_transfers"] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE workspace = ? AND agent_id = ?"
-            ))
-            .bind(workspace)
-            .bind(&id)
-            .execute(&mut *self.0)
-            .await?;
-        }
+        self.execute(
+            "DELETE FROM agent_tags WHERE workspace = ? AND agent_id = ?",
+            params![workspace, id],
+        )?;
+        self.execute(
+            "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
+            params![workspace, id],
+        )?;
         for tag in &row.agent.spec.tags {
-            sqlx::query(
+            self.execute(
                 "INSERT OR IGNORE INTO agent_tags (workspace, agent_id, tag) VALUES (?, ?, ?)",
-            )
-            .bind(workspace)
-            .bind(&id)
-            .bind(tag)
-            .execute(&mut *self.0)
-            .await?;
+                params![workspace, id, tag],
+            )?;
         }
         for target in &row.derived.targets {
-            sqlx::query(
+            self.execute(
                 "INSERT OR IGNORE INTO agent_transfers (workspace, agent_id, target_id) VALUES (?, ?, ?)",
-            )
-            .bind(workspace)
-            .bind(&id)
-            .bind(target.to_string())
-            .execute(&mut *self.0)
-            .await?;
+                params![workspace, id, target.to_string()],
+            )?;
         }
         Ok(())
     }
@@ -268,45 +365,49 @@ impl Tx for SqliteTx<'_> {
         changed_paths: &[String],
         restored_from: Option<u64>,
     ) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "INSERT INTO agent_versions (workspace, agent_id, version, created_at, user_id, user_email,
                                          changed_paths, restored_from, document)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(workspace)
-        .bind(row.agent.agent_id.to_string())
-        .bind(row.revision_i64())
-        .bind(&row.agent.metadata.updated_at)
-        .bind(&actor.user_id)
-        .bind(&actor.user_email)
-        .bind(serde_json::to_string(changed_paths).unwrap_or_else(|_| "[]".into()))
-        .bind(restored_from.and_then(|v| i64::try_from(v).ok()))
-        .bind(&row.document)
-        .execute(&mut *self.0)
-        .await?;
+            params![
+                workspace,
+                row.agent.agent_id.to_string(),
+                row.revision_i64(),
+                row.agent.metadata.updated_at,
+                actor.user_id,
+                actor.user_email,
+                serde_json::to_string(changed_paths).unwrap_or_else(|_| "[]".into()),
+                restored_from.and_then(|v| i64::try_from(v).ok()),
+                row.document,
+            ],
+        )?;
         Ok(())
     }
 
     async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>> {
-        let rows = sqlx::query(
-            "SELECT agent_id FROM agent_transfers
-             WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
-        )
-        .bind(workspace)
-        .bind(id.to_string())
-        .fetch_all(&mut *self.0)
-        .await?;
-        rows.iter()
-            .map(|r| parse_id(&r.try_get::<String, _>(0)?))
-            .collect()
+        let mut statement = self
+            .0
+            .prepare_cached(
+                "SELECT agent_id FROM agent_transfers
+                 WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
+            )
+            .map_err(db)?;
+        let ids = statement
+            .query_map(params![workspace, id.to_string()], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(db)?;
+        ids.iter().map(|s| parse_id(s)).collect()
     }
 
     async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(expired_before)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(done.rows_affected())
+        let purged = self.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?",
+            params![expired_before],
+        )?;
+        Ok(purged as u64)
     }
 
     async fn claim_idempotency(
@@ -317,100 +418,63 @@ impl Tx for SqliteTx<'_> {
         response: &str,
         now: &str,
     ) -> Result<Option<(String, String)>> {
-        sqlx::query(
+        self.execute(
             "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ? AND created_at < ?",
-        )
-        .bind(workspace)
-        .bind(&idempotency.key)
-        .bind(&idempotency.expired_before)
-        .execute(&mut *self.0)
-        .await?;
-        let seen = sqlx::query(
-            "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
-        )
-        .bind(workspace)
-        .bind(&idempotency.key)
-        .fetch_optional(&mut *self.0)
-        .await?;
-        if let Some(row) = seen {
-            return Ok(Some((row.try_get(0)?, row.try_get(1)?)));
+            params![workspace, idempotency.key, idempotency.expired_before],
+        )?;
+        let seen = self
+            .0
+            .prepare_cached(
+                "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![workspace, idempotency.key], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(db)?;
+        if seen.is_some() {
+            return Ok(seen);
         }
-        sqlx::query(
+        self.execute(
             "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
              VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(workspace)
-        .bind(&idempotency.key)
-        .bind(&idempotency.fingerprint)
-        .bind(agent_id.to_string())
-        .bind(response)
-        .bind(now)
-        .execute(&mut *self.0)
-        .await?;
+            params![
+                workspace,
+                idempotency.key,
+                idempotency.fingerprint,
+                agent_id.to_string(),
+                response,
+                now,
+            ],
+        )?;
         Ok(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::{ConnectOptions, Row};
+    use super::*;
 
-    /// The batch runs its savepoint statements two or three to a query: every one must run.
-    #[tokio::test]
-    async fn every_statement_of_a_savepoint_boundary_runs() {
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .in_memory(true)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("BEGIN IMMEDIATE; SAVEPOINT op")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("ROLLBACK TO op; RELEASE op; SAVEPOINT op")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("RELEASE op; SAVEPOINT op")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (3)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("RELEASE op; COMMIT")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let rows: Vec<i64> = sqlx::query("SELECT x FROM t ORDER BY x")
-            .fetch_all(&mut conn)
-            .await
+    #[test]
+    fn the_writer_connection_is_durable_wal_without_automatic_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("w.db"), Duration::from_secs(1), 1 << 20).unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
             .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(
-            rows,
-            [2, 3],
-            "the first insert was undone, the others committed"
-        );
-        // No transaction is left open: BEGIN works again.
-        sqlx::query("BEGIN; COMMIT")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "synchronous=FULL is 2");
+        assert_eq!(pragma("wal_autocheckpoint"), "0");
+        assert_eq!(pragma("foreign_keys"), "1");
     }
 }
