@@ -40,29 +40,71 @@ pub struct SqliteStore {
 /// How often the WAL is folded into the database file, off the writer's path.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// Checkpoint passes in a row, at most, to catch up with the writer once the WAL is past its limit.
+const CATCH_UP_PASSES: usize = 8;
+
 /// Folds the WAL into the database file every [`CHECKPOINT_EVERY`] on a connection of its own, so the
 /// writer seldom stalls on it (the writer's automatic checkpoints are off). `PASSIVE` waits for no
-/// one: it copies what it can while writes go on. It tells the writer how many frames the WAL holds;
-/// past its limit, the writer folds in the rest itself so the WAL can start over (see [`writer`]).
+/// one: it copies what it can while writes go on.
+///
+/// SQLite syncs the database file only when a checkpoint reaches the end of the WAL, which under a
+/// steady write load only the writer's own checkpoint does: it would then flush everything this task
+/// copied. So this task syncs the database file itself after each pass.
+///
+/// Past the WAL's limit it passes again at once until little is left to fold in (a sixteenth of the
+/// limit), then tells the writer how many frames the WAL holds: the writer folds in that little rest
+/// itself, so the WAL can start over (see [`writer::Wal`]), and stalls only for the rest.
 async fn checkpoint(
     mut conn: sqlx::SqliteConnection,
+    database: Arc<std::fs::File>,
     wal_frames: Arc<AtomicU64>,
+    limit_bytes: u64,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let page_size = sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+        .fetch_one(&mut conn)
+        .await
+        .ok()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096);
+    let limit = (limit_bytes / page_size).max(1);
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = every.tick() => {
-                // One row: busy, frames in the WAL, frames folded in.
-                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-                    .fetch_one(&mut conn)
-                    .await
-                {
-                    Ok((_, frames, _)) => {
-                        wal_frames.store(u64::try_from(frames).unwrap_or(0), Ordering::Relaxed);
+                let mut seen = None;
+                for _ in 0..CATCH_UP_PASSES {
+                    // One row: busy, frames in the WAL, frames folded in (-1 and -1 when busy).
+                    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(&mut conn)
+                        .await
+                    {
+                        Ok((_, frames, folded)) if frames >= 0 => {
+                            let frames = u64::try_from(frames).unwrap_or(0);
+                            let left = frames.saturating_sub(u64::try_from(folded).unwrap_or(0));
+                            seen = Some(frames);
+                            if folded > 0 {
+                                let database = database.clone();
+                                let synced =
+                                    tokio::task::spawn_blocking(move || database.sync_data()).await;
+                                if let Ok(Err(e)) = synced {
+                                    tracing::warn!(error = %e, "syncing the database file failed");
+                                }
+                            }
+                            if frames < limit || left <= limit / 16 {
+                                break;
+                            }
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpointing the WAL failed; retrying");
+                            break;
+                        }
                     }
-                    Err(e) => tracing::warn!(error = %e, "checkpointing the WAL failed; retrying"),
+                }
+                if let Some(frames) = seen {
+                    wal_frames.store(frames, Ordering::Relaxed);
                 }
             }
             _ = &mut stop => break,
@@ -85,9 +127,17 @@ impl SqliteStore {
         sqlx::Connection::close(conn).await?;
         let (stop_checkpoints, stopped) = oneshot::channel();
         let wal_frames = Arc::new(AtomicU64::new(0));
+        let database = std::fs::File::open(connect.get_filename()).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot open {}: {e}",
+                connect.get_filename().display()
+            ))
+        })?;
         let checkpointer = tokio::spawn(checkpoint(
             connect.connect().await?,
+            Arc::new(database),
             wal_frames.clone(),
+            options.wal_limit_bytes,
             stopped,
         ));
         let reads = SqlitePoolOptions::new()

@@ -74,6 +74,7 @@ impl Wal {
         if self.frames.load(Ordering::Relaxed) * page_size < self.limit_bytes {
             return;
         }
+        let started = std::time::Instant::now();
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -82,7 +83,14 @@ impl Wal {
             ))
         }) {
             Ok((busy, frames, folded)) => {
-                tracing::debug!(busy, frames, folded, "the writer folded the WAL in");
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                tracing::debug!(
+                    busy,
+                    frames,
+                    folded,
+                    elapsed_ms,
+                    "the writer folded the WAL in"
+                );
                 self.frames.store(0, Ordering::Relaxed);
             }
             Err(e) => tracing::warn!(error = %e, "folding the WAL in failed; retrying"),
