@@ -333,6 +333,8 @@ pub struct StoreOptions {
     /// SQLite: the size past which the writer folds the whole WAL into the database file, so that the
     /// WAL starts over from its beginning (and a longer file is cut back to this size).
     pub wal_limit_bytes: u64,
+    /// SQLite: about how many bytes of stored documents the writer keeps parsed (0: none).
+    pub writer_cache_bytes: u64,
     /// PostgreSQL: connections per instance.
     pub pool_size: u32,
     /// PostgreSQL: how long a request waits for a connection before answering 503.
@@ -345,6 +347,7 @@ impl Default for StoreOptions {
             max_batch: 128,
             read_connections: 4,
             wal_limit_bytes: 64 << 20,
+            writer_cache_bytes: 8 << 20,
             pool_size: 10,
             acquire_timeout: std::time::Duration::from_secs(5),
         }

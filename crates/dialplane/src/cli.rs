@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// over, so the WAL stays about this size under any write load.
     #[arg(long, env = "DIALPLANE_WAL_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub wal_limit_mib: u64,
+    /// SQLite: MiB of stored documents that the writer keeps parsed, so that a change to a recently
+    /// read or written agent skips reading and parsing it (0 turns it off).
+    #[arg(long, env = "DIALPLANE_WRITER_CACHE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub writer_cache_mib: u64,
     /// PostgreSQL: connections this instance keeps open at most.
     #[arg(long, env = "DIALPLANE_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,

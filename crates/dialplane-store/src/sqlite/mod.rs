@@ -153,13 +153,14 @@ impl SqliteStore {
             frames: wal_frames,
             limit_bytes: options.wal_limit_bytes,
         };
+        let agents = writer::AgentCache::new(options.writer_cache_bytes);
         let max_batch = options.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let stats = Arc::new(writer::Stats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch, wal, thread_stats))
+            .spawn(move || writer::run(conn, rx, max_batch, wal, agents, thread_stats))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             reads,
@@ -536,6 +537,77 @@ mod tests {
             56,
             "every acknowledged create is stored, no refused one"
         );
+        store.close().await;
+    }
+
+    /// The writer keeps recent agents parsed; what it keeps must be what was committed, never what a
+    /// dry run wrote before it was rolled back, even inside a batch shared with real writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_keeps_only_what_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let store = Arc::new(
+            SqliteStore::open(&url, &StoreOptions::default())
+                .await
+                .unwrap(),
+        );
+        let created = match store.create_agent("w", agent("n"), None, false).await {
+            Ok(Created::New(a)) => a,
+            other => panic!("unexpected {other:?}"),
+        };
+        let id = created.agent.agent_id;
+        let append = |suffix: &'static str| -> crate::Transform {
+            Arc::new(move |current: &StoredAgent| {
+                let mut agent = current.agent.clone();
+                agent.spec.name.push_str(suffix);
+                Ok(Some(agent))
+            })
+        };
+        let change = |dry_run| Change {
+            actor: CreatedBy {
+                user_id: "u".into(),
+                user_email: "u@example.com".into(),
+            },
+            restored_from: None,
+            dry_run,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            for dry_run in [true, false] {
+                let store = store.clone();
+                let (change, transform) =
+                    (change(dry_run), append(if dry_run { "x" } else { "+" }));
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .update_agent("w", id, None, change, transform)
+                        .await
+                        .map(|_| ())
+                }));
+            }
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.delete_agent("w", id, None, true).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let expected = format!("n{}", "+".repeat(20));
+        let stored = store.get_agent("w", id).await.unwrap().unwrap();
+        assert_eq!(stored.agent.spec.name, expected, "as stored");
+        assert_eq!(stored.revision, 21);
+        // The writer's own copy: the next change starts from the committed agent.
+        let next = store
+            .update_agent("w", id, None, change(false), append("!"))
+            .await
+            .unwrap();
+        match next {
+            Updated::Changed(a) => {
+                assert_eq!(a.agent.spec.name, format!("{expected}!"));
+                assert_eq!(a.revision, 22);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
         store.close().await;
     }
 

@@ -15,6 +15,7 @@ use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy, KeyId};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,99 @@ pub struct Command {
 pub struct Stats {
     pub writes: AtomicU64,
     pub commits: AtomicU64,
+}
+
+/// The agents the writer has read or written lately, parsed, as committed: a PATCH of a recent agent
+/// skips reading and parsing its stored document.
+///
+/// Every write of an agent goes through this one writer, so what it committed is what the database
+/// holds. What an op writes is staged, kept for the batch only if the op stands (not failed, not a
+/// dry run), and reaches the cache only once the batch has committed; a batch that fails to commit
+/// empties the cache.
+pub struct AgentCache {
+    committed: quick_cache::unsync::Cache<AgentKey, (StoredAgent, u64), ByDocument>,
+    /// Written by ops of this batch that stand, with their documents' lengths: `None` for a deleted
+    /// agent.
+    batch: HashMap<AgentKey, Option<(StoredAgent, u64)>>,
+    /// Written by the op running now.
+    op: HashMap<AgentKey, Option<(StoredAgent, u64)>>,
+}
+
+type AgentKey = (String, AgentId);
+
+/// Weighs a cached agent by the length of its stored document.
+#[derive(Clone)]
+struct ByDocument;
+
+impl quick_cache::Weighter<AgentKey, (StoredAgent, u64)> for ByDocument {
+    fn weight(&self, _: &AgentKey, value: &(StoredAgent, u64)) -> u64 {
+        value.1.max(1)
+    }
+}
+
+impl AgentCache {
+    /// A cache of about `bytes` of stored documents (0: none).
+    pub fn new(bytes: u64) -> Self {
+        Self {
+            committed: quick_cache::unsync::Cache::with_weighter(
+                usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(1),
+                bytes.max(1),
+                ByDocument,
+            ),
+            batch: HashMap::new(),
+            op: HashMap::new(),
+        }
+    }
+
+    /// The agent as this batch sees it: `Some(None)` if an op of it deleted the agent, `None` if
+    /// unknown here.
+    fn get(&self, key: &AgentKey) -> Option<Option<StoredAgent>> {
+        if let Some(staged) = self.op.get(key).or_else(|| self.batch.get(key)) {
+            return Some(staged.as_ref().map(|(agent, _)| agent.clone()));
+        }
+        self.committed
+            .get(key)
+            .map(|(agent, _)| Some(agent.clone()))
+    }
+
+    /// Stages what the running op writes: the agent as `row` has it, or its deletion.
+    fn stage(&mut self, workspace: &str, id: AgentId, row: Option<&Row<'_>>) {
+        let written = row.map(|row| {
+            let agent = StoredAgent {
+                agent: row.agent.clone(),
+                revision: row.revision,
+            };
+            (agent, row.document.len() as u64)
+        });
+        self.op.insert((workspace.to_owned(), id), written);
+    }
+
+    /// The op that just ran stands (`true`) or was rolled back.
+    fn end_op(&mut self, stands: bool) {
+        if stands {
+            self.batch.extend(self.op.drain());
+        } else {
+            self.op.clear();
+        }
+    }
+
+    /// The batch committed (`true`) or was rolled back.
+    fn end_batch(&mut self, committed: bool) {
+        self.op.clear();
+        if !committed {
+            self.batch.clear();
+            self.committed.clear();
+            return;
+        }
+        for (key, agent) in self.batch.drain() {
+            match agent {
+                Some(written) => self.committed.insert(key, written),
+                None => {
+                    self.committed.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// How many prepared statements the writer keeps: every statement it runs, with room to spare.
@@ -105,6 +199,7 @@ pub fn run(
     mut queue: mpsc::Receiver<Command>,
     max_batch: usize,
     wal: Wal,
+    mut agents: AgentCache,
     stats: Arc<Stats>,
 ) {
     let page_size: u64 = conn
@@ -121,7 +216,7 @@ pub fn run(
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
         let count = ops.len();
-        let results = match apply_batch(&mut conn, ops) {
+        let results = match apply_batch(&mut conn, &mut agents, ops) {
             Ok(results) => {
                 stats.writes.fetch_add(count as u64, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -147,15 +242,31 @@ pub fn run(
 
 /// Runs a batch in one transaction, each op in a savepoint of its own. The outer `Err` means nothing
 /// was committed; the inner results are final only once the commit succeeded.
-fn apply_batch(conn: &mut Connection, ops: Vec<Op>) -> rusqlite::Result<Vec<Result<Outcome>>> {
+fn apply_batch(
+    conn: &mut Connection,
+    agents: &mut AgentCache,
+    ops: Vec<Op>,
+) -> rusqlite::Result<Vec<Result<Outcome>>> {
+    let results = run_batch(conn, agents, ops);
+    agents.end_batch(results.is_ok());
+    results
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    agents: &mut AgentCache,
+    ops: Vec<Op>,
+) -> rusqlite::Result<Vec<Result<Outcome>>> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let dry_run = op.dry_run();
         let result = conn.execute_batch("SAVEPOINT op").and_then(|()| {
-            let result = run_op(conn, op);
+            let result = run_op(conn, agents, op);
             // A failed op, or a dry run, is undone.
-            if result.is_err() || dry_run {
+            let stands = result.is_ok() && !dry_run;
+            agents.end_op(stands);
+            if !stands {
                 conn.execute_batch("ROLLBACK TO op")?;
             }
             conn.execute_batch("RELEASE op").map(|()| result)
@@ -181,8 +292,8 @@ fn apply_batch(conn: &mut Connection, ops: Vec<Op>) -> rusqlite::Result<Vec<Resu
 
 /// Runs one op. [`SqliteTx`]'s methods never wait on anything, so the future is ready at once; a
 /// minimal executor drives it on this thread.
-fn run_op(conn: &mut Connection, op: Op) -> Result<Outcome> {
-    futures_executor::block_on(ops::apply(&mut SqliteTx(conn), op))
+fn run_op(conn: &mut Connection, agents: &mut AgentCache, op: Op) -> Result<Outcome> {
+    futures_executor::block_on(ops::apply(&mut SqliteTx { conn, agents }, op))
 }
 
 /// A SQLite error, as the store reports it: busy or locked (another process holds the database) is
@@ -196,12 +307,15 @@ fn db(e: rusqlite::Error) -> StoreError {
 }
 
 /// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
-struct SqliteTx<'c>(&'c mut Connection);
+struct SqliteTx<'c> {
+    conn: &'c mut Connection,
+    agents: &'c mut AgentCache,
+}
 
 impl SqliteTx<'_> {
     /// Runs a cached statement that returns no rows.
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
-        self.0
+        self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(params))
             .map_err(db)
@@ -239,7 +353,7 @@ impl Tx for SqliteTx<'_> {
 
     async fn any_key(&mut self) -> Result<bool> {
         // The writer's transaction holds SQLite's write lock: no one else can add a key meanwhile.
-        self.0
+        self.conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys)")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(db)
@@ -259,8 +373,12 @@ impl Tx for SqliteTx<'_> {
         id: AgentId,
         _: Lock,
     ) -> Result<Option<StoredAgent>> {
+        let key = (workspace.to_owned(), id);
+        if let Some(agent) = self.agents.get(&key) {
+            return Ok(agent);
+        }
         let row: Option<(String, i64)> = self
-            .0
+            .conn
             .prepare_cached(
                 "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
             )
@@ -271,13 +389,20 @@ impl Tx for SqliteTx<'_> {
                 .optional()
             })
             .map_err(db)?;
-        row.map(|(document, revision)| decode_agent(&document, revision))
-            .transpose()
+        let Some((document, revision)) = row else {
+            return Ok(None);
+        };
+        let agent = decode_agent(&document, revision)?;
+        // Not written by this batch (it would be staged): what the database holds, committed.
+        self.agents
+            .committed
+            .insert(key, (agent.clone(), document.len() as u64));
+        Ok(Some(agent))
     }
 
     async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>> {
         let mut statement = self
-            .0
+            .conn
             .prepare_cached("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
             .map_err(db)?;
         let mut found = Vec::new();
@@ -307,6 +432,7 @@ impl Tx for SqliteTx<'_> {
                 row.document,
             ],
         )?;
+        self.agents.stage(workspace, row.agent.agent_id, Some(row));
         Ok(())
     }
 
@@ -324,10 +450,12 @@ impl Tx for SqliteTx<'_> {
                 row.agent.agent_id.to_string(),
             ],
         )?;
+        self.agents.stage(workspace, row.agent.agent_id, Some(row));
         Ok(())
     }
 
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
+        self.agents.stage(workspace, id, None);
         let id = id.to_string();
         for sql in [
             "DELETE FROM agents WHERE workspace = ? AND agent_id = ?",
@@ -394,7 +522,7 @@ impl Tx for SqliteTx<'_> {
 
     async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>> {
         let mut statement = self
-            .0
+            .conn
             .prepare_cached(
                 "SELECT agent_id FROM agent_transfers
                  WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
@@ -431,7 +559,7 @@ impl Tx for SqliteTx<'_> {
             params![workspace, idempotency.key, idempotency.expired_before],
         )?;
         let seen = self
-            .0
+            .conn
             .prepare_cached(
                 "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
             )
