@@ -5,4 +5,5 @@
 pub mod backup;
 pub mod cli;
 pub mod keys;
+pub mod logs;
 pub mod serve;

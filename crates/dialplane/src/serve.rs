@@ -16,15 +16,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Logs go to stderr from a thread of their own, so that no request waits on a write to stderr;
 /// lines are buffered while more are waiting and flushed as soon as none is. Nothing is dropped: when
 /// the queue is full, logging waits. The guard flushes what is left when it is dropped.
-pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_logging(format: LogFormat) -> crate::logs::Logs {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    let logs = crate::logs::Logs::to_stderr();
+    let writer = logs.writer();
     // Colours only for a terminal: a log file or a collector gets plain text.
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -35,7 +31,7 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    guard
+    logs
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
