@@ -159,8 +159,9 @@ pub fn validate_patch(
     patch: &Map<String, Value>,
     rules: &Rules,
 ) -> Result<Option<AgentSpec>, Problems> {
-    let base = serde_json::to_value(stored).unwrap_or(Value::Null);
-    let candidate = merge(&base, &Value::Object(patch.clone()));
+    let mut candidate = serde_json::to_value(stored).unwrap_or(Value::Null);
+    let base = read_only_values(stored);
+    crate::merge::merge_in_place(&mut candidate, &Value::Object(patch.clone()));
     let touched = |k: &str| patch.contains_key(k);
     let spec = finish(
         patch,
@@ -173,6 +174,16 @@ pub fn validate_patch(
     Ok((spec != stored.spec).then_some(spec))
 }
 
+/// The stored agent's read-only fields, as its document has them: all that [`check_read_only`] reads
+/// of the base.
+fn read_only_values(stored: &Agent) -> Value {
+    serde_json::json!({
+        "agentId": stored.agent_id,
+        "phoneNumbers": stored.phone_numbers,
+        "metadata": stored.metadata,
+    })
+}
+
 /// Validates a whole new document for a stored agent (the result of a JSON Patch, or a restored
 /// version): every read-only field must keep its stored value.
 ///
@@ -182,7 +193,7 @@ pub fn validate_document(
     candidate: Value,
     rules: &Rules,
 ) -> Result<Option<AgentSpec>, Problems> {
-    let base = serde_json::to_value(stored).unwrap_or(Value::Null);
+    let base = read_only_values(stored);
     let spec = finish(
         &Map::new(),
         &|_| true,

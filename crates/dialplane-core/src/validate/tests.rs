@@ -360,3 +360,14 @@ fn changed_paths_of_arrays_that_grow_or_shrink() {
         );
     }
 }
+
+#[test]
+fn the_read_only_values_are_those_of_the_stored_document() {
+    let agent = stored(validate_create(&minimal(), &rules()).unwrap());
+    let document = serde_json::to_value(&agent).unwrap();
+    let read_only = read_only_values(&agent);
+    for key in READ_ONLY {
+        assert_eq!(read_only.get(key), document.get(key), "{key}");
+    }
+    assert_eq!(read_only.as_object().unwrap().len(), READ_ONLY.len());
+}
