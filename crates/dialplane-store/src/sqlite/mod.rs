@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -53,11 +53,11 @@ const CATCH_UP_PASSES: usize = 8;
 ///
 /// Past the WAL's limit it passes again at once until little is left to fold in (a sixteenth of the
 /// limit), then tells the writer how many frames the WAL holds: the writer folds in that little rest
-/// itself, so the WAL can start over (see [`writer::Wal`]), and stalls only for the rest.
+/// itself, so the WAL can start over (see [`writer::FoldWanted`]), and stalls only for the rest.
 async fn checkpoint(
     mut conn: sqlx::SqliteConnection,
     database: Arc<std::fs::File>,
-    wal_frames: Arc<AtomicU64>,
+    fold_wanted: writer::FoldWanted,
     limit_bytes: u64,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -73,7 +73,7 @@ async fn checkpoint(
     loop {
         tokio::select! {
             _ = every.tick() => {
-                let mut seen = None;
+                let mut over_limit = false;
                 for _ in 0..CATCH_UP_PASSES {
                     // One row: busy, frames in the WAL, frames folded in (-1 and -1 when busy).
                     match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
@@ -83,7 +83,7 @@ async fn checkpoint(
                         Ok((_, frames, folded)) if frames >= 0 => {
                             let frames = u64::try_from(frames).unwrap_or(0);
                             let left = frames.saturating_sub(u64::try_from(folded).unwrap_or(0));
-                            seen = Some(frames);
+                            over_limit = frames >= limit;
                             if folded > 0 {
                                 let database = database.clone();
                                 let synced =
@@ -92,7 +92,7 @@ async fn checkpoint(
                                     tracing::warn!(error = %e, "syncing the database file failed");
                                 }
                             }
-                            if frames < limit || left <= limit / 16 {
+                            if !over_limit || left <= limit / 16 {
                                 break;
                             }
                         }
@@ -103,8 +103,8 @@ async fn checkpoint(
                         }
                     }
                 }
-                if let Some(frames) = seen {
-                    wal_frames.store(frames, Ordering::Relaxed);
+                if over_limit {
+                    fold_wanted.set();
                 }
             }
             _ = &mut stop => break,
@@ -126,7 +126,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;
         sqlx::Connection::close(conn).await?;
         let (stop_checkpoints, stopped) = oneshot::channel();
-        let wal_frames = Arc::new(AtomicU64::new(0));
+        let fold_wanted = writer::FoldWanted::default();
         let database = std::fs::File::open(connect.get_filename()).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot open {}: {e}",
@@ -136,7 +136,7 @@ impl SqliteStore {
         let checkpointer = tokio::spawn(checkpoint(
             connect.connect().await?,
             Arc::new(database),
-            wal_frames.clone(),
+            fold_wanted.clone(),
             options.wal_limit_bytes,
             stopped,
         ));
@@ -149,10 +149,6 @@ impl SqliteStore {
             BUSY_TIMEOUT,
             options.wal_limit_bytes,
         )?;
-        let wal = writer::Wal {
-            frames: wal_frames,
-            limit_bytes: options.wal_limit_bytes,
-        };
         let agents = writer::AgentCache::new(options.writer_cache_bytes);
         let max_batch = options.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
@@ -160,7 +156,7 @@ impl SqliteStore {
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch, wal, agents, thread_stats))
+            .spawn(move || writer::run(conn, rx, max_batch, fold_wanted, agents, thread_stats))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             reads,
@@ -448,6 +444,17 @@ mod tests {
     use crate::{SortBy, SortDirection};
     use dialplane_core::CreatedBy;
 
+    /// A store on a new file `name` in `dir`, and its URL.
+    async fn open_store(
+        dir: &tempfile::TempDir,
+        name: &str,
+        options: &StoreOptions,
+    ) -> (String, SqliteStore) {
+        let url = format!("sqlite://{}", dir.path().join(name).display());
+        let store = SqliteStore::open(&url, options).await.unwrap();
+        (url, store)
+    }
+
     fn agent(name: &str) -> Agent {
         let body = serde_json::json!({"name": name, "conversationConfig": {"agent": {"prompt": {"prompt": "p"}}}});
         let spec = dialplane_core::validate::validate_create(
@@ -474,12 +481,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_commits_and_a_failing_one_spoils_none() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("g.db").display());
-        let store = Arc::new(
-            SqliteStore::open(&url, &StoreOptions::default())
-                .await
-                .unwrap(),
-        );
+        let (_, store) = open_store(&dir, "g.db", &StoreOptions::default()).await;
+        let store = Arc::new(store);
         let mut tasks = Vec::new();
         for i in 0..64 {
             let store = store.clone();
@@ -545,12 +548,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_keeps_only_what_was_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let store = Arc::new(
-            SqliteStore::open(&url, &StoreOptions::default())
-                .await
-                .unwrap(),
-        );
+        let (_, store) = open_store(&dir, "c.db", &StoreOptions::default()).await;
+        let store = Arc::new(store);
         let created = match store.create_agent("w", agent("n"), None, false).await {
             Ok(Created::New(a)) => a,
             other => panic!("unexpected {other:?}"),
@@ -616,12 +615,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_a_steady_write_load() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("wal.db").display());
         let options = StoreOptions {
             wal_limit_bytes: 256 << 10,
             ..StoreOptions::default()
         };
-        let store = Arc::new(SqliteStore::open(&url, &options).await.unwrap());
+        let (url, store) = open_store(&dir, "wal.db", &options).await;
+        let store = Arc::new(store);
         // Each agent and each of its versions spills onto an overflow page of its own: every create
         // appends at least two frames to the WAL.
         let prompt = "Answer the phone politely. ".repeat(200);
@@ -673,10 +672,7 @@ mod tests {
     #[tokio::test]
     async fn connections_are_durable_wal_with_synchronous_full() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("d.db").display());
-        let store = SqliteStore::open(&url, &StoreOptions::default())
-            .await
-            .unwrap();
+        let (url, store) = open_store(&dir, "d.db", &StoreOptions::default()).await;
         let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut conn)
@@ -706,10 +702,7 @@ mod tests {
     #[tokio::test]
     async fn list_pages_seek_through_the_sort_index_instead_of_sorting_or_skipping() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-        let store = SqliteStore::open(&url, &StoreOptions::default())
-            .await
-            .unwrap();
+        let (url, store) = open_store(&dir, "plan.db", &StoreOptions::default()).await;
         let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
         for (sort_by, index, column) in [
             (SortBy::CreatedAt, "agents_by_created_at", "created_at"),

@@ -17,7 +17,7 @@ use dialplane_core::{AgentId, CreatedBy, KeyId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -42,7 +42,8 @@ pub struct Stats {
 /// dry run), and reaches the cache only once the batch has committed; a batch that fails to commit
 /// empties the cache.
 pub struct AgentCache {
-    committed: quick_cache::unsync::Cache<AgentKey, (StoredAgent, u64), ByDocument>,
+    /// `None` when the cache is off.
+    committed: Option<quick_cache::unsync::Cache<AgentKey, (StoredAgent, u64), ByDocument>>,
     /// Written by ops of this batch that stand, with their documents' lengths: `None` for a deleted
     /// agent.
     batch: HashMap<AgentKey, Option<(StoredAgent, u64)>>,
@@ -66,11 +67,13 @@ impl AgentCache {
     /// A cache of about `bytes` of stored documents (0: none).
     pub fn new(bytes: u64) -> Self {
         Self {
-            committed: quick_cache::unsync::Cache::with_weighter(
-                usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(1),
-                bytes.max(1),
-                ByDocument,
-            ),
+            committed: (bytes > 0).then(|| {
+                quick_cache::unsync::Cache::with_weighter(
+                    usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(1),
+                    bytes,
+                    ByDocument,
+                )
+            }),
             batch: HashMap::new(),
             op: HashMap::new(),
         }
@@ -83,12 +86,24 @@ impl AgentCache {
             return Some(staged.as_ref().map(|(agent, _)| agent.clone()));
         }
         self.committed
+            .as_ref()?
             .get(key)
             .map(|(agent, _)| Some(agent.clone()))
     }
 
+    /// Keeps an agent read from the database, with its document's length. Only for agents that no op
+    /// of this batch wrote (they would be staged): what the database holds is then what was committed.
+    fn remember(&mut self, key: AgentKey, agent: &StoredAgent, document_bytes: u64) {
+        if let Some(committed) = &mut self.committed {
+            committed.insert(key, (agent.clone(), document_bytes));
+        }
+    }
+
     /// Stages what the running op writes: the agent as `row` has it, or its deletion.
     fn stage(&mut self, workspace: &str, id: AgentId, row: Option<&Row<'_>>) {
+        if self.committed.is_none() {
+            return;
+        }
         let written = row.map(|row| {
             let agent = StoredAgent {
                 agent: row.agent.clone(),
@@ -111,16 +126,19 @@ impl AgentCache {
     /// The batch committed (`true`) or was rolled back.
     fn end_batch(&mut self, committed: bool) {
         self.op.clear();
+        let Some(cache) = &mut self.committed else {
+            return;
+        };
         if !committed {
             self.batch.clear();
-            self.committed.clear();
+            cache.clear();
             return;
         }
         for (key, agent) in self.batch.drain() {
             match agent {
-                Some(written) => self.committed.insert(key, written),
+                Some(written) => cache.insert(key, written),
                 None => {
-                    self.committed.remove(&key);
+                    cache.remove(&key);
                 }
             }
         }
@@ -149,23 +167,25 @@ pub fn open(path: &Path, busy_timeout: Duration, wal_limit_bytes: u64) -> Result
     Ok(conn)
 }
 
-/// How big the WAL is, as the store's checkpointer last saw it, and how big the writer lets it get.
+/// Set by the store's checkpointer when the WAL has outgrown its limit; the writer then folds the WAL
+/// in between two batches.
 ///
 /// SQLite starts the WAL over from its beginning only when a write transaction begins with every
 /// frame of the WAL already folded into the database file. Under a steady write load the
 /// checkpointer, running beside the writer, never catches up with it, and the WAL would grow without
-/// end. So once the WAL passes its limit the writer, between two batches, folds in the frames the
-/// checkpointer has not yet reached (the last quarter second's, at most); its next batch then starts
-/// the WAL over.
-pub struct Wal {
-    pub frames: Arc<AtomicU64>,
-    pub limit_bytes: u64,
-}
+/// end. So the writer folds in the frames the checkpointer has not yet reached (a few, once it has
+/// caught up as far as it can); its next batch then starts the WAL over.
+#[derive(Clone, Default)]
+pub struct FoldWanted(Arc<AtomicBool>);
 
-impl Wal {
-    /// Folds the WAL into the database file if it has outgrown its limit.
-    fn bound(&self, conn: &Connection, page_size: u64) {
-        if self.frames.load(Ordering::Relaxed) * page_size < self.limit_bytes {
+impl FoldWanted {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Folds the WAL into the database file if the checkpointer asked for it.
+    fn fold(&self, conn: &Connection) {
+        if !self.0.swap(false, Ordering::Relaxed) {
             return;
         }
         let started = std::time::Instant::now();
@@ -185,9 +205,11 @@ impl Wal {
                     elapsed_ms,
                     "the writer folded the WAL in"
                 );
-                self.frames.store(0, Ordering::Relaxed);
             }
-            Err(e) => tracing::warn!(error = %e, "folding the WAL in failed; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, "folding the WAL in failed; retrying");
+                self.set();
+            }
         }
     }
 }
@@ -198,13 +220,10 @@ pub fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Command>,
     max_batch: usize,
-    wal: Wal,
+    fold_wanted: FoldWanted,
     mut agents: AgentCache,
     stats: Arc<Stats>,
 ) {
-    let page_size: u64 = conn
-        .pragma_query_value(None, "page_size", |r| r.get(0))
-        .unwrap_or(4096);
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -230,7 +249,7 @@ pub fn run(
             // The caller may have gone away (client disconnected); the write stands either way.
             let _ = reply.send(result);
         }
-        wal.bound(&conn, page_size);
+        fold_wanted.fold(&conn);
     }
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "checkpoint at shutdown failed");
@@ -252,38 +271,43 @@ fn apply_batch(
     results
 }
 
+/// Runs one of the statements that delimit transactions and savepoints, prepared once.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_batch(
     conn: &mut Connection,
     agents: &mut AgentCache,
     ops: Vec<Op>,
 ) -> rusqlite::Result<Vec<Result<Outcome>>> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    exec(conn, "BEGIN IMMEDIATE")?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let dry_run = op.dry_run();
-        let result = conn.execute_batch("SAVEPOINT op").and_then(|()| {
+        let result = exec(conn, "SAVEPOINT op").and_then(|()| {
             let result = run_op(conn, agents, op);
             // A failed op, or a dry run, is undone.
             let stands = result.is_ok() && !dry_run;
             agents.end_op(stands);
             if !stands {
-                conn.execute_batch("ROLLBACK TO op")?;
+                exec(conn, "ROLLBACK TO op")?;
             }
-            conn.execute_batch("RELEASE op").map(|()| result)
+            exec(conn, "RELEASE op").map(|()| result)
         });
         match result {
             Ok(result) => results.push(result),
             Err(e) => {
                 // SQLite may have rolled the whole transaction back: nothing of this batch can be
                 // trusted. Abort it; every op is answered as failed.
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = exec(conn, "ROLLBACK");
                 tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
                 return Err(e);
             }
         }
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
+    if let Err(e) = exec(conn, "COMMIT") {
+        let _ = exec(conn, "ROLLBACK");
         tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
         return Err(e);
     }
@@ -393,10 +417,7 @@ impl Tx for SqliteTx<'_> {
             return Ok(None);
         };
         let agent = decode_agent(&document, revision)?;
-        // Not written by this batch (it would be staged): what the database holds, committed.
-        self.agents
-            .committed
-            .insert(key, (agent.clone(), document.len() as u64));
+        self.agents.remember(key, &agent, document.len() as u64);
         Ok(Some(agent))
     }
 
