@@ -388,6 +388,7 @@ pub fn fold_name(name: &str) -> String {
 }
 
 /// The columns derived from a document, kept beside it for filtering and sorting.
+#[derive(Clone)]
 pub(crate) struct Derived {
     pub name_folded: String,
     pub direction: &'static str,

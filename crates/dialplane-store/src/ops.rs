@@ -10,6 +10,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyId};
+use std::sync::Arc;
 
 /// One write, as queued or retried.
 #[derive(Clone)]
@@ -30,6 +31,9 @@ pub enum Op {
         if_match: Option<IfMatch>,
         change: Change,
         transform: Transform,
+        /// The transform's work, done beforehand on the agent as it was then: used if the agent is
+        /// still that revision when the op runs.
+        prepared: Option<Box<Prepared>>,
     },
     DeleteAgent {
         workspace: String,
@@ -71,6 +75,7 @@ impl Op {
         if_match: Option<IfMatch>,
         change: Change,
         transform: Transform,
+        prepared: Option<Prepared>,
     ) -> Self {
         Op::UpdateAgent {
             workspace: workspace.to_owned(),
@@ -78,6 +83,7 @@ impl Op {
             if_match,
             change,
             transform,
+            prepared: prepared.map(Box::new),
         }
     }
 
@@ -176,7 +182,7 @@ pub trait Tx: Send {
         workspace: &str,
         id: AgentId,
         lock: Lock,
-    ) -> Result<Option<StoredAgent>>;
+    ) -> Result<Option<Arc<StoredAgent>>>;
     /// Which of `ids` are agents of the workspace, kept from being deleted until the transaction ends.
     async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>>;
     async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
@@ -195,6 +201,9 @@ pub trait Tx: Send {
     ) -> Result<()>;
     /// Agents (other than `id`) that transfer to `id`.
     async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>>;
+    /// Counts an update worked out beforehand: used as it was (`true`), or worked out again because
+    /// the agent had changed meanwhile.
+    fn prepared(&mut self, _used: bool) {}
     /// Deletes idempotency keys recorded before `expired_before`.
     async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64>;
     /// Records the key with its first answer, unless it is known and not expired: then its
@@ -229,8 +238,7 @@ impl<'a> Row<'a> {
         Ok(Self {
             agent,
             derived: Derived::of(&agent.spec),
-            document: serde_json::to_string(agent)
-                .map_err(|e| StoreError::Internal(format!("encoding agent: {e}")))?,
+            document: encode(agent)?,
             revision,
         })
     }
@@ -238,6 +246,11 @@ impl<'a> Row<'a> {
     pub fn revision_i64(&self) -> i64 {
         i64::try_from(self.revision).unwrap_or(i64::MAX)
     }
+}
+
+/// The document stored for `agent`.
+fn encode(agent: &Agent) -> Result<String> {
+    serde_json::to_string(agent).map_err(|e| StoreError::Internal(format!("encoding agent: {e}")))
 }
 
 pub fn now() -> String {
@@ -346,7 +359,8 @@ pub async fn apply(tx: &mut impl Tx, op: Op) -> Result<Outcome> {
             if_match,
             change,
             transform,
-        } => update_agent(tx, &workspace, id, if_match, &change, transform)
+            prepared,
+        } => update_agent(tx, &workspace, id, if_match, &change, transform, prepared)
             .await
             .map(Outcome::Updated),
         Op::DeleteAgent {
@@ -394,6 +408,7 @@ async fn update_agent(
     if_match: Option<IfMatch>,
     change: &Change,
     transform: Transform,
+    prepared: Option<Box<Prepared>>,
 ) -> Result<Updated> {
     let current = tx
         .lock_agent(workspace, id, Lock::Update)
@@ -402,47 +417,147 @@ async fn update_agent(
     if if_match.is_some_and(|m| !m.matches(current.revision)) {
         return Err(StoreError::PreconditionFailed);
     }
-    // A bug in validation must not take the writer down with it: a panic is this op's error.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(&current)))
-        .map_err(|_| StoreError::Internal("the change's validation panicked".into()))?;
-    let outcome = match outcome {
-        Err(Rejection::Invalid(mut problems)) => {
-            // Look up what the faulty document names too, to report every problem at once.
-            let references = problems.take_references();
-            if !references.is_empty() {
-                let ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
-                let found = tx.existing(workspace, &ids).await?;
-                dialplane_core::validate::report_missing(&mut problems, &references, &found);
-            }
-            return Err(StoreError::Invalid(problems));
-        }
-        Err(Rejection::TestFailed(p)) => return Err(StoreError::TestFailed(p)),
-        Ok(outcome) => outcome,
+    if let Some(prepared) = &prepared {
+        tx.prepared(prepared.is_based_on(&current));
+    }
+    let next = match prepared.filter(|p| p.is_based_on(&current)) {
+        Some(prepared) => prepared.next,
+        None => match run_transform(&transform, &current)? {
+            Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
+            Ok(None) => None,
+            Ok(Some(agent)) => Some(Successor::of(&current, agent)?),
+        },
     };
-    let Some(agent) = outcome else {
-        return Ok(Updated::Unchanged(current));
+    let Some(next) = next else {
+        return Ok(Updated::Unchanged(Arc::unwrap_or_clone(current)));
     };
+    let Successor {
+        agent,
+        derived,
+        document,
+        links_changed,
+        changed_paths,
+    } = next;
     let revision = current.revision + 1;
-    let row = Row::new(&agent, revision)?;
+    let row = Row {
+        agent: &agent,
+        derived,
+        document,
+        revision,
+    };
     check_targets(tx, workspace, &row).await?;
     tx.update_agent(workspace, &row).await?;
     // Most changes touch neither the tags nor the transfers: their rows stay as they are.
-    let links_changed = current.agent.spec.tags != agent.spec.tags
-        || crate::Derived::of(&current.agent.spec).targets != row.derived.targets;
     if links_changed {
         tx.replace_links(workspace, &row).await?;
     }
-    let changed = dialplane_core::validate::changed_paths(&current.agent.spec, &agent.spec);
     tx.insert_version(
         workspace,
         &row,
         &change.actor,
-        &changed,
+        &changed_paths,
         change.restored_from,
     )
     .await?;
     drop(row);
     Ok(Updated::Changed(StoredAgent { agent, revision }))
+}
+
+/// Runs `transform` on `current`. A bug in validation must not take the writer down with it: a panic
+/// is this op's error.
+fn run_transform(
+    transform: &Transform,
+    current: &StoredAgent,
+) -> Result<std::result::Result<Option<Agent>, Rejection>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(current)))
+        .map_err(|_| StoreError::Internal("the change's validation panicked".into()))
+}
+
+/// The error for a refused change. An invalid document's references are looked up too, to report
+/// every problem at once.
+async fn rejected(tx: &mut impl Tx, workspace: &str, rejection: Rejection) -> StoreError {
+    match rejection {
+        Rejection::TestFailed(p) => StoreError::TestFailed(p),
+        Rejection::Invalid(mut problems) => {
+            let references = problems.take_references();
+            if !references.is_empty() {
+                let ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
+                match tx.existing(workspace, &ids).await {
+                    Ok(found) => {
+                        dialplane_core::validate::report_missing(&mut problems, &references, &found)
+                    }
+                    Err(e) => return e,
+                }
+            }
+            StoreError::Invalid(problems)
+        }
+    }
+}
+
+/// A change worked out before it reaches the store's transaction, on the agent as it was then.
+///
+/// The transform (merge, validation, the new document and its changed paths) is most of a PATCH's
+/// work. Done beside the transaction, by the request, it is off the single path every write of a
+/// SQLite database takes. The transaction uses it only if the agent is still the one it was worked
+/// out on; otherwise it runs the transform again on the agent as it is.
+#[derive(Clone)]
+pub struct Prepared {
+    revision: u64,
+    created_at: String,
+    /// `None`: the transform changes nothing.
+    next: Option<Successor>,
+}
+
+impl Prepared {
+    /// Runs `transform` on `current`. `None` when it refuses the change or fails: the transaction
+    /// then runs it again and reports why, with what only it can look up.
+    pub fn work_out(current: &StoredAgent, transform: &Transform) -> Option<Self> {
+        let next = match run_transform(transform, current).ok()?.ok()? {
+            None => None,
+            Some(agent) => Some(Successor::of(current, agent).ok()?),
+        };
+        Some(Self {
+            revision: current.revision,
+            created_at: current.agent.metadata.created_at.clone(),
+            next,
+        })
+    }
+
+    /// Whether it was worked out on `current`: the same revision of the same agent (an agent
+    /// deleted and created again with the same id starts its revisions over).
+    fn is_based_on(&self, current: &StoredAgent) -> bool {
+        self.revision == current.revision && self.created_at == current.agent.metadata.created_at
+    }
+}
+
+/// The next revision of an agent: what storing it writes.
+#[derive(Clone)]
+struct Successor {
+    agent: Agent,
+    derived: Derived,
+    document: String,
+    /// Whether its tags or transfer targets differ from the current revision's.
+    links_changed: bool,
+    /// Where it differs from the current revision, for its version entry.
+    changed_paths: Vec<String>,
+}
+
+impl Successor {
+    fn of(current: &StoredAgent, agent: Agent) -> Result<Self> {
+        let derived = Derived::of(&agent.spec);
+        let links_changed = current.agent.spec.tags != agent.spec.tags
+            || Derived::of(&current.agent.spec).targets != derived.targets;
+        Ok(Self {
+            document: encode(&agent)?,
+            changed_paths: dialplane_core::validate::changed_paths(
+                &current.agent.spec,
+                &agent.spec,
+            ),
+            links_changed,
+            derived,
+            agent,
+        })
+    }
 }
 
 async fn delete_agent(

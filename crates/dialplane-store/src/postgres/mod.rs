@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row as _;
+use std::sync::Arc;
 
 /// How often a write that lost a deadlock is tried again.
 const RETRIES: usize = 5;
@@ -219,9 +220,11 @@ impl Store for PgStore {
         change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        self.write(Op::update_agent(workspace, id, if_match, change, transform))
-            .await?
-            .updated()
+        self.write(Op::update_agent(
+            workspace, id, if_match, change, transform, None,
+        ))
+        .await?
+        .updated()
     }
 
     async fn delete_agent(
@@ -357,7 +360,7 @@ impl Tx for PgTx<'_> {
         workspace: &str,
         id: AgentId,
         lock: Lock,
-    ) -> Result<Option<StoredAgent>> {
+    ) -> Result<Option<Arc<StoredAgent>>> {
         // An update takes `FOR NO KEY UPDATE`, which does not conflict with the `FOR KEY SHARE` that
         // writes referring to this agent take (agents that transfer to each other can be patched at
         // once); a delete takes `FOR UPDATE`, which waits for those writes and keeps new ones out.
@@ -376,7 +379,7 @@ impl Tx for PgTx<'_> {
             .bind(id.to_string())
             .fetch_optional(&mut *self.0)
             .await?;
-        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
+        row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?).map(Arc::new))
             .transpose()
     }
 

@@ -31,6 +31,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SqliteStore {
     reads: SqlitePool,
+    /// Agents as the writer last committed them.
+    agents: Arc<writer::CommittedAgents>,
     stats: Arc<writer::Stats>,
     writes: Mutex<Option<mpsc::Sender<writer::Command>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -149,17 +151,28 @@ impl SqliteStore {
             BUSY_TIMEOUT,
             options.wal_limit_bytes,
         )?;
-        let agents = writer::AgentCache::new(options.writer_cache_bytes);
+        let agents = Arc::new(writer::CommittedAgents::new(options.writer_cache_bytes));
+        let writer_agents = writer::AgentCache::new(agents.clone());
         let max_batch = options.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let stats = Arc::new(writer::Stats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx, max_batch, fold_wanted, agents, thread_stats))
+            .spawn(move || {
+                writer::run(
+                    conn,
+                    rx,
+                    max_batch,
+                    fold_wanted,
+                    writer_agents,
+                    thread_stats,
+                )
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             reads,
+            agents,
             stats,
             writes: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(thread)),
@@ -173,6 +186,15 @@ impl SqliteStore {
         (
             self.stats.writes.load(Ordering::Relaxed),
             self.stats.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Updates worked out before they reached the writer: how many it used as they were, and how
+    /// many it worked out again because the agent had changed meanwhile.
+    pub fn prepared_stats(&self) -> (u64, u64) {
+        (
+            self.stats.prepared_used.load(Ordering::Relaxed),
+            self.stats.prepared_stale.load(Ordering::Relaxed),
         )
     }
 
@@ -337,9 +359,17 @@ impl Store for SqliteStore {
         change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        self.write(Op::update_agent(workspace, id, if_match, change, transform))
-            .await?
-            .updated()
+        // Worked out here, beside the writer, on the agent as last committed; the writer checks that
+        // it still is.
+        let prepared = self
+            .agents
+            .get(workspace, id)
+            .and_then(|current| ops::Prepared::work_out(&current, &transform));
+        self.write(Op::update_agent(
+            workspace, id, if_match, change, transform, prepared,
+        ))
+        .await?
+        .updated()
     }
 
     async fn delete_agent(
@@ -543,6 +573,85 @@ mod tests {
         store.close().await;
     }
 
+    /// A change that appends `suffix` to the agent's name.
+    fn append(suffix: &'static str) -> crate::Transform {
+        Arc::new(move |current: &StoredAgent| {
+            let mut agent = current.agent.clone();
+            agent.spec.name.push_str(suffix);
+            Ok(Some(agent))
+        })
+    }
+
+    fn change(dry_run: bool) -> Change {
+        Change {
+            actor: CreatedBy {
+                user_id: "u".into(),
+                user_email: "u@example.com".into(),
+            },
+            restored_from: None,
+            dry_run,
+        }
+    }
+
+    /// An update is worked out beside the writer on the agent as last committed. The writer uses that
+    /// work only if the agent is still that revision; otherwise it works the change out again on the
+    /// agent as it is, and no change is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn updates_worked_out_beside_the_writer_lose_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, store) = open_store(&dir, "p.db", &StoreOptions::default()).await;
+        let store = Arc::new(store);
+        let id = match store.create_agent("w", agent("n"), None, false).await {
+            Ok(Created::New(a)) => a.agent.agent_id,
+            other => panic!("unexpected {other:?}"),
+        };
+        let name = |updated: Updated| match updated {
+            Updated::Changed(a) => (a.agent.spec.name, a.revision),
+            other => panic!("unexpected {other:?}"),
+        };
+        // One at a time, each is worked out on the current revision and used as it is.
+        for _ in 0..3 {
+            store
+                .update_agent("w", id, None, change(false), append("a"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.prepared_stats(), (3, 0));
+        // Worked out on revision 4, but another change makes revision 5 first.
+        let current = store.agents.get("w", id).expect("the agent is cached");
+        assert_eq!(current.revision, 4);
+        let prepared = ops::Prepared::work_out(&current, &append("x"));
+        assert!(prepared.is_some());
+        store
+            .update_agent("w", id, None, change(false), append("y"))
+            .await
+            .unwrap();
+        let late = Op::update_agent("w", id, None, change(false), append("x"), prepared);
+        let (late_name, revision) = name(store.write(late).await.unwrap().updated().unwrap());
+        assert_eq!((late_name.as_str(), revision), ("naaayx", 6));
+        assert_eq!(store.prepared_stats(), (4, 1), "the stale work was redone");
+        // Many at once: most are worked out on a revision that another replaces first.
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .update_agent("w", id, None, change(false), append("+"))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let stored = store.get_agent("w", id).await.unwrap().unwrap();
+        assert_eq!(stored.agent.spec.name, format!("naaayx{}", "+".repeat(40)));
+        assert_eq!(stored.revision, 46);
+        let (used, stale) = store.prepared_stats();
+        assert_eq!(used + stale, 45, "every update was worked out beforehand");
+        store.close().await;
+    }
+
     /// The writer keeps recent agents parsed; what it keeps must be what was committed, never what a
     /// dry run wrote before it was rolled back, even inside a batch shared with real writes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -555,21 +664,6 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         };
         let id = created.agent.agent_id;
-        let append = |suffix: &'static str| -> crate::Transform {
-            Arc::new(move |current: &StoredAgent| {
-                let mut agent = current.agent.clone();
-                agent.spec.name.push_str(suffix);
-                Ok(Some(agent))
-            })
-        };
-        let change = |dry_run| Change {
-            actor: CreatedBy {
-                user_id: "u".into(),
-                user_email: "u@example.com".into(),
-            },
-            restored_from: None,
-            dry_run,
-        };
         let mut tasks = Vec::new();
         for _ in 0..20 {
             for dry_run in [true, false] {

@@ -32,23 +32,28 @@ pub struct Command {
 pub struct Stats {
     pub writes: AtomicU64,
     pub commits: AtomicU64,
+    /// Updates worked out before they reached the writer, and used as they were.
+    pub prepared_used: AtomicU64,
+    /// Updates worked out before they reached the writer on a revision that was no longer current,
+    /// and worked out again by the writer.
+    pub prepared_stale: AtomicU64,
 }
 
-/// The agents the writer has read or written lately, parsed, as committed: a PATCH of a recent agent
-/// skips reading and parsing its stored document.
+/// The agents committed lately, parsed: a PATCH of a recent agent skips reading and parsing its
+/// stored document, and works out its change on it before it reaches the writer.
 ///
-/// Every write of an agent goes through this one writer, so what it committed is what the database
-/// holds. What an op writes is staged, kept for the batch only if the op stands (not failed, not a
-/// dry run), and reaches the cache only once the batch has committed; a batch that fails to commit
-/// empties the cache.
-pub struct AgentCache {
-    /// `None` when the cache is off.
-    committed: Option<quick_cache::unsync::Cache<AgentKey, (StoredAgent, u64), ByDocument>>,
-    /// Written by ops of this batch that stand, with their documents' lengths: `None` for a deleted
-    /// agent.
-    batch: HashMap<AgentKey, Option<(StoredAgent, u64)>>,
-    /// Written by the op running now.
-    op: HashMap<AgentKey, Option<(StoredAgent, u64)>>,
+/// Every write of an agent goes through the one writer, and only the writer fills this cache, with
+/// what it has committed (or read inside its transaction, where nothing uncommitted of that agent
+/// exists): what it holds is what the database holds, or, for a moment after a commit, the revision
+/// before. That is why a change worked out on it is checked against the agent's revision inside the
+/// transaction ([`ops::Prepared`]).
+pub struct CommittedAgents(Option<quick_cache::sync::Cache<AgentKey, Committed, ByDocument>>);
+
+/// A committed agent and the length of its stored document.
+#[derive(Clone)]
+struct Committed {
+    agent: Arc<StoredAgent>,
+    bytes: u64,
 }
 
 type AgentKey = (String, AgentId);
@@ -57,23 +62,48 @@ type AgentKey = (String, AgentId);
 #[derive(Clone)]
 struct ByDocument;
 
-impl quick_cache::Weighter<AgentKey, (StoredAgent, u64)> for ByDocument {
-    fn weight(&self, _: &AgentKey, value: &(StoredAgent, u64)) -> u64 {
-        value.1.max(1)
+impl quick_cache::Weighter<AgentKey, Committed> for ByDocument {
+    fn weight(&self, _: &AgentKey, value: &Committed) -> u64 {
+        value.bytes.max(1)
     }
 }
 
-impl AgentCache {
+impl CommittedAgents {
     /// A cache of about `bytes` of stored documents (0: none).
     pub fn new(bytes: u64) -> Self {
+        Self((bytes > 0).then(|| {
+            quick_cache::sync::Cache::with_weighter(
+                usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(1),
+                bytes,
+                ByDocument,
+            )
+        }))
+    }
+
+    /// The agent as last committed, if it is known here.
+    pub fn get(&self, workspace: &str, id: AgentId) -> Option<Arc<StoredAgent>> {
+        let key = (workspace.to_owned(), id);
+        self.0.as_ref()?.get(&key).map(|c| c.agent)
+    }
+}
+
+/// The writer's view of the agents: what is committed, and what the batch running now has written.
+///
+/// What an op writes is staged, kept for the batch only if the op stands (not failed, not a dry run),
+/// and reaches the committed agents only once the batch has committed; a batch that fails to commit
+/// empties the cache.
+pub struct AgentCache {
+    committed: Arc<CommittedAgents>,
+    /// Written by ops of this batch that stand: `None` for a deleted agent.
+    batch: HashMap<AgentKey, Option<Committed>>,
+    /// Written by the op running now.
+    op: HashMap<AgentKey, Option<Committed>>,
+}
+
+impl AgentCache {
+    pub fn new(committed: Arc<CommittedAgents>) -> Self {
         Self {
-            committed: (bytes > 0).then(|| {
-                quick_cache::unsync::Cache::with_weighter(
-                    usize::try_from(bytes / 4096).unwrap_or(usize::MAX).max(1),
-                    bytes,
-                    ByDocument,
-                )
-            }),
+            committed,
             batch: HashMap::new(),
             op: HashMap::new(),
         }
@@ -81,35 +111,32 @@ impl AgentCache {
 
     /// The agent as this batch sees it: `Some(None)` if an op of it deleted the agent, `None` if
     /// unknown here.
-    fn get(&self, key: &AgentKey) -> Option<Option<StoredAgent>> {
+    fn get(&self, key: &AgentKey) -> Option<Option<Arc<StoredAgent>>> {
         if let Some(staged) = self.op.get(key).or_else(|| self.batch.get(key)) {
-            return Some(staged.as_ref().map(|(agent, _)| agent.clone()));
+            return Some(staged.as_ref().map(|c| c.agent.clone()));
         }
-        self.committed
-            .as_ref()?
-            .get(key)
-            .map(|(agent, _)| Some(agent.clone()))
+        self.committed.0.as_ref()?.get(key).map(|c| Some(c.agent))
     }
 
     /// Keeps an agent read from the database, with its document's length. Only for agents that no op
     /// of this batch wrote (they would be staged): what the database holds is then what was committed.
-    fn remember(&mut self, key: AgentKey, agent: &StoredAgent, document_bytes: u64) {
-        if let Some(committed) = &mut self.committed {
-            committed.insert(key, (agent.clone(), document_bytes));
+    fn remember(&mut self, key: AgentKey, agent: Arc<StoredAgent>, bytes: u64) {
+        if let Some(committed) = &self.committed.0 {
+            committed.insert(key, Committed { agent, bytes });
         }
     }
 
     /// Stages what the running op writes: the agent as `row` has it, or its deletion.
     fn stage(&mut self, workspace: &str, id: AgentId, row: Option<&Row<'_>>) {
-        if self.committed.is_none() {
+        if self.committed.0.is_none() {
             return;
         }
-        let written = row.map(|row| {
-            let agent = StoredAgent {
+        let written = row.map(|row| Committed {
+            agent: Arc::new(StoredAgent {
                 agent: row.agent.clone(),
                 revision: row.revision,
-            };
-            (agent, row.document.len() as u64)
+            }),
+            bytes: row.document.len() as u64,
         });
         self.op.insert((workspace.to_owned(), id), written);
     }
@@ -126,7 +153,7 @@ impl AgentCache {
     /// The batch committed (`true`) or was rolled back.
     fn end_batch(&mut self, committed: bool) {
         self.op.clear();
-        let Some(cache) = &mut self.committed else {
+        let Some(cache) = &self.committed.0 else {
             return;
         };
         if !committed {
@@ -235,7 +262,7 @@ pub fn run(
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
         let count = ops.len();
-        let results = match apply_batch(&mut conn, &mut agents, ops) {
+        let results = match apply_batch(&mut conn, &mut agents, &stats, ops) {
             Ok(results) => {
                 stats.writes.fetch_add(count as u64, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -264,9 +291,10 @@ pub fn run(
 fn apply_batch(
     conn: &mut Connection,
     agents: &mut AgentCache,
+    stats: &Stats,
     ops: Vec<Op>,
 ) -> rusqlite::Result<Vec<Result<Outcome>>> {
-    let results = run_batch(conn, agents, ops);
+    let results = run_batch(conn, agents, stats, ops);
     agents.end_batch(results.is_ok());
     results
 }
@@ -279,6 +307,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 fn run_batch(
     conn: &mut Connection,
     agents: &mut AgentCache,
+    stats: &Stats,
     ops: Vec<Op>,
 ) -> rusqlite::Result<Vec<Result<Outcome>>> {
     exec(conn, "BEGIN IMMEDIATE")?;
@@ -286,7 +315,7 @@ fn run_batch(
     for op in ops {
         let dry_run = op.dry_run();
         let result = exec(conn, "SAVEPOINT op").and_then(|()| {
-            let result = run_op(conn, agents, op);
+            let result = run_op(conn, agents, stats, op);
             // A failed op, or a dry run, is undone.
             let stands = result.is_ok() && !dry_run;
             agents.end_op(stands);
@@ -316,8 +345,18 @@ fn run_batch(
 
 /// Runs one op. [`SqliteTx`]'s methods never wait on anything, so the future is ready at once; a
 /// minimal executor drives it on this thread.
-fn run_op(conn: &mut Connection, agents: &mut AgentCache, op: Op) -> Result<Outcome> {
-    futures_executor::block_on(ops::apply(&mut SqliteTx { conn, agents }, op))
+fn run_op(
+    conn: &mut Connection,
+    agents: &mut AgentCache,
+    stats: &Stats,
+    op: Op,
+) -> Result<Outcome> {
+    let mut tx = SqliteTx {
+        conn,
+        agents,
+        stats,
+    };
+    futures_executor::block_on(ops::apply(&mut tx, op))
 }
 
 /// A SQLite error, as the store reports it: busy or locked (another process holds the database) is
@@ -334,6 +373,7 @@ fn db(e: rusqlite::Error) -> StoreError {
 struct SqliteTx<'c> {
     conn: &'c mut Connection,
     agents: &'c mut AgentCache,
+    stats: &'c Stats,
 }
 
 impl SqliteTx<'_> {
@@ -396,7 +436,7 @@ impl Tx for SqliteTx<'_> {
         workspace: &str,
         id: AgentId,
         _: Lock,
-    ) -> Result<Option<StoredAgent>> {
+    ) -> Result<Option<Arc<StoredAgent>>> {
         let key = (workspace.to_owned(), id);
         if let Some(agent) = self.agents.get(&key) {
             return Ok(agent);
@@ -416,8 +456,9 @@ impl Tx for SqliteTx<'_> {
         let Some((document, revision)) = row else {
             return Ok(None);
         };
-        let agent = decode_agent(&document, revision)?;
-        self.agents.remember(key, &agent, document.len() as u64);
+        let agent = Arc::new(decode_agent(&document, revision)?);
+        self.agents
+            .remember(key, agent.clone(), document.len() as u64);
         Ok(Some(agent))
     }
 
@@ -557,6 +598,15 @@ impl Tx for SqliteTx<'_> {
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(db)?;
         ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    fn prepared(&mut self, used: bool) {
+        let counter = if used {
+            &self.stats.prepared_used
+        } else {
+            &self.stats.prepared_stale
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
