@@ -70,20 +70,15 @@ pub struct DeletedEnvelope {
     pub data: Deleted,
 }
 
-/// The full agent with its `ETag`.
-fn agent_response(status: StatusCode, stored: StoredAgent) -> Response {
-    let mut response = (
-        status,
-        Json(AgentEnvelope {
-            success: true,
-            data: stored.agent,
-        }),
-    )
-        .into_response();
-    if let Ok(tag) = HeaderValue::from_str(&etag(stored.revision)) {
-        response.headers_mut().insert(header::ETAG, tag);
-    }
-    response
+/// `{"success":true,"data":<document>}` around an agent's stored JSON document: what serialising
+/// an [`AgentEnvelope`] writes, without serialising the agent again.
+fn envelope(document: &str) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"success":true,"data":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + document.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(document.as_bytes());
+    body.push(b'}');
+    body
 }
 
 /// Create an agent
@@ -192,20 +187,33 @@ pub async fn store_new(
 /// The answer to a write: the agent with its `ETag`, or, for a dry run, what would be stored, marked
 /// `Dry-Run: true` and without an ETag (no such revision exists).
 pub fn written(status: StatusCode, stored: StoredAgent, dry_run: bool) -> Response {
-    if !dry_run {
-        return agent_response(status, stored);
+    let body = AgentEnvelope {
+        success: true,
+        data: stored.agent,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(body) => written_body(status, stored.revision, body, dry_run),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
+}
+
+/// [`written`] with the answer's body already encoded.
+fn written_body(status: StatusCode, revision: u64, body: Vec<u8>, dry_run: bool) -> Response {
     let mut response = (
         status,
-        Json(AgentEnvelope {
-            success: true,
-            data: stored.agent,
-        }),
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
     )
         .into_response();
-    response
-        .headers_mut()
-        .insert("dry-run", HeaderValue::from_static("true"));
+    let headers = response.headers_mut();
+    if dry_run {
+        headers.insert("dry-run", HeaderValue::from_static("true"));
+    } else if let Ok(tag) = HeaderValue::from_str(&etag(revision)) {
+        headers.insert(header::ETAG, tag);
+    }
     response
 }
 
@@ -249,7 +257,12 @@ pub async fn update(
         )
         .await?;
     Ok(match updated {
-        Updated::Changed(stored) => written(StatusCode::OK, stored, dry_run),
+        Updated::Changed { stored, document } => written_body(
+            StatusCode::OK,
+            stored.revision,
+            envelope(&document),
+            dry_run,
+        ),
         // A dry run is marked as one even when it would change nothing.
         Updated::Unchanged(stored) => written(StatusCode::OK, stored, dry_run),
     })
@@ -502,4 +515,42 @@ pub async fn delete(
             .insert("dry-run", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An update answers with the stored document inside the envelope instead of serialising the
+    /// agent again: the bytes must be what serialising the envelope writes.
+    #[test]
+    fn the_envelope_around_a_stored_document_is_the_serialised_envelope() {
+        let body = serde_json::json!({"name": "Front desk", "tags": ["a/b", "ü"],
+            "conversationConfig": {"agent": {"prompt": {"prompt": "Say \"hi\"\n"}}}});
+        let spec =
+            validate_create(body.as_object().unwrap(), &dialplane_core::Rules::default()).unwrap();
+        let agent = Agent {
+            agent_id: AgentId::generate(),
+            spec,
+            phone_numbers: Vec::new(),
+            metadata: Metadata {
+                created_at: "2026-12-02T00:00:00.000000Z".into(),
+                updated_at: "2026-12-02T00:00:00.000000Z".into(),
+                created_by: dialplane_core::CreatedBy {
+                    user_id: "u".into(),
+                    user_email: "u@example.com".into(),
+                },
+            },
+        };
+        let document = serde_json::to_string(&agent).unwrap();
+        let serialised = serde_json::to_vec(&AgentEnvelope {
+            success: true,
+            data: agent,
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(envelope(&document)).unwrap(),
+            String::from_utf8(serialised).unwrap()
+        );
+    }
 }

@@ -135,7 +135,11 @@ pub enum Created {
 /// The outcome of an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Updated {
-    Changed(StoredAgent),
+    Changed {
+        stored: StoredAgent,
+        /// The agent as stored: its JSON document.
+        document: String,
+    },
     /// The transform changed nothing: nothing was written.
     Unchanged(StoredAgent),
 }

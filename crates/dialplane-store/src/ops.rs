@@ -459,8 +459,11 @@ async fn update_agent(
         change.restored_from,
     )
     .await?;
-    drop(row);
-    Ok(Updated::Changed(StoredAgent { agent, revision }))
+    let Row { document, .. } = row;
+    Ok(Updated::Changed {
+        stored: StoredAgent { agent, revision },
+        document,
+    })
 }
 
 /// Runs `transform` on `current`. A bug in validation must not take the writer down with it: a panic

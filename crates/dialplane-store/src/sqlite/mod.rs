@@ -606,7 +606,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         };
         let name = |updated: Updated| match updated {
-            Updated::Changed(a) => (a.agent.spec.name, a.revision),
+            Updated::Changed { stored, .. } => (stored.agent.spec.name, stored.revision),
             other => panic!("unexpected {other:?}"),
         };
         // One at a time, each is worked out on the current revision and used as it is.
@@ -695,7 +695,7 @@ mod tests {
             .await
             .unwrap();
         match next {
-            Updated::Changed(a) => {
+            Updated::Changed { stored: a, .. } => {
                 assert_eq!(a.agent.spec.name, format!("{expected}!"));
                 assert_eq!(a.revision, 22);
             }
