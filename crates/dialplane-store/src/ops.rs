@@ -425,7 +425,7 @@ async fn update_agent(
         None => match run_transform(&transform, &current)? {
             Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
             Ok(None) => None,
-            Ok(Some(agent)) => Some(Successor::of(&current, agent)?),
+            Ok(Some(agent)) => Some(Successor::of(&current, &encode(&current.agent)?, agent)?),
         },
     };
     let Some(next) = next else {
@@ -512,12 +512,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Runs `transform` on `current`. `None` when it refuses the change or fails: the transaction
-    /// then runs it again and reports why, with what only it can look up.
-    pub fn work_out(current: &StoredAgent, transform: &Transform) -> Option<Self> {
+    /// Runs `transform` on `current`, stored as `document`. `None` when it refuses the change or
+    /// fails: the transaction then runs it again and reports why, with what only it can look up.
+    pub fn work_out(current: &StoredAgent, document: &str, transform: &Transform) -> Option<Self> {
         let next = match run_transform(transform, current).ok()?.ok()? {
             None => None,
-            Some(agent) => Some(Successor::of(current, agent).ok()?),
+            Some(agent) => Some(Successor::of(current, document, agent).ok()?),
         };
         Some(Self {
             revision: current.revision,
@@ -546,16 +546,15 @@ struct Successor {
 }
 
 impl Successor {
-    fn of(current: &StoredAgent, agent: Agent) -> Result<Self> {
+    /// `agent` as the successor of `current`, whose stored document is `before`.
+    fn of(current: &StoredAgent, before: &str, agent: Agent) -> Result<Self> {
         let derived = Derived::of(&agent.spec);
         let links_changed = current.agent.spec.tags != agent.spec.tags
             || Derived::of(&current.agent.spec).targets != derived.targets;
+        let document = encode(&agent)?;
         Ok(Self {
-            document: encode(&agent)?,
-            changed_paths: dialplane_core::validate::changed_paths(
-                &current.agent.spec,
-                &agent.spec,
-            ),
+            changed_paths: dialplane_core::validate::changed_paths(before, &document),
+            document,
             links_changed,
             derived,
             agent,

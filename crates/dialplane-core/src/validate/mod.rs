@@ -4,6 +4,7 @@
 //! empty object, or the stored agent), and the merged candidate is read as a whole. Read-only fields may
 //! appear only with the values the base already has.
 
+mod changes;
 mod formats;
 mod reader;
 mod spec;
@@ -14,6 +15,8 @@ use crate::merge::merge;
 use crate::problems::{Pointer, ProblemCode, Problems};
 use reader::{Absence, Ctx, Obj};
 use serde_json::{Map, Value};
+
+pub use changes::changed_paths;
 
 /// Fields that clients can see but not change.
 pub const READ_ONLY: [&str; 3] = ["agentId", "phoneNumbers", "metadata"];
@@ -203,73 +206,6 @@ pub fn validate_document(
         Some(stored.agent_id),
     )?;
     Ok((spec != stored.spec).then_some(spec))
-}
-
-/// The JSON Pointers of every field that differs between two versions of an agent's writable part.
-pub fn changed_paths(before: &AgentSpec, after: &AgentSpec) -> Vec<String> {
-    let (Ok(before), Ok(after)) = (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return Vec::new();
-    };
-    let mut paths = Vec::new();
-    diff_paths(&before, &after, &mut String::new(), &mut paths);
-    paths
-}
-
-/// The JSON Pointers at which `after` differs from `before`, in the order and at the depth of the
-/// operations of an RFC 6902 diff (a changed scalar or a changed type at its own path, an added or
-/// removed member or element at its path; removed trailing elements all at the first one's index),
-/// each once. Only paths are built: no values are copied.
-fn diff_paths(before: &Value, after: &Value, path: &mut String, paths: &mut Vec<String>) {
-    fn add(path: &str, paths: &mut Vec<String>) {
-        if !paths.iter().any(|p| p == path) {
-            paths.push(path.to_owned());
-        }
-    }
-    fn push_key(path: &mut String, key: &str) {
-        path.push('/');
-        for c in key.chars() {
-            match c {
-                '~' => path.push_str("~0"),
-                '/' => path.push_str("~1"),
-                c => path.push(c),
-            }
-        }
-    }
-    let len = path.len();
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            for (key, value) in a {
-                push_key(path, key);
-                match b.get(key) {
-                    Some(old) => diff_paths(old, value, path, paths),
-                    None => add(path, paths),
-                }
-                path.truncate(len);
-            }
-            for key in b.keys().filter(|k| !a.contains_key(*k)) {
-                push_key(path, key);
-                add(path, paths);
-                path.truncate(len);
-            }
-        }
-        (Value::Array(b), Value::Array(a)) => {
-            for (i, (old, new)) in b.iter().zip(a).enumerate() {
-                push_key(path, &i.to_string());
-                diff_paths(old, new, path, paths);
-                path.truncate(len);
-            }
-            // Extra elements, added or removed, start at the shorter array's length.
-            for i in b.len().min(a.len())..b.len().max(a.len()) {
-                let at = if a.len() > b.len() { i } else { a.len() };
-                push_key(path, &at.to_string());
-                add(path, paths);
-                path.truncate(len);
-            }
-        }
-        (b, a) if b == a => {}
-        _ => add(path, paths),
-    }
 }
 
 fn finish(

@@ -317,7 +317,8 @@ fn an_unknown_field_set_to_null_is_still_unknown() {
     );
 }
 
-/// The paths of an RFC 6902 diff, each once: what `diff_paths` must give without building the diff.
+/// The paths of an RFC 6902 diff, each once: what `changes::diff` must give, from the two values'
+/// text, without building the diff.
 fn paths_of_a_full_diff(before: &Value, after: &Value) -> Vec<String> {
     let mut paths: Vec<String> = Vec::new();
     for op in json_patch::diff(before, after).iter() {
@@ -329,15 +330,25 @@ fn paths_of_a_full_diff(before: &Value, after: &Value) -> Vec<String> {
     paths
 }
 
+/// `changes::diff` of the two values written as JSON text.
+fn diff_of_texts(before: &Value, after: &Value) -> Vec<String> {
+    let (before, after) = (before.to_string(), after.to_string());
+    fn raw(text: &str) -> &serde_json::value::RawValue {
+        serde_json::from_str(text).unwrap()
+    }
+    let (before, after) = (raw(&before), raw(&after));
+    let mut paths = Vec::new();
+    changes::diff(before, after, &mut String::new(), &mut paths);
+    paths
+}
+
 proptest! {
     #[test]
     fn changed_paths_are_those_of_a_full_diff(
         before in crate::testing::json_value(),
         after in crate::testing::json_value(),
     ) {
-        let mut paths = Vec::new();
-        diff_paths(&before, &after, &mut String::new(), &mut paths);
-        prop_assert_eq!(paths, paths_of_a_full_diff(&before, &after));
+        prop_assert_eq!(diff_of_texts(&before, &after), paths_of_a_full_diff(&before, &after));
     }
 }
 
@@ -351,10 +362,8 @@ fn changed_paths_of_arrays_that_grow_or_shrink() {
             json!({"t": [{"a": 2}, 3]}),
         ),
     ] {
-        let mut paths = Vec::new();
-        diff_paths(&before, &after, &mut String::new(), &mut paths);
         assert_eq!(
-            paths,
+            diff_of_texts(&before, &after),
             paths_of_a_full_diff(&before, &after),
             "{before} -> {after}"
         );
@@ -370,4 +379,31 @@ fn the_read_only_values_are_those_of_the_stored_document() {
         assert_eq!(read_only.get(key), document.get(key), "{key}");
     }
     assert_eq!(read_only.as_object().unwrap().len(), READ_ONLY.len());
+}
+
+#[test]
+fn changed_paths_compare_values_and_leave_out_the_read_only_members() {
+    let before = stored(validate_create(&minimal(), &rules()).unwrap());
+    let mut after = before.clone();
+    after.spec.name = "Renamed".into();
+    after.spec.conversation_config.tts.voice_id = "v2".into();
+    after.metadata.updated_at = "2030-01-01T00:00:00.000000Z".into();
+    let (before, after) = (
+        serde_json::to_string(&before).unwrap(),
+        serde_json::to_string(&after).unwrap(),
+    );
+    assert_eq!(
+        changed_paths(&before, &after),
+        vec!["/conversationConfig/tts/voiceId", "/name"]
+    );
+    assert!(changed_paths(&before, &before).is_empty());
+    // The same values written differently are no change; a different value is one.
+    assert!(changed_paths(r#"{"a": [1, {"b": "x"}]}"#, r#"{"a":[1,{"b":"x"}]}"#).is_empty());
+    assert_eq!(
+        changed_paths(
+            r#"{"a": {"b": 1}, "agentId": 1}"#,
+            r#"{"a":{"b":2},"agentId":2}"#
+        ),
+        vec!["/a/b"]
+    );
 }

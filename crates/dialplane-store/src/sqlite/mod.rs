@@ -361,10 +361,9 @@ impl Store for SqliteStore {
     ) -> Result<Updated> {
         // Worked out here, beside the writer, on the agent as last committed; the writer checks that
         // it still is.
-        let prepared = self
-            .agents
-            .get(workspace, id)
-            .and_then(|current| ops::Prepared::work_out(&current, &transform));
+        let prepared = self.agents.get(workspace, id).and_then(|current| {
+            ops::Prepared::work_out(&current.agent, &current.document, &transform)
+        });
         self.write(Op::update_agent(
             workspace, id, if_match, change, transform, prepared,
         ))
@@ -619,8 +618,8 @@ mod tests {
         assert_eq!(store.prepared_stats(), (3, 0));
         // Worked out on revision 4, but another change makes revision 5 first.
         let current = store.agents.get("w", id).expect("the agent is cached");
-        assert_eq!(current.revision, 4);
-        let prepared = ops::Prepared::work_out(&current, &append("x"));
+        assert_eq!(current.agent.revision, 4);
+        let prepared = ops::Prepared::work_out(&current.agent, &current.document, &append("x"));
         assert!(prepared.is_some());
         store
             .update_agent("w", id, None, change(false), append("y"))

@@ -49,11 +49,11 @@ pub struct Stats {
 /// transaction ([`ops::Prepared`]).
 pub struct CommittedAgents(Option<quick_cache::sync::Cache<AgentKey, Committed, ByDocument>>);
 
-/// A committed agent and the length of its stored document.
+/// A committed agent, parsed and as its stored document.
 #[derive(Clone)]
-struct Committed {
-    agent: Arc<StoredAgent>,
-    bytes: u64,
+pub struct Committed {
+    pub agent: Arc<StoredAgent>,
+    pub document: Arc<str>,
 }
 
 type AgentKey = (String, AgentId);
@@ -64,7 +64,7 @@ struct ByDocument;
 
 impl quick_cache::Weighter<AgentKey, Committed> for ByDocument {
     fn weight(&self, _: &AgentKey, value: &Committed) -> u64 {
-        value.bytes.max(1)
+        (value.document.len() as u64).max(1)
     }
 }
 
@@ -81,9 +81,9 @@ impl CommittedAgents {
     }
 
     /// The agent as last committed, if it is known here.
-    pub fn get(&self, workspace: &str, id: AgentId) -> Option<Arc<StoredAgent>> {
+    pub fn get(&self, workspace: &str, id: AgentId) -> Option<Committed> {
         let key = (workspace.to_owned(), id);
-        self.0.as_ref()?.get(&key).map(|c| c.agent)
+        self.0.as_ref()?.get(&key)
     }
 }
 
@@ -118,11 +118,12 @@ impl AgentCache {
         self.committed.0.as_ref()?.get(key).map(|c| Some(c.agent))
     }
 
-    /// Keeps an agent read from the database, with its document's length. Only for agents that no op
-    /// of this batch wrote (they would be staged): what the database holds is then what was committed.
-    fn remember(&mut self, key: AgentKey, agent: Arc<StoredAgent>, bytes: u64) {
+    /// Keeps an agent read from the database, with its document. Only for agents that no op of this
+    /// batch wrote (they would be staged): what the database holds is then what was committed.
+    fn remember(&mut self, key: AgentKey, agent: Arc<StoredAgent>, document: String) {
         if let Some(committed) = &self.committed.0 {
-            committed.insert(key, Committed { agent, bytes });
+            let document = document.into();
+            committed.insert(key, Committed { agent, document });
         }
     }
 
@@ -136,7 +137,7 @@ impl AgentCache {
                 agent: row.agent.clone(),
                 revision: row.revision,
             }),
-            bytes: row.document.len() as u64,
+            document: row.document.as_str().into(),
         });
         self.op.insert((workspace.to_owned(), id), written);
     }
@@ -457,8 +458,7 @@ impl Tx for SqliteTx<'_> {
             return Ok(None);
         };
         let agent = Arc::new(decode_agent(&document, revision)?);
-        self.agents
-            .remember(key, agent.clone(), document.len() as u64);
+        self.agents.remember(key, agent.clone(), document);
         Ok(Some(agent))
     }
 
