@@ -105,6 +105,11 @@ pub struct ServeArgs {
     /// read or written agent skips reading and parsing it (0 turns it off).
     #[arg(long, env = "DIALPLANE_WRITER_CACHE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub writer_cache_mib: u64,
+    /// SQLite: milliseconds between two checkpoints, which fold the WAL into the database file and
+    /// sync it beside the writer. Each sync writes what the writes since the last one changed: more
+    /// often means smaller syncs, which hold up the writer's own WAL syncs less.
+    #[arg(long, env = "DIALPLANE_CHECKPOINT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub checkpoint_ms: u64,
     /// PostgreSQL: connections this instance keeps open at most.
     #[arg(long, env = "DIALPLANE_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,

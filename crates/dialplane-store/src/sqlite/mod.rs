@@ -39,13 +39,10 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
-/// How often the WAL is folded into the database file, off the writer's path.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
 /// Checkpoint passes in a row, at most, to catch up with the writer once the WAL is past its limit.
 const CATCH_UP_PASSES: usize = 8;
 
-/// Folds the WAL into the database file every [`CHECKPOINT_EVERY`] on a connection of its own, so the
+/// Folds the WAL into the database file `every` so often on a connection of its own, so the
 /// writer seldom stalls on it (the writer's automatic checkpoints are off). `PASSIVE` waits for no
 /// one: it copies what it can while writes go on.
 ///
@@ -61,6 +58,7 @@ async fn checkpoint(
     database: Arc<std::fs::File>,
     fold_wanted: writer::FoldWanted,
     limit_bytes: u64,
+    every: Duration,
     mut stop: oneshot::Receiver<()>,
 ) {
     let page_size = sqlx::query_scalar::<_, i64>("PRAGMA page_size")
@@ -70,7 +68,7 @@ async fn checkpoint(
         .and_then(|p| u64::try_from(p).ok())
         .unwrap_or(4096);
     let limit = (limit_bytes / page_size).max(1);
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut every = tokio::time::interval(every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
@@ -140,6 +138,7 @@ impl SqliteStore {
             Arc::new(database),
             fold_wanted.clone(),
             options.wal_limit_bytes,
+            options.checkpoint_every,
             stopped,
         ));
         let reads = SqlitePoolOptions::new()
