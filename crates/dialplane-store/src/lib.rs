@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use dialplane_core::agent::Direction;
-use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, KeyHash, KeyId, Problems, Scope};
+use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId, Problems, Scope};
 use std::sync::Arc;
 
 /// An agent as stored, with the revision that its ETag names.
@@ -401,15 +401,21 @@ pub(crate) struct Derived {
     pub name_folded: String,
     pub direction: &'static str,
     pub targets: Vec<AgentId>,
+    /// The tags and the metadata as JSON, for list pages (SQLite keeps them in columns).
+    pub tags_json: String,
+    pub metadata_json: String,
 }
 
 impl Derived {
-    pub fn of(spec: &AgentSpec) -> Self {
+    pub fn of(agent: &Agent) -> Self {
         use dialplane_core::agent::Choice;
+        let spec = &agent.spec;
         Self {
             name_folded: fold_name(&spec.name),
             direction: spec.direction.wire(),
             targets: dialplane_core::validate::transfer_targets(spec),
+            tags_json: serde_json::to_string(&spec.tags).unwrap_or_else(|_| "[]".into()),
+            metadata_json: serde_json::to_string(&agent.metadata).unwrap_or_else(|_| "{}".into()),
         }
     }
 }

@@ -237,7 +237,7 @@ impl<'a> Row<'a> {
     fn new(agent: &'a Agent, revision: u64) -> Result<Self> {
         Ok(Self {
             agent,
-            derived: Derived::of(&agent.spec),
+            derived: Derived::of(agent),
             document: encode(agent)?,
             revision,
         })
@@ -548,9 +548,9 @@ struct Successor {
 impl Successor {
     /// `agent` as the successor of `current`, whose stored document is `before`.
     fn of(current: &StoredAgent, before: &str, agent: Agent) -> Result<Self> {
-        let derived = Derived::of(&agent.spec);
+        let derived = Derived::of(&agent);
         let links_changed = current.agent.spec.tags != agent.spec.tags
-            || Derived::of(&current.agent.spec).targets != derived.targets;
+            || dialplane_core::validate::transfer_targets(&current.agent.spec) != derived.targets;
         let document = encode(&agent)?;
         Ok(Self {
             changed_paths: dialplane_core::validate::changed_paths(before, &document),

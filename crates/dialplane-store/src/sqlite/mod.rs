@@ -228,9 +228,7 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
 }
 
 const LIST: crate::list::Dialect = crate::list::Dialect {
-    select: "SELECT agent_id, name, json_extract(document, '$.tags') AS tags,
-                    json_extract(document, '$.metadata') AS metadata
-             FROM agents",
+    select: "SELECT agent_id, name, tags, metadata FROM agents",
     find: "instr",
 };
 
@@ -647,6 +645,80 @@ mod tests {
         assert_eq!(stored.revision, 46);
         let (used, stale) = store.prepared_stats();
         assert_eq!(used + stale, 45, "every update was worked out beforehand");
+        store.close().await;
+    }
+
+    /// Agents stored before the list's columns existed get them from their documents (migration
+    /// 0004); list pages then read the columns.
+    #[tokio::test]
+    async fn the_list_columns_of_agents_stored_before_them_come_from_their_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        // The database as the migrations before 0004 left it, with one agent.
+        let old = tempfile::tempdir().unwrap();
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for file in std::fs::read_dir(&here).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().into_string().unwrap();
+            if name.as_str() < "0004" {
+                std::fs::copy(file.path(), old.path().join(&name)).unwrap();
+            }
+        }
+        let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
+        sqlx::migrate::Migrator::new(old.path())
+            .await
+            .unwrap()
+            .run(&mut conn)
+            .await
+            .unwrap();
+        let mut stored = agent("Old");
+        stored.spec.tags = vec!["b".into(), "a".into()];
+        sqlx::query(
+            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at,
+                                 revision, document)
+             VALUES ('w', ?, 'Old', 'old', 'outbound', ?, 1, ?)",
+        )
+        .bind(stored.agent_id.to_string())
+        .bind(&stored.metadata.created_at)
+        .bind(serde_json::to_string(&stored).unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+
+        let store = SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        let query = ListQuery {
+            sort_by: SortBy::CreatedAt,
+            sort_direction: SortDirection::Desc,
+            page_size: 10,
+            after: None,
+            search: None,
+            tags: Vec::new(),
+            direction: None,
+        };
+        let page = store.list_agents("w", &query).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].tags, ["b", "a"]);
+        assert_eq!(page.items[0].metadata, stored.metadata);
+        // A change writes the columns with the document.
+        let retag: crate::Transform = Arc::new(|current: &StoredAgent| {
+            let mut agent = current.agent.clone();
+            agent.spec.tags = vec!["c".into()];
+            agent.metadata.updated_at = "2030-01-01T00:00:00.000000Z".into();
+            Ok(Some(agent))
+        });
+        store
+            .update_agent("w", stored.agent_id, None, change(false), retag)
+            .await
+            .unwrap();
+        let page = store.list_agents("w", &query).await.unwrap();
+        assert_eq!(page.items[0].tags, ["c"]);
+        assert_eq!(
+            page.items[0].metadata.updated_at,
+            "2030-01-01T00:00:00.000000Z"
+        );
         store.close().await;
     }
 

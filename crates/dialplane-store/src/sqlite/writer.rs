@@ -481,8 +481,9 @@ impl Tx for SqliteTx<'_> {
 
     async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
         self.execute(
-            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision, document)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision,
+                                 document, tags, metadata)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 workspace,
                 row.agent.agent_id.to_string(),
@@ -492,6 +493,8 @@ impl Tx for SqliteTx<'_> {
                 row.agent.metadata.created_at,
                 row.revision_i64(),
                 row.document,
+                row.derived.tags_json,
+                row.derived.metadata_json,
             ],
         )?;
         self.agents.stage(workspace, row.agent.agent_id, Some(row));
@@ -500,7 +503,8 @@ impl Tx for SqliteTx<'_> {
 
     async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
         self.execute(
-            "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?
+            "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?,
+                               tags = ?, metadata = ?
              WHERE workspace = ? AND agent_id = ?",
             params![
                 row.agent.spec.name,
@@ -508,6 +512,8 @@ impl Tx for SqliteTx<'_> {
                 row.derived.direction,
                 row.revision_i64(),
                 row.document,
+                row.derived.tags_json,
+                row.derived.metadata_json,
                 workspace,
                 row.agent.agent_id.to_string(),
             ],
