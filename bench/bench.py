@@ -389,8 +389,14 @@ class Foreign:
 
 
 def wait_idle(cfg: Config, what: str) -> float:
-    """Wait (up to BENCH_IDLE_WAIT seconds) until processes outside the benchmark use under 10% of the
-    machine over a second. Returns the share seen last."""
+    """Flush what earlier steps left for the disk to write (seeding 100 000 agents leaves hundreds of
+    megabytes that the kernel would otherwise write back during the next measurement, holding up its
+    fsyncs), then wait (up to BENCH_IDLE_WAIT seconds) until processes outside the benchmark use under
+    10% of the machine over a second. Returns the share seen last."""
+    t = time.monotonic()
+    os.sync()
+    if time.monotonic() - t > 1:
+        log(f"  flushing dirty pages before {what} took {time.monotonic() - t:.1f}s")
     deadline = time.monotonic() + cfg.idle_wait
     warned = False
     while True:
