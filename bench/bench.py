@@ -324,11 +324,12 @@ HZ = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
 
-def machine_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot; busy is user, nice and system time, the time that
-    processes are charged with (interrupts and steal are left out)."""
+def machine_busy() -> tuple[int, int, int]:
+    """(busy, total, stolen) jiffies of all CPUs since boot; busy is user, nice and system time, the
+    time that processes are charged with; stolen is the time the hypervisor gave this VM's CPUs to
+    other guests while it had work for them."""
     v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
-    return v[0] + v[1] + v[2], sum(v)
+    return v[0] + v[1] + v[2], sum(v), v[7]
 
 
 def processes() -> dict[int, tuple[int, str, int, int]]:
@@ -365,7 +366,8 @@ def ours(procs: dict[int, tuple[int, str, int, int]]) -> set[int]:
 
 
 class Foreign:
-    """Measures the share of the machine's CPU used by foreign processes between enter and exit."""
+    """Measures the share of the machine's CPU used by foreign processes, or stolen by the hypervisor,
+    between enter and exit (`stolen`: the hypervisor's part alone)."""
 
     def __enter__(self) -> "Foreign":
         self.b0 = machine_busy()
@@ -385,7 +387,10 @@ class Foreign:
             # whole life: take off what it had at the start.
             mine += (now[2] if now else 0) - (before[2] if before else 0)
         elapsed = time.monotonic() - self.t0
-        self.share = max(0.0, (busy - mine) / (elapsed * HZ * NCPU)) if elapsed > 0 else 0.0
+        capacity = elapsed * HZ * NCPU
+        stolen = b1[2] - self.b0[2]
+        self.stolen = stolen / capacity if elapsed > 0 else 0.0
+        self.share = max(0.0, (busy - mine + stolen) / capacity) if elapsed > 0 else 0.0
 
 
 def wait_idle(cfg: Config, what: str) -> float:
@@ -488,12 +493,14 @@ def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, second
         "errorDetail": {k: r[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")},
         "bytesPerResponse": round(r["bytes"] / r["requests"]) if r["requests"] else 0,
         "foreignCpu": round(foreign.share, 3),
+        "stolenCpu": round(foreign.stolen, 3),
         "busyBefore": round(busy_before, 3) if busy_before is not None else None,
     }
     if "ok" in r:
         res["ok2xx"] = r["ok"]
     log(f"  {label}: {res['rps']:.0f} req/s, p50 {res['p50Ms']} ms, p99 {res['p99Ms']} ms, "
-        f"non-2xx {res['non2xx']}, socket errors {errors}, foreign CPU {foreign.share:.0%}")
+        f"non-2xx {res['non2xx']}, socket errors {errors}, foreign CPU {foreign.share:.0%} "
+        f"(stolen {foreign.stolen:.0%})")
     return res
 
 

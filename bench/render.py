@@ -176,7 +176,8 @@ def markdown(results: dict, command: str = "bench/run") -> str:
     w("Ratios are dialplane ÷ baseline: above 1 is more requests per second than the baseline, and for")
     w("latency above 1 is slower than the baseline. Latencies are per request as the load generator saw them.")
     w("\"Other CPU\" is the share of the machine's CPU time that processes outside the benchmark (not the")
-    w("suite, its server, wrk, nginx or PostgreSQL) used during the measurement; each measurement first has")
+    w("suite, its server, wrk, nginx or PostgreSQL) used, or that the hypervisor gave to other guests")
+    w("(steal), during the measurement; each measurement first has")
     w("the kernel write out what earlier steps left for the disk (`sync`) and waits for the machine to be")
     w("idle, and one disturbed by more than 10% is repeated (up to "
       f"{cfg.get('retries', 0)} times), keeping the least disturbed try; errors count every try.")
