@@ -417,11 +417,15 @@ async fn update_agent(
     if if_match.is_some_and(|m| !m.matches(current.revision)) {
         return Err(StoreError::PreconditionFailed);
     }
-    if let Some(prepared) = &prepared {
-        tx.prepared(prepared.is_based_on(&current));
-    }
-    let next = match prepared.filter(|p| p.is_based_on(&current)) {
+    let prepared = prepared.filter(|p| {
+        let used = p.is_based_on(&current);
+        tx.prepared(used);
+        used
+    });
+    let next = match prepared {
         Some(prepared) => prepared.next,
+        // Not worked out beforehand, or on a revision since replaced: the writer's cache holds the
+        // agent parsed, not its document, so the document is written out again for the diff.
         None => match run_transform(&transform, &current)? {
             Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
             Ok(None) => None,

@@ -569,6 +569,15 @@ mod tests {
         store.close().await;
     }
 
+    /// A store with default options in `dir`, holding agent `n` of workspace `w`.
+    async fn store_with_agent_n(dir: &tempfile::TempDir) -> (Arc<SqliteStore>, AgentId) {
+        let (_, store) = open_store(dir, "n.db", &StoreOptions::default()).await;
+        match store.create_agent("w", agent("n"), None, false).await {
+            Ok(Created::New(a)) => (Arc::new(store), a.agent.agent_id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     /// A change that appends `suffix` to the agent's name.
     fn append(suffix: &'static str) -> crate::Transform {
         Arc::new(move |current: &StoredAgent| {
@@ -595,12 +604,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn updates_worked_out_beside_the_writer_lose_no_change() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, store) = open_store(&dir, "p.db", &StoreOptions::default()).await;
-        let store = Arc::new(store);
-        let id = match store.create_agent("w", agent("n"), None, false).await {
-            Ok(Created::New(a)) => a.agent.agent_id,
-            other => panic!("unexpected {other:?}"),
-        };
+        let (store, id) = store_with_agent_n(&dir).await;
         let name = |updated: Updated| match updated {
             Updated::Changed { stored, .. } => (stored.agent.spec.name, stored.revision),
             other => panic!("unexpected {other:?}"),
@@ -727,13 +731,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_keeps_only_what_was_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, store) = open_store(&dir, "c.db", &StoreOptions::default()).await;
-        let store = Arc::new(store);
-        let created = match store.create_agent("w", agent("n"), None, false).await {
-            Ok(Created::New(a)) => a,
-            other => panic!("unexpected {other:?}"),
-        };
-        let id = created.agent.agent_id;
+        let (store, id) = store_with_agent_n(&dir).await;
         let mut tasks = Vec::new();
         for _ in 0..20 {
             for dry_run in [true, false] {

@@ -82,8 +82,11 @@ impl CommittedAgents {
 
     /// The agent as last committed, if it is known here.
     pub fn get(&self, workspace: &str, id: AgentId) -> Option<Committed> {
-        let key = (workspace.to_owned(), id);
-        self.0.as_ref()?.get(&key)
+        self.lookup(&(workspace.to_owned(), id))
+    }
+
+    fn lookup(&self, key: &AgentKey) -> Option<Committed> {
+        self.0.as_ref()?.get(key)
     }
 }
 
@@ -115,7 +118,7 @@ impl AgentCache {
         if let Some(staged) = self.op.get(key).or_else(|| self.batch.get(key)) {
             return Some(staged.as_ref().map(|c| c.agent.clone()));
         }
-        self.committed.0.as_ref()?.get(key).map(|c| Some(c.agent))
+        self.committed.lookup(key).map(|c| Some(c.agent))
     }
 
     /// Keeps an agent read from the database, with its document. Only for agents that no op of this
