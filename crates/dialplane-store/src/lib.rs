@@ -339,6 +339,8 @@ pub struct StoreOptions {
     pub wal_limit_bytes: u64,
     /// SQLite: about how many bytes of stored documents the writer keeps parsed (0: none).
     pub writer_cache_bytes: u64,
+    /// SQLite: the size of the writer connection's page cache.
+    pub page_cache_bytes: u64,
     /// SQLite: how often the WAL is folded into the database file and the file synced, beside the
     /// writer.
     pub checkpoint_every: std::time::Duration,
@@ -355,6 +357,7 @@ impl Default for StoreOptions {
             read_connections: 4,
             wal_limit_bytes: 64 << 20,
             writer_cache_bytes: 8 << 20,
+            page_cache_bytes: 16 << 20,
             checkpoint_every: std::time::Duration::from_millis(50),
             pool_size: 10,
             acquire_timeout: std::time::Duration::from_secs(5),

@@ -53,6 +53,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         read_connections: args.read_connections,
         wal_limit_bytes: args.wal_limit_mib << 20,
         writer_cache_bytes: args.writer_cache_mib << 20,
+        page_cache_bytes: args.sqlite_cache_mib << 20,
         checkpoint_every: Duration::from_millis(args.checkpoint_ms),
         pool_size: args.db_pool_size,
         acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),

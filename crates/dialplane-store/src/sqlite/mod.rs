@@ -149,6 +149,7 @@ impl SqliteStore {
             connect.get_filename(),
             BUSY_TIMEOUT,
             options.wal_limit_bytes,
+            options.page_cache_bytes,
         )?;
         let agents = Arc::new(writer::CommittedAgents::new(options.writer_cache_bytes));
         let writer_agents = writer::AgentCache::new(agents.clone());

@@ -180,9 +180,16 @@ impl AgentCache {
 const STATEMENT_CACHE: usize = 64;
 
 /// Opens the writer's connection: WAL, `synchronous=FULL` (a commit's WAL frames are fsynced before
-/// it returns), no automatic checkpoints (a task of the store's folds the WAL in, off this path).
+/// it returns), no automatic checkpoints (a task of the store's folds the WAL in, off this path),
+/// and a page cache of `page_cache_bytes`: the pages a change rewrites are read from it instead of
+/// the file, and it lasts across transactions, since no other connection writes.
 /// After a restart, SQLite cuts the WAL file back to `wal_limit_bytes`.
-pub fn open(path: &Path, busy_timeout: Duration, wal_limit_bytes: u64) -> Result<Connection> {
+pub fn open(
+    path: &Path,
+    busy_timeout: Duration,
+    wal_limit_bytes: u64,
+    page_cache_bytes: u64,
+) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db)?;
     conn.busy_timeout(busy_timeout).map_err(db)?;
     conn.execute_batch(&format!(
@@ -190,7 +197,9 @@ pub fn open(path: &Path, busy_timeout: Duration, wal_limit_bytes: u64) -> Result
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = 0;
+         PRAGMA cache_size = -{};
          PRAGMA journal_size_limit = {};",
+        (page_cache_bytes / 1024).max(1),
         i64::try_from(wal_limit_bytes).unwrap_or(i64::MAX)
     ))
     .map_err(db)?;
@@ -674,9 +683,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_writer_connection_is_durable_wal_without_automatic_checkpoints() {
+    fn the_writer_connection_is_durable_wal_without_automatic_checkpoints_with_its_page_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open(&dir.path().join("w.db"), Duration::from_secs(1), 1 << 20).unwrap();
+        let conn = open(
+            &dir.path().join("w.db"),
+            Duration::from_secs(1),
+            1 << 20,
+            32 << 20,
+        )
+        .unwrap();
         let pragma = |name: &str| -> String {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0)
@@ -692,5 +707,6 @@ mod tests {
         assert_eq!(pragma("synchronous"), "2", "synchronous=FULL is 2");
         assert_eq!(pragma("wal_autocheckpoint"), "0");
         assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("cache_size"), "-32768", "32 MiB, in KiB");
     }
 }
