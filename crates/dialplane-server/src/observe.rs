@@ -45,7 +45,10 @@ pub async fn observe(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", %method, %route, request_id = %id);
+    // The request's span carries its id to whatever is logged while it is served. Only at `debug`:
+    // a span costs as much as the request's log line (its fields are formatted when it opens), and
+    // the line and every error below name the request themselves.
+    let span = tracing::debug_span!("request", %method, %route, request_id = %id);
     span.in_scope(|| tracing::debug!("started"));
     let response = next.run(req).instrument(span.clone()).await;
     let mut response = render_error(response, &id, &span);
@@ -63,13 +66,14 @@ pub async fn observe(
         .request_seconds
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::info!(
-            status = labels.status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "served"
-        );
-    });
+    tracing::info!(
+        method = %labels.method,
+        route = %labels.route,
+        request_id = %id,
+        status = labels.status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "served"
+    );
     response
 }
 
@@ -95,9 +99,9 @@ fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> R
     };
     span.in_scope(|| {
         if error.code.status().is_server_error() {
-            tracing::error!(code = ?error.code, cause = error.internal.as_deref().unwrap_or(""), "{}", error.message);
+            tracing::error!(request_id, code = ?error.code, cause = error.internal.as_deref().unwrap_or(""), "{}", error.message);
         } else {
-            tracing::debug!(code = ?error.code, "{}", error.message);
+            tracing::debug!(request_id, code = ?error.code, "{}", error.message);
         }
     });
     let (mut parts, _) = response.into_parts();
