@@ -126,33 +126,43 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
     with_layers(routes(&state), &state, options).with_state(state)
 }
 
-/// Every route, the agents ones behind authentication and rate limiting.
+/// The prefix of every route of the public API.
+const API: &str = "/api/public/v1";
+
+/// Every route, the agents ones behind authentication and rate limiting. Routes are written out in
+/// full rather than nested under [`API`]: a nested router costs every request a prefix strip and
+/// another router's dispatch.
 pub fn routes(state: &AppState) -> Router<AppState> {
+    let at = |path: &str| format!("{API}{path}");
     let api = Router::new()
-        .route("/agents", post(agents::create).get(agents::list))
-        .route("/agents/create", post(agents::create_hosted))
+        .route(&at("/agents"), post(agents::create).get(agents::list))
+        .route(&at("/agents/create"), post(agents::create_hosted))
         .route(
-            "/agents/{agentId}",
+            &at("/agents/{agentId}"),
             get(agents::get).patch(agents::patch).delete(agents::delete),
         )
-        .route("/agents/{agentId}/duplicate", post(duplicate::duplicate))
-        .route("/agents/{agentId}/versions", get(history::list))
-        .route("/agents/{agentId}/versions/{version}", get(history::get))
         .route(
-            "/agents/{agentId}/versions/{version}/diff",
+            &at("/agents/{agentId}/duplicate"),
+            post(duplicate::duplicate),
+        )
+        .route(&at("/agents/{agentId}/versions"), get(history::list))
+        .route(
+            &at("/agents/{agentId}/versions/{version}"),
+            get(history::get),
+        )
+        .route(
+            &at("/agents/{agentId}/versions/{version}/diff"),
             get(history::diff),
         )
         .route(
-            "/agents/{agentId}/versions/{version}/restore",
+            &at("/agents/{agentId}/versions/{version}/restore"),
             post(history::restore),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
-        ))
-        .route("/openapi.json", get(openapi::openapi_json));
-    Router::new()
-        .nest("/api/public/v1", api)
+        ));
+    api.route(&at("/openapi.json"), get(openapi::openapi_json))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
 }
