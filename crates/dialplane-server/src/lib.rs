@@ -177,13 +177,12 @@ pub fn with_layers(
     routes
         .fallback(|| async { ApiError::new(error::ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            *options,
-            limits::limit_request,
-        ))
         .layer(CatchPanicLayer::custom(observe::panic_response))
         .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
+            observe::Observe {
+                metrics: state.metrics.clone(),
+                limits: *options,
+            },
             observe::observe,
         ))
 }

@@ -9,7 +9,7 @@
 
 use crate::error::{ApiError, ErrorCode};
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -105,13 +105,9 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// Refuses oversized heads and puts a deadline on the body. Bodies are read (within the size limit)
-/// only by the handlers that take one, after authentication.
-pub async fn limit_request(
-    State(limits): State<HttpOptions>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Refuses oversized heads and puts a deadline on the body, then runs `next`. Bodies are read (within
+/// the size limit) only by the handlers that take one, after authentication.
+pub async fn limit_request(limits: &HttpOptions, req: Request, next: Next) -> Response {
     let head = head_bytes(&req);
     if head > limits.max_header_bytes {
         return ApiError::new(

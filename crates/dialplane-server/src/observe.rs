@@ -1,7 +1,8 @@
-//! The outermost middleware: request ids, one log line per request, and the rendering of every error
+//! The outermost middleware: request ids, request limits, one log line per request, and the rendering of every error
 //! into the envelope, whichever layer produced it.
 
 use crate::error::{ApiError, ErrorCode, Pending};
+use crate::limits::{limit_request, HttpOptions};
 use crate::metrics::{HttpLabels, Metrics};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -32,8 +33,17 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
+/// What the outermost middleware needs.
+#[derive(Clone)]
+pub struct Observe {
+    pub metrics: Arc<Metrics>,
+    pub limits: HttpOptions,
+}
+
+/// The outermost middleware: it also applies the request limits ([`limit_request`]), in the same
+/// layer, since every layer costs each request a clone of the service inside it.
 pub async fn observe(
-    State(metrics): State<Arc<Metrics>>,
+    State(Observe { metrics, limits }): State<Observe>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -50,7 +60,9 @@ pub async fn observe(
     // the line and every error below name the request themselves.
     let span = tracing::debug_span!("request", %method, %route, request_id = %id);
     span.in_scope(|| tracing::debug!("started"));
-    let response = next.run(req).instrument(span.clone()).await;
+    let response = limit_request(&limits, req, next)
+        .instrument(span.clone())
+        .await;
     let mut response = render_error(response, &id, &span);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
