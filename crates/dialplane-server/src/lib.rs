@@ -53,6 +53,8 @@ pub struct Shared {
     pub idempotency_ttl: std::time::Duration,
     /// Resolved keys and finished agent answers.
     pub cache: Arc<cache::ReadCache>,
+    /// Where the line for each served request goes.
+    pub request_log: Arc<dyn observe::RequestLog>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,6 +85,7 @@ impl AppState {
             limiter: Arc::new(ratelimit::RateLimiter::Off),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             cache,
+            request_log: Arc::new(observe::TracingRequestLog),
         }))
     }
 
@@ -118,6 +121,11 @@ impl AppState {
 
     pub fn with_limiter(self, limiter: ratelimit::RateLimiter) -> Self {
         self.with(|shared| shared.limiter = Arc::new(limiter))
+    }
+
+    /// Writes the request log with `log` instead of as tracing events.
+    pub fn with_request_log(self, log: Arc<dyn observe::RequestLog>) -> Self {
+        self.with(|shared| shared.request_log = log)
     }
 }
 
@@ -181,6 +189,7 @@ pub fn with_layers(
         .layer(axum::middleware::from_fn_with_state(
             observe::Observe {
                 metrics: state.metrics.clone(),
+                log: state.request_log.clone(),
                 limits: *options,
             },
             observe::observe,

@@ -37,13 +37,53 @@ fn request_id(req: &Request) -> String {
 #[derive(Clone)]
 pub struct Observe {
     pub metrics: Arc<Metrics>,
+    pub log: Arc<dyn RequestLog>,
     pub limits: HttpOptions,
+}
+
+/// A served request, as the request log records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub method: &'a str,
+    pub route: &'a str,
+    pub request_id: &'a str,
+    pub status: u16,
+    pub latency_ms: f64,
+}
+
+/// The target and message of the request log's lines.
+pub const REQUEST_LOG_TARGET: &str = "dialplane_server::observe";
+
+/// Where the line for each served request goes.
+pub trait RequestLog: Send + Sync {
+    fn served(&self, served: &Served<'_>);
+}
+
+/// The request log as tracing events: `served`, at `info`, with the request's fields.
+pub struct TracingRequestLog;
+
+impl RequestLog for TracingRequestLog {
+    fn served(&self, s: &Served<'_>) {
+        tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            method = %s.method,
+            route = %s.route,
+            request_id = %s.request_id,
+            status = s.status,
+            latency_ms = s.latency_ms,
+            "served"
+        );
+    }
 }
 
 /// The outermost middleware: it also applies the request limits ([`limit_request`]), in the same
 /// layer, since every layer costs each request a clone of the service inside it.
 pub async fn observe(
-    State(Observe { metrics, limits }): State<Observe>,
+    State(Observe {
+        metrics,
+        log,
+        limits,
+    }): State<Observe>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -78,14 +118,13 @@ pub async fn observe(
         .request_seconds
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
-    tracing::info!(
-        method = %labels.method,
-        route = %labels.route,
-        request_id = %id,
-        status = labels.status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "served"
-    );
+    log.served(&Served {
+        method: &labels.method,
+        route: &labels.route,
+        request_id: &id,
+        status: labels.status,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
+    });
     response
 }
 

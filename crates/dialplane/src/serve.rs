@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 /// How often expired idempotency keys are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
-/// Logs go to stderr from a thread of their own, so that no request waits on a write to stderr;
-/// lines are buffered while more are waiting and flushed as soon as none is. Nothing is dropped: when
-/// the queue is full, logging waits. The guard flushes what is left when it is dropped.
-pub fn init_logging(format: LogFormat) -> crate::logs::Logs {
+/// Logs go to stderr through a buffer that a thread of its own writes out (see [`crate::logs`]). The
+/// guard flushes what is left when it is dropped. With plain output (not a terminal), the request
+/// log comes with it: the same lines, written without tracing's formatter.
+pub fn init_logging(format: LogFormat) -> (crate::logs::Logs, Option<crate::logs::FastRequestLog>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let logs = crate::logs::Logs::to_stderr();
@@ -27,15 +27,20 @@ pub fn init_logging(format: LogFormat) -> crate::logs::Logs {
         .with_env_filter(filter)
         .with_ansi(terminal)
         .with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-    logs
+    let json = matches!(format, LogFormat::Json);
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    }
+    .is_ok();
+    let request_log =
+        (installed && !terminal).then(|| crate::logs::FastRequestLog::new(logs.writer(), json));
+    (logs, request_log)
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let _logs = init_logging(args.log_format);
+    let (_logs, request_log) = init_logging(args.log_format);
     let rules = match &args.llm_models {
         Some(models) => {
             let models: Vec<String> = models
@@ -96,10 +101,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             0
         },
     };
-    let state = AppState::new(store.clone(), rules)
+    let mut state = AppState::new(store.clone(), rules)
         .with_cache(store.clone(), cache)
         .with_limiter(limiter)
         .with_idempotency_ttl(Duration::from_secs(args.idempotency_ttl_minutes * 60));
+    if let Some(log) = request_log {
+        state = state.with_request_log(std::sync::Arc::new(log));
+    }
     let metrics = match args.metrics_listen.as_deref() {
         None | Some("off") => None,
         Some(addr) => {
