@@ -422,7 +422,8 @@ def wait_idle(cfg: Config, what: str) -> float:
 # ----------------------------------------------------------------------------------------------- wrk
 
 def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int | None = None,
-        idle_check: bool = True, warmup: bool = True, retries: int | None = None) -> dict:
+        idle_check: bool = True, warmup: bool = True, retries: int | None = None,
+        pid: int | None = None) -> dict:
     """One measurement with wrk. When other processes took more than 10% of the CPUs meanwhile, it is
     repeated (up to BENCH_RETRIES times) and the least disturbed attempt is kept; errors of every attempt
     are counted."""
@@ -434,7 +435,7 @@ def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int
         if ack and k:
             e["BENCH_ACK_FILE"] = f"{ack}.{k}"
         res = _wrk_once(cfg, label + (f" (attempt {k + 1})" if k else ""), script, port, e, seconds,
-                        idle_check, warmup)
+                        idle_check, warmup, pid)
         if ack:
             res["ackFile"] = str(e["BENCH_ACK_FILE"])
         attempts.append(res)
@@ -453,8 +454,19 @@ def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int
     return best
 
 
+def process_cpu(pid: int | None) -> float | None:
+    """Seconds of CPU that process `pid` has used (all its threads), if it runs."""
+    if pid is None:
+        return None
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(f[11]) + int(f[12])) / HZ
+
+
 def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int | None,
-              idle_check: bool, warmup: bool) -> dict:
+              idle_check: bool, warmup: bool, pid: int | None = None) -> dict:
     seconds = seconds or cfg.seconds
     cmd = ["wrk", "-t", str(cfg.threads), "-c", str(cfg.connections), "-d", f"{seconds}s",
            "--timeout", "10s", "-s", str(WRK_DIR / script), f"http://127.0.0.1:{port}/"]
@@ -465,8 +477,10 @@ def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, second
         subprocess.run(cmd[:6] + [f"{cfg.warmup}s"] + cmd[7:], env=dict(e, BENCH_ACK_FILE=""),
                        capture_output=True)
     log(f"wrk {label}: {seconds}s, {cfg.connections} connections, {cfg.threads} threads")
+    cpu0 = process_cpu(pid)
     with Foreign() as foreign:
         p = subprocess.run(cmd, env=e, text=True, capture_output=True)
+    cpu1 = process_cpu(pid)
     with open(cfg.tmp / "wrk.log", "a") as f:
         f.write(f"===== {label}\n$ {' '.join(cmd)}\n{p.stdout}{p.stderr}\n")
     if p.returncode != 0:
@@ -496,6 +510,9 @@ def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, second
         "stolenCpu": round(foreign.stolen, 3),
         "busyBefore": round(busy_before, 3) if busy_before is not None else None,
     }
+    if cpu0 is not None and cpu1 is not None and r["requests"]:
+        # The server's own CPU time per request: steadier than requests per second on a shared VM.
+        res["serverCpuUsPerRequest"] = round((cpu1 - cpu0) * 1e6 / r["requests"], 1)
     if "ok" in r:
         res["ok2xx"] = r["ok"]
     log(f"  {label}: {res['rps']:.0f} req/s, p50 {res['p50Ms']} ms, p99 {res['p99Ms']} ms, "
@@ -824,15 +841,15 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
              ("nginx GET list page", "list.lua", {**auth, "BENCH_PATH": list_path})])
         state["nginx"]["bytes"] = {"agent": len(get_bytes), "list": len(list_bytes)}
 
-    B["get_one"] = wrk(cfg, f"{backend} GET one agent", "get.lua", server.port, {**auth, "BENCH_PATH": f"{API}/agents/{one}"})
+    B["get_one"] = wrk(cfg, f"{backend} GET one agent", "get.lua", server.port, {**auth, "BENCH_PATH": f"{API}/agents/{one}"}, pid=server.pid)
     B["get_many"] = wrk(cfg, f"{backend} GET across {len(ids)} agents", "get_many.lua", server.port,
-                        {**auth, "BENCH_IDS": ids_file})
+                        {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
     ack1 = cfg.tmp / f"{backend}-acks-load.txt"
     B["patch"] = wrk(cfg, f"{backend} PATCH nested", "patch.lua", server.port,
-                     {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ack1})
-    B["list_first"] = wrk(cfg, f"{backend} list first page", "list.lua", server.port, {**auth, "BENCH_PATH": list_path})
+                     {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ack1}, pid=server.pid)
+    B["list_first"] = wrk(cfg, f"{backend} list first page", "list.lua", server.port, {**auth, "BENCH_PATH": list_path}, pid=server.pid)
     B["create"] = wrk(cfg, f"{backend} create", "create.lua", server.port,
-                      {**auth, "BENCH_BODY": write_template(cfg)})
+                      {**auth, "BENCH_BODY": write_template(cfg)}, pid=server.pid)
 
     # Durability: SIGKILL right after the load, then once more in the middle of a PATCH load.
     log(f"{backend}: durability: SIGKILL after the PATCH load, restart, then SIGKILL during a PATCH load")
@@ -880,13 +897,13 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     res["rssIdleAfterStartMiB"] = round(RssSampler.read(server.pid).get("VmRSS", 0) / 1024, 1)
     with RssSampler(server.pid) as rss:
         B["deep_list_first"] = wrk(cfg, f"{backend} list first page @{stored}", "list.lua", server.port,
-                                   {**auth, "BENCH_PATH": list_path})
+                                   {**auth, "BENCH_PATH": list_path}, pid=server.pid)
         B["deep_list_deep"] = wrk(cfg, f"{backend} list page at depth {reached} @{stored}", "list.lua", server.port,
-                                  {**auth, "BENCH_PATH": deep_path})
+                                  {**auth, "BENCH_PATH": deep_path}, pid=server.pid)
         B["deep_get_many"] = wrk(cfg, f"{backend} GET across {len(ids)} agents @{stored}", "get_many.lua",
-                                 server.port, {**auth, "BENCH_IDS": ids_file})
+                                 server.port, {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
         B["deep_patch"] = wrk(cfg, f"{backend} PATCH nested @{stored}", "patch.lua", server.port,
-                              {**auth, "BENCH_IDS": ids_file})
+                              {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
     res["rssUnderLoad"] = rss.summary()
     res["rssUnderLoad"]["hwmMiB"] = round(RssSampler.read(server.pid).get("VmHWM", 0) / 1024, 1)
     log(f"  RSS under load @{stored}: {res['rssUnderLoad']}")

@@ -178,6 +178,8 @@ def markdown(results: dict, command: str = "bench/run") -> str:
     w("\"Other CPU\" is the share of the machine's CPU time that processes outside the benchmark (not the")
     w("suite, its server, wrk, nginx or PostgreSQL) used, or that the hypervisor gave to other guests")
     w("(steal), during the measurement; each measurement first has")
+    w("\"Server CPU\" is the CPU time the server process (all its threads) used per request during the")
+    w("measurement: on a shared VM, steadier than requests per second from one run to the next.")
     w("the kernel write out what earlier steps left for the disk (`sync`) and waits for the machine to be")
     w("idle, and one disturbed by more than 10% is repeated (up to "
       f"{cfg.get('retries', 0)} times), keeping the least disturbed try; errors count every try.")
@@ -217,8 +219,8 @@ def markdown(results: dict, command: str = "bench/run") -> str:
         w("")
         w(f"Durable writes are compared with the {baseline_name(backend)}; reads with nginx serving the same bytes.")
         w("")
-        w("| benchmark | stored | req/s | p50 ms | p99 ms | baseline | req/s ratio | p50 ratio | p99 ratio | errors | other CPU |")
-        w("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|")
+        w("| benchmark | stored | req/s | p50 ms | p99 ms | baseline | req/s ratio | p50 ratio | p99 ratio | errors | other CPU | server CPU µs/req |")
+        w("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|")
         for key, what, bkey in ROWS:
             if key not in B:
                 continue
@@ -238,7 +240,8 @@ def markdown(results: dict, command: str = "bench/run") -> str:
                 errs.append(f"{fmt(se)} socket")
             w(f"| {what} | {fmt(stored)} | {rate(x['rps'])} | {fmt(x['p50Ms'])} | {fmt(x['p99Ms'])} | {bname} | "
               f"{fmt(ratio(x['rps'], b.get('rps')))} | {fmt(ratio(x['p50Ms'], b.get('p50Ms')))} | "
-              f"{fmt(ratio(x['p99Ms'], b.get('p99Ms')))} | {', '.join(errs) or '0'} | {other(x)} |")
+              f"{fmt(ratio(x['p99Ms'], b.get('p99Ms')))} | {', '.join(errs) or '0'} | {other(x)} | "
+              f"{fmt(x.get('serverCpuUsPerRequest'), 1)} |")
         w("")
         w("### Targets")
         w("")
