@@ -152,6 +152,37 @@ async fn a_repeated_idempotency_key_replays_the_first_answer() {
     );
 }
 
+/// A replay answers what the first request was answered, whatever happened to the agent since: a
+/// deleted agent is not created again, and its `Location` then answers 404.
+#[tokio::test]
+async fn a_replay_after_the_agent_was_deleted_answers_the_same_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let body = minimal_agent("Deleted later");
+    let first = app
+        .post_idempotent("/api/public/v1/agents", "gone", &body)
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let id = first.data()["agentId"].as_str().unwrap().to_owned();
+    assert_eq!(app.delete_agent(&id).await.status, 200);
+    let again = app
+        .post_idempotent("/api/public/v1/agents", "gone", &body)
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.data(), first.data());
+    let location = first.header("location").expect("a Location").to_owned();
+    assert!(location.ends_with(&id), "{location}");
+    assert_eq!(again.header("location"), Some(location.as_str()));
+    assert_eq!(app.get(&location).await.status, 404);
+    assert!(app
+        .list_agents("")
+        .await
+        .data()
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_creates_with_one_key_store_one_agent() {
     let app = TestApp::spawn().await;
