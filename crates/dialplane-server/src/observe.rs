@@ -1,5 +1,5 @@
-//! The outermost middleware: request ids, request limits, one log line per request, and the rendering of every error
-//! into the envelope, whichever layer produced it.
+//! The outermost middleware: request ids, request limits, one log line per request, and the rendering
+//! of every error into the envelope, whichever layer produced it.
 
 use crate::error::{ApiError, ErrorCode, Pending};
 use crate::limits::{limit_request, HttpOptions};
