@@ -64,7 +64,7 @@ pub(crate) fn or_list(items: &[String]) -> String {
 
 /// Reads a whole candidate document. Read-only keys are skipped here and checked by [`check_read_only`].
 pub fn read_candidate(candidate: &Value, rules: &Rules) -> Result<AgentSpec, Problems> {
-    let (spec, problems) = read_merged(candidate, &Map::new(), rules);
+    let (spec, problems) = read_merged(candidate, &Map::new(), rules, None);
     problems.into_result(spec)
 }
 
@@ -79,18 +79,20 @@ fn null_keys(body: &Map<String, Value>, at: &Pointer, out: &mut Vec<(Pointer, St
     }
 }
 
-/// Reads `candidate`, the result of merging `body` onto a base.
+/// Reads `candidate`, the result of merging `body` onto a base (with `kept`: only the members `body`
+/// names, the others being the stored spec's).
 fn read_merged(
     candidate: &Value,
     body: &Map<String, Value>,
     rules: &Rules,
+    kept: Option<&spec::Kept>,
 ) -> (AgentSpec, Problems) {
     let mut cx = Ctx::new(rules);
     null_keys(body, &Pointer::root(), &mut cx.null_keys);
     let spec = match candidate.as_object() {
         Some(map) => {
             let mut obj = Obj::new(&mut cx, Some(map), Pointer::root(), Absence::Present);
-            let spec = spec::agent_spec(&mut obj);
+            let spec = spec::agent_spec(&mut obj, kept);
             obj.finish();
             spec
         }
@@ -157,24 +159,58 @@ pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<Agent
 /// Validates a PATCH body: merged onto the stored agent, the result read as a whole.
 ///
 /// `Ok(None)` means the patch changes nothing.
+///
+/// A merge patch changes only the top-level members it names: only those are merged and read again;
+/// the others are the stored spec's as they are (reading them back would give them unchanged).
 pub fn validate_patch(
     stored: &Agent,
     patch: &Map<String, Value>,
     rules: &Rules,
 ) -> Result<Option<AgentSpec>, Problems> {
-    let mut candidate = serde_json::to_value(stored).unwrap_or(Value::Null);
+    let mut candidate = Map::new();
+    for (key, change) in patch {
+        // `null` removes the member: it is read as absent (its default, or `required`).
+        if change.is_null() {
+            continue;
+        }
+        let mut merged = member(stored, key).unwrap_or(Value::Null);
+        crate::merge::merge_in_place(&mut merged, change);
+        candidate.insert(key.clone(), merged);
+    }
     let base = read_only_values(stored);
-    crate::merge::merge_in_place(&mut candidate, &Value::Object(patch.clone()));
     let touched = |k: &str| patch.contains_key(k);
-    let spec = finish(
+    let kept = spec::Kept {
+        spec: &stored.spec,
+        patched: &touched,
+    };
+    let spec = finish_with(
         patch,
         &touched,
-        candidate,
+        Value::Object(candidate),
         &base,
         rules,
         Some(stored.agent_id),
+        Some(&kept),
     )?;
     Ok((spec != stored.spec).then_some(spec))
+}
+
+/// The top-level member `key` of `stored`'s document, `None` for a key the document does not have.
+fn member(stored: &Agent, key: &str) -> Option<Value> {
+    let spec = &stored.spec;
+    let value = match key {
+        "agentId" => serde_json::to_value(stored.agent_id),
+        "phoneNumbers" => serde_json::to_value(&stored.phone_numbers),
+        "metadata" => serde_json::to_value(&stored.metadata),
+        "name" => serde_json::to_value(&spec.name),
+        "direction" => serde_json::to_value(spec.direction),
+        "tags" => serde_json::to_value(&spec.tags),
+        "conversationConfig" => serde_json::to_value(&spec.conversation_config),
+        "platformSettings" => serde_json::to_value(&spec.platform_settings),
+        "workflow" => serde_json::to_value(&spec.workflow),
+        _ => return None,
+    };
+    value.ok()
 }
 
 /// The stored agent's read-only fields, as its document has them: all that [`check_read_only`] reads
@@ -216,9 +252,21 @@ fn finish(
     rules: &Rules,
     own_id: Option<AgentId>,
 ) -> Result<AgentSpec, Problems> {
+    finish_with(body, touched, candidate, base, rules, own_id, None)
+}
+
+fn finish_with(
+    body: &Map<String, Value>,
+    touched: &dyn Fn(&str) -> bool,
+    candidate: Value,
+    base: &Value,
+    rules: &Rules,
+    own_id: Option<AgentId>,
+    kept: Option<&spec::Kept>,
+) -> Result<AgentSpec, Problems> {
     // The spec is read even from a faulty document (faulty fields at their defaults), so that its
     // references can be checked and reported together with the other problems.
-    let (spec, mut problems) = read_merged(&candidate, body, rules);
+    let (spec, mut problems) = read_merged(&candidate, body, rules, kept);
     check_read_only(touched, &candidate, base, &mut problems);
     let mut references = Vec::new();
     for (path, target) in spec.transfer_targets() {

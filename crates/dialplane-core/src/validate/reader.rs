@@ -257,6 +257,22 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
         self.used.push(key);
     }
 
+    /// `kept` if there is one (the member is known and not read), else what `read` reads.
+    pub fn kept<T>(
+        &mut self,
+        key: &'static str,
+        kept: Option<T>,
+        read: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        match kept {
+            Some(value) => {
+                self.skip(key);
+                value
+            }
+            None => read(self),
+        }
+    }
+
     /// [`Obj::field`], reporting `required` when it is absent.
     pub fn required(&mut self, key: &'static str) -> Option<(&'v Value, Pointer)> {
         let found = self.field(key);

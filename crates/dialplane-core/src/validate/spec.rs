@@ -11,28 +11,58 @@ use std::collections::{BTreeMap, HashSet};
 const MESSAGE_MAX: usize = 2_000;
 const WIDGET_MAX_BYTES: usize = 16 * 1024;
 
-pub fn agent_spec(o: &mut Obj) -> AgentSpec {
+/// The stored spec under a merge patch: its members that the patch does not name stay as they are.
+pub struct Kept<'a> {
+    pub spec: &'a AgentSpec,
+    pub patched: &'a dyn Fn(&str) -> bool,
+}
+
+/// Reads an agent's spec; with `kept`, the members the patch leaves alone are taken from the stored
+/// spec instead of being read again (they are valid, and reading them gives them back unchanged).
+pub fn agent_spec(o: &mut Obj, kept: Option<&Kept>) -> AgentSpec {
     for read_only in super::READ_ONLY {
         o.skip(read_only);
     }
+    let stored = |key: &str| kept.filter(|k| !(k.patched)(key)).map(|k| k.spec);
     AgentSpec {
-        name: o.required_string("name", &formats::name),
-        direction: o.choice("direction"),
-        tags: o.string_list("tags", 50, &chars(1, 64)),
-        conversation_config: o.object("conversationConfig", |o| {
-            // Only `prompt.prompt` inside is required; when the whole object is missing, say so once.
-            ConversationConfig {
-                agent: o.object("agent", agent_config),
-                asr: o.object("asr", |o| Asr {
-                    user_input_audio_format: o.choice("userInputAudioFormat"),
-                    keywords: list_of_strings(o, "keywords", 100),
-                }),
-                turn: o.object("turn", turn),
-                tts: o.object("tts", tts),
-            }
+        name: o.kept("name", stored("name").map(|s| s.name.clone()), |o| {
+            o.required_string("name", &formats::name)
         }),
-        platform_settings: o.object("platformSettings", platform_settings),
-        workflow: o.object("workflow", workflow),
+        direction: o.kept("direction", stored("direction").map(|s| s.direction), |o| {
+            o.choice("direction")
+        }),
+        tags: o.kept("tags", stored("tags").map(|s| s.tags.clone()), |o| {
+            o.string_list("tags", 50, &chars(1, 64))
+        }),
+        conversation_config: o.kept(
+            "conversationConfig",
+            stored("conversationConfig").map(|s| s.conversation_config.clone()),
+            |o| {
+                o.object("conversationConfig", |o| {
+                    // Only `prompt.prompt` inside is required; when the whole object is missing,
+                    // say so once.
+                    ConversationConfig {
+                        agent: o.object("agent", agent_config),
+                        asr: o.object("asr", |o| Asr {
+                            user_input_audio_format: o.choice("userInputAudioFormat"),
+                            keywords: list_of_strings(o, "keywords", 100),
+                        }),
+                        turn: o.object("turn", turn),
+                        tts: o.object("tts", tts),
+                    }
+                })
+            },
+        ),
+        platform_settings: o.kept(
+            "platformSettings",
+            stored("platformSettings").map(|s| s.platform_settings.clone()),
+            |o| o.object("platformSettings", platform_settings),
+        ),
+        workflow: o.kept(
+            "workflow",
+            stored("workflow").map(|s| s.workflow.clone()),
+            |o| o.object("workflow", workflow),
+        ),
     }
 }
 

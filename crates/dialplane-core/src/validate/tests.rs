@@ -407,3 +407,77 @@ fn changed_paths_compare_values_and_leave_out_the_read_only_members() {
         vec!["/a/b"]
     );
 }
+
+/// How a PATCH was validated before only its named members were read: the whole stored agent merged
+/// with the patch and read again.
+fn validate_patch_in_full(
+    stored: &Agent,
+    patch: &Map<String, Value>,
+) -> Result<Option<AgentSpec>, Problems> {
+    let mut candidate = serde_json::to_value(stored).unwrap();
+    crate::merge::merge_in_place(&mut candidate, &Value::Object(patch.clone()));
+    let spec = finish(
+        patch,
+        &|k| patch.contains_key(k),
+        candidate,
+        &read_only_values(stored),
+        &rules(),
+        Some(stored.agent_id),
+    )?;
+    Ok((spec != stored.spec).then_some(spec))
+}
+
+/// Merge patches: random ones, members of another valid agent, and nested changes.
+fn merge_patch() -> impl Strategy<Value = Map<String, Value>> {
+    prop_oneof![
+        json_value().prop_filter_map("an object", |v| v.as_object().cloned()),
+        (valid_spec(), prop::collection::vec(any::<bool>(), 9)).prop_map(|(spec, pick)| {
+            let doc = serde_json::to_value(stored(spec)).unwrap();
+            doc.as_object()
+                .unwrap()
+                .iter()
+                .zip(pick)
+                .filter(|(_, picked)| *picked)
+                .map(|((k, v), _)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        (
+            -1.0f64..3.0,
+            "\\PC{0,12}",
+            prop::option::of(Just(Value::Null))
+        )
+            .prop_map(|(temperature, voice, reset)| {
+                let mut patch = json!({"conversationConfig": {
+                    "agent": {"prompt": {"temperature": temperature}},
+                    "tts": {"voiceId": voice},
+                }});
+                if let Some(null) = reset {
+                    patch["platformSettings"] = null;
+                }
+                patch.as_object().cloned().unwrap()
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn a_patch_read_in_part_is_judged_as_when_the_whole_agent_is_read(
+        spec in valid_spec(),
+        patch in merge_patch(),
+    ) {
+        let agent = stored(spec);
+        prop_assert_eq!(
+            validate_patch(&agent, &patch, &rules()),
+            validate_patch_in_full(&agent, &patch)
+        );
+    }
+
+    #[test]
+    fn every_member_of_a_stored_document_is_known(spec in valid_spec()) {
+        let agent = stored(spec);
+        let document = serde_json::to_value(&agent).unwrap();
+        for (key, value) in document.as_object().unwrap() {
+            prop_assert_eq!(member(&agent, key), Some(value.clone()), "{}", key);
+        }
+    }
+}
