@@ -153,6 +153,7 @@ pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<Agent
         &base,
         rules,
         None,
+        None,
     )
 }
 
@@ -183,7 +184,7 @@ pub fn validate_patch(
         spec: &stored.spec,
         patched: &touched,
     };
-    let spec = finish_with(
+    let spec = finish(
         patch,
         &touched,
         Value::Object(candidate),
@@ -240,22 +241,12 @@ pub fn validate_document(
         &base,
         rules,
         Some(stored.agent_id),
+        None,
     )?;
     Ok((spec != stored.spec).then_some(spec))
 }
 
 fn finish(
-    body: &Map<String, Value>,
-    touched: &dyn Fn(&str) -> bool,
-    candidate: Value,
-    base: &Value,
-    rules: &Rules,
-    own_id: Option<AgentId>,
-) -> Result<AgentSpec, Problems> {
-    finish_with(body, touched, candidate, base, rules, own_id, None)
-}
-
-fn finish_with(
     body: &Map<String, Value>,
     touched: &dyn Fn(&str) -> bool,
     candidate: Value,

@@ -423,6 +423,7 @@ fn validate_patch_in_full(
         &read_only_values(stored),
         &rules(),
         Some(stored.agent_id),
+        None,
     )?;
     Ok((spec != stored.spec).then_some(spec))
 }
