@@ -390,7 +390,9 @@ class Foreign:
         capacity = elapsed * HZ * NCPU
         stolen = b1[2] - self.b0[2]
         self.stolen = stolen / capacity if elapsed > 0 else 0.0
-        self.share = max(0.0, (busy - mine + stolen) / capacity) if elapsed > 0 else 0.0
+        # Process CPU times can include time the hypervisor took (ticks are charged to whoever ran),
+        # so the processes' share is floored at zero on its own and steal always counts.
+        self.share = (max(0.0, busy - mine) + stolen) / capacity if elapsed > 0 else 0.0
 
 
 def wait_idle(cfg: Config, what: str) -> float:

@@ -48,9 +48,15 @@ def walk_note(deep: dict) -> str:
     return "".join(out)
 
 
+def disturbance(x: dict) -> float:
+    """The share of the CPUs that other processes or the hypervisor took during a measurement (runs
+    before the suite counted steal apart from processes' time could hide steal in the first)."""
+    return max(x.get("foreignCpu") or 0, x.get("stolenCpu") or 0)
+
+
 def other(x: dict) -> str:
     n = x.get("attempts", 1)
-    return pct(x.get("foreignCpu")) + (f" (least of {n} tries)" if n > 1 else "")
+    return (pct(disturbance(x)) if "foreignCpu" in x else "–") + (f" (least of {n} tries)" if n > 1 else "")
 
 
 def rate(v) -> str:
@@ -88,8 +94,9 @@ DISTURBED = 0.10
 
 def disturbed(*measurements) -> str:
     """A note when other processes used more than 10% of the CPUs during a measurement a verdict rests on."""
-    worst = max((m.get("foreignCpu") or 0 for m in measurements if m), default=0)
-    return f" (disturbed: other processes used {worst:.0%} of the CPUs)" if worst > DISTURBED else ""
+    worst = max((disturbance(m) for m in measurements if m), default=0)
+    return (f" (disturbed: other processes or the hypervisor took {worst:.0%} of the CPUs)"
+            if worst > DISTURBED else "")
 
 
 def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
