@@ -337,16 +337,21 @@ def processes() -> dict[int, tuple[int, str, int, int]]:
     children it has reaped, so a child that ran and exited between two snapshots is still counted."""
     out = {}
     for d in os.listdir("/proc"):
-        if not d.isdigit():
+        if not d.isdigit() or (stat := proc_stat(int(d))) is None:
             continue
-        try:
-            raw = open(f"/proc/{d}/stat").read()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        f = raw[raw.rindex(")") + 2:].split()
+        comm, f = stat
         out[int(d)] = (int(f[1]), comm, int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]), int(f[19]))
     return out
+
+
+def proc_stat(pid: int) -> tuple[str, list[str]] | None:
+    """The command name and the fields after it of `/proc/<pid>/stat` (field 3 of proc(5) first), or
+    None if there is no such process."""
+    try:
+        raw = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    return raw[raw.index("(") + 1:raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
 
 
 def ours(procs: dict[int, tuple[int, str, int, int]]) -> set[int]:
@@ -458,12 +463,10 @@ def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int
 
 def process_cpu(pid: int | None) -> float | None:
     """Seconds of CPU that process `pid` has used (all its threads), if it runs."""
-    if pid is None:
+    stat = proc_stat(pid) if pid is not None else None
+    if stat is None:
         return None
-    try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+    f = stat[1]
     return (int(f[11]) + int(f[12])) / HZ
 
 

@@ -51,7 +51,7 @@ pub struct Served<'a> {
     pub latency_ms: f64,
 }
 
-/// The target and message of the request log's lines.
+/// The target of the request log's lines.
 pub const REQUEST_LOG_TARGET: &str = "dialplane_server::observe";
 
 /// Where the line for each served request goes.

@@ -217,11 +217,11 @@ fn member(stored: &Agent, key: &str) -> Option<Value> {
 /// The stored agent's read-only fields, as its document has them: all that [`check_read_only`] reads
 /// of the base.
 fn read_only_values(stored: &Agent) -> Value {
-    serde_json::json!({
-        "agentId": stored.agent_id,
-        "phoneNumbers": stored.phone_numbers,
-        "metadata": stored.metadata,
-    })
+    READ_ONLY
+        .iter()
+        .filter_map(|key| Some(((*key).to_owned(), member(stored, key)?)))
+        .collect::<Map<_, _>>()
+        .into()
 }
 
 /// Validates a whole new document for a stored agent (the result of a JSON Patch, or a restored
