@@ -185,11 +185,11 @@ def markdown(results: dict, command: str = "bench/run") -> str:
     w("\"Other CPU\" is the share of the machine's CPU time that processes outside the benchmark (not the")
     w("suite, its server, wrk, nginx or PostgreSQL) used, or that the hypervisor gave to other guests")
     w("(steal), during the measurement; each measurement first has")
-    w("\"Server CPU\" is the CPU time the server process (all its threads) used per request during the")
-    w("measurement: on a shared VM, steadier than requests per second from one run to the next.")
     w("the kernel write out what earlier steps left for the disk (`sync`) and waits for the machine to be")
     w("idle, and one disturbed by more than 10% is repeated (up to "
       f"{cfg.get('retries', 0)} times), keeping the least disturbed try; errors count every try.")
+    w("\"Server CPU\" is the CPU time the server process (all its threads) used per request during the")
+    w("measurement: on a shared VM, steadier than requests per second from one run to the next.")
     w(f"Load average at the start {' '.join(m.get('loadavgAtStart', []))}, at the "
       f"end {' '.join(m.get('loadavgAtEnd', []))}.")
     w("")
