@@ -225,10 +225,17 @@ pub fn changed_agent(
     let Some(spec) = spec.map_err(Rejection::Invalid)? else {
         return Ok(None);
     };
-    let mut agent = current.agent.clone();
-    agent.spec = spec;
-    agent.metadata.updated_at = dialplane_core::agent::timestamp(chrono::Utc::now());
-    Ok(Some(agent))
+    // Built field by field: cloning the whole agent would copy the old spec only to drop it.
+    let current = &current.agent;
+    Ok(Some(Agent {
+        agent_id: current.agent_id,
+        spec,
+        phone_numbers: current.phone_numbers.clone(),
+        metadata: Metadata {
+            updated_at: dialplane_core::agent::timestamp(chrono::Utc::now()),
+            ..current.metadata.clone()
+        },
+    }))
 }
 
 /// Applies `transform` to the agent as one new version and answers with the result.
