@@ -79,20 +79,21 @@ fn null_keys(body: &Map<String, Value>, at: &Pointer, out: &mut Vec<(Pointer, St
     }
 }
 
-/// Reads `candidate`, the result of merging `body` onto a base (with `kept`: only the members `body`
-/// names, the others being the stored spec's).
+/// Reads `candidate`, the result of merging `body` onto a base. With `stored`, `body` is a merge
+/// patch onto that stored spec: what it leaves alone, at any depth, is taken as stored.
 fn read_merged(
     candidate: &Value,
     body: &Map<String, Value>,
     rules: &Rules,
-    kept: Option<&spec::Kept>,
+    stored: Option<&AgentSpec>,
 ) -> (AgentSpec, Problems) {
     let mut cx = Ctx::new(rules);
     null_keys(body, &Pointer::root(), &mut cx.null_keys);
     let spec = match candidate.as_object() {
         Some(map) => {
-            let mut obj = Obj::new(&mut cx, Some(map), Pointer::root(), Absence::Present);
-            let spec = spec::agent_spec(&mut obj, kept);
+            let mut obj = Obj::new(&mut cx, Some(map), Pointer::root(), Absence::Present)
+                .under(stored.map(|_| body));
+            let spec = spec::agent_spec(&mut obj, stored);
             obj.finish();
             spec
         }
@@ -161,8 +162,9 @@ pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<Agent
 ///
 /// `Ok(None)` means the patch changes nothing.
 ///
-/// A merge patch changes only the top-level members it names: only those are merged and read again;
-/// the others are the stored spec's as they are (reading them back would give them unchanged).
+/// A merge patch changes only the members it names: only the top-level ones it names are merged, and
+/// only the sections it reaches are read again; the rest is the stored spec's as it is (reading it
+/// back would give it unchanged).
 pub fn validate_patch(
     stored: &Agent,
     patch: &Map<String, Value>,
@@ -179,19 +181,14 @@ pub fn validate_patch(
         candidate.insert(key.clone(), merged);
     }
     let base = read_only_values(stored);
-    let touched = |k: &str| patch.contains_key(k);
-    let kept = spec::Kept {
-        spec: &stored.spec,
-        patched: &touched,
-    };
     let spec = finish(
         patch,
-        &touched,
+        &|k| patch.contains_key(k),
         Value::Object(candidate),
         &base,
         rules,
         Some(stored.agent_id),
-        Some(&kept),
+        Some(&stored.spec),
     )?;
     Ok((spec != stored.spec).then_some(spec))
 }
@@ -253,11 +250,11 @@ fn finish(
     base: &Value,
     rules: &Rules,
     own_id: Option<AgentId>,
-    kept: Option<&spec::Kept>,
+    stored: Option<&AgentSpec>,
 ) -> Result<AgentSpec, Problems> {
     // The spec is read even from a faulty document (faulty fields at their defaults), so that its
     // references can be checked and reported together with the other problems.
-    let (spec, mut problems) = read_merged(&candidate, body, rules, kept);
+    let (spec, mut problems) = read_merged(&candidate, body, rules, stored);
     check_read_only(touched, &candidate, base, &mut problems);
     let mut references = Vec::new();
     for (path, target) in spec.transfer_targets() {

@@ -187,6 +187,17 @@ impl<'a> Ctx<'a> {
         path: Pointer,
         read: impl FnOnce(&mut Obj<'v, '_, 'a>) -> T,
     ) -> T {
+        self.nested_under(v, path, None, read)
+    }
+
+    /// [`Ctx::nested`], the object read under `patch`, the members a merge patch names in it.
+    fn nested_under<'v, T>(
+        &mut self,
+        v: Option<&'v Value>,
+        path: Pointer,
+        patch: Option<&'v Map<String, Value>>,
+        read: impl FnOnce(&mut Obj<'v, '_, 'a>) -> T,
+    ) -> T {
         let map = match v {
             None => None,
             Some(v) => match self.object(v, &path) {
@@ -203,7 +214,7 @@ impl<'a> Ctx<'a> {
         } else {
             Absence::Absent(path.clone())
         };
-        let mut obj = Obj::new(self, map, path, absence);
+        let mut obj = Obj::new(self, map, path, absence).under(patch);
         let out = read(&mut obj);
         obj.finish();
         out
@@ -225,6 +236,9 @@ pub struct Obj<'v, 'c, 'a> {
     map: Option<&'v Map<String, Value>>,
     pub path: Pointer,
     absence: Absence,
+    /// Read under a merge patch: the members it names in this object. The others are the stored
+    /// agent's, which [`Obj::kept`] and [`Obj::section`] take as they are instead of reading them.
+    patch: Option<&'v Map<String, Value>>,
     used: Vec<&'static str>,
     pub cx: &'c mut Ctx<'a>,
 }
@@ -240,9 +254,21 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
             map,
             path,
             absence,
+            patch: None,
             used: Vec::new(),
             cx,
         }
+    }
+
+    /// This object as read under a merge patch that names `patch` in it.
+    pub fn under(mut self, patch: Option<&'v Map<String, Value>>) -> Self {
+        self.patch = patch;
+        self
+    }
+
+    /// Whether member `key` is the stored agent's as it is: a merge patch leaves it alone.
+    fn untouched(&self, key: &str) -> bool {
+        self.patch.is_some_and(|p| !p.contains_key(key))
     }
 
     /// The value of `key` and its path; `null` counts as absent (it means "the default").
@@ -257,20 +283,37 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
         self.used.push(key);
     }
 
-    /// `kept` if there is one (the member is known and not read), else what `read` reads.
-    pub fn kept<T>(
+    /// The `stored` value of member `key` when a merge patch leaves it alone (it is valid, and reading
+    /// it again would give it back unchanged), else what `read` reads.
+    pub fn kept<T: Clone>(
         &mut self,
         key: &'static str,
-        kept: Option<T>,
+        stored: Option<&T>,
         read: impl FnOnce(&mut Self) -> T,
     ) -> T {
-        match kept {
-            Some(value) => {
+        match stored {
+            Some(value) if self.untouched(key) => {
                 self.skip(key);
-                value
+                value.clone()
             }
-            None => read(self),
+            _ => read(self),
         }
+    }
+
+    /// A nested object, read by `read` (an absent one as all defaults), but under a merge patch only
+    /// as deep as the patch goes: left as `stored` when the patch does not name it, and
+    /// when the patch names it with members of its own, `read` reads it under those (and is handed
+    /// `stored`, to keep its own members the patch leaves alone).
+    pub fn section<T: Clone>(
+        &mut self,
+        key: &'static str,
+        stored: Option<&T>,
+        read: impl FnOnce(&mut Obj<'v, '_, 'a>, Option<&T>) -> T,
+    ) -> T {
+        self.kept(key, stored, |o| {
+            let patch = o.patch.and_then(|p| p.get(key)).and_then(Value::as_object);
+            o.object_under(key, patch, |o| read(o, stored))
+        })
     }
 
     /// [`Obj::field`], reporting `required` when it is absent.
@@ -372,17 +415,19 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
         (map, path)
     }
 
-    /// A nested object read by `read`; an absent one is read as all defaults.
-    pub fn object<T>(
+    /// A nested object read by `read` (under `patch`, the members a merge patch names in it); an
+    /// absent one is read as all defaults.
+    fn object_under<T>(
         &mut self,
         key: &'static str,
+        patch: Option<&'v Map<String, Value>>,
         read: impl FnOnce(&mut Obj<'v, '_, 'a>) -> T,
     ) -> T {
         self.used.push(key);
         let path = self.path.key(key);
         let value = self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null());
         match (&self.absence, value) {
-            (Absence::Present, _) => self.cx.nested(value, path, read),
+            (Absence::Present, _) => self.cx.nested_under(value, path, patch, read),
             // Inside an absent or broken object everything is absent too; keep the outer verdict.
             (absence, _) => {
                 let absence = absence.clone();

@@ -11,58 +11,43 @@ use std::collections::{BTreeMap, HashSet};
 const MESSAGE_MAX: usize = 2_000;
 const WIDGET_MAX_BYTES: usize = 16 * 1024;
 
-/// The stored spec under a merge patch: its members that the patch does not name stay as they are.
-pub struct Kept<'a> {
-    pub spec: &'a AgentSpec,
-    pub patched: &'a dyn Fn(&str) -> bool,
-}
-
-/// Reads an agent's spec; with `kept`, the members the patch leaves alone are taken from the stored
-/// spec instead of being read again (they are valid, and reading them gives them back unchanged).
-pub fn agent_spec(o: &mut Obj, kept: Option<&Kept>) -> AgentSpec {
+/// Reads an agent's spec. With `stored`, under a merge patch: the members and sections the patch
+/// leaves alone, at any depth, are the stored spec's, taken as they are instead of read again (they
+/// are valid, and reading them would give them back unchanged).
+pub fn agent_spec(o: &mut Obj, stored: Option<&AgentSpec>) -> AgentSpec {
     for read_only in super::READ_ONLY {
         o.skip(read_only);
     }
-    let stored = |key: &str| kept.filter(|k| !(k.patched)(key)).map(|k| k.spec);
     AgentSpec {
-        name: o.kept("name", stored("name").map(|s| s.name.clone()), |o| {
+        name: o.kept("name", stored.map(|s| &s.name), |o| {
             o.required_string("name", &formats::name)
         }),
-        direction: o.kept("direction", stored("direction").map(|s| s.direction), |o| {
+        direction: o.kept("direction", stored.map(|s| &s.direction), |o| {
             o.choice("direction")
         }),
-        tags: o.kept("tags", stored("tags").map(|s| s.tags.clone()), |o| {
+        tags: o.kept("tags", stored.map(|s| &s.tags), |o| {
             o.string_list("tags", 50, &chars(1, 64))
         }),
-        conversation_config: o.kept(
+        conversation_config: o.section(
             "conversationConfig",
-            stored("conversationConfig").map(|s| s.conversation_config.clone()),
-            |o| {
-                o.object("conversationConfig", |o| {
-                    // Only `prompt.prompt` inside is required; when the whole object is missing,
-                    // say so once.
-                    ConversationConfig {
-                        agent: o.object("agent", agent_config),
-                        asr: o.object("asr", |o| Asr {
-                            user_input_audio_format: o.choice("userInputAudioFormat"),
-                            keywords: list_of_strings(o, "keywords", 100),
-                        }),
-                        turn: o.object("turn", turn),
-                        tts: o.object("tts", tts),
-                    }
-                })
+            stored.map(|s| &s.conversation_config),
+            // Only `prompt.prompt` inside is required; when the whole object is missing, say so once.
+            |o, s| ConversationConfig {
+                agent: o.section("agent", s.map(|s| &s.agent), agent_config),
+                asr: o.section("asr", s.map(|s| &s.asr), |o, _| Asr {
+                    user_input_audio_format: o.choice("userInputAudioFormat"),
+                    keywords: list_of_strings(o, "keywords", 100),
+                }),
+                turn: o.section("turn", s.map(|s| &s.turn), |o, _| turn(o)),
+                tts: o.section("tts", s.map(|s| &s.tts), |o, _| tts(o)),
             },
         ),
-        platform_settings: o.kept(
+        platform_settings: o.section(
             "platformSettings",
-            stored("platformSettings").map(|s| s.platform_settings.clone()),
-            |o| o.object("platformSettings", platform_settings),
+            stored.map(|s| &s.platform_settings),
+            platform_settings,
         ),
-        workflow: o.kept(
-            "workflow",
-            stored("workflow").map(|s| s.workflow.clone()),
-            |o| o.object("workflow", workflow),
-        ),
+        workflow: o.section("workflow", stored.map(|s| &s.workflow), |o, _| workflow(o)),
     }
 }
 
@@ -71,10 +56,10 @@ fn list_of_strings(o: &mut Obj, key: &'static str, max: usize) -> Vec<String> {
     o.list(key, max, |cx, v, p| cx.str(v, &p).map(str::to_owned))
 }
 
-fn agent_config(o: &mut Obj) -> AgentConfig {
+fn agent_config(o: &mut Obj, stored: Option<&AgentConfig>) -> AgentConfig {
     let defaults = AgentConfig::default();
     AgentConfig {
-        prompt: o.object("prompt", prompt),
+        prompt: o.section("prompt", stored.map(|s| &s.prompt), prompt),
         greeting_message: o.string("greetingMessage", "", &text(MESSAGE_MAX)),
         primary_language: o.string(
             "primaryLanguage",
@@ -121,7 +106,7 @@ fn identifier_keys(cx: &mut Ctx, map: &serde_json::Map<String, Value>, path: &Po
     }
 }
 
-fn prompt(o: &mut Obj) -> Prompt {
+fn prompt(o: &mut Obj, stored: Option<&Prompt>) -> Prompt {
     let defaults = Prompt::default();
     let rules = o.cx.rules;
     let models = &rules.llm_models;
@@ -150,7 +135,11 @@ fn prompt(o: &mut Obj) -> Prompt {
         llm: o.string("llm", default_llm, &llm_check),
         temperature: o.number("temperature", 0.0, 0.0, 2.0),
         tool_ids: o.string_list("toolIds", 64, &id),
-        built_in_tools: o.object("builtInTools", built_in_tools),
+        built_in_tools: o.section(
+            "builtInTools",
+            stored.map(|s| &s.built_in_tools),
+            built_in_tools,
+        ),
         knowledge_base: o.string_list("knowledgeBase", usize::MAX, &id),
         ignore_default_personality: o.bool("ignoreDefaultPersonality", false),
         timezone: o.string("timezone", &defaults.timezone, &formats::timezone),
@@ -165,28 +154,46 @@ fn tool(o: &mut Obj, enabled_by_default: bool) -> Tool {
     }
 }
 
-fn built_in_tools(o: &mut Obj) -> BuiltInTools {
+fn built_in_tools(o: &mut Obj, stored: Option<&BuiltInTools>) -> BuiltInTools {
     BuiltInTools {
-        end_call: o.object("endCall", |o| tool(o, true)),
-        language_detection: o.object("languageDetection", |o| tool(o, false)),
-        skip_turn: o.object("skipTurn", |o| tool(o, false)),
-        transfer_to_agent: o.object("transferToAgent", |o| TransferToAgent {
-            tool: tool(o, false),
-            transfers: o.list("transfers", 32, |cx, v, p| {
-                Some(cx.nested(Some(v), p, agent_transfer))
-            }),
+        end_call: o.section("endCall", stored.map(|s| &s.end_call), |o, _| tool(o, true)),
+        language_detection: o.section(
+            "languageDetection",
+            stored.map(|s| &s.language_detection),
+            |o, _| tool(o, false),
+        ),
+        skip_turn: o.section("skipTurn", stored.map(|s| &s.skip_turn), |o, _| {
+            tool(o, false)
         }),
-        transfer_to_number: o.object("transferToNumber", |o| TransferToNumber {
-            tool: tool(o, false),
-            transfer_rule_ids: o.string_list("transferRuleIds", usize::MAX, &id),
-            transfers: o.list("transfers", 32, |cx, v, p| {
-                Some(cx.nested(Some(v), p, number_transfer))
-            }),
-        }),
-        voicemail_detection: o.object("voicemailDetection", |o| VoicemailDetection {
-            tool: tool(o, false),
-            voicemail_message: o.string("voicemailMessage", "", &text(MESSAGE_MAX)),
-        }),
+        transfer_to_agent: o.section(
+            "transferToAgent",
+            stored.map(|s| &s.transfer_to_agent),
+            |o, _| TransferToAgent {
+                tool: tool(o, false),
+                transfers: o.list("transfers", 32, |cx, v, p| {
+                    Some(cx.nested(Some(v), p, agent_transfer))
+                }),
+            },
+        ),
+        transfer_to_number: o.section(
+            "transferToNumber",
+            stored.map(|s| &s.transfer_to_number),
+            |o, _| TransferToNumber {
+                tool: tool(o, false),
+                transfer_rule_ids: o.string_list("transferRuleIds", usize::MAX, &id),
+                transfers: o.list("transfers", 32, |cx, v, p| {
+                    Some(cx.nested(Some(v), p, number_transfer))
+                }),
+            },
+        ),
+        voicemail_detection: o.section(
+            "voicemailDetection",
+            stored.map(|s| &s.voicemail_detection),
+            |o, _| VoicemailDetection {
+                tool: tool(o, false),
+                voicemail_message: o.string("voicemailMessage", "", &text(MESSAGE_MAX)),
+            },
+        ),
     }
 }
 
@@ -275,9 +282,9 @@ fn tts(o: &mut Obj) -> Tts {
     }
 }
 
-fn platform_settings(o: &mut Obj) -> PlatformSettings {
+fn platform_settings(o: &mut Obj, stored: Option<&PlatformSettings>) -> PlatformSettings {
     PlatformSettings {
-        call_actions: o.object("callActions", call_actions),
+        call_actions: o.section("callActions", stored.map(|s| &s.call_actions), call_actions),
         widget: {
             let (widget, path) = o.map("widget");
             let size = serde_json::to_vec(&widget).map_or(0, |b| b.len());
@@ -290,68 +297,84 @@ fn platform_settings(o: &mut Obj) -> PlatformSettings {
             }
             widget
         },
-        data_collection: o.object("dataCollection", data_collection),
-        call_retry: o.object("callRetry", |o| CallRetry {
-            retry_count: o.int("retryCount", 0, 0, 10),
-            retry_delay: o.int("retryDelay", 30, 1, 1_440),
+        data_collection: o.section(
+            "dataCollection",
+            stored.map(|s| &s.data_collection),
+            |o, _| data_collection(o),
+        ),
+        call_retry: o.section("callRetry", stored.map(|s| &s.call_retry), |o, _| {
+            CallRetry {
+                retry_count: o.int("retryCount", 0, 0, 10),
+                retry_delay: o.int("retryDelay", 30, 1, 1_440),
+            }
         }),
         summary_language: o.string("summaryLanguage", "", &formats::optional_language),
-        privacy: o.object("privacy", |o| Privacy {
+        privacy: o.section("privacy", stored.map(|s| &s.privacy), |o, _| Privacy {
             record_voice: o.bool("recordVoice", false),
         }),
-        telephony: o.object("telephony", telephony),
+        telephony: o.section("telephony", stored.map(|s| &s.telephony), |o, _| {
+            telephony(o)
+        }),
     }
 }
 
-fn call_actions(o: &mut Obj) -> CallActions {
+fn call_actions(o: &mut Obj, stored: Option<&CallActions>) -> CallActions {
     CallActions {
         smart_opt_out: o.bool("smartOptOut", false),
         issue_tracking: o.bool("issueTracking", false),
         post_call_webhook: o.string("postCallWebhook", "", &formats::webhook),
-        post_call_email: o.object("postCallEmail", |o| {
-            let enabled = o.bool("enabled", false);
-            let (config, path) = o.map("emailConfiguration");
-            if enabled {
-                let recipients = path.key("recipients");
-                match config.get("recipients") {
-                    None | Some(Value::Null) => o.cx.report(
-                        &recipients,
-                        ProblemCode::Required,
-                        "is required when postCallEmail is enabled",
-                    ),
-                    Some(v) => {
-                        let list = o.cx.string_list(v, &recipients, 20, &formats::email);
-                        if list.is_empty() && v.as_array().is_some_and(Vec::is_empty) {
-                            o.cx.report(
-                                &recipients,
-                                ProblemCode::TooShort,
-                                "must hold at least 1 address when postCallEmail is enabled",
-                            );
+        post_call_email: o.section(
+            "postCallEmail",
+            stored.map(|s| &s.post_call_email),
+            |o, _| {
+                let enabled = o.bool("enabled", false);
+                let (config, path) = o.map("emailConfiguration");
+                if enabled {
+                    let recipients = path.key("recipients");
+                    match config.get("recipients") {
+                        None | Some(Value::Null) => o.cx.report(
+                            &recipients,
+                            ProblemCode::Required,
+                            "is required when postCallEmail is enabled",
+                        ),
+                        Some(v) => {
+                            let list = o.cx.string_list(v, &recipients, 20, &formats::email);
+                            if list.is_empty() && v.as_array().is_some_and(Vec::is_empty) {
+                                o.cx.report(
+                                    &recipients,
+                                    ProblemCode::TooShort,
+                                    "must hold at least 1 address when postCallEmail is enabled",
+                                );
+                            }
                         }
                     }
                 }
-            }
-            PostCallEmail {
-                enabled,
-                email_configuration: config,
-            }
-        }),
-        schedule_on_calendar: o.object("scheduleOnCalendar", |o| {
-            let calendar = ScheduleOnCalendar {
-                enabled: o.bool("enabled", false),
-                provider: o.choice("provider"),
-                events_ids: o.string_list("eventsIds", usize::MAX, &id),
-            };
-            if calendar.enabled && sent_len(o, "eventsIds") == Some(0) {
-                let p = o.path.key("eventsIds");
-                o.cx.report(
-                    &p,
-                    ProblemCode::TooShort,
-                    "must not be empty when scheduleOnCalendar is enabled",
-                );
-            }
-            calendar
-        }),
+                PostCallEmail {
+                    enabled,
+                    email_configuration: config,
+                }
+            },
+        ),
+        schedule_on_calendar: o.section(
+            "scheduleOnCalendar",
+            stored.map(|s| &s.schedule_on_calendar),
+            |o, _| {
+                let calendar = ScheduleOnCalendar {
+                    enabled: o.bool("enabled", false),
+                    provider: o.choice("provider"),
+                    events_ids: o.string_list("eventsIds", usize::MAX, &id),
+                };
+                if calendar.enabled && sent_len(o, "eventsIds") == Some(0) {
+                    let p = o.path.key("eventsIds");
+                    o.cx.report(
+                        &p,
+                        ProblemCode::TooShort,
+                        "must not be empty when scheduleOnCalendar is enabled",
+                    );
+                }
+                calendar
+            },
+        ),
     }
 }
 

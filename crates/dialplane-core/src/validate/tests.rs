@@ -428,9 +428,54 @@ fn validate_patch_in_full(
     Ok((spec != stored.spec).then_some(spec))
 }
 
+/// Merge patches that reach into the sections at random: each member of another valid agent's
+/// document is left out, sent whole, descended into (an object: the same again inside it, sometimes
+/// with an unknown member), or sent as `null` or as a random value.
+fn nested_merge_patch() -> impl Strategy<Value = Map<String, Value>> {
+    fn sparse(
+        map: &Map<String, Value>,
+        choices: &mut impl Iterator<Item = u8>,
+        junk: &Value,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (key, value) in map {
+            let sent = match (choices.next().unwrap(), value) {
+                (0, _) => continue,
+                (1, _) => value.clone(),
+                (2 | 3, Value::Object(inner)) => {
+                    let mut inner = sparse(inner, choices, junk);
+                    if choices.next() == Some(0) {
+                        inner.insert("bogus".into(), junk.clone());
+                    }
+                    Value::Object(inner)
+                }
+                (2 | 3, _) => value.clone(),
+                _ if choices.next().unwrap().is_multiple_of(2) => Value::Null,
+                _ => junk.clone(),
+            };
+            out.insert(key.clone(), sent);
+        }
+        out
+    }
+    (
+        valid_spec(),
+        prop::collection::vec(0u8..5, 64),
+        json_value(),
+    )
+        .prop_map(|(spec, choices, junk)| {
+            let doc = serde_json::to_value(stored(spec)).unwrap();
+            sparse(
+                doc.as_object().unwrap(),
+                &mut choices.into_iter().cycle(),
+                &junk,
+            )
+        })
+}
+
 /// Merge patches: random ones, members of another valid agent, and nested changes.
 fn merge_patch() -> impl Strategy<Value = Map<String, Value>> {
     prop_oneof![
+        nested_merge_patch(),
         json_value().prop_filter_map("an object", |v| v.as_object().cloned()),
         (valid_spec(), prop::collection::vec(any::<bool>(), 9)).prop_map(|(spec, pick)| {
             let doc = serde_json::to_value(stored(spec)).unwrap();
