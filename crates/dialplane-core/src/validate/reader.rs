@@ -301,9 +301,9 @@ impl<'v, 'c, 'a> Obj<'v, 'c, 'a> {
     }
 
     /// A nested object, read by `read` (an absent one as all defaults), but under a merge patch only
-    /// as deep as the patch goes: left as `stored` when the patch does not name it, and
-    /// when the patch names it with members of its own, `read` reads it under those (and is handed
-    /// `stored`, to keep its own members the patch leaves alone).
+    /// as deep as the patch goes: left as `stored` when the patch does not name it; when the patch
+    /// names it with members of its own, read under those, `read` being handed `stored` to keep the
+    /// members of its own that the patch leaves alone.
     pub fn section<T: Clone>(
         &mut self,
         key: &'static str,
