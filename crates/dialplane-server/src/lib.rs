@@ -72,7 +72,9 @@ impl AppState {
     /// State over `store` with fresh metrics, no rate limit, the default key cache and no agent
     /// cache.
     pub fn new(store: Arc<dyn Store>, rules: Rules) -> Self {
-        let metrics = Arc::new(metrics::Metrics::default());
+        let mut metrics = metrics::Metrics::default();
+        metrics.collect_write_batching(store.clone());
+        let metrics = Arc::new(metrics);
         let cache = Arc::new(cache::ReadCache::new(cache::CacheOptions::default()));
         Self(Arc::new(Shared {
             store: Arc::new(metered::MeteredStore::new(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use dialplane_store::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
-    Store, StoredAgent, Transform, Updated, VersionPage,
+    Store, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -180,5 +180,9 @@ impl Store for MeteredStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn write_batching(&self) -> Option<WriteBatching> {
+        self.inner.write_batching()
     }
 }

@@ -1,13 +1,15 @@
 //! Prometheus metrics: HTTP requests by method, matched route and status; storage latency by
-//! operation; rate-limit decisions; Redis failures. Served in text format by [`router`] on its own
+//! operation; rate-limit decisions; Redis failures; on SQLite, how writes share commits. Served in text format by [`router`] on its own
 //! listener (`--metrics-listen`), so it is not public by default.
 
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use dialplane_store::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -97,6 +99,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Also reports, at each scrape, how `store`'s writer groups writes into commits (where it does).
+    pub fn collect_write_batching(&mut self, store: Arc<dyn Store>) {
+        self.registry
+            .register_collector(Box::new(WriteBatchingCollector(store)));
+    }
+
     /// The Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -131,4 +139,55 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
             }
         }),
     )
+}
+
+/// The counters of [`Store::write_batching`], read at each scrape.
+struct WriteBatchingCollector(Arc<dyn Store>);
+
+impl std::fmt::Debug for WriteBatchingCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteBatchingCollector")
+    }
+}
+
+impl Collector for WriteBatchingCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let Some(batching) = self.0.write_batching() else {
+            return Ok(());
+        };
+        let counters = [
+            (
+                "sqlite_writes",
+                "Writes the SQLite writer ran in batches that committed",
+                batching.writes,
+            ),
+            (
+                "sqlite_commits",
+                "Commits of the SQLite writer, each one sync of the WAL: writes per commit is the \
+                 group-commit factor",
+                batching.commits,
+            ),
+            (
+                "sqlite_prepared_updates_used",
+                "Updates worked out by their request beside the writer and used as they were",
+                batching.prepared_used,
+            ),
+            (
+                "sqlite_prepared_updates_redone",
+                "Updates worked out beside the writer on a revision replaced meanwhile, and worked \
+                 out again by the writer",
+                batching.prepared_redone,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
 }

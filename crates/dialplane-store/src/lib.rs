@@ -325,6 +325,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finishes pending writes and closes the database.
     async fn close(&self);
+
+    /// How this process's writes were grouped into commits, where one writer groups them (SQLite);
+    /// `None` where every write commits on its own (PostgreSQL).
+    fn write_batching(&self) -> Option<WriteBatching> {
+        None
+    }
+}
+
+/// Counts, since the store opened, of the writes its one writer ran and the commits they shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBatching {
+    /// Writes run in batches that committed (refused ones and dry runs included).
+    pub writes: u64,
+    /// Commits, each one sync of the write-ahead log: `writes / commits` writes share a sync.
+    pub commits: u64,
+    /// Updates worked out by their request beside the writer and used as they were.
+    pub prepared_used: u64,
+    /// Updates worked out beside the writer on a revision another write had replaced meanwhile, and
+    /// worked out again by the writer.
+    pub prepared_redone: u64,
 }
 
 /// Storage settings.

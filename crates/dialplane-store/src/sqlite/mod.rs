@@ -8,7 +8,7 @@ mod writer;
 use crate::ops::{self, decode_agent, key_record, Op, Outcome};
 use crate::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
-    Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage,
+    Store, StoreError, StoreOptions, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -180,24 +180,6 @@ impl SqliteStore {
         })
     }
 
-    /// How many writes and how many commits the writer has made: writes per commit is the group-commit
-    /// factor.
-    pub fn write_stats(&self) -> (u64, u64) {
-        (
-            self.stats.writes.load(Ordering::Relaxed),
-            self.stats.commits.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Updates worked out before they reached the writer: how many it used as they were, and how
-    /// many it worked out again because the agent had changed meanwhile.
-    pub fn prepared_stats(&self) -> (u64, u64) {
-        (
-            self.stats.prepared_used.load(Ordering::Relaxed),
-            self.stats.prepared_stale.load(Ordering::Relaxed),
-        )
-    }
-
     async fn write(&self, op: Op) -> Result<Outcome> {
         let sender = self
             .writes
@@ -239,6 +221,16 @@ fn list_sql<'a>(workspace: &'a str, query: &'a ListQuery) -> QueryBuilder<'a, Sq
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn write_batching(&self) -> Option<WriteBatching> {
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Some(WriteBatching {
+            writes: count(&self.stats.writes),
+            commits: count(&self.stats.commits),
+            prepared_used: count(&self.stats.prepared_used),
+            prepared_redone: count(&self.stats.prepared_stale),
+        })
+    }
+
     async fn ready(&self) -> Result<()> {
         let writer_stopped = self
             .writer
@@ -467,6 +459,12 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    /// Updates worked out beside the writer: (used as they were, worked out again).
+    fn prepared_counts(store: &SqliteStore) -> (u64, u64) {
+        let b = store.write_batching().unwrap();
+        (b.prepared_used, b.prepared_redone)
+    }
+
     use super::*;
     use crate::{SortBy, SortDirection};
     use dialplane_core::CreatedBy;
@@ -541,7 +539,9 @@ mod tests {
             }
         }
         assert_eq!(ok, 56);
-        let (writes, commits) = store.write_stats();
+        let WriteBatching {
+            writes, commits, ..
+        } = store.write_batching().unwrap();
         assert_eq!(writes, 64);
         assert!(
             commits < writes,
@@ -617,7 +617,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.prepared_stats(), (3, 0));
+        assert_eq!(prepared_counts(&store), (3, 0));
         // Worked out on revision 4, but another change makes revision 5 first.
         let current = store.agents.get("w", id).expect("the agent is cached");
         assert_eq!(current.agent.revision, 4);
@@ -630,7 +630,7 @@ mod tests {
         let late = Op::update_agent("w", id, None, change(false), append("x"), prepared);
         let (late_name, revision) = name(store.write(late).await.unwrap().updated().unwrap());
         assert_eq!((late_name.as_str(), revision), ("naaayx", 6));
-        assert_eq!(store.prepared_stats(), (4, 1), "the stale work was redone");
+        assert_eq!(prepared_counts(&store), (4, 1), "the stale work was redone");
         // Many at once: most are worked out on a revision that another replaces first.
         let tasks: Vec<_> = (0..40)
             .map(|_| {
@@ -648,7 +648,7 @@ mod tests {
         let stored = store.get_agent("w", id).await.unwrap().unwrap();
         assert_eq!(stored.agent.spec.name, format!("naaayx{}", "+".repeat(40)));
         assert_eq!(stored.revision, 46);
-        let (used, stale) = store.prepared_stats();
+        let (used, stale) = prepared_counts(&store);
         assert_eq!(used + stale, 45, "every update was worked out beforehand");
         store.close().await;
     }

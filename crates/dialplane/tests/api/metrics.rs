@@ -65,3 +65,36 @@ async fn unknown_routes_and_methods_share_one_label_so_scanners_cannot_grow_the_
     assert_eq!(metric_value(&metrics, unmatched), 3.0);
     assert!(!metrics.contains("route=\"/a\""));
 }
+
+#[tokio::test]
+async fn on_sqlite_the_metrics_count_the_writes_and_the_commits_they_share() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(app.create_named(&format!("Batched {i}")).await);
+    }
+    let before = scrape(&app).await;
+    let patches = ids.iter().cycle().take(32).enumerate().map(|(n, id)| {
+        let body =
+            serde_json::json!({"conversationConfig": {"tts": {"voiceId": format!("voice-{n}")}}});
+        let app = &app;
+        async move { app.patch_agent(id, &body).await.status }
+    });
+    let statuses = futures::future::join_all(patches).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let after = scrape(&app).await;
+    if !app.db_url.starts_with("sqlite:") {
+        // Every PostgreSQL write commits on its own: there is nothing to report.
+        assert!(!after.contains("dialplane_sqlite_"), "{after}");
+        return;
+    }
+    let grew = |name: &str| metric_value(&after, name) - metric_value(&before, name);
+    assert_eq!(grew("dialplane_sqlite_writes_total"), 32.0, "{after}");
+    let commits = grew("dialplane_sqlite_commits_total");
+    assert!((1.0..=32.0).contains(&commits), "{commits} commits");
+    // Every one of them was worked out beside the writer, on an agent it had just written.
+    let prepared = grew("dialplane_sqlite_prepared_updates_used_total")
+        + grew("dialplane_sqlite_prepared_updates_redone_total");
+    assert_eq!(prepared, 32.0, "{after}");
+    assert!(after.contains("# HELP dialplane_sqlite_commits Commits of the SQLite writer"));
+}
