@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -195,13 +196,17 @@ class Server:
         self.name = name
         self.db_url = db_url
         self.port = free_port()
+        self.metrics_port = free_port()
+        while self.metrics_port == self.port:
+            self.metrics_port = free_port()
         self.log_path = cfg.tmp / f"{name}-server.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
     def args(self) -> list[str]:
         return [self.cfg.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--database", self.db_url,
-                "--metrics-listen", "off", "--rate-limit-per-minute", "0", "--log-format", "text"]
+                "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--rate-limit-per-minute", "0",
+                "--log-format", "text"]
 
     def start(self, timeout: float = 120.0) -> float:
         """Spawn the server and poll /readyz every millisecond; milliseconds from spawn to the first 200."""
@@ -430,7 +435,7 @@ def wait_idle(cfg: Config, what: str) -> float:
 
 def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int | None = None,
         idle_check: bool = True, warmup: bool = True, retries: int | None = None,
-        pid: int | None = None) -> dict:
+        pid: int | None = None, metrics_port: int | None = None) -> dict:
     """One measurement with wrk. When other processes took more than 10% of the CPUs meanwhile, it is
     repeated (up to BENCH_RETRIES times) and the least disturbed attempt is kept; errors of every attempt
     are counted."""
@@ -442,7 +447,7 @@ def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int
         if ack and k:
             e["BENCH_ACK_FILE"] = f"{ack}.{k}"
         res = _wrk_once(cfg, label + (f" (attempt {k + 1})" if k else ""), script, port, e, seconds,
-                        idle_check, warmup, pid)
+                        idle_check, warmup, pid, metrics_port)
         if ack:
             res["ackFile"] = str(e["BENCH_ACK_FILE"])
         attempts.append(res)
@@ -461,6 +466,25 @@ def wrk(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int
     return best
 
 
+def write_batching(metrics_port: int | None) -> tuple[float, float] | None:
+    """(writes, commits) of the SQLite writer from the server's metrics, if it reports them."""
+    if metrics_port is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("dialplane_sqlite_writes_total", "dialplane_sqlite_commits_total"):
+            values[name] = float(value)
+    if len(values) != 2:
+        return None
+    return values["dialplane_sqlite_writes_total"], values["dialplane_sqlite_commits_total"]
+
+
 def process_cpu(pid: int | None) -> float | None:
     """Seconds of CPU that process `pid` has used (all its threads), if it runs."""
     stat = proc_stat(pid) if pid is not None else None
@@ -471,7 +495,8 @@ def process_cpu(pid: int | None) -> float | None:
 
 
 def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, seconds: int | None,
-              idle_check: bool, warmup: bool, pid: int | None = None) -> dict:
+              idle_check: bool, warmup: bool, pid: int | None = None,
+              metrics_port: int | None = None) -> dict:
     seconds = seconds or cfg.seconds
     cmd = ["wrk", "-t", str(cfg.threads), "-c", str(cfg.connections), "-d", f"{seconds}s",
            "--timeout", "10s", "-s", str(WRK_DIR / script), f"http://127.0.0.1:{port}/"]
@@ -482,10 +507,10 @@ def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, second
         subprocess.run(cmd[:6] + [f"{cfg.warmup}s"] + cmd[7:], env=dict(e, BENCH_ACK_FILE=""),
                        capture_output=True)
     log(f"wrk {label}: {seconds}s, {cfg.connections} connections, {cfg.threads} threads")
-    cpu0 = process_cpu(pid)
+    cpu0, batching0 = process_cpu(pid), write_batching(metrics_port)
     with Foreign() as foreign:
         p = subprocess.run(cmd, env=e, text=True, capture_output=True)
-    cpu1 = process_cpu(pid)
+    cpu1, batching1 = process_cpu(pid), write_batching(metrics_port)
     with open(cfg.tmp / "wrk.log", "a") as f:
         f.write(f"===== {label}\n$ {' '.join(cmd)}\n{p.stdout}{p.stderr}\n")
     if p.returncode != 0:
@@ -518,6 +543,11 @@ def _wrk_once(cfg: Config, label: str, script: str, port: int, env: dict, second
     if cpu0 is not None and cpu1 is not None and r["requests"]:
         # The server's own CPU time per request: steadier than requests per second on a shared VM.
         res["serverCpuUsPerRequest"] = round((cpu1 - cpu0) * 1e6 / r["requests"], 1)
+    if batching0 and batching1 and batching1[1] > batching0[1]:
+        # Group commit as the server counted it: writes per commit (one WAL sync each).
+        writes, commits = batching1[0] - batching0[0], batching1[1] - batching0[1]
+        res["writesPerCommit"] = round(writes / commits, 2)
+        res["commitsPerSecond"] = round(commits / secs, 1)
     if "ok" in r:
         res["ok2xx"] = r["ok"]
     log(f"  {label}: {res['rps']:.0f} req/s, p50 {res['p50Ms']} ms, p99 {res['p99Ms']} ms, "
@@ -851,10 +881,12 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
                         {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
     ack1 = cfg.tmp / f"{backend}-acks-load.txt"
     B["patch"] = wrk(cfg, f"{backend} PATCH nested", "patch.lua", server.port,
-                     {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ack1}, pid=server.pid)
+                     {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ack1}, pid=server.pid,
+                     metrics_port=server.metrics_port)
     B["list_first"] = wrk(cfg, f"{backend} list first page", "list.lua", server.port, {**auth, "BENCH_PATH": list_path}, pid=server.pid)
     B["create"] = wrk(cfg, f"{backend} create", "create.lua", server.port,
-                      {**auth, "BENCH_BODY": write_template(cfg)}, pid=server.pid)
+                      {**auth, "BENCH_BODY": write_template(cfg)}, pid=server.pid,
+                      metrics_port=server.metrics_port)
 
     # Durability: SIGKILL right after the load, then once more in the middle of a PATCH load.
     log(f"{backend}: durability: SIGKILL after the PATCH load, restart, then SIGKILL during a PATCH load")
@@ -908,7 +940,8 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
         B["deep_get_many"] = wrk(cfg, f"{backend} GET across {len(ids)} agents @{stored}", "get_many.lua",
                                  server.port, {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
         B["deep_patch"] = wrk(cfg, f"{backend} PATCH nested @{stored}", "patch.lua", server.port,
-                              {**auth, "BENCH_IDS": ids_file}, pid=server.pid)
+                              {**auth, "BENCH_IDS": ids_file}, pid=server.pid,
+                              metrics_port=server.metrics_port)
     res["rssUnderLoad"] = rss.summary()
     res["rssUnderLoad"]["hwmMiB"] = round(RssSampler.read(server.pid).get("VmHWM", 0) / 1024, 1)
     log(f"  RSS under load @{stored}: {res['rssUnderLoad']}")
@@ -990,7 +1023,8 @@ def main() -> int:
     if not Path(cfg.binary).exists():
         sys.exit(f"bench: no binary at {cfg.binary} (bench/run builds it)")
     fs = subprocess.run(["df", "--output=fstype", str(cfg.tmp)], capture_output=True, text=True).stdout.split()[-1:]
-    results: dict = {"config": cfg.as_dict(), "machine": machine(cfg), "baselines": {}, "backends": {}}
+    results: dict = {"config": cfg.as_dict(), "machine": machine(cfg), "baselines": {}, "backends": {},
+                     "serverMetrics": "scraped"}
     results["machine"]["filesystem"] = fs[0] if fs else "?"
     results["serveDefaults"] = serve_defaults(cfg.binary)
     results["machine"]["loadavgAtStart"] = open("/proc/loadavg").read().split()[:3]

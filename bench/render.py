@@ -170,7 +170,9 @@ def markdown(results: dict, command: str = "bench/run") -> str:
       f"then the store is filled to {fmt(cfg['deep'])} agents (the `@N` rows)")
     skip = {"--listen", "--database", "--metrics-listen", "--rate-limit-per-minute", "--log-format", "--redis-url"}
     defaults = ", ".join(f"`{k} {v}`" for k, v in results.get("serveDefaults", {}).items() if k not in skip)
-    w(f"- **Server**: the release binary, `--metrics-listen off`, no rate limit, request log (`info`, text) to a "
+    metrics = ("metrics on a local port, scraped before and after each write measurement"
+               if results.get("serverMetrics") else "`--metrics-listen off`")
+    w(f"- **Server**: the release binary, {metrics}, no rate limit, request log (`info`, text) to a "
       f"file, everything else at its defaults{': ' + defaults if defaults else ''}")
     if "postgres" in m:
         pg = m["postgres"]
@@ -282,6 +284,13 @@ def markdown(results: dict, command: str = "bench/run") -> str:
         w(f"- Cold start (spawn to the first 200 from `/readyz`, polled every 1 ms, page cache warm): "
           f"{', '.join(fmt(x, 1) for x in r['coldStartMs'])} ms; graceful shutdown (SIGTERM) took "
           f"{fmt(r['shutdownSeconds'], 3)} s.")
+        batching = [(label, r["benches"][k]) for k, label in
+                    (("patch", "PATCH"), ("create", "create"), ("deep_patch", f"PATCH @{fmt(r.get('storedAgents'))}"))
+                    if "writesPerCommit" in r["benches"].get(k, {})]
+        if batching:
+            w("- Group commit, as the server's metrics counted it during the measured loads: "
+              + "; ".join(f"{label} {fmt(b['writesPerCommit'], 1)} writes a commit ({rate(b['commitsPerSecond'])} "
+                          f"commits/s, one WAL sync each)" for label, b in batching) + ".")
         if backend == "sqlite" and "dbFileMiB" in r:
             w(f"- Database files: {fmt(r['dbFileMiB'], 1)} MiB for {fmt(r['storedAgents'])} agents and their versions.")
         w(f"- Server log: {r['serverPanics']} panics, {r['serverErrors']} ERROR and {r.get('serverWarnings', 0)} WARN lines, {r.get('server5xx', 0)} answers with a 5xx status"
