@@ -1,6 +1,6 @@
 //! Prometheus metrics: HTTP requests by method, matched route and status; storage latency by
-//! operation; rate-limit decisions; Redis failures; on SQLite, how writes share commits. Served in text format by [`router`] on its own
-//! listener (`--metrics-listen`), so it is not public by default.
+//! operation; rate-limit decisions; Redis failures; on SQLite, how writes share commits. Served in
+//! text format by [`router`] on its own listener (`--metrics-listen`), so it is not public by default.
 
 use axum::http::header;
 use axum::response::IntoResponse;

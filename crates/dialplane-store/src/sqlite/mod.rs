@@ -227,7 +227,7 @@ impl Store for SqliteStore {
             writes: count(&self.stats.writes),
             commits: count(&self.stats.commits),
             prepared_used: count(&self.stats.prepared_used),
-            prepared_redone: count(&self.stats.prepared_stale),
+            prepared_redone: count(&self.stats.prepared_redone),
         })
     }
 

@@ -36,7 +36,7 @@ pub struct Stats {
     pub prepared_used: AtomicU64,
     /// Updates worked out before they reached the writer on a revision that was no longer current,
     /// and worked out again by the writer.
-    pub prepared_stale: AtomicU64,
+    pub prepared_redone: AtomicU64,
 }
 
 /// The agents committed lately, parsed: a PATCH of a recent agent skips reading and parsing its
@@ -622,7 +622,7 @@ impl Tx for SqliteTx<'_> {
         let counter = if used {
             &self.stats.prepared_used
         } else {
-            &self.stats.prepared_stale
+            &self.stats.prepared_redone
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
