@@ -106,8 +106,9 @@ pub struct ServeArgs {
     #[arg(long, env = "DIALPLANE_WRITER_CACHE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub writer_cache_mib: u64,
     /// SQLite: MiB of database pages that the writer's connection keeps in memory (SQLite's page
-    /// cache), so that a change rewrites pages without reading them from the file first.
-    #[arg(long, env = "DIALPLANE_SQLITE_CACHE_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    /// cache), so that a change rewrites pages without reading them from the file first. Larger is
+    /// not always faster: a commit after a B-tree split walks every cached page.
+    #[arg(long, env = "DIALPLANE_SQLITE_CACHE_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub sqlite_cache_mib: u64,
     /// SQLite: milliseconds between two checkpoints, which fold the WAL into the database file and
     /// sync it beside the writer. Each sync writes what the writes since the last one changed: more
