@@ -22,15 +22,29 @@ pub fn changed_paths(before: &str, after: &str) -> Vec<String> {
         return paths;
     }
     // Not JSON, or not objects: what parsing each says.
+    paths.clear();
+    match diff_by_key(before, after, &keep, &mut String::new(), &mut paths) {
+        Ok(()) => paths,
+        Err(Malformed) => Vec::new(),
+    }
+}
+
+/// Diffs two objects by matching their members by key.
+fn diff_by_key(
+    before: &str,
+    after: &str,
+    keep: &dyn Fn(&str) -> bool,
+    path: &mut String,
+    paths: &mut Vec<String>,
+) -> Result<(), Malformed> {
     let (Ok(Members(before)), Ok(Members(after))) = (
         serde_json::from_str::<Members>(before),
         serde_json::from_str::<Members>(after),
     ) else {
-        return Vec::new();
+        return Err(Malformed);
     };
-    paths.clear();
-    diff_members(&before, &after, &keep, &mut String::new(), &mut paths);
-    paths
+    diff_members(&before, &after, keep, path, paths);
+    Ok(())
 }
 
 /// [`changed_paths`] of any two JSON values, read side by side (`None` if either is not JSON).
@@ -101,14 +115,7 @@ impl<'a> Pair<'a> {
                 self.before.at = before_start;
                 self.after.at = after_start;
                 let (before, after) = (self.before.value()?, self.after.value()?);
-                let (Ok(Members(before)), Ok(Members(after))) = (
-                    serde_json::from_str::<Members>(before),
-                    serde_json::from_str::<Members>(after),
-                ) else {
-                    return Err(Malformed);
-                };
-                diff_members(&before, &after, keep, path, paths);
-                Ok(())
+                diff_by_key(before, after, keep, path, paths)
             }
         }
     }
