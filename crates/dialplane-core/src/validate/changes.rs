@@ -472,7 +472,7 @@ fn add(path: &str, paths: &mut Vec<String>) {
 
 fn push_key(path: &mut String, key: &str) {
     path.push('/');
-    if !key.contains(['~', '/']) {
+    if !key.bytes().any(|b| b == b'~' || b == b'/') {
         path.push_str(key);
         return;
     }
