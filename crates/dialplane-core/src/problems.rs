@@ -18,6 +18,10 @@ impl Pointer {
         let mut s = String::with_capacity(self.0.len() + key.len() + 1);
         s.push_str(&self.0);
         s.push('/');
+        if !key.bytes().any(|b| b == b'~' || b == b'/') {
+            s.push_str(key);
+            return Self(s);
+        }
         for c in key.chars() {
             match c {
                 '~' => s.push_str("~0"),
