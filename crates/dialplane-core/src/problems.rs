@@ -17,18 +17,7 @@ impl Pointer {
     pub fn key(&self, key: &str) -> Self {
         let mut s = String::with_capacity(self.0.len() + key.len() + 1);
         s.push_str(&self.0);
-        s.push('/');
-        if !key.bytes().any(|b| b == b'~' || b == b'/') {
-            s.push_str(key);
-            return Self(s);
-        }
-        for c in key.chars() {
-            match c {
-                '~' => s.push_str("~0"),
-                '/' => s.push_str("~1"),
-                c => s.push(c),
-            }
-        }
+        push_token(&mut s, key);
         Self(s)
     }
 
@@ -39,6 +28,23 @@ impl Pointer {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Appends `/` and `key` to the JSON Pointer `path`, escaped as a reference token (`~` as `~0`, `/`
+/// as `~1`).
+pub(crate) fn push_token(path: &mut String, key: &str) {
+    path.push('/');
+    if !key.bytes().any(|b| b == b'~' || b == b'/') {
+        path.push_str(key);
+        return;
+    }
+    for c in key.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::problems::push_token;
+
 /// The JSON Pointers of every writable field that differs between two stored documents of an agent
 /// (the read-only members, [`super::READ_ONLY`], are left out). Documents that do not parse as JSON
 /// objects give no paths.
@@ -143,7 +145,7 @@ impl<'a> Pair<'a> {
             if keep(key) {
                 let len = path.len();
                 let first = paths.len();
-                push_key(path, key);
+                push_token(path, key);
                 self.values(path, paths)?;
                 path.truncate(len);
                 if paths.len() > first {
@@ -177,7 +179,7 @@ impl<'a> Pair<'a> {
         let (mut before_more, mut after_more) =
             (self.before.more(b']', true)?, self.after.more(b']', true)?);
         while before_more && after_more {
-            push_key(path, &index.to_string());
+            push_token(path, &index.to_string());
             self.values(path, paths)?;
             path.truncate(len);
             index += 1;
@@ -195,7 +197,7 @@ impl<'a> Pair<'a> {
         };
         let mut more = true;
         while more {
-            push_key(path, &(if grew { index } else { shorter }).to_string());
+            push_token(path, &(if grew { index } else { shorter }).to_string());
             add(path, paths);
             path.truncate(len);
             longer.value()?;
@@ -414,7 +416,7 @@ fn diff_members(
 ) {
     let len = path.len();
     for (key, value) in after.iter().filter(|(k, _)| keep(k)) {
-        push_key(path, key);
+        push_token(path, key);
         match find(before, key) {
             Some(old) => diff(old, value, path, paths),
             None => add(path, paths),
@@ -423,7 +425,7 @@ fn diff_members(
     }
     for (key, _) in before.iter().filter(|(k, _)| keep(k)) {
         if find(after, key).is_none() {
-            push_key(path, key);
+            push_token(path, key);
             add(path, paths);
             path.truncate(len);
         }
@@ -438,7 +440,7 @@ fn diff_elements(
 ) {
     let len = path.len();
     for (i, (old, new)) in before.iter().zip(after).enumerate() {
-        push_key(path, &i.to_string());
+        push_token(path, &i.to_string());
         diff(old, new, path, paths);
         path.truncate(len);
     }
@@ -449,7 +451,7 @@ fn diff_elements(
         } else {
             after.len()
         };
-        push_key(path, &at.to_string());
+        push_token(path, &at.to_string());
         add(path, paths);
         path.truncate(len);
     }
@@ -467,21 +469,6 @@ fn first_byte(value: &RawValue) -> u8 {
 fn add(path: &str, paths: &mut Vec<String>) {
     if !paths.iter().any(|p| p == path) {
         paths.push(path.to_owned());
-    }
-}
-
-fn push_key(path: &mut String, key: &str) {
-    path.push('/');
-    if !key.bytes().any(|b| b == b'~' || b == b'/') {
-        path.push_str(key);
-        return;
-    }
-    for c in key.chars() {
-        match c {
-            '~' => path.push_str("~0"),
-            '/' => path.push_str("~1"),
-            c => path.push(c),
-        }
     }
 }
 

@@ -459,15 +459,15 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::{SortBy, SortDirection};
+    use dialplane_core::CreatedBy;
+
     /// Updates worked out beside the writer: (used as they were, worked out again).
     fn prepared_counts(store: &SqliteStore) -> (u64, u64) {
         let b = store.write_batching().unwrap();
         (b.prepared_used, b.prepared_redone)
     }
-
-    use super::*;
-    use crate::{SortBy, SortDirection};
-    use dialplane_core::CreatedBy;
 
     /// A store on a new file `name` in `dir`, and its URL.
     async fn open_store(
