@@ -231,6 +231,9 @@ pub struct Row<'a> {
     pub derived: Derived,
     pub document: String,
     pub revision: u64,
+    /// Whether the name differs from the stored revision's (always, for a new agent): an update that
+    /// keeps the name leaves the index on names as it is.
+    pub renamed: bool,
 }
 
 impl<'a> Row<'a> {
@@ -240,6 +243,7 @@ impl<'a> Row<'a> {
             derived: Derived::of(agent),
             document: encode(agent)?,
             revision,
+            renamed: true,
         })
     }
 
@@ -444,6 +448,7 @@ async fn update_agent(
     } = next;
     let revision = current.revision + 1;
     let row = Row {
+        renamed: agent.spec.name != current.agent.spec.name,
         agent: &agent,
         derived,
         document,

@@ -514,10 +514,18 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
+        // Setting `name_folded` rewrites its index entry even to the same value: an update that keeps
+        // the name leaves ?1 and ?2 out and the index on names as it is.
+        let sql = if row.renamed {
+            "UPDATE agents SET name = ?1, name_folded = ?2, direction = ?3, revision = ?4, document = ?5,
+                               tags = ?6, metadata = ?7
+             WHERE workspace = ?8 AND agent_id = ?9"
+        } else {
+            "UPDATE agents SET direction = ?3, revision = ?4, document = ?5, tags = ?6, metadata = ?7
+             WHERE workspace = ?8 AND agent_id = ?9"
+        };
         self.execute(
-            "UPDATE agents SET name = ?, name_folded = ?, direction = ?, revision = ?, document = ?,
-                               tags = ?, metadata = ?
-             WHERE workspace = ? AND agent_id = ?",
+            sql,
             params![
                 row.agent.spec.name,
                 row.derived.name_folded,

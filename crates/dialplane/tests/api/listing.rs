@@ -424,6 +424,39 @@ async fn tag_filters_return_agents_having_every_given_tag() {
 }
 
 #[tokio::test]
+async fn list_pages_follow_renames_and_changes_that_keep_the_name() {
+    let app = TestApp::spawn().await;
+    let mut agent = Vec::new();
+    for name in ["Alpha", "Bravo", "Charlie"] {
+        agent.push(app.create_named(name).await);
+    }
+    // A rename, then a change to an agent that keeps its name, then one that changes its direction.
+    for (id, body) in [
+        (&agent[2], json!({"name": "Able"})),
+        (
+            &agent[1],
+            json!({"conversationConfig": {"tts": {"voiceId": "kept-name"}}}),
+        ),
+        (&agent[1], json!({"direction": "both"})),
+    ] {
+        let r = app.patch_agent(id, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (items, _) = page(&app, &app.key, "sortBy=name&sortDirection=asc").await;
+    assert_eq!(names(&items), ["Able", "Alpha", "Bravo"]);
+    assert_eq!(ids(&items), [agent[2].as_str(), &agent[0], &agent[1]]);
+    for (query, want) in [
+        ("search=abl", &["Able"][..]),
+        ("search=charlie", &[][..]),
+        ("search=bravo", &["Bravo"][..]),
+        ("direction=both", &["Bravo"][..]),
+    ] {
+        let (items, _) = page(&app, &app.key, query).await;
+        assert_eq!(names(&items), want, "{query}");
+    }
+}
+
+#[tokio::test]
 async fn the_direction_filter_returns_only_agents_of_that_direction() {
     let app = TestApp::spawn().await;
     for direction in ["inbound", "outbound", "both", "inbound"] {
