@@ -629,8 +629,10 @@ def deep_cursor(port: int, key: str, depth: int) -> tuple[str, int, dict]:
 
 # ----------------------------------------------------------------------------------------- baselines
 
-def nginx_baseline(cfg: Config, files: dict[str, bytes], runs: list[tuple[str, str, dict]]) -> dict:
-    """Serve `files` (URL path -> bytes) with nginx as static files; run each (label, script, env)."""
+def nginx_baseline(cfg: Config, files: dict[str, bytes], runs: list[tuple[str, str, dict]],
+                   patch_answer: bool = False) -> dict:
+    """Serve `files` (URL path -> bytes) with nginx as static files; run each (label, script, env). With
+    `patch_answer`, a PATCH to any path is answered with the first file."""
     root = cfg.tmp / "nginx"
     www = root / "www"
     www.mkdir(parents=True, exist_ok=True)
@@ -646,6 +648,9 @@ def nginx_baseline(cfg: Config, files: dict[str, bytes], runs: list[tuple[str, s
             f.write_bytes(data)
     port = free_port()
     user = "user root;\n" if os.geteuid() == 0 else ""
+    # nginx's static files refuse a PATCH (405); this answers it with the first file's bytes instead,
+    # after reading the request: the HTTP floor of a PATCH exchange, with no work and no storage.
+    patch = f"    error_page 405 =200 {next(iter(files))};\n" if patch_answer else ""
     conf = root / "nginx.conf"
     conf.write_text(f"""{user}worker_processes auto;
 daemon off;
@@ -668,7 +673,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {www};
-{''.join(exact)}  }}
+{patch}{''.join(exact)}  }}
 }}
 """)
     proc = track(subprocess.Popen(["nginx", "-p", str(root), "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -687,6 +692,11 @@ http {{
             status, _, got = c.request("GET", path)
             if status != 200 or got != data:
                 raise RuntimeError(f"nginx serves {path} wrong: {status}, {len(got)} bytes, expected {len(data)}")
+        if patch_answer:
+            path, data = next(iter(files.items()))
+            status, _, got = c.request("PATCH", path, b'{"name": "x"}')
+            if status != 200 or got != data:
+                raise RuntimeError(f"nginx answers a PATCH wrong: {status}, {len(got)} bytes, expected {len(data)}")
         c.close()
         return {label: wrk(cfg, label, script, port, env) for label, script, env in runs}
     finally:
@@ -873,7 +883,9 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
         state["nginx"] = nginx_baseline(
             cfg, {f"{API}/agents/{one}": get_bytes, list_path: list_bytes},
             [("nginx GET agent", "get.lua", {**auth, "BENCH_PATH": f"{API}/agents/{one}"}),
-             ("nginx GET list page", "list.lua", {**auth, "BENCH_PATH": list_path})])
+             ("nginx GET list page", "list.lua", {**auth, "BENCH_PATH": list_path}),
+             ("nginx PATCH answered", "patch.lua", {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ""})],
+            patch_answer=True)
         state["nginx"]["bytes"] = {"agent": len(get_bytes), "list": len(list_bytes)}
 
     B["get_one"] = wrk(cfg, f"{backend} GET one agent", "get.lua", server.port, {**auth, "BENCH_PATH": f"{API}/agents/{one}"}, pid=server.pid)

@@ -203,7 +203,10 @@ def markdown(results: dict, command: str = "bench/run") -> str:
     ng = base.get("nginx", {})
     nb = ng.get("bytes", {})
     for label, what in (("nginx GET agent", f"the same {fmt(nb.get('agent'))} bytes as the GET response"),
-                        ("nginx GET list page", f"the same {fmt(nb.get('list'))} bytes as the first list page")):
+                        ("nginx GET list page", f"the same {fmt(nb.get('list'))} bytes as the first list page"),
+                        ("nginx PATCH answered", f"reads the suite's PATCH requests (`patch.lua`) and answers each with "
+                         f"the {fmt(nb.get('agent'))} bytes of an agent: the HTTP floor of a PATCH, no work and no "
+                         f"storage")):
         if label in ng:
             b = ng[label]
             w(f"| {label.replace('nginx', 'nginx static,')} | {rate(b['rps'])} | {fmt(b['p50Ms'])} | {fmt(b['p99Ms'])} | "
