@@ -895,6 +895,12 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     B["patch"] = wrk(cfg, f"{backend} PATCH nested", "patch.lua", server.port,
                      {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ack1}, pid=server.pid,
                      metrics_port=server.metrics_port)
+    # The same PATCHes as a dry run: all of a PATCH's work (parsing, merge, validation, the writer's
+    # SQL, the answer) but the write, which is rolled back: the most a durable PATCH could reach
+    # if storing it cost nothing.
+    B["patch_dry"] = wrk(cfg, f"{backend} PATCH nested, dry run", "patch.lua", server.port,
+                         {**auth, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": "", "BENCH_PATCH_QUERY": "?dryRun=true"},
+                         pid=server.pid)
     B["list_first"] = wrk(cfg, f"{backend} list first page", "list.lua", server.port, {**auth, "BENCH_PATH": list_path}, pid=server.pid)
     B["create"] = wrk(cfg, f"{backend} create", "create.lua", server.port,
                       {**auth, "BENCH_BODY": write_template(cfg)}, pid=server.pid,

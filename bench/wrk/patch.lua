@@ -3,9 +3,11 @@
 -- stored version. Each request carries x-request-id "<thread>-<agent index>-<seq>", which the server echoes; from
 -- the 2xx answers this script remembers, per agent, the highest acknowledged version (ETag) and the
 -- voiceId that request wrote, and done() writes them to BENCH_ACK_FILE for the durability check.
+-- BENCH_PATCH_QUERY, if set, is appended to each path (the suite's dry run: "?dryRun=true").
 dofile(os.getenv("BENCH_WRK_DIR") .. "/report.lua")
 local ids = bench_load_ids()
 local key = os.getenv("BENCH_KEY")
+local query = os.getenv("BENCH_PATCH_QUERY") or ""
 local n = 0
 acked = {}      -- agent index -> "etag voiceId"
 ok = 0
@@ -22,7 +24,7 @@ function request()
   local temp = (n % 200) / 100
   local body = '{"conversationConfig":{"agent":{"prompt":{"temperature":' .. temp ..
     '}},"tts":{"voiceId":"' .. rid .. '"}}}'
-  return wrk.format("PATCH", "/api/public/v1/agents/" .. ids[i],
+  return wrk.format("PATCH", "/api/public/v1/agents/" .. ids[i] .. query,
     {["x-api-key"] = key, ["content-type"] = "application/json", ["x-request-id"] = rid}, body)
 end
 
