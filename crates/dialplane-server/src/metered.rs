@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use dialplane_store::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
-    Store, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
+    Store, StoreError, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -35,13 +35,46 @@ impl MeteredStore {
     ) -> Result<T> {
         let started = Instant::now();
         let result = work.await;
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.metrics
-            .storage_seconds
-            .get_or_create(&StorageLabels { operation, outcome })
-            .observe(started.elapsed().as_secs_f64());
+        observe(&self.metrics, operation, started, result.is_ok());
         result
     }
+
+    /// Runs a write of agent `id` on a task of its own, then forgets the agent's cached answer.
+    ///
+    /// The caller's future can be dropped halfway (hyper drops a request's handler when its client
+    /// hangs up), but a write already handed to the store still happens. On a task of its own the
+    /// write goes to its end and the cache forgets the agent after it, whether or not anyone is
+    /// still waiting for the answer: a cached answer never outlives the write that made it stale.
+    async fn write_to_the_end<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        workspace: &str,
+        id: AgentId,
+        write: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (metrics, cache) = (self.metrics.clone(), self.cache.clone());
+        let workspace = workspace.to_owned();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let result = write.await;
+            observe(&metrics, operation, started, result.is_ok());
+            cache.forget_agent(&workspace, id);
+            result
+        });
+        task.await.unwrap_or_else(|e| {
+            Err(StoreError::Internal(format!(
+                "the {operation} task failed: {e}"
+            )))
+        })
+    }
+}
+
+fn observe(metrics: &Metrics, operation: &'static str, started: Instant, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics
+        .storage_seconds
+        .get_or_create(&StorageLabels { operation, outcome })
+        .observe(started.elapsed().as_secs_f64());
 }
 
 #[async_trait]
@@ -115,15 +148,14 @@ impl Store for MeteredStore {
         change: Change,
         transform: Transform,
     ) -> Result<Updated> {
-        let updated = self
-            .timed(
-                "update_agent",
-                self.inner
-                    .update_agent(workspace, id, if_match, change, transform),
-            )
-            .await;
-        self.cache.forget_agent(workspace, id);
-        updated
+        let (inner, owned) = (self.inner.clone(), workspace.to_owned());
+        let write = async move {
+            inner
+                .update_agent(&owned, id, if_match, change, transform)
+                .await
+        };
+        self.write_to_the_end("update_agent", workspace, id, write)
+            .await
     }
 
     async fn list_versions(
@@ -160,14 +192,10 @@ impl Store for MeteredStore {
         if_match: Option<IfMatch>,
         dry_run: bool,
     ) -> Result<()> {
-        let deleted = self
-            .timed(
-                "delete_agent",
-                self.inner.delete_agent(workspace, id, if_match, dry_run),
-            )
-            .await;
-        self.cache.forget_agent(workspace, id);
-        deleted
+        let (inner, owned) = (self.inner.clone(), workspace.to_owned());
+        let write = async move { inner.delete_agent(&owned, id, if_match, dry_run).await };
+        self.write_to_the_end("delete_agent", workspace, id, write)
+            .await
     }
 
     async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64> {
