@@ -98,6 +98,24 @@ pub fn nesting(value: &Value) -> usize {
     deepest
 }
 
+/// How many bytes `value` takes as compact JSON text.
+pub fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// How many values `value` holds, itself included.
 pub fn size(value: &Value) -> usize {
     let mut count = 0;

@@ -1,6 +1,6 @@
 //! JSON Patch (RFC 6902) bodies: read with a pointer to each bad operation, applied all or nothing.
 
-use crate::json::{nesting, size, type_name, MAX_DEPTH};
+use crate::json::{encoded_len, nesting, size, type_name, MAX_DEPTH};
 use crate::problems::{Pointer, ProblemCode, Problems};
 use ::json_patch::{PatchErrorKind, PatchOperation};
 use serde_json::Value;
@@ -46,22 +46,37 @@ pub fn parse(body: Value) -> Result<Vec<PatchOperation>, Problems> {
 /// can double a document, so without a bound a 2 KB patch could exhaust memory.
 pub const MAX_COPIED_VALUES: usize = 100_000;
 
+/// The most bytes of JSON that `copy` operations may add to a document, all of them together: a
+/// string counts as one value however long it is, so copies of one long string need this bound too.
+pub const MAX_COPIED_BYTES: usize = 1 << 20;
+
 /// Applies `ops` to `doc`, one at a time; on failure `doc` is left as it was. The result may not nest
-/// deeper than a body may ([`MAX_DEPTH`]), and copies may add at most [`MAX_COPIED_VALUES`] values.
+/// deeper than a body may ([`MAX_DEPTH`]), and copies may add at most [`MAX_COPIED_VALUES`] values
+/// and [`MAX_COPIED_BYTES`] bytes.
 pub fn apply(doc: &mut Value, ops: &[PatchOperation]) -> Result<(), Failure> {
     // All or nothing by patching a copy. Not `json_patch::patch`, which undoes the operations applied
     // before a failing one and panics when it cannot (after a `move` onto an ancestor of `from`).
     let mut patched = doc.clone();
-    let mut copied = 0;
+    let (mut values, mut bytes) = (0, 0);
     for (i, op) in ops.iter().enumerate() {
         if let PatchOperation::Copy(copy) = op {
-            copied += patched.pointer(copy.from.as_str()).map_or(0, size);
-            if copied > MAX_COPIED_VALUES {
+            if let Some(from) = patched.pointer(copy.from.as_str()) {
+                values += size(from);
+                bytes += encoded_len(from);
+            }
+            let too_much = if values > MAX_COPIED_VALUES {
+                Some(format!("{MAX_COPIED_VALUES} values"))
+            } else if bytes > MAX_COPIED_BYTES {
+                Some(format!("{} MiB of JSON", MAX_COPIED_BYTES >> 20))
+            } else {
+                None
+            };
+            if let Some(limit) = too_much {
                 let mut problems = Problems::new();
                 problems.push(
                     &Pointer::root().index(i),
                     ProblemCode::TooLong,
-                    format!("the copies would add more than {MAX_COPIED_VALUES} values"),
+                    format!("the copies would add more than {limit}"),
                 );
                 return Err(Failure::Invalid(problems));
             }
