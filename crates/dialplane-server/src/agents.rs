@@ -129,9 +129,9 @@ pub async fn create(
 pub async fn invalid(state: &AppState, workspace: &str, mut problems: Problems) -> ApiError {
     let references = problems.take_references();
     let mut found = Vec::new();
-    for (_, id) in &references {
-        match state.store.get_agent(workspace, *id).await {
-            Ok(Some(_)) => found.push(*id),
+    for id in dialplane_core::validate::referenced(&references) {
+        match state.store.get_agent(workspace, id).await {
+            Ok(Some(_)) => found.push(id),
             Ok(None) => {}
             Err(e) => return e.into(),
         }

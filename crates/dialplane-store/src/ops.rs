@@ -493,7 +493,7 @@ async fn rejected(tx: &mut impl Tx, workspace: &str, rejection: Rejection) -> St
         Rejection::Invalid(mut problems) => {
             let references = problems.take_references();
             if !references.is_empty() {
-                let ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
+                let ids = dialplane_core::validate::referenced(&references);
                 match tx.existing(workspace, &ids).await {
                     Ok(found) => {
                         dialplane_core::validate::report_missing(&mut problems, &references, &found)

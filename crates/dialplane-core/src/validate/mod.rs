@@ -279,6 +279,14 @@ fn finish(
     Err(problems)
 }
 
+/// The agents `references` name, each once, to be looked up.
+pub fn referenced(references: &[(Pointer, AgentId)]) -> Vec<AgentId> {
+    let mut ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Reports each deferred reference whose agent is not among `found`.
 pub fn report_missing(
     problems: &mut Problems,

@@ -134,7 +134,8 @@ impl<'a> Ctx<'a> {
         m
     }
 
-    /// An array of at most `max` items, each read by `item`.
+    /// An array of at most `max` items, each read by `item`. A longer one is reported, and only its
+    /// first `max` items are read: a body of a million items gets one problem, not a million.
     pub fn list<'v, T>(
         &mut self,
         v: &'v Value,
@@ -155,6 +156,7 @@ impl<'a> Ctx<'a> {
         }
         items
             .iter()
+            .take(max)
             .enumerate()
             .filter_map(|(i, v)| item(self, v, path.index(i)))
             .collect()

@@ -559,3 +559,51 @@ async fn an_invalid_create_stores_nothing() {
         list.text
     );
 }
+
+#[tokio::test]
+async fn an_over_long_list_is_one_problem_and_its_references_are_looked_up_once_each() {
+    let app = TestApp::spawn().await;
+    // 100 000 empty tags: one problem for the list, and at most one for each of the 50 it may hold.
+    let mut body = minimal_agent("Many tags");
+    body["tags"] = json_list(100_000, |_| json!(""));
+    let r = app.create_agent(&body).await;
+    r.assert_problem("/tags", "too_long");
+    let paths = r.detail_paths();
+    assert!(paths.len() <= 51, "{} problems reported", paths.len());
+    assert!(r.text.len() < 20_000, "an answer of {} bytes", r.text.len());
+
+    // 10 000 transfers to one agent that exists: over the limit of 32, and that agent is looked up
+    // once to report the problems, not once per item.
+    let target = app.create_named("Target").await;
+    let loads = |metrics: &str| {
+        crate::rate_limit::metric_value(
+            metrics,
+            r#"dialplane_storage_operation_duration_seconds_count{operation="get_agent",outcome="ok"}"#,
+        )
+    };
+    let app_metrics = || crate::rate_limit::scrape(&app);
+    let _ = app.get_agent(&target).await; // the first load of the counter
+    let before = loads(&app_metrics().await);
+    let transfers = "/conversationConfig/agent/prompt/builtInTools/transferToAgent/transfers";
+    let body = agent_with(
+        transfers,
+        json_list(
+            10_000,
+            |_| json!({"agentId": target, "condition": "always"}),
+        ),
+    );
+    let r = app.create_agent(&body).await;
+    r.assert_problem(transfers, "too_long");
+    assert!(r.detail_paths().len() <= 33, "{:?}", r.detail_paths());
+    let after = loads(&app_metrics().await);
+    assert!(after - before <= 1.0, "{} loads", after - before);
+    let list = app.list_agents("").await;
+    let ids: Vec<&Value> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["agentId"])
+        .collect();
+    assert_eq!(ids, [&json!(target)], "nothing else was stored");
+}
