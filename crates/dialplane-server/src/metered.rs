@@ -7,10 +7,12 @@ use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use dialplane_store::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
-    Store, StoreError, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
+    Store, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
 };
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 pub struct MeteredStore {
@@ -39,12 +41,14 @@ impl MeteredStore {
         result
     }
 
-    /// Runs a write of agent `id` on a task of its own, then forgets the agent's cached answer.
+    /// Runs a write of agent `id`, then forgets the agent's cached answer, even if the caller goes
+    /// away halfway.
     ///
-    /// The caller's future can be dropped halfway (hyper drops a request's handler when its client
-    /// hangs up), but a write already handed to the store still happens. On a task of its own the
-    /// write goes to its end and the cache forgets the agent after it, whether or not anyone is
-    /// still waiting for the answer: a cached answer never outlives the write that made it stale.
+    /// hyper drops a request's handler when its client hangs up, but a write already handed to the
+    /// store still happens. If the caller's future is dropped before the write's end, the rest of it
+    /// goes on on a task of its own ([`RunsToTheEnd`]), so the cache forgets the agent after the
+    /// write whether or not anyone still waits for the answer: a cached answer never outlives the
+    /// write that made it stale.
     async fn write_to_the_end<T: Send + 'static>(
         &self,
         operation: &'static str,
@@ -54,18 +58,52 @@ impl MeteredStore {
     ) -> Result<T> {
         let (metrics, cache) = (self.metrics.clone(), self.cache.clone());
         let workspace = workspace.to_owned();
-        let task = tokio::spawn(async move {
+        RunsToTheEnd::new(async move {
             let started = Instant::now();
             let result = write.await;
             observe(&metrics, operation, started, result.is_ok());
             cache.forget_agent(&workspace, id);
             result
-        });
-        task.await.unwrap_or_else(|e| {
-            Err(StoreError::Internal(format!(
-                "the {operation} task failed: {e}"
-            )))
         })
+        .await
+    }
+}
+
+/// A future that, dropped before it is done, finishes on a task of its own (its output unused).
+///
+/// Polled to the end, it runs where it is awaited, as any future does: a write answered normally
+/// pays for no task.
+struct RunsToTheEnd<T: Send + 'static> {
+    rest: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> RunsToTheEnd<T> {
+    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Self {
+            rest: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for RunsToTheEnd<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Some(rest) = self.rest.as_mut() else {
+            panic!("RunsToTheEnd polled after it was done");
+        };
+        let output = ready!(rest.as_mut().poll(cx));
+        self.rest = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<T: Send + 'static> Drop for RunsToTheEnd<T> {
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(runtime)) = (self.rest.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(rest);
+        }
     }
 }
 
