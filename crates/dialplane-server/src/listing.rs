@@ -51,9 +51,14 @@ fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
     if let Some(raw) = ours {
         let mut parts = raw.splitn(5, '\n').skip(1);
         let (sort, dir, id, key) = (parts.next(), parts.next(), parts.next(), parts.next());
-        let (Some(sort), Some(dir), Some(Ok(id)), Some(key)) =
-            (sort, dir, id.map(str::parse::<AgentId>), key)
-        else {
+        // A cursor is ours to read but anyone's to forge: its key reaches the database's query, and
+        // PostgreSQL refuses text holding U+0000.
+        let (Some(sort), Some(dir), Some(Ok(id)), Some(key)) = (
+            sort,
+            dir,
+            id.map(str::parse::<AgentId>),
+            key.filter(|k| !k.contains('\0')),
+        ) else {
             return Err(ApiError::parameter("cursor", "is not a valid cursor"));
         };
         if sort != sort_by_name(q.sort_by) || dir != sort_direction_name(q.sort_direction) {
@@ -220,6 +225,15 @@ mod tests {
             "sortBy=name&cursor=%00",
         ] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
+        }
+        // A forged cursor of ours whose key holds U+0000.
+        for (sort, dir) in [("name", "asc"), ("created_at", "desc")] {
+            let raw = format!("{CURSOR_VERSION}\n{sort}\n{dir}\n{}\na\0b", AgentId::generate());
+            let bad = format!(
+                "sortBy={sort}&sortDirection={dir}&cursor={}",
+                URL_SAFE_NO_PAD.encode(raw)
+            );
+            assert!(parse_query(Some(&bad)).is_err(), "{bad}");
         }
         let many_tags: Vec<String> = (0..51).map(|i| format!("tag=t{i}")).collect();
         assert!(parse_query(Some(&many_tags[..50].join("&"))).is_ok());

@@ -592,7 +592,14 @@ async fn malformed_parameters_are_refused_with_invalid_parameter_naming_the_para
     };
     let by_name_desc = cursor_of("sortBy=name&pageSize=1").await;
     let by_time_desc = cursor_of("pageSize=1").await;
+    // A cursor of ours, forged: its key holds U+0000, which PostgreSQL refuses in a query.
+    let forged = {
+        use base64::Engine;
+        let raw = format!("c1\nname\ndesc\n{}\na\0b", app.create_named("Three").await);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    };
     let cases = [
+        (format!("sortBy=name&cursor={forged}"), "cursor"),
         ("pageSize=0".to_owned(), "pageSize"),
         ("pageSize=101".to_owned(), "pageSize"),
         ("pageSize=abc".to_owned(), "pageSize"),
