@@ -228,7 +228,10 @@ mod tests {
         }
         // A forged cursor of ours whose key holds U+0000.
         for (sort, dir) in [("name", "asc"), ("created_at", "desc")] {
-            let raw = format!("{CURSOR_VERSION}\n{sort}\n{dir}\n{}\na\0b", AgentId::generate());
+            let raw = format!(
+                "{CURSOR_VERSION}\n{sort}\n{dir}\n{}\na\0b",
+                AgentId::generate()
+            );
             let bad = format!(
                 "sortBy={sort}&sortDirection={dir}&cursor={}",
                 URL_SAFE_NO_PAD.encode(raw)

@@ -61,9 +61,23 @@ pub fn non_empty(s: &str) -> Result<(), Fault> {
     chars(1, usize::MAX)(s)
 }
 
-/// The agent's name: 1..=200 characters after trimming, no control characters.
+/// The most characters a name may have with the whitespace around it: the contract counts 200
+/// after trimming, and a name is stored, indexed and listed as given, so the padding is bounded too.
+pub const MAX_PADDED_NAME: usize = 1_000;
+
+/// The agent's name: 1..=200 characters after trimming, at most [`MAX_PADDED_NAME`] before, no
+/// control characters.
 pub fn name(s: &str) -> Result<(), Fault> {
     chars(1, 200)(s.trim())?;
+    let n = s.chars().count();
+    if n > MAX_PADDED_NAME {
+        return fault(
+            ProblemCode::TooLong,
+            format!(
+                "must have at most {MAX_PADDED_NAME} characters with the whitespace around it, got {n}"
+            ),
+        );
+    }
     if s.chars().any(char::is_control) {
         return fault(
             ProblemCode::InvalidFormat,

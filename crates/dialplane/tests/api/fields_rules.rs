@@ -35,6 +35,17 @@ async fn name_rules_refuse_missing_blank_long_and_control_character_names() {
         Refusal::at("/name", json!("   \t "), "too_short"),
         Refusal::at("/name", json!(x(201)), "too_long"),
         Refusal::at("/name", json!(format!("  {}  ", x(201))), "too_long"),
+        // Padding counts too, past 1 000 characters: names are stored and indexed as given.
+        Refusal::at(
+            "/name",
+            json!(format!("{}x", " ".repeat(1_000))),
+            "too_long",
+        ),
+        Refusal::at(
+            "/name",
+            json!(format!("x{}", "\u{3000}".repeat(300_000))),
+            "too_long",
+        ),
         Refusal::at("/name", json!("bell\u{7}name"), "invalid_format"),
         Refusal::at("/name", json!("line\nbreak"), "invalid_format"),
         Refusal::at("/name", json!("del\u{7f}"), "invalid_format"),
@@ -51,6 +62,10 @@ async fn name_rules_accept_200_characters_after_trimming_counted_as_characters()
         Acceptance::at("/name", json!("A")),
         Acceptance::at("/name", json!(x(200))),
         Acceptance::at("/name", json!(format!("   {}   ", x(200)))),
+        Acceptance::at(
+            "/name",
+            json!(format!("{}{}{}", " ".repeat(400), x(200), " ".repeat(400))),
+        ),
         Acceptance::at("/name", json!("é".repeat(200))),
         Acceptance::at("/name", json!("Zoë 🤖 front desk")),
     ];
