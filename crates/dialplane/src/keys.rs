@@ -12,6 +12,24 @@ pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("opening {}", dialplane_store::redact_url(&db.url)))
 }
 
+/// Opens a database that must exist already: the key commands never create one. A typo in
+/// `--database`, or a relative SQLite path run from another directory, would otherwise create an
+/// empty database, print a key of it, and succeed, while the server refuses that key.
+async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if db.url.starts_with("sqlite:") {
+        let options = dialplane_store::sqlite::connect_options(&db.url)?;
+        let file = options.get_filename();
+        if file != std::path::Path::new(":memory:") && !file.exists() {
+            bail!(
+                "there is no database at {}: `dialplane serve` or `dialplane migrate` creates one \
+                 (is --database or DIALPLANE_DATABASE_URL the server's?)",
+                file.display()
+            );
+        }
+    }
+    open(db).await
+}
+
 pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
     let store = open(db).await?;
     store.close().await;
@@ -57,7 +75,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create(args) => create(args).await,
         KeysCommand::List { database, json } => {
-            let store = open(&database).await?;
+            let store = open_existing(&database).await?;
             let keys = store.list_keys().await;
             store.close().await;
             for k in keys? {
@@ -98,7 +116,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             let id: KeyId = key_id.parse().map_err(|_| {
                 anyhow::anyhow!("{key_id:?} is not a key id (see `dialplane keys list`)")
             })?;
-            let store = open(&database).await?;
+            let store = open_existing(&database).await?;
             let revoked = store.revoke_key(id).await;
             store.close().await;
             if !revoked? {
@@ -124,7 +142,7 @@ async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
         ScopeArg::Read => Scope::Read,
         ScopeArg::Write => Scope::Write,
     };
-    let store = open(&args.database).await?;
+    let store = open_existing(&args.database).await?;
     let user = CreatedBy {
         user_id: args.user_id.clone(),
         user_email: args.user_email.clone(),
