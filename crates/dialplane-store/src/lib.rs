@@ -399,6 +399,17 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     }
 }
 
+/// `migrator`, made to start on a database that a newer release has migrated further.
+///
+/// Migrations are add-only (new tables, new columns with defaults), so a release runs on the
+/// schemas of later releases: while instances are rolled out one by one, or back, an instance of the
+/// older release that restarts must start. sqlx refuses by default a database holding a migration
+/// it does not know.
+pub(crate) fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 /// A URL with any password replaced, for messages and logs: the one in its user info
 /// (`postgres://user:secret@host`), and the value of every query parameter named like a password
 /// (`?password=secret`, `sslpassword=`), which sqlx reads too.

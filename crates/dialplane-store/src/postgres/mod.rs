@@ -43,7 +43,7 @@ impl PgStore {
                     crate::redact_url(url)
                 ))
             })?;
-        sqlx::migrate!("./migrations/postgres")
+        crate::tolerant(sqlx::migrate!("./migrations/postgres"))
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;

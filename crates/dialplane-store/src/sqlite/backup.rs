@@ -91,7 +91,7 @@ async fn check_copy(path: &Path) -> Result<Summary, BackupError> {
                 .fetch_one(&mut conn)
                 .await
                 .map_err(|_| not_a_backup("it is not a dialplane database".into()))?;
-        let known = super::MIGRATOR.iter().map(|m| m.version).max();
+        let known = super::migrator().iter().map(|m| m.version).max();
         if newest > known {
             return Err(not_a_backup(format!(
                 "it was made by a newer dialplane (schema version {newest:?}, this one knows up to {known:?})"

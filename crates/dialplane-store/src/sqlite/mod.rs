@@ -23,8 +23,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// The schema's migrations, applied when a store opens.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The schema's migrations, applied when a store opens. See [`crate::tolerant`] for why migrations a
+/// newer release applied are let be.
+fn migrator() -> sqlx::migrate::Migrator {
+    crate::tolerant(sqlx::migrate!("./migrations/sqlite"))
+}
 
 /// How long a connection waits for another process (`dialplane keys`) to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,7 +123,7 @@ impl SqliteStore {
             .connect()
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
-        MIGRATOR
+        migrator()
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating {url}: {e}")))?;
