@@ -128,40 +128,35 @@ impl RateLimiter {
             return Err("not a Redis limiter".into());
         };
         // After a failure, skip Redis for a moment rather than make every request wait for it.
-        if last_failure
-            .lock()
-            .map_err(|e| e.to_string())?
-            .is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER)
-        {
-            return Err("Redis is unreachable (waiting before trying again)".into());
-        }
+        recently_failed(last_failure)?;
         let result = self.redis_count_now(key).await;
         if result.is_err() {
-            if let Ok(mut last) = last_failure.lock() {
-                *last = Some(Instant::now());
-            }
+            failed_now(last_failure);
         }
         result
     }
 
     async fn redis_count_now(&self, key: &KeyId) -> Result<(u64, u64), String> {
-        let Self::Redis { client, conn, .. } = self else {
+        let Self::Redis {
+            client,
+            conn,
+            last_failure,
+            ..
+        } = self
+        else {
             return Err("not a Redis limiter".into());
         };
         let mut slot = conn.lock().await;
         if slot.is_none() {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(REDIS_TIMEOUT)
-                .set_response_timeout(REDIS_TIMEOUT)
-                .set_number_of_retries(1);
-            let manager = tokio::time::timeout(
-                REDIS_TIMEOUT,
-                ConnectionManager::new_with_config(client.clone(), config),
-            )
-            .await
-            .map_err(|_| "connecting to Redis timed out".to_owned())?
-            .map_err(|e| format!("connecting to Redis: {e}"))?;
-            *slot = Some(manager);
+            // Requests that waited here while another tried to connect and failed fail open at
+            // once, instead of each trying again for the whole timeout, one after another.
+            recently_failed(last_failure)?;
+            let connected = self.connect(client).await;
+            if connected.is_err() {
+                // Before the lock is let go, so that whoever waits for it sees the failure.
+                failed_now(last_failure);
+            }
+            *slot = Some(connected?);
         }
         let mut manager = slot.clone().ok_or("no Redis connection")?;
         drop(slot);
@@ -177,6 +172,20 @@ impl RateLimiter {
                 .map_err(|_| "Redis did not answer in time".to_owned())?
                 .map_err(|e| format!("Redis: {e}"))?;
         Ok((count, reset))
+    }
+
+    async fn connect(&self, client: &redis::Client) -> Result<ConnectionManager, String> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1);
+        tokio::time::timeout(
+            REDIS_TIMEOUT,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| "connecting to Redis timed out".to_owned())?
+        .map_err(|e| format!("connecting to Redis: {e}"))
     }
 
     /// Logs a Redis failure, at most once every [`WARN_EVERY`]; `true` when it logged.
@@ -196,6 +205,24 @@ impl RateLimiter {
             "rate limiting is failing open: requests are served without a limit"
         );
         true
+    }
+}
+
+/// `Err` while Redis failed less than [`REDIS_RETRY_AFTER`] ago.
+fn recently_failed(last_failure: &Mutex<Option<Instant>>) -> Result<(), String> {
+    if last_failure
+        .lock()
+        .map_err(|e| e.to_string())?
+        .is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER)
+    {
+        return Err("Redis is unreachable (waiting before trying again)".into());
+    }
+    Ok(())
+}
+
+fn failed_now(last_failure: &Mutex<Option<Instant>>) {
+    if let Ok(mut last) = last_failure.lock() {
+        *last = Some(Instant::now());
     }
 }
 

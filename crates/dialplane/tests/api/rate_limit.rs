@@ -169,3 +169,42 @@ pub fn metric_value(metrics: &str, prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_do_not_queue_behind_connecting_to_a_redis_that_never_answers() {
+    // A Redis that accepts connections and never answers, as one behind a black hole or a hung
+    // host: each try to connect takes the limiter's whole timeout (250 ms).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let held = tokio::spawn({
+        let tries = tries.clone();
+        async move {
+            let mut conns = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                conns.push(conn);
+            }
+        }
+    });
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(limited(100, Some(format!("redis://{addr}")))).await,
+    );
+    let requests: Vec<_> = (0..24)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let r = app.list_agents("").await;
+                assert_eq!(r.status, 200, "fail open: {}", r.text);
+            })
+        })
+        .collect();
+    for r in requests {
+        r.await.unwrap();
+    }
+    // The requests that arrived while the first tried to connect fail open once it fails, instead of
+    // each trying again in turn (24 tries, six seconds for the last of them).
+    let tries = tries.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(tries <= 2, "{tries} connections to Redis for 24 requests");
+    held.abort();
+}
