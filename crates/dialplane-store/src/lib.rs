@@ -238,10 +238,12 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 // Deadlock, serialization failure: run the transaction again.
                 Some("40P01" | "40001") => StoreError::Retry(e.to_string()),
-                // Connection exceptions, shutdowns, too many connections, SQLite busy/locked.
+                // Connection exceptions, shutdowns, too many connections, a statement, lock wait or
+                // idle transaction past its timeout (PostgreSQL), SQLite busy/locked.
                 Some(code)
                     if code.starts_with("08")
                         || code.starts_with("57P")
+                        || matches!(code, "57014" | "55P03" | "25P03")
                         || code == "53300"
                         || code == "5"
                         || code == "6" =>
@@ -368,6 +370,9 @@ pub struct StoreOptions {
     pub pool_size: u32,
     /// PostgreSQL: how long a request waits for a connection before answering 503.
     pub acquire_timeout: std::time::Duration,
+    /// PostgreSQL: the longest a statement may run, wait for a row lock, or a transaction stay idle,
+    /// before PostgreSQL cancels it (and the request answers 503).
+    pub statement_timeout: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -381,6 +386,7 @@ impl Default for StoreOptions {
             checkpoint_every: std::time::Duration::from_millis(50),
             pool_size: 10,
             acquire_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// PostgreSQL: milliseconds a request waits for a free connection before answering 503.
     #[arg(long, env = "DIALPLANE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub db_acquire_timeout_ms: u64,
+    /// PostgreSQL: milliseconds a statement may run, wait for a row lock, or a transaction stay
+    /// idle, before PostgreSQL cancels it and the request answers 503.
+    #[arg(long, env = "DIALPLANE_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub db_statement_timeout_ms: u64,
     /// Requests a minute per API key; 0 turns rate limiting off.
     #[arg(long, env = "DIALPLANE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_per_minute: u32,

@@ -62,6 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         checkpoint_every: Duration::from_millis(args.checkpoint_ms),
         pool_size: args.db_pool_size,
         acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
+        statement_timeout: std::time::Duration::from_millis(args.db_statement_timeout_ms),
     };
     // The one server of a SQLite file may cache agents: its writes are the only writes of agents.
     let sqlite = args.database.url.starts_with("sqlite:");

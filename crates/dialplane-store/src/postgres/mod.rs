@@ -12,8 +12,9 @@ use crate::{
 };
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, CreatedBy, KeyHash, KeyId};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Row as _;
+use std::str::FromStr;
 use std::sync::Arc;
 
 /// How often a write that lost a deadlock is tried again.
@@ -32,10 +33,27 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        // A statement, a wait for a row lock, and a transaction left idle are all bounded: an
+        // instance that lost its network mid-transaction would otherwise hold its row locks until
+        // PostgreSQL noticed (hours, with default keepalives), and every write of that agent from
+        // the other instances would wait as long, each holding a connection.
+        let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "bad PostgreSQL URL {}: {e}",
+                    crate::redact_url(url)
+                ))
+            })?
+            .options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("lock_timeout", timeout_ms.as_str()),
+                ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(connect)
             .await
             .map_err(|e| {
                 StoreError::Unavailable(format!(

@@ -77,3 +77,55 @@ async fn the_server_answers_503_while_postgres_is_down_and_recovers_when_it_retu
         "the refused create stored nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn a_row_lock_held_by_a_vanished_instance_costs_a_timeout_not_a_hang() {
+    use sqlx::Connection;
+    assert!(
+        postgres_url().is_some(),
+        "this test needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL"
+    );
+    let options = TestOptions {
+        store: StoreOptions {
+            statement_timeout: Duration::from_millis(400),
+            ..StoreOptions::default()
+        },
+        ..TestOptions::default()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let id = app.create_named("Locked").await;
+    // Another instance's connection takes the agent's row lock and then goes silent, as one whose
+    // machine lost its network mid-transaction: its PostgreSQL session stays until noticed (a
+    // dialplane session is also ended after the same timeout idle in a transaction).
+    let mut vanished = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut vanished).await.unwrap();
+    sqlx::query("SELECT 1 FROM agents WHERE agent_id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut vanished)
+        .await
+        .unwrap();
+
+    // A PATCH of that agent waits for the lock no longer than the timeout, then answers 503.
+    let patched = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.patch_agent(&id, &serde_json::json!({"name": "Waited"})),
+    )
+    .await
+    .expect("an answer, not a hang");
+    patched.assert_error(503, "unavailable");
+    // Other agents were never held up, and once the lock goes the agent is written again.
+    let other = app.create_named("Unlocked").await;
+    let patched = app
+        .patch_agent(&other, &serde_json::json!({"name": "Free"}))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    sqlx::query("ROLLBACK")
+        .execute(&mut vanished)
+        .await
+        .unwrap();
+    let patched = app
+        .patch_agent(&id, &serde_json::json!({"name": "Free again"}))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+}
