@@ -37,34 +37,37 @@ impl PgStore {
         // instance that lost its network mid-transaction would otherwise hold its row locks until
         // PostgreSQL noticed (hours, with default keepalives), and every write of that agent from
         // the other instances would wait as long, each holding a connection.
+        let base = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "bad PostgreSQL URL {}: {e}",
+                crate::redact_url(url)
+            ))
+        })?;
+        let unreachable = |e: sqlx::Error| {
+            StoreError::Unavailable(format!("cannot connect to {}: {e}", crate::redact_url(url)))
+        };
+        // Migrations run on a connection of their own, without the timeouts: one that rewrites a
+        // large table may take longer than any request should.
+        let mut migrating: PgConnection = sqlx::Connection::connect_with(&base)
+            .await
+            .map_err(unreachable)?;
+        crate::tolerant(sqlx::migrate!("./migrations/postgres"))
+            .run(&mut migrating)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;
+        let _ = sqlx::Connection::close(migrating).await;
         let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "bad PostgreSQL URL {}: {e}",
-                    crate::redact_url(url)
-                ))
-            })?
-            .options([
-                ("statement_timeout", timeout_ms.as_str()),
-                ("lock_timeout", timeout_ms.as_str()),
-                ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
-            ]);
+        let connect = base.options([
+            ("statement_timeout", timeout_ms.as_str()),
+            ("lock_timeout", timeout_ms.as_str()),
+            ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot connect to {}: {e}",
-                    crate::redact_url(url)
-                ))
-            })?;
-        crate::tolerant(sqlx::migrate!("./migrations/postgres"))
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;
+            .map_err(unreachable)?;
         Ok(Self { pool })
     }
 
