@@ -192,6 +192,11 @@ pub async fn restore(file: &Path, url: &str) -> Result<Summary, BackupError> {
     }
     let mut summary = check_copy(file).await?;
     let target = database_file(url)?;
+    // Held to the end: a server started meanwhile (by a supervisor, say) would keep the replaced
+    // file open and write to a WAL that is being deleted.
+    let _lock = super::try_server_lock(url)
+        .map_err(|e| BackupError::Io(std::io::Error::other(e.to_string())))?
+        .ok_or(BackupError::InUse)?;
     let incoming = with_suffix(&target, ".restoring");
     std::fs::copy(file, &incoming)?;
     sync(&incoming)?;

@@ -921,7 +921,8 @@ mod tests {
 
 /// Held by the one server that serves a SQLite database: while it is held, no other server can
 /// start on the same file, so the server may cache what it reads (its own writes are the only
-/// writes of agents). `dialplane keys`, `backup` and `migrate` do not take it.
+/// writes of agents). `dialplane restore` takes it too, so that no server starts on a database
+/// while it is being replaced; `dialplane keys`, `backup` and `migrate` do not take it.
 #[derive(Debug)]
 pub struct ServerLock {
     _file: std::fs::File,
@@ -931,6 +932,17 @@ pub struct ServerLock {
 /// Takes the server lock of the SQLite database at `url`: a `.lock` file beside it, locked for as
 /// long as the returned value lives (the operating system lets go if the process dies).
 pub fn lock_for_serving(url: &str) -> Result<ServerLock> {
+    try_server_lock(url)?.ok_or_else(|| {
+        let db = connect_options(url).map(|o| o.get_filename().display().to_string());
+        StoreError::Unavailable(format!(
+            "another dialplane server is serving {} (it holds its .lock file); stop it first",
+            db.unwrap_or_else(|_| url.to_owned())
+        ))
+    })
+}
+
+/// The server lock of the SQLite database at `url`, or `None` while another process holds it.
+pub fn try_server_lock(url: &str) -> Result<Option<ServerLock>> {
     let db = connect_options(url)?.get_filename().to_path_buf();
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
@@ -942,12 +954,8 @@ pub fn lock_for_serving(url: &str) -> Result<ServerLock> {
         .open(&path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     match file.try_lock() {
-        Ok(()) => Ok(ServerLock { _file: file, path }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
-            "another dialplane server is serving {} (it holds {}); stop it first",
-            db.display(),
-            path.display()
-        ))),
+        Ok(()) => Ok(Some(ServerLock { _file: file, path })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
             "cannot lock {}: {e}",
             path.display()

@@ -199,6 +199,14 @@ async fn backup_and_restore_refuse_what_would_lose_or_damage_data() {
     );
     let (ok, err) = dialplane(&["restore", &path("none.db"), "--database", &url]).await;
     assert!(!ok && err.contains("does not exist"), "{err}");
+    // Nor while a server holds the database's lock, even one that has not opened the file yet (a
+    // supervisor restarting it meanwhile): it would keep serving the file being replaced.
+    let (ok, err) = dialplane(&["backup", "--database", &url, &path("good.db")]).await;
+    assert!(ok, "{err}");
+    let held = dialplane_store::sqlite::lock_for_serving(&url).unwrap();
+    let (ok, err) = dialplane(&["restore", &path("good.db"), "--database", &url]).await;
+    assert!(!ok && err.contains("in use"), "{err}");
+    drop(held);
     assert_eq!(std::fs::read(&db).unwrap(), original);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
