@@ -252,6 +252,7 @@ pub async fn update(
         actor: principal.user,
         restored_from,
         dry_run,
+        max_document_bytes: state.rules.max_agent_bytes,
     };
     let updated = state
         .store

@@ -185,6 +185,8 @@ pub struct Change {
     pub restored_from: Option<u64>,
     /// Run every check, answer what would be stored, store nothing.
     pub dry_run: bool,
+    /// The most bytes the changed agent's document may take (`too_long` past it).
+    pub max_document_bytes: usize,
 }
 
 /// One entry of an agent's history.

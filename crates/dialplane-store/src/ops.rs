@@ -433,7 +433,12 @@ async fn update_agent(
         None => match run_transform(&transform, &current)? {
             Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
             Ok(None) => None,
-            Ok(Some(agent)) => Some(Successor::of(&current, &encode(&current.agent)?, agent)?),
+            Ok(Some(agent)) => Some(Successor::of(
+                &current,
+                &encode(&current.agent)?,
+                agent,
+                change.max_document_bytes,
+            )?),
         },
     };
     let Some(next) = next else {
@@ -523,10 +528,15 @@ pub struct Prepared {
 impl Prepared {
     /// Runs `transform` on `current`, stored as `document`. `None` when it refuses the change or
     /// fails: the transaction then runs it again and reports why, with what only it can look up.
-    pub fn work_out(current: &StoredAgent, document: &str, transform: &Transform) -> Option<Self> {
+    pub fn work_out(
+        current: &StoredAgent,
+        document: &str,
+        transform: &Transform,
+        max_document_bytes: usize,
+    ) -> Option<Self> {
         let next = match run_transform(transform, current).ok()?.ok()? {
             None => None,
-            Some(agent) => Some(Successor::of(current, document, agent).ok()?),
+            Some(agent) => Some(Successor::of(current, document, agent, max_document_bytes).ok()?),
         };
         Some(Self {
             revision: current.revision,
@@ -555,12 +565,30 @@ struct Successor {
 }
 
 impl Successor {
-    /// `agent` as the successor of `current`, whose stored document is `before`.
-    fn of(current: &StoredAgent, before: &str, agent: Agent) -> Result<Self> {
+    /// `agent` as the successor of `current`, whose stored document is `before`; refused if its
+    /// document would take more than `max_document_bytes`.
+    fn of(
+        current: &StoredAgent,
+        before: &str,
+        agent: Agent,
+        max_document_bytes: usize,
+    ) -> Result<Self> {
+        let document = encode(&agent)?;
+        if document.len() > max_document_bytes {
+            let mut problems = dialplane_core::Problems::new();
+            problems.push(
+                &dialplane_core::Pointer::root(),
+                dialplane_core::ProblemCode::TooLong,
+                format!(
+                    "the changed agent would take {} bytes, more than the {max_document_bytes} an agent may",
+                    document.len()
+                ),
+            );
+            return Err(StoreError::Invalid(problems));
+        }
         let derived = Derived::of(&agent);
         let links_changed = current.agent.spec.tags != agent.spec.tags
             || dialplane_core::validate::transfer_targets(&current.agent.spec) != derived.targets;
-        let document = encode(&agent)?;
         Ok(Self {
             changed_paths: dialplane_core::validate::changed_paths(before, &document),
             document,

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIALPLANE_MAX_BODY_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// The most bytes an agent's stored document may take, defaults filled in: a change that would
+    /// store a larger one (merge patches adding up, JSON Patch copies) is refused with `too_long`.
+    #[arg(long, env = "DIALPLANE_MAX_AGENT_BYTES", default_value_t = dialplane_core::validate::DEFAULT_MAX_AGENT_BYTES)]
+    pub max_agent_bytes: usize,
     /// Largest request line plus headers accepted, in bytes (431 above it).
     #[arg(long, env = "DIALPLANE_MAX_HEADER_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_HEADER_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
     pub max_header_bytes: u64,

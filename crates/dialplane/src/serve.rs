@@ -41,7 +41,7 @@ pub fn init_logging(format: LogFormat) -> (crate::logs::Logs, Option<crate::logs
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (_logs, request_log) = init_logging(args.log_format);
-    let rules = match &args.llm_models {
+    let mut rules = match &args.llm_models {
         Some(models) => {
             let models: Vec<String> = models
                 .iter()
@@ -49,10 +49,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .filter(|m| !m.is_empty())
                 .collect();
             anyhow::ensure!(!models.is_empty(), "--llm-models names no model");
-            Rules { llm_models: models }
+            Rules {
+                llm_models: models,
+                ..Rules::default()
+            }
         }
         None => Rules::default(),
     };
+    rules.max_agent_bytes = args.max_agent_bytes;
     let store_options = StoreOptions {
         max_batch: args.write_batch as usize,
         read_connections: args.read_connections,

@@ -26,7 +26,15 @@ pub const READ_ONLY: [&str; 3] = ["agentId", "phoneNumbers", "metadata"];
 pub struct Rules {
     /// The models `prompt.llm` may name.
     pub llm_models: Vec<String>,
+    /// The most bytes an agent's stored document may take (`--max-agent-bytes`). A create body is
+    /// bounded by the body limit already; changes merged in one after another, or copied in by a JSON
+    /// Patch, are bounded by this.
+    pub max_agent_bytes: usize,
 }
+
+/// The default of [`Rules::max_agent_bytes`]: twice the default body limit, so that any create
+/// body fits with its defaults filled in.
+pub const DEFAULT_MAX_AGENT_BYTES: usize = 2 << 20;
 
 /// The models allowed when the server is not told otherwise (`--llm-models`).
 pub const DEFAULT_LLM_MODELS: &[&str] = &[
@@ -49,6 +57,7 @@ impl Default for Rules {
     fn default() -> Self {
         Self {
             llm_models: DEFAULT_LLM_MODELS.iter().map(|m| (*m).to_owned()).collect(),
+            max_agent_bytes: DEFAULT_MAX_AGENT_BYTES,
         }
     }
 }

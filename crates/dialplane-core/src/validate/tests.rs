@@ -125,6 +125,7 @@ fn the_llm_must_be_one_of_the_configured_models() {
     assert!(validate_create(&body, &rules()).is_err());
     let custom = Rules {
         llm_models: vec!["my-model".into()],
+        ..Rules::default()
     };
     assert!(validate_create(&body, &custom).is_ok());
 }

@@ -355,7 +355,12 @@ impl Store for SqliteStore {
         // Worked out here, beside the writer, on the agent as last committed; the writer checks that
         // it still is.
         let prepared = self.agents.get(workspace, id).and_then(|current| {
-            ops::Prepared::work_out(&current.agent, &current.document, &transform)
+            ops::Prepared::work_out(
+                &current.agent,
+                &current.document,
+                &transform,
+                change.max_document_bytes,
+            )
         });
         self.write(Op::update_agent(
             workspace, id, if_match, change, transform, prepared,
@@ -599,6 +604,7 @@ mod tests {
             },
             restored_from: None,
             dry_run,
+            max_document_bytes: usize::MAX,
         }
     }
 
@@ -624,7 +630,8 @@ mod tests {
         // Worked out on revision 4, but another change makes revision 5 first.
         let current = store.agents.get("w", id).expect("the agent is cached");
         assert_eq!(current.agent.revision, 4);
-        let prepared = ops::Prepared::work_out(&current.agent, &current.document, &append("x"));
+        let prepared =
+            ops::Prepared::work_out(&current.agent, &current.document, &append("x"), usize::MAX);
         assert!(prepared.is_some());
         store
             .update_agent("w", id, None, change(false), append("y"))

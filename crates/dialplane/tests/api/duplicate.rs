@@ -401,6 +401,7 @@ async fn a_copy_is_checked_against_todays_rules_with_or_without_a_name() {
     let yesterday = TestOptions {
         rules: dialplane_core::Rules {
             llm_models: vec!["legacy-model".into()],
+            ..dialplane_core::Rules::default()
         },
         ..TestOptions::default()
     };

@@ -278,6 +278,7 @@ async fn an_unknown_model_is_refused_with_the_list_of_allowed_models() {
 async fn a_server_with_its_own_model_list_accepts_only_those_models() {
     let rules = Rules {
         llm_models: vec!["acme-large".into(), "acme-small".into()],
+        ..Rules::default()
     };
     let app = TestApp::spawn_with(TestOptions {
         rules,
@@ -305,6 +306,7 @@ async fn a_server_with_its_own_model_list_accepts_only_those_models() {
 async fn a_server_with_its_own_model_list_defaults_to_a_model_it_allows() {
     let rules = Rules {
         llm_models: vec!["acme-large".into(), "acme-small".into()],
+        ..Rules::default()
     };
     let app = TestApp::spawn_with(TestOptions {
         rules,

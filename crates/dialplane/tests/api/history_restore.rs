@@ -260,6 +260,7 @@ async fn a_restore_is_checked_against_todays_rules() {
     let db = Arc::new(TestDb::new().await);
     let old_rules = Rules {
         llm_models: vec!["legacy-model".into(), "gpt-4o".into()],
+        ..Rules::default()
     };
     let yesterday = TestOptions {
         rules: old_rules,

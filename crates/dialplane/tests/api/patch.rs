@@ -578,3 +578,39 @@ async fn a_stale_if_match_fails_after_another_write() {
     assert_eq!(got.data()["name"], "Mine");
     assert_eq!(got.etag(), "\"2\"");
 }
+
+#[tokio::test]
+async fn merge_patches_that_add_up_past_the_agent_size_limit_are_refused_and_change_nothing() {
+    let app = TestApp::spawn_with(TestOptions {
+        rules: dialplane_core::Rules {
+            max_agent_bytes: 64 * 1024,
+            ..dialplane_core::Rules::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let id = app.create_named("Growing").await;
+    // Each PATCH is well inside the body limit, but free-form members merge in key by key.
+    let grow = |i: usize| {
+        json!({"platformSettings": {"callActions": {"postCallEmail": {"emailConfiguration": {
+            format!("k{i}"): "x".repeat(25_000)
+        }}}}})
+    };
+    for i in 0..2 {
+        let r = app.patch_agent(&id, &grow(i)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let before = app.get_agent(&id).await;
+    let r = app.patch_agent(&id, &grow(2)).await;
+    r.assert_problem("", "too_long");
+    assert_eq!(app.get_agent(&id).await.text, before.text, "nothing stored");
+    assert_eq!(app.version_numbers(&id).await, [3, 2, 1]);
+    // A JSON Patch that copies past it is refused the same way.
+    let copy = json!([{"op": "copy",
+        "from": "/platformSettings/callActions/postCallEmail/emailConfiguration/k0",
+        "path": "/platformSettings/callActions/postCallEmail/emailConfiguration/k9"}]);
+    app.json_patch(&id, "", &copy, &[])
+        .await
+        .assert_problem("", "too_long");
+    assert_eq!(app.version_numbers(&id).await, [3, 2, 1]);
+}
