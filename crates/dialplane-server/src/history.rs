@@ -101,8 +101,8 @@ fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
 
 fn parse_list_query(raw: Option<&str>) -> Result<(Option<u64>, u32), ApiError> {
     let (mut before, mut page_size) = (None, DEFAULT_PAGE_SIZE);
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        match name.as_ref() {
+    for (name, value) in crate::extract::query_once(raw)? {
+        match name.as_str() {
             "cursor" => before = Some(decode_cursor(&value)?),
             "pageSize" => {
                 page_size = value
@@ -250,8 +250,8 @@ pub async fn diff(
     let id = crate::extract::parse_agent_id(&raw_id)?;
     let version = version_number("version", &raw_version)?;
     let mut from = None;
-    for (name, value) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
-        match name.as_ref() {
+    for (name, value) in crate::extract::query_once(raw.as_deref())? {
+        match name.as_str() {
             "from" => from = Some(version_number("from", &value)?),
             other => {
                 return Err(ApiError::parameter(

@@ -475,6 +475,9 @@ async fn dry_run_must_be_true_or_false() {
             "?dryRun=TRUE",
             "?dryRun=1",
             "?dry_run=true",
+            // Given twice, even to the same value: the last must not turn a dry run into a write.
+            "?dryRun=true&dryRun=false",
+            "?dryRun=true&dryRun=true",
         ] {
             let r = write(&app, method, path, query, body).await;
             assert_eq!(r.status, 400, "{method} {path}{query}: {}", r.text);

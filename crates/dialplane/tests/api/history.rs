@@ -285,6 +285,7 @@ async fn bad_history_parameters_are_invalid_parameter() {
         ("?pageSize=-1", "pageSize"),
         ("?cursor=not-a-cursor", "cursor"),
         ("?page_size=10", "page_size"),
+        ("?pageSize=10&pageSize=20", "pageSize"),
     ] {
         let r = app
             .get(&agent_path(&id, &format!("/versions{query}")))
@@ -297,7 +298,7 @@ async fn bad_history_parameters_are_invalid_parameter() {
             r.text
         );
     }
-    for query in ["?from=0", "?from=two", "?to=1"] {
+    for query in ["?from=0", "?from=two", "?to=1", "?from=1&from=1"] {
         let r = app
             .get(&agent_path(&id, &format!("/versions/1/diff{query}")))
             .await;
