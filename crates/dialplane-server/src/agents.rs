@@ -171,6 +171,12 @@ pub async fn store_new(
     if dry_run {
         return Ok(written(StatusCode::OK, stored, true));
     }
+    Ok(answer_created(stored, replayed))
+}
+
+/// 201 with the created agent and its `Location`, marked `Idempotent-Replayed: true` if this is the
+/// first answer to the same request again.
+pub fn answer_created(stored: StoredAgent, replayed: bool) -> Response {
     let location = format!("/api/public/v1/agents/{}", stored.agent.agent_id);
     let mut response = written(StatusCode::CREATED, stored, false);
     if let Ok(location) = HeaderValue::from_str(&location) {
@@ -181,7 +187,7 @@ pub async fn store_new(
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
 }
 
 /// The answer to a write: the agent with its `ETag`, or, for a dry run, what would be stored, marked

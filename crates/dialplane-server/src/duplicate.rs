@@ -99,13 +99,24 @@ pub async fn duplicate(
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(raw.as_deref())?;
     let options = options(&headers, &body)?;
+    let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
+    let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
+    // A retry gets the first answer even if the source has been deleted or today's rules refuse it
+    // since: the copy was made then.
+    if let Some(idempotency) = idempotency.as_ref().filter(|_| !dry_run) {
+        if let Some(first) = state
+            .store
+            .idempotent_answer(&principal.workspace, idempotency)
+            .await?
+        {
+            return Ok(crate::agents::answer_created(first, true));
+        }
+    }
     let source = state
         .store
         .get_agent(&principal.workspace, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
-    let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     // The copy is a new agent: it is checked against today's rules like any create.
     let mut body = serde_json::to_value(&source.agent.spec)
         .ok()

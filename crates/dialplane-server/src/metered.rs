@@ -244,6 +244,18 @@ impl Store for MeteredStore {
         .await
     }
 
+    async fn idempotent_answer(
+        &self,
+        workspace: &str,
+        idempotency: &Idempotency,
+    ) -> Result<Option<StoredAgent>> {
+        self.timed(
+            "idempotent_answer",
+            self.inner.idempotent_answer(workspace, idempotency),
+        )
+        .await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

@@ -327,6 +327,14 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets idempotency keys recorded before `expired_before`; answers how many.
     async fn purge_idempotency_keys(&self, expired_before: &str) -> Result<u64>;
 
+    /// The first answer to the create that used `idempotency`'s key, if the key is in use (recorded
+    /// and not expired); [`StoreError::IdempotencyKeyReused`] if it was used for another request.
+    async fn idempotent_answer(
+        &self,
+        workspace: &str,
+        idempotency: &Idempotency,
+    ) -> Result<Option<StoredAgent>>;
+
     /// Finishes pending writes and closes the database.
     async fn close(&self);
 
@@ -416,6 +424,20 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
 pub(crate) fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
     migrator.set_ignore_missing(true);
     migrator
+}
+
+/// What [`Store::idempotent_answer`] makes of a recorded `(fingerprint, response)`.
+pub(crate) fn replay(
+    recorded: Option<(String, String)>,
+    idempotency: &Idempotency,
+) -> Result<Option<StoredAgent>> {
+    match recorded {
+        None => Ok(None),
+        Some((fingerprint, _)) if fingerprint != idempotency.fingerprint => {
+            Err(StoreError::IdempotencyKeyReused)
+        }
+        Some((_, response)) => ops::decode_agent(&response, 1).map(Some),
+    }
 }
 
 /// A URL with any password replaced, for messages and logs: the one in its user info

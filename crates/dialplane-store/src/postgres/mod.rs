@@ -202,6 +202,23 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn idempotent_answer(
+        &self,
+        workspace: &str,
+        idempotency: &Idempotency,
+    ) -> Result<Option<StoredAgent>> {
+        let recorded = sqlx::query_as(
+            "SELECT fingerprint, response FROM idempotency_keys
+             WHERE workspace = $1 AND key = $2 AND created_at >= $3",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .bind(&idempotency.expired_before)
+        .fetch_optional(&self.pool)
+        .await?;
+        crate::replay(recorded, idempotency)
+    }
+
     async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
         let rows = crate::list::list_sql::<sqlx::Postgres>(&LIST, workspace, query)
             .build()

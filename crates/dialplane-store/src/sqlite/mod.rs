@@ -313,6 +313,23 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn idempotent_answer(
+        &self,
+        workspace: &str,
+        idempotency: &Idempotency,
+    ) -> Result<Option<StoredAgent>> {
+        let recorded = sqlx::query_as(
+            "SELECT fingerprint, response FROM idempotency_keys
+             WHERE workspace = ? AND key = ? AND created_at >= ?",
+        )
+        .bind(workspace)
+        .bind(&idempotency.key)
+        .bind(&idempotency.expired_before)
+        .fetch_optional(&self.reads)
+        .await?;
+        crate::replay(recorded, idempotency)
+    }
+
     async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
         let rows = list_sql(workspace, query)
             .build()

@@ -351,6 +351,25 @@ async fn a_duplicate_honours_idempotency_keys() {
 
     let list = app.list_agents("").await;
     assert_eq!(list.data().as_array().unwrap().len(), 5, "{}", list.text);
+
+    // A retry after the source was deleted still gets the first answer: the copy was made.
+    assert_eq!(app.delete_agent(&id).await.status, 200);
+    let late = duplicate(
+        &app,
+        &app.key,
+        &id,
+        Some(&named),
+        &[("idempotency-key", "dup-1")],
+    )
+    .await;
+    assert_eq!(late.status, 201, "{}", late.text);
+    assert_eq!(late.header("idempotent-replayed"), Some("true"));
+    assert_eq!(late.data(), first.data());
+    assert_eq!(late.header("location"), first.header("location"));
+    // Without the key, the source is simply gone.
+    duplicate(&app, &app.key, &id, Some(&named), &[])
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
