@@ -16,10 +16,11 @@ use serde_json::{Map, Value};
 const NAME_MAX: usize = 200;
 const SUFFIX: &str = " (copy)";
 
-/// `name` with ` (copy)` appended, shortened first if the result would be too long.
+/// `name`, trimmed, with ` (copy)` appended, shortened first if the result would be too long (the
+/// limit counts the trimmed name; the padding of a name is not worth keeping in its copy's).
 fn copy_name(name: &str) -> String {
     let room = NAME_MAX - SUFFIX.chars().count();
-    let kept: String = name.chars().take(room).collect();
+    let kept: String = name.trim().chars().take(room).collect();
     format!("{}{SUFFIX}", kept.trim_end())
 }
 
@@ -145,5 +146,8 @@ mod tests {
         let copy = copy_name(&long);
         assert_eq!(copy.chars().count(), 200);
         assert!(copy.ends_with(" (copy)"));
+        // A padded name is counted and kept trimmed: 250 spaces do not push the name out.
+        let padded = format!("{}Front desk  ", " ".repeat(250));
+        assert_eq!(copy_name(&padded), "Front desk (copy)");
     }
 }

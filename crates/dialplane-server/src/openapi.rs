@@ -234,7 +234,19 @@ pub fn document() -> String {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT
         .get_or_init(|| {
-            let json = ApiDoc::openapi()
+            let mut doc = ApiDoc::openapi();
+            // utoipa marks every request body required; a duplicate's is optional (no body at all
+            // is a plain copy), as its description says and the server does.
+            if let Some(body) = doc
+                .paths
+                .paths
+                .get_mut("/api/public/v1/agents/{agentId}/duplicate")
+                .and_then(|item| item.post.as_mut())
+                .and_then(|operation| operation.request_body.as_mut())
+            {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
+            let json = doc
                 .to_pretty_json()
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             // utoipa 5 writes a link's `operationId` as `operation_id`; no other key of ours is

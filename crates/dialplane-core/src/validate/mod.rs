@@ -158,7 +158,8 @@ pub fn validate_create(body: &Map<String, Value>, rules: &Rules) -> Result<Agent
     let base = serde_json::json!({ "phoneNumbers": [] });
     finish(
         body,
-        &|k| body.contains_key(k),
+        // `null` means absent, in a create body too: a read-only field sent as null is left out.
+        &|k| body.get(k).is_some_and(|v| !v.is_null()),
         candidate,
         &base,
         rules,

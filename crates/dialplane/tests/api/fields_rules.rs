@@ -624,3 +624,21 @@ async fn an_over_long_list_is_one_problem_and_its_references_are_looked_up_once_
         .collect();
     assert_eq!(ids, [&json!(target)], "nothing else was stored");
 }
+
+#[tokio::test]
+async fn read_only_fields_sent_as_null_in_a_create_body_are_left_out() {
+    let app = TestApp::spawn().await;
+    let mut body = minimal_agent("Nulls");
+    for key in ["agentId", "metadata", "phoneNumbers"] {
+        body[key] = Value::Null;
+    }
+    let r = app.create_agent(&body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.data()["phoneNumbers"], json!([]));
+    // A value of its own is still refused.
+    let mut body = minimal_agent("Numbers");
+    body["phoneNumbers"] = json!(["+14155550100"]);
+    app.create_agent(&body)
+        .await
+        .assert_problem("/phoneNumbers", "read_only");
+}

@@ -90,3 +90,28 @@ fn the_agent_example_is_a_valid_agent_of_the_document() {
     assert_eq!(serde_json::to_value(&agent).unwrap(), example);
     assert_eq!(agent.spec.name, "Appointment setter");
 }
+
+#[tokio::test]
+async fn a_request_body_is_marked_required_exactly_where_the_server_needs_one() {
+    let doc: Value = serde_json::from_str(COMMITTED).unwrap();
+    let required =
+        |method: &str, path: &str| doc["paths"][path][method]["requestBody"]["required"].clone();
+    // A duplicate with no body at all is a plain copy, so the document must not demand one.
+    assert_eq!(
+        required("post", "/api/public/v1/agents/{agentId}/duplicate"),
+        Value::Bool(false)
+    );
+    assert_eq!(required("post", "/api/public/v1/agents"), Value::Bool(true));
+    let app = TestApp::spawn().await;
+    let id = app.create_named("Source").await;
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/public/v1/agents/{id}/duplicate"),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
