@@ -241,10 +241,14 @@ pub fn validate_document(
     rules: &Rules,
 ) -> Result<Option<AgentSpec>, Problems> {
     let base = read_only_values(stored);
+    // `null` means absent here too, as in a create body or a merge patch: a member set to `null`
+    // (inside a free-form map as well) is left out, not stored. An unknown one is still reported.
+    let empty = Map::new();
+    let body = candidate.as_object().unwrap_or(&empty);
     let spec = finish(
-        &Map::new(),
+        body,
         &|_| true,
-        candidate,
+        merge(&Value::Object(Map::new()), &candidate),
         &base,
         rules,
         Some(stored.agent_id),

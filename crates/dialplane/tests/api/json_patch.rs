@@ -493,3 +493,43 @@ async fn a_patch_that_would_blow_the_agent_up_or_nest_it_too_deep_is_refused() {
     assert_eq!(app.get_agent(&id).await.text, before.text, "nothing stored");
     assert_eq!(app.version_numbers(&id).await, [1]);
 }
+
+#[tokio::test]
+async fn a_member_set_to_null_is_left_out_even_inside_a_free_form_map() {
+    let app = TestApp::spawn().await;
+    let mut body = minimal_agent("Nulls");
+    set_pointer(
+        &mut body,
+        "/platformSettings/widget",
+        json!({"theme": "dark", "size": 2}),
+    );
+    let r = app.create_agent(&body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.data()["agentId"].as_str().unwrap().to_owned();
+    // As in a create body or a merge patch, `null` is absent: not stored as a member of the map.
+    let r = app
+        .json_patch(
+            &id,
+            "",
+            &json!([
+                {"op": "add", "path": "/platformSettings/widget/position", "value": null},
+                {"op": "replace", "path": "/platformSettings/widget/theme", "value": null},
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["platformSettings"]["widget"], json!({"size": 2}));
+    assert_eq!(app.get_agent(&id).await.text, r.text, "stored as answered");
+    // An unknown member is still unknown, `null` or not, and nothing is stored.
+    let before = app.get_agent(&id).await;
+    app.json_patch(
+        &id,
+        "",
+        &json!([{"op": "add", "path": "/bogus", "value": null}]),
+        &[],
+    )
+    .await
+    .assert_problem("/bogus", "unknown_field");
+    assert_untouched(&app, &id, &before).await;
+}
