@@ -227,7 +227,7 @@ pub async fn get(
 /// Diff two versions
 ///
 /// The RFC 6902 operations that turn version `from` (default: the one before) into this version;
-/// for version 1 without `from`, the operations that build it from an empty document.
+/// for the oldest version without `from`, the operations that build it from an empty document.
 #[utoipa::path(get, path = "/api/public/v1/agents/{agentId}/versions/{version}/diff", operation_id = "diffVersions", tag = "history",
     params(
         ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
@@ -262,13 +262,23 @@ pub async fn diff(
         }
     }
     let to = load_version(&state, &principal.workspace, id, version).await?;
-    let before = match from.or_else(|| version.checked_sub(1).filter(|v| *v >= 1)) {
-        Some(from) => {
-            let v = load_version(&state, &principal.workspace, id, from).await?;
-            serde_json::to_value(v.agent).unwrap_or_default()
+    let before = match from {
+        Some(from) => Some(load_version(&state, &principal.workspace, id, from).await?),
+        // The one before, if there is one: the oldest stored version is built from an empty
+        // document, version 1 as well as the first of an agent stored before history existed
+        // (its history starts at the revision it had then).
+        None if version > 1 => {
+            let store = &state.store;
+            store
+                .get_version(&principal.workspace, id, version - 1)
+                .await?
         }
-        None => serde_json::json!({}),
+        None => None,
     };
+    let before = before.map_or_else(
+        || serde_json::json!({}),
+        |v| serde_json::to_value(v.agent).unwrap_or_default(),
+    );
     let after = serde_json::to_value(to.agent).unwrap_or_default();
     Ok(Json(DiffEnvelope {
         success: true,

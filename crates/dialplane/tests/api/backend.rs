@@ -24,21 +24,16 @@ async fn the_suite_runs_on_the_backend_the_environment_names() {
 }
 
 /// Records a migration that this build does not know, as a newer release would have applied.
-async fn migrate_as_a_newer_release(url: &str) {
-    use sqlx::Connection;
-    let sql =
+async fn migrate_as_a_newer_release(app: &TestApp) {
+    let checksum = match postgres_url() {
+        Some(_) => "'\\x00'::bytea",
+        None => "X'00'",
+    };
+    app.execute_sql(&format!(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-               VALUES (99990101000000, 'from a newer release', TRUE, X'00', 0)";
-    if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    } else {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query(&sql.replace("X'00'", "'\\x00'::bytea"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+         VALUES (99990101000000, 'from a newer release', TRUE, {checksum}, 0)"
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -47,7 +42,7 @@ async fn a_server_starts_on_a_database_that_a_newer_release_migrated_further() {
     // restarts meets the newer release's migrations: migrations are add-only, so it serves on.
     let app = TestApp::spawn().await;
     let id = app.create_named("Rolled out").await;
-    migrate_as_a_newer_release(&app.db_url).await;
+    migrate_as_a_newer_release(&app).await;
     let older = app.another_instance().await;
     assert_eq!(older.get_agent(&id).await.status, 200);
     let created = older.create_named("After").await;

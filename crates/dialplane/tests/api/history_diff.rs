@@ -105,6 +105,27 @@ async fn the_diff_of_version_one_builds_it_from_an_empty_document() {
 }
 
 #[tokio::test]
+async fn the_diff_of_a_history_that_starts_above_one_builds_its_oldest_version_from_nothing() {
+    let app = TestApp::spawn().await;
+    let id = three_versions(&app).await;
+    // What migration 0002 leaves for an agent stored before history existed: its history starts
+    // at the revision the agent had then.
+    app.execute_sql(&format!(
+        "DELETE FROM agent_versions WHERE agent_id = '{id}' AND version < 3"
+    ))
+    .await;
+    assert_eq!(app.version_numbers(&id).await, [3]);
+    let ops = diff(&app, &id, 3, "").await;
+    assert!(ops.iter().all(|op| op["op"] == "add"), "{ops:?}");
+    let mut doc = json!({});
+    apply_ops(&mut doc, &ops);
+    assert_eq!(&doc, version(&app, &id, 3).await.data());
+    // A version named with `from` must still exist.
+    let r = app.get(&agent_path(&id, "/versions/3/diff?from=2")).await;
+    r.assert_error(404, "not_found");
+}
+
+#[tokio::test]
 async fn a_diff_turns_version_from_into_version_in_both_directions() {
     let app = TestApp::spawn().await;
     let other = app.create_named("Other").await;

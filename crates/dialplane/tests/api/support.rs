@@ -803,6 +803,18 @@ impl TestApp {
         .await
     }
 
+    /// Runs `sql` straight on the instance's database, behind the server's back (SQLite or PostgreSQL).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        if self.db_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+
     /// The version numbers of the agent's whole history, newest first (one page of 100).
     pub async fn version_numbers(&self, id: &str) -> Vec<u64> {
         let r = self.get(&agent_path(id, "/versions?pageSize=100")).await;
