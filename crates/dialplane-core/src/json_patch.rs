@@ -81,6 +81,16 @@ pub fn apply(doc: &mut Value, ops: &[PatchOperation]) -> Result<(), Failure> {
                 return Err(Failure::Invalid(problems));
             }
         }
+        // `test` compares numbers by value (RFC 6902 4.6: `7` equals `7.0`), which `json_patch`
+        // does not; a path that names nothing is left to it to report.
+        if let PatchOperation::Test(test) = op {
+            if let Some(found) = patched.pointer(test.path.as_str()) {
+                if !equal(found, &test.value) {
+                    return Err(test_failed(i, test.path.as_str()));
+                }
+                continue;
+            }
+        }
         ::json_patch::patch_unsafe(&mut patched, std::slice::from_ref(op))
             .map_err(|e| failure(i, e))?;
     }
@@ -97,20 +107,42 @@ pub fn apply(doc: &mut Value, ops: &[PatchOperation]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// JSON equality as RFC 6902 defines it for `test`: numbers are equal when their values are, and
+/// objects when they have the same members, in any order.
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i128(), y.as_i128()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equal(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Operation `i`, a `test`, found another value at `path`.
+fn test_failed(i: usize, path: &str) -> Failure {
+    let mut problems = Problems::new();
+    problems.push(
+        &Pointer::root().index(i).key("value"),
+        ProblemCode::TestFailed,
+        format!("the value at {path:?} is not the one tested for"),
+    );
+    Failure::TestFailed(problems)
+}
+
 /// What went wrong with operation `i`.
 fn failure(i: usize, e: ::json_patch::PatchError) -> Failure {
     let mut problems = Problems::new();
     let at = Pointer::root().index(i);
     let path = e.path.to_string();
     match e.kind {
-        PatchErrorKind::TestFailed => {
-            problems.push(
-                &at.key("value"),
-                ProblemCode::TestFailed,
-                format!("the value at {path:?} is not the one tested for"),
-            );
-            Failure::TestFailed(problems)
-        }
+        PatchErrorKind::TestFailed => test_failed(i, &path),
         PatchErrorKind::InvalidFromPointer => {
             problems.push(
                 &at.key("from"),
@@ -165,6 +197,32 @@ mod tests {
         };
         assert_eq!(problems.iter().next().unwrap().path, "/1/value");
         assert_eq!(doc, json!({"tags": ["a", "b"], "n": 2}), "nothing applied");
+    }
+
+    #[test]
+    fn test_compares_numbers_by_value_and_objects_in_any_order() {
+        let doc = json!({"n": 7.0, "z": 0, "o": {"a": 1, "b": [2.5, 3]}, "s": "7"});
+        let passes = |path: &str, value: Value| {
+            let ops = parse(json!([{"op": "test", "path": path, "value": value}])).unwrap();
+            apply(&mut doc.clone(), &ops).is_ok()
+        };
+        assert!(passes("/n", json!(7)));
+        assert!(passes("/n", json!(7.0)));
+        assert!(passes("/z", json!(0.0)));
+        assert!(passes("/o", json!({"b": [2.5, 3.0], "a": 1.0})));
+        assert!(!passes("/n", json!(8)));
+        assert!(!passes("/n", json!(7.5)));
+        assert!(!passes("/s", json!(7)));
+        assert!(!passes("/n", json!("7")));
+        assert!(!passes("/o", json!({"a": 1, "b": [2.5]})));
+        assert!(!passes("/o", json!({"a": 1, "b": [2.5, 3], "c": null})));
+        assert!(!passes("/o", json!([1])));
+        // A path that names nothing is still an invalid operation, not a failed test.
+        let ops = parse(json!([{"op": "test", "path": "/missing", "value": 1}])).unwrap();
+        assert!(matches!(
+            apply(&mut doc.clone(), &ops),
+            Err(Failure::Invalid(_))
+        ));
     }
 
     #[test]

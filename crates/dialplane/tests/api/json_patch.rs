@@ -533,3 +533,35 @@ async fn a_member_set_to_null_is_left_out_even_inside_a_free_form_map() {
     .assert_problem("/bogus", "unknown_field");
     assert_untouched(&app, &id, &before).await;
 }
+
+#[tokio::test]
+async fn test_compares_numbers_by_value_as_a_javascript_client_writes_them() {
+    let app = TestApp::spawn().await;
+    let id = tagged(&app).await;
+    let before = app.get_agent(&id).await;
+    // The stored turn timeout reads `7.0`; a JavaScript client sends it back as `7`.
+    let timeout = before.data()["conversationConfig"]["turn"]["turnTimeout"].clone();
+    assert_eq!(timeout.to_string(), "7.0");
+    let r = app
+        .json_patch(
+            &id,
+            "",
+            &json!([
+                {"op": "test", "path": "/conversationConfig/turn/turnTimeout", "value": 7},
+                {"op": "replace", "path": "/name", "value": "Tested"},
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["name"], "Tested");
+    let r = app
+        .json_patch(
+            &id,
+            "",
+            &json!([{"op": "test", "path": "/conversationConfig/turn/turnTimeout", "value": 8}]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+}
