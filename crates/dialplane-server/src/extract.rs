@@ -206,11 +206,13 @@ pub fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
     Some(IfMatch::Revisions(
         tags.iter()
             .filter_map(|t| {
-                t.trim_start_matches("W/")
+                let opaque = t
+                    .trim_start_matches("W/")
                     .strip_prefix('"')?
-                    .strip_suffix('"')?
-                    .parse()
-                    .ok()
+                    .strip_suffix('"')?;
+                // Tags compare character by character: `"03"` or `"+3"` is not our `"3"`.
+                let revision: u64 = opaque.parse().ok()?;
+                (revision.to_string() == opaque).then_some(revision)
             })
             .collect(),
     ))
@@ -273,5 +275,10 @@ mod tests {
         );
         assert_eq!(if_match(&headers("*")), Some(IfMatch::Any));
         assert_eq!(if_match(&headers("3")), Some(IfMatch::Revisions(vec![])));
+        assert_eq!(
+            if_match(&headers("\"03\", \"+3\", \" 3\", \"4\"")),
+            Some(IfMatch::Revisions(vec![4])),
+            "only our exact tags"
+        );
     }
 }

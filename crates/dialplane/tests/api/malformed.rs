@@ -595,7 +595,15 @@ async fn two_hundred_malformed_requests_across_every_route_get_their_4xx_and_cha
             );
         }
     }
-    for value in [b"nonsense".as_slice(), b"\"99\"", b"W/\"x\"", b"\xff"] {
+    // The agent is at revision 2, its ETag `"2"`: `"02"` and `"+2"` are other tags.
+    for value in [
+        b"nonsense".as_slice(),
+        b"\"99\"",
+        b"W/\"x\"",
+        b"\xff",
+        b"\"02\"",
+        b"\"+2\"",
+    ] {
         let headers = [json_type, ("if-match", value)];
         let label = format!("If-Match {}", String::from_utf8_lossy(value));
         corpus.keyed(
