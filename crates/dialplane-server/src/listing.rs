@@ -79,7 +79,10 @@ fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
         }),
         SortBy::CreatedAt => chrono::DateTime::parse_from_rfc3339(cursor)
             .map(|t| After {
-                key: dialplane_core::agent::timestamp(t.with_timezone(&chrono::Utc)),
+                key: dialplane_core::agent::timestamp(stored_precision(
+                    t.with_timezone(&chrono::Utc),
+                    q.sort_direction,
+                )),
                 id: None,
             })
             .map_err(|_| {
@@ -88,6 +91,21 @@ fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
                     "is neither a cursor from a previous page nor an RFC 3339 timestamp",
                 )
             }),
+    }
+}
+
+/// A timestamp cursor at the microseconds timestamps are stored with, rounded so that the page still
+/// starts strictly after it: down when ascending, up when descending (an agent created at `.126685`
+/// is before a cursor of `.1266855`, and a newest-first page after that cursor must hold it).
+fn stored_precision(
+    at: chrono::DateTime<chrono::Utc>,
+    direction: SortDirection,
+) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, TimeDelta};
+    let floor = at.trunc_subsecs(6);
+    match direction {
+        SortDirection::Desc if floor != at => floor + TimeDelta::microseconds(1),
+        _ => floor,
     }
 }
 

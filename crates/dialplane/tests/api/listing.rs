@@ -532,7 +532,20 @@ async fn a_plain_timestamp_cursor_starts_strictly_after_that_instant() {
         let at = format!("2024-03-0{day}T00:00:00.000000Z");
         store_copy(&app, &template, &format!("Day {day}"), &at).await;
     }
-    let cases: [(&str, &str, &[&str]); 8] = [
+    let cases: [(&str, &str, &[&str]); 12] = [
+        // Finer than the microseconds stored: Day 3 is before the cursor, not at it.
+        (
+            "desc",
+            "2024-03-03T00:00:00.0000005Z",
+            &["Day 3", "Day 2", "Day 1"],
+        ),
+        ("asc", "2024-03-03T00:00:00.0000005Z", &["Day 4", "Day 5"]),
+        ("desc", "2024-03-02T23:59:59.9999995Z", &["Day 2", "Day 1"]),
+        (
+            "asc",
+            "2024-03-02T23:59:59.9999995Z",
+            &["Day 3", "Day 4", "Day 5"],
+        ),
         ("asc", "2024-03-03T00:00:00Z", &["Day 4", "Day 5"]),
         ("desc", "2024-03-03T00:00:00Z", &["Day 2", "Day 1"]),
         ("asc", "2024-03-03T00:00:00.000000Z", &["Day 4", "Day 5"]),
