@@ -204,6 +204,11 @@ pub fn webhook(s: &str) -> Result<(), Fault> {
         return Ok(());
     }
     let bad = |why: &str| fault(ProblemCode::InvalidFormat, format!("{why}, got {s:?}"));
+    // The URL parser drops tabs and newlines anywhere and spaces around the URL; the value is stored
+    // and handed on as sent, so it must hold none.
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must be a URL without spaces or control characters (percent-encode them)");
+    }
     let Ok(url) = url::Url::parse(s) else {
         return bad("must be an absolute URL");
     };

@@ -117,6 +117,13 @@ async fn call_action_rules_refuse_what_breaks_them() {
         "/relative/hook",
         "ftp://example.com/hook",
         "https://",
+        // A URL parser strips these before reading; stored, they would reach the webhook's client.
+        "https://exa\nmple.com/hook",
+        "https://example.com/hook\n",
+        " https://example.com/hook",
+        "https://exa\tmple.com/hook",
+        "https://example.com/\u{7}",
+        "https://example.com/a hook",
     ] {
         cases.push(Refusal::at(&webhook, json!(bad), "invalid_format"));
     }
