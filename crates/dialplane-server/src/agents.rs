@@ -3,7 +3,10 @@
 use crate::auth::{Caller, Writer};
 use crate::cache::CachedAgent;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{dry_run, etag, idempotency, if_match, AgentPath, JsonObject, PatchBody};
+use crate::extract::{
+    dry_run, etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject,
+    PatchBody,
+};
 use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
@@ -496,10 +499,11 @@ pub async fn patch(
     responses(
         (status = 200, description = "Deleted", body = DeletedEnvelope,
             example = json!({"success": true, "data": {"agentId": "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", "deleted": true}})),
-        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_parameter`, or `invalid_json` / `validation_error` for a body with members (none are known)", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: other agents transfer to it", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = []))
 )]
@@ -509,8 +513,10 @@ pub async fn delete(
     AgentPath(id): AgentPath,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(raw.as_deref())?;
+    only_known(body, &[])?;
     state
         .store
         .delete_agent(&principal.workspace, id, if_match(&headers), dry_run)

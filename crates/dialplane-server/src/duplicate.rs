@@ -2,15 +2,13 @@
 
 use crate::agents::{invalid, store_new, AgentEnvelope};
 use crate::auth::Writer;
-use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::{dry_run, idempotency, AgentPath, BodyBytes};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::{dry_run, idempotency, only_known, AgentPath, OptionalJsonObject};
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use dialplane_core::{Pointer, ProblemCode, Problems};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The longest name an agent may have.
 const NAME_MAX: usize = 200;
@@ -33,40 +31,6 @@ struct DuplicateOptions {
     /// The copy's name; default: the original's name plus ` (copy)`.
     #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
-}
-
-/// The optional body: nothing at all, or a JSON object with at most `name`.
-fn options(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
-    if body.is_empty() {
-        return Ok(Map::new());
-    }
-    let json = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if !json {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "the body must be sent with Content-Type application/json",
-        ));
-    }
-    let map = dialplane_core::json::parse_object(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.0))?;
-    let mut problems = Problems::new();
-    for key in map.keys().filter(|k| *k != "name") {
-        problems.push(
-            &Pointer::root().key(key),
-            ProblemCode::UnknownField,
-            "is not a known field",
-        );
-    }
-    problems.into_result(map).map_err(ApiError::validation)
 }
 
 /// Duplicate an agent
@@ -96,10 +60,10 @@ pub async fn duplicate(
     AgentPath(id): AgentPath,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    BodyBytes(body): BodyBytes,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(raw.as_deref())?;
-    let options = options(&headers, &body)?;
+    let options = only_known(body, &["name"])?;
     let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     // A retry gets the first answer even if the source has been deleted or today's rules refuse it

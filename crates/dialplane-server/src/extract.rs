@@ -16,9 +16,8 @@ const JSON_TYPES: &[&str] = &["application/json", "application/merge-patch+json"
 pub const JSON_PATCH_TYPE: &str = "application/json-patch+json";
 
 /// The body's media type, if it is one of `allowed`; else 415.
-fn media_type(req: &Request, allowed: &[&str]) -> Result<String, ApiError> {
-    let media_type = req
-        .headers()
+fn media_type(headers: &HeaderMap, allowed: &[&str]) -> Result<String, ApiError> {
+    let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
@@ -88,12 +87,49 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        media_type(&req, JSON_TYPES)?;
+        media_type(req.headers(), JSON_TYPES)?;
         let bytes = read_body(req, state).await?;
         dialplane_core::json::parse_object(&bytes)
             .map(JsonObject)
             .map_err(invalid_json)
     }
+}
+
+/// The body of a route that needs none and takes a few options at most: nothing at all, or one JSON
+/// object sent as JSON (checked like [`JsonObject`]). Its members are the route's to check, with
+/// [`only_known`].
+pub struct OptionalJsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let bytes = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJsonObject(Map::new()));
+        }
+        media_type(&headers, JSON_TYPES)?;
+        dialplane_core::json::parse_object(&bytes)
+            .map(OptionalJsonObject)
+            .map_err(invalid_json)
+    }
+}
+
+/// `body`, unless it has members other than `known`: each of those is `unknown_field`.
+pub fn only_known(
+    body: Map<String, Value>,
+    known: &[&str],
+) -> Result<Map<String, Value>, ApiError> {
+    let mut problems = dialplane_core::Problems::new();
+    for key in body.keys().filter(|k| !known.contains(&k.as_str())) {
+        problems.push(
+            &dialplane_core::Pointer::root().key(key),
+            dialplane_core::ProblemCode::UnknownField,
+            "is not a known field",
+        );
+    }
+    problems.into_result(body).map_err(ApiError::validation)
 }
 
 /// A PATCH body: a JSON Merge Patch (`application/json`, `application/merge-patch+json`) or a JSON
@@ -108,7 +144,7 @@ impl<S: Send + Sync> FromRequest<S> for PatchBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let all = [JSON_TYPES[0], JSON_TYPES[1], JSON_PATCH_TYPE];
-        let media_type = media_type(&req, &all)?;
+        let media_type = media_type(req.headers(), &all)?;
         let bytes = read_body(req, state).await?;
         if media_type == JSON_PATCH_TYPE {
             let value = dialplane_core::json::parse_value(&bytes).map_err(invalid_json)?;

@@ -4,9 +4,12 @@
 use crate::agents::{changed_agent, update, AgentEnvelope};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::{dry_run, etag, AgentPath};
+use crate::extract::{dry_run, etag, only_known, AgentPath, OptionalJsonObject};
 use crate::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -69,8 +72,36 @@ pub struct DiffEnvelope {
     pub data: Vec<json_patch::PatchOperation>,
 }
 
-/// `{version}` of a path: a whole number from 1.
-pub struct VersionPath(pub u64);
+/// The `{agentId}` and `{version}` (a whole number from 1) of a path.
+pub struct VersionPath {
+    pub id: AgentId,
+    pub version: u64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((raw_id, raw_version)) =
+            Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| {
+                    // The segment that is not UTF-8 once percent-decoded, by its name.
+                    let name = match &e {
+                        PathRejection::FailedToDeserializePathParams(inner) => match inner.kind() {
+                            ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
+                            _ => "path".to_owned(),
+                        },
+                        _ => "path".to_owned(),
+                    };
+                    ApiError::parameter(&name, e.body_text())
+                })?;
+        Ok(VersionPath {
+            id: crate::extract::parse_agent_id(&raw_id)?,
+            version: version_number("version", &raw_version)?,
+        })
+    }
+}
 
 fn version_number(name: &str, raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>().ok().filter(|v| *v >= 1).ok_or_else(|| {
@@ -208,10 +239,8 @@ async fn load_version(
 pub async fn get(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((raw_id, raw_version)): Path<(String, String)>,
+    VersionPath { id, version }: VersionPath,
 ) -> Result<Response, ApiError> {
-    let id = crate::extract::parse_agent_id(&raw_id)?;
-    let version = version_number("version", &raw_version)?;
     let stored = load_version(&state, &principal.workspace, id, version).await?;
     let mut response = Json(AgentEnvelope {
         success: true,
@@ -244,11 +273,9 @@ pub async fn get(
 pub async fn diff(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((raw_id, raw_version)): Path<(String, String)>,
+    VersionPath { id, version }: VersionPath,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = crate::extract::parse_agent_id(&raw_id)?;
-    let version = version_number("version", &raw_version)?;
     let mut from = None;
     for (name, value) in crate::extract::query_once(raw.as_deref())? {
         match name.as_str() {
@@ -301,21 +328,22 @@ pub async fn diff(
     ),
     responses(
         (status = 200, description = "The agent after the restore", body = AgentEnvelope),
-        (status = 400, description = "`validation_error` (the old content breaks today's rules) or `invalid_parameter`", body = ErrorEnvelope),
+        (status = 400, description = "`validation_error` (the old content breaks today's rules, or a body with members: none are known), `invalid_json` or `invalid_parameter`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such agent or version", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn restore(
     State(state): State<AppState>,
     Writer(principal): Writer,
-    Path((raw_id, raw_version)): Path<(String, String)>,
+    VersionPath { id, version }: VersionPath,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let id = crate::extract::parse_agent_id(&raw_id)?;
-    let version = version_number("version", &raw_version)?;
     let dry_run = dry_run(raw.as_deref())?;
+    only_known(body, &[])?;
     // Versions never change, so reading this one outside the write is safe.
     let old = load_version(&state, &principal.workspace, id, version).await?;
     let rules = state.rules.clone();
