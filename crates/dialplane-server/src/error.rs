@@ -106,6 +106,10 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// The most problems one error lists in `details`: a body of a megabyte can hold tens of thousands of
+/// bad map keys, and their list would be ten times the body. The message gives the whole count.
+pub const MAX_DETAILS: usize = 100;
+
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
@@ -151,11 +155,15 @@ impl ApiError {
     }
 
     pub fn validation(problems: Problems) -> Self {
-        let message = problems.to_string();
+        let message = match problems.len() {
+            n if n > MAX_DETAILS => format!("{problems}; the first {MAX_DETAILS} are listed"),
+            _ => problems.to_string(),
+        };
         Self {
             details: problems
                 .into_vec()
                 .into_iter()
+                .take(MAX_DETAILS)
                 .map(|p| Detail {
                     path: Some(p.path),
                     parameter: None,

@@ -568,3 +568,26 @@ async fn json_media_types_with_parameters_or_merge_patch_are_accepted() {
         assert_eq!(r.data()["name"], name.as_str());
     }
 }
+
+#[tokio::test]
+async fn an_error_lists_at_most_a_hundred_problems_and_counts_them_all() {
+    let app = TestApp::spawn().await;
+    let mut body = minimal_agent("Many");
+    // 300 keys that are not identifiers, and too many keys: 301 problems.
+    let vars: serde_json::Map<String, Value> =
+        (0..300).map(|i| (i.to_string(), json!(1))).collect();
+    set_pointer(
+        &mut body,
+        "/conversationConfig/agent/dynamicVariables",
+        Value::Object(vars),
+    );
+    let r = app.create_agent(&body).await;
+    r.assert_error(400, "validation_error");
+    let details = r.body["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), 100, "{}", r.body["error"]["message"]);
+    assert_eq!(
+        r.body["error"]["message"],
+        "301 fields are invalid; the first 100 are listed"
+    );
+    assert_no_agents(&app).await;
+}

@@ -238,6 +238,10 @@ async fn widget_data_collection_retry_and_summary_rules_refuse_what_breaks_them(
         Refusal::at(&format!("{RETRY}/retryCount"), json!(11), "out_of_range"),
         Refusal::at(&format!("{RETRY}/retryCount"), json!(-1), "out_of_range"),
         Refusal::at(&format!("{RETRY}/retryCount"), json!(2.5), "invalid_type"),
+        // Integers too large for any integer type are integers still, out of range.
+        Refusal::at(&format!("{RETRY}/retryCount"), json!(1e23), "out_of_range"),
+        Refusal::at(&format!("{RETRY}/retryCount"), json!(-1e23), "out_of_range"),
+        Refusal::at(&format!("{RETRY}/retryCount"), json!(11.0), "out_of_range"),
         Refusal::at(&format!("{RETRY}/retryCount"), json!("3"), "invalid_type"),
         Refusal::at(&format!("{RETRY}/retryDelay"), json!(0), "out_of_range"),
         Refusal::at(&format!("{RETRY}/retryDelay"), json!(1_441), "out_of_range"),
@@ -543,4 +547,18 @@ async fn workflow_rules_accept_every_node_type_and_keep_other_fields_as_sent() {
         Acceptance::at(NODES, json!({"only": {"type": "start"}})),
     ];
     assert_acceptances(&app, &cases).await;
+}
+
+#[tokio::test]
+async fn an_integer_field_takes_a_number_without_a_fraction_however_it_is_written() {
+    let app = TestApp::spawn().await;
+    // As in JSON Schema: `3.0` is the integer 3, stored and answered as 3.
+    let r = app
+        .create_agent(&agent_with(&format!("{RETRY}/retryCount"), json!(3.0)))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.data()["platformSettings"]["callRetry"]["retryCount"].to_string(),
+        "3"
+    );
 }
