@@ -41,7 +41,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. `serve` and `migrate` create a missing
+    /// SQLite file; the other commands refuse one.
     #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     pub url: String,
 }
@@ -170,7 +171,7 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key by its id; requests with it are refused at once.
+    /// Revoke a key by its id; running servers refuse it within their --key-cache-ms (100 ms).
     Revoke {
         #[command(flatten)]
         database: DatabaseArgs,
