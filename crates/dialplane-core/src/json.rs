@@ -175,6 +175,9 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // `-0.0` is read as `0.0`: PostgreSQL's `jsonb` has no negative zero, and an agent must read
+        // the same on both backends as in the answer that stored it.
+        let v = if v == 0.0 { 0.0 } else { v };
         serde_json::Number::from_f64(v)
             .map(Value::Number)
             .ok_or_else(|| E::custom("number out of range"))

@@ -7,26 +7,44 @@ use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId, KeyHash, KeyId};
 use dialplane_store::{
     Change, Created, Idempotency, IfMatch, KeyRecord, ListQuery, NewKey, Page, Principal, Result,
-    Store, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
+    Store, StoreError, StoredAgent, Transform, Updated, VersionPage, WriteBatching,
 };
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     cache: Arc<ReadCache>,
+    /// [`Store::answer_deadline`] of `inner`.
+    deadline: Option<Duration>,
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>, cache: Arc<ReadCache>) -> Self {
         Self {
+            deadline: inner.answer_deadline(),
             inner,
             metrics,
             cache,
+        }
+    }
+
+    /// `work`'s result, or `Unavailable` once the store's deadline has passed without one.
+    async fn within_deadline<T>(&self, work: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        match self.deadline {
+            None => work.await,
+            Some(deadline) => tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(format!(
+                        "the database gave no answer within {} ms",
+                        deadline.as_millis()
+                    )))
+                }),
         }
     }
 
@@ -36,7 +54,7 @@ impl MeteredStore {
         work: impl Future<Output = Result<T>> + Send,
     ) -> Result<T> {
         let started = Instant::now();
-        let result = work.await;
+        let result = self.within_deadline(work).await;
         observe(&self.metrics, operation, started, result.is_ok());
         result
     }
@@ -58,13 +76,15 @@ impl MeteredStore {
     ) -> Result<T> {
         let (metrics, cache) = (self.metrics.clone(), self.cache.clone());
         let workspace = workspace.to_owned();
-        RunsToTheEnd::new(async move {
+        // Past the deadline the caller is answered 503 and the write goes on on its own: whether it
+        // is stored in the end is unknown, as with any write whose answer was lost.
+        self.within_deadline(RunsToTheEnd::new(async move {
             let started = Instant::now();
             let result = write.await;
             observe(&metrics, operation, started, result.is_ok());
             cache.forget_agent(&workspace, id);
             result
-        })
+        }))
         .await
     }
 }

@@ -343,6 +343,14 @@ pub trait Store: Send + Sync + 'static {
     fn write_batching(&self) -> Option<WriteBatching> {
         None
     }
+
+    /// How long a caller should wait for any one operation before giving it up as unavailable,
+    /// where the database can fall silent without an error: over a network partition no answer
+    /// and no reset ever comes, and the database's own timeouts cannot fire for statements it never
+    /// received. `None` where every wait is bounded already (SQLite).
+    fn answer_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Counts, since the store opened, of the writes its one writer ran and the commits they shared.
@@ -392,7 +400,7 @@ impl Default for StoreOptions {
             read_connections: 4,
             wal_limit_bytes: 64 << 20,
             writer_cache_bytes: 8 << 20,
-            page_cache_bytes: 16 << 20,
+            page_cache_bytes: 8 << 20,
             checkpoint_every: std::time::Duration::from_millis(50),
             pool_size: 10,
             acquire_timeout: std::time::Duration::from_secs(5),

@@ -127,7 +127,8 @@ pub struct ServeArgs {
     #[arg(long, env = "DIALPLANE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub db_acquire_timeout_ms: u64,
     /// PostgreSQL: milliseconds a statement may run, wait for a row lock, or a transaction stay
-    /// idle, before PostgreSQL cancels it and the request answers 503.
+    /// idle, before PostgreSQL cancels it and the request answers 503. Any storage call also ends
+    /// (503) after the acquire timeout plus twice this, answer or not (a network partition).
     #[arg(long, env = "DIALPLANE_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub db_statement_timeout_ms: u64,
     /// Requests a minute per API key; 0 turns rate limiting off.

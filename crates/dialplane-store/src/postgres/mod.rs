@@ -29,6 +29,8 @@ const LIST: crate::list::Dialect = crate::list::Dialect {
 
 pub struct PgStore {
     pool: PgPool,
+    /// See [`Store::answer_deadline`]: waiting for a connection, then up to two statement timeouts.
+    deadline: std::time::Duration,
 }
 
 impl PgStore {
@@ -68,7 +70,10 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(unreachable)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            deadline: options.acquire_timeout + 2 * options.statement_timeout,
+        })
     }
 
     /// Runs `op` to its end on a task of its own, so that a client going away mid-request cannot
@@ -345,6 +350,10 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn answer_deadline(&self) -> Option<std::time::Duration> {
+        Some(self.deadline)
     }
 }
 

@@ -642,3 +642,46 @@ async fn read_only_fields_sent_as_null_in_a_create_body_are_left_out() {
         .await
         .assert_problem("/phoneNumbers", "read_only");
 }
+
+#[tokio::test]
+async fn negative_zero_is_stored_and_answered_as_zero_on_every_backend() {
+    let app = TestApp::spawn().await;
+    let mut body = minimal_agent("Zero");
+    set_pointer(
+        &mut body,
+        "/conversationConfig/agent/dynamicVariables",
+        json!({"y": 1}),
+    );
+    set_pointer(&mut body, "/platformSettings/widget", json!({"x": 2}));
+    // serde_json's `json!` has no way to write -0.0 that survives, so the body is sent as text.
+    let text = body
+        .to_string()
+        .replace(r#""y":1"#, r#""y":-0.0"#)
+        .replace(r#""x":2"#, r#""x":[-0.0,-0]"#);
+    assert!(text.contains("-0.0"), "{text}");
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/public/v1/agents",
+            Some(&app.key),
+            &[],
+            Some(text.into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.data()["agentId"].as_str().unwrap().to_owned();
+    let got = app.get_agent(&id).await;
+    for answer in [&r, &got] {
+        assert!(!answer.text.contains("-0.0"), "{}", answer.text);
+        let data = answer.data();
+        assert_eq!(
+            data["platformSettings"]["widget"]["x"].to_string(),
+            "[0.0,0.0]"
+        );
+        assert_eq!(
+            data["conversationConfig"]["agent"]["dynamicVariables"]["y"].to_string(),
+            "0.0"
+        );
+    }
+    assert_eq!(got.text, r.text, "read as answered");
+}

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
-async fn the_server_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
+/// A server on a fresh PostgreSQL database reached through a [`Proxy`], with a write key; and the
+/// database's own URL, not through the proxy.
+async fn behind_a_proxy(store: StoreOptions) -> (TestApp, Proxy, String) {
     let admin =
         postgres_url().expect("this test needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL");
     let db = Arc::new(TestDb::new().await);
@@ -22,20 +22,29 @@ async fn the_server_answers_503_while_postgres_is_down_and_recovers_when_it_retu
     .parse()
     .unwrap();
     let proxy = Proxy::start(target).await;
+    let direct = db.url.clone();
     let mut through_proxy = url::Url::parse(&db.url).unwrap();
     through_proxy.set_host(Some("127.0.0.1")).unwrap();
     through_proxy.set_port(Some(proxy.addr.port())).unwrap();
     let options = TestOptions {
-        store: StoreOptions {
-            acquire_timeout: Duration::from_millis(500),
-            ..StoreOptions::default()
-        },
+        store,
         ..TestOptions::default()
     };
     let mut app = TestApp::start_on(options, db, through_proxy.as_str()).await;
     app.key = app
         .new_key("default", dialplane_core::Scope::Write, "alice")
         .await;
+    (app, proxy, direct)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn the_server_answers_503_while_postgres_is_down_and_recovers_when_it_returns() {
+    let (app, proxy, _) = behind_a_proxy(StoreOptions {
+        acquire_timeout: Duration::from_millis(500),
+        ..StoreOptions::default()
+    })
+    .await;
     let id = app.create_named("Survivor").await;
 
     proxy.cut();
@@ -126,6 +135,80 @@ async fn a_row_lock_held_by_a_vanished_instance_costs_a_timeout_not_a_hang() {
         .unwrap();
     let patched = app
         .patch_agent(&id, &serde_json::json!({"name": "Free again"}))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn a_partition_from_postgres_is_answered_503_within_the_deadline_not_waited_out() {
+    // The deadline: the acquire timeout and two statement timeouts, 1.3 s.
+    let (app, proxy, direct) = behind_a_proxy(StoreOptions {
+        acquire_timeout: Duration::from_millis(500),
+        statement_timeout: Duration::from_millis(400),
+        ..StoreOptions::default()
+    })
+    .await;
+    let id = app.create_named("Partitioned").await;
+
+    // A PATCH is in flight when the partition begins: it waits for the agent's row lock, held by
+    // another instance's connection (not through the proxy). PostgreSQL ends the wait at the lock
+    // timeout, but its answer never arrives: with no reset and no answer, only a deadline of the
+    // server's own ends the request; without one it would wait as long as the partition.
+    use sqlx::Connection;
+    let mut other = sqlx::PgConnection::connect(&direct).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("SELECT 1 FROM agents WHERE agent_id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let app = Arc::new(app);
+    let in_flight = {
+        let app = app.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            app.patch_agent(&id, &serde_json::json!({"name": "Maybe"}))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    proxy.freeze();
+    let patched = tokio::time::timeout(Duration::from_secs(8), in_flight)
+        .await
+        .expect("an answer within the deadline, not a wait as long as the partition")
+        .unwrap();
+    patched.assert_error(503, "unavailable");
+    // New requests are answered 503 too, readiness as well.
+    let within = Duration::from_secs(8);
+    let got = tokio::time::timeout(within, app.get_agent(&id))
+        .await
+        .expect("an answer");
+    got.assert_error(503, "unavailable");
+    let ready = tokio::time::timeout(
+        within,
+        app.send(reqwest::Method::GET, "/readyz", None, &[], None),
+    )
+    .await
+    .expect("an answer");
+    ready.assert_error(503, "unavailable");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    // When the partition heals the server serves again, with no restart; the PATCH answered 503
+    // may or may not have been stored (its answer was lost), and the agent is whole either way.
+    proxy.thaw();
+    let mut got = app.get_agent(&id).await;
+    for _ in 0..50 {
+        if got.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got = app.get_agent(&id).await;
+    }
+    assert_eq!(got.status, 200, "recovered: {}", got.text);
+    assert!(["Partitioned", "Maybe"].contains(&got.data()["name"].as_str().unwrap()));
+    let patched = app
+        .patch_agent(&id, &serde_json::json!({"name": "After"}))
         .await;
     assert_eq!(patched.status, 200, "{}", patched.text);
 }
