@@ -295,8 +295,8 @@ pub async fn diff(
         // document, version 1 as well as the first of an agent stored before history existed
         // (its history starts at the revision it had then).
         None if version > 1 => {
-            let store = &state.store;
-            store
+            state
+                .store
                 .get_version(&principal.workspace, id, version - 1)
                 .await?
         }

@@ -95,33 +95,24 @@ impl<'a> Ctx<'a> {
     /// An integer: as in JSON Schema, any number without a fractional part (`3.0` is 3, and
     /// `1e23` an integer out of range rather than not an integer).
     pub fn int(&mut self, v: &Value, path: &Pointer, min: u32, max: u32) -> Option<u32> {
-        let n = match v {
-            Value::Number(n)
-                if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
-            {
-                n
-            }
-            _ => {
-                self.wrong_type(path, "an integer", v);
-                return None;
-            }
+        // Every `u32` is exact as an `f64`, so the range check and the cast back are too.
+        let whole = match v {
+            Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0).map(|f| (n, f)),
+            _ => None,
         };
-        let whole = n.as_u64().or_else(|| {
-            // An integral float: exact whenever it is within u32's range.
-            n.as_f64()
-                .filter(|f| (0.0..=f64::from(u32::MAX)).contains(f))
-                .map(|f| f as u64)
-        });
-        match whole.and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                self.report(
-                    path,
-                    ProblemCode::OutOfRange,
-                    format!("must be between {min} and {max}, got {n}"),
-                );
-                None
-            }
+        let Some((n, f)) = whole else {
+            self.wrong_type(path, "an integer", v);
+            return None;
+        };
+        if (f64::from(min)..=f64::from(max)).contains(&f) {
+            Some(f as u32)
+        } else {
+            self.report(
+                path,
+                ProblemCode::OutOfRange,
+                format!("must be between {min} and {max}, got {n}"),
+            );
+            None
         }
     }
 

@@ -480,16 +480,7 @@ async fn serve_keys_and_migrate_work_with_nothing_but_a_postgres_url() {
     );
     let db = crate::support::TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let migrate = Command::new(BIN)
-        .args(["migrate", "--database", &db.url])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
+    migrate(&db.url).await;
     // A password in the query string (sqlx reads it there too; trust auth never asks for it).
     let with_password = format!("{}&password=hunter2", db.url);
     let mut server = Server::start_with(dir.path(), &["--database", &with_password], &[]).await;
@@ -550,10 +541,10 @@ fn create_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// `dialplane migrate` on the database in `dir`: it creates the database.
-async fn migrate(dir: &Path) {
+/// `dialplane migrate` on the database at `url` (it creates a SQLite file), checked to succeed.
+async fn migrate(url: &str) {
     let out = Command::new(BIN)
-        .args(["migrate", "--database", &db_url(dir)])
+        .args(["migrate", "--database", url])
         .output()
         .await
         .unwrap();
@@ -583,7 +574,7 @@ async fn the_key_commands_refuse_a_database_that_does_not_exist_and_create_none(
         );
     }
     // `migrate` creates it; then the keys commands work.
-    migrate(dir.path()).await;
+    migrate(&db_url(dir.path())).await;
     let (ok, _, err) = keys(dir.path(), &create_args(&["--json"])).await;
     assert!(ok, "{err}");
 }
@@ -591,7 +582,7 @@ async fn the_key_commands_refuse_a_database_that_does_not_exist_and_create_none(
 #[tokio::test]
 async fn keys_can_be_created_with_an_expiry() {
     let dir = tempfile::tempdir().unwrap();
-    migrate(dir.path()).await;
+    migrate(&db_url(dir.path())).await;
     let before = chrono::Utc::now();
     let (ok, out, err) = keys(dir.path(), &create_args(&["--expires-in", "2h", "--json"])).await;
     assert!(ok, "{err}");

@@ -267,27 +267,25 @@ async fn a_duplicate_honours_idempotency_keys() {
     let other = app.create_named("Other").await;
     let named = json!({"name": "Once"});
 
-    let first = duplicate(
-        &app,
-        &app.key,
-        &id,
-        Some(&named),
-        &[("idempotency-key", "dup-1")],
-    )
-    .await;
+    let named_once = || {
+        duplicate(
+            &app,
+            &app.key,
+            &id,
+            Some(&named),
+            &[("idempotency-key", "dup-1")],
+        )
+    };
+    let first = named_once().await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let again = duplicate(
-        &app,
-        &app.key,
-        &id,
-        Some(&named),
-        &[("idempotency-key", "dup-1")],
-    )
-    .await;
-    assert_eq!(again.status, 201, "{}", again.text);
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.data(), first.data(), "the first answer, replayed");
-    assert_eq!(again.header("location"), first.header("location"));
+    // The first answer again, whole, marked replayed.
+    let assert_replayed = |again: &Resp| {
+        assert_eq!(again.status, 201, "{}", again.text);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.data(), first.data(), "the first answer, replayed");
+        assert_eq!(again.header("location"), first.header("location"));
+    };
+    assert_replayed(&named_once().await);
 
     // Another body, another source, or a create with the same key: 422.
     for (source, body) in [
@@ -354,18 +352,7 @@ async fn a_duplicate_honours_idempotency_keys() {
 
     // A retry after the source was deleted still gets the first answer: the copy was made.
     assert_eq!(app.delete_agent(&id).await.status, 200);
-    let late = duplicate(
-        &app,
-        &app.key,
-        &id,
-        Some(&named),
-        &[("idempotency-key", "dup-1")],
-    )
-    .await;
-    assert_eq!(late.status, 201, "{}", late.text);
-    assert_eq!(late.header("idempotent-replayed"), Some("true"));
-    assert_eq!(late.data(), first.data());
-    assert_eq!(late.header("location"), first.header("location"));
+    assert_replayed(&named_once().await);
     // Without the key, the source is simply gone.
     duplicate(&app, &app.key, &id, Some(&named), &[])
         .await
