@@ -826,6 +826,59 @@ def durability_check(cfg: Config, server: Server, key: str, ids: list[str], ack_
 
 # ------------------------------------------------------------------------------------------- backend
 
+def healthz_latencies(port: int, seconds: float) -> dict:
+    """GET /healthz one after another on one connection for `seconds`: latency percentiles in ms."""
+    c = Client(port)
+    lat: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        status, _, _ = c.request("GET", "/healthz")
+        lat.append((time.perf_counter() - t) * 1000)
+        assert status == 200, status
+    c.close()
+    lat.sort()
+    pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3)  # noqa: E731
+    return {"requests": len(lat), "p50Ms": pick(0.5), "p90Ms": pick(0.9), "p99Ms": pick(0.99)}
+
+
+def heavy_patches(cfg: Config, port: int, key: str, agent_id: str, clients: int = 4) -> dict:
+    """/healthz latency alone (the baseline), then while `clients` clients send JSON Patches of the
+    most operations allowed (1 000 `add /tags/0`, as a dry run so the agent stays as it is): CPU-heavy
+    work must not stall the async workers that answer everyone else."""
+    seconds = max(3, min(cfg.seconds, 10))
+    wait_idle(cfg, "/healthz alone")
+    alone = healthz_latencies(port, seconds)
+    ops = json.dumps([{"op": "add", "path": "/tags/0", "value": f"t{i}"} for i in range(1000)]).encode()
+    stop = threading.Event()
+    sent = [0] * clients
+
+    def patcher(n: int) -> None:
+        c = Client(port, key)
+        while not stop.is_set():
+            status, _, _ = c.request("PATCH", f"{API}/agents/{agent_id}?dryRun=true", ops,
+                                     {"content-type": "application/json-patch+json"})
+            assert status in (200, 400), status
+            sent[n] += 1
+        c.close()
+
+    threads = [threading.Thread(target=patcher, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # let the patchers reach full speed before measuring
+    t0 = time.perf_counter()
+    loaded = healthz_latencies(port, seconds)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    for t in threads:
+        t.join()
+    loaded["patchesPerSecond"] = round(sum(sent) / (elapsed + 0.5), 1)
+    out = {"alone": alone, "underPatches": loaded, "clients": clients, "operations": 1000}
+    log(f"  /healthz alone p90 {alone['p90Ms']} ms; under {clients} clients of 1 000-operation patches "
+        f"({loaded['patchesPerSecond']}/s) p90 {loaded['p90Ms']} ms")
+    return out
+
+
 def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     res: dict = {"backend": backend, "benches": {}, "checks": {}}
     B = res["benches"]
@@ -905,6 +958,8 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     B["create"] = wrk(cfg, f"{backend} create", "create.lua", server.port,
                       {**auth, "BENCH_BODY": write_template(cfg)}, pid=server.pid,
                       metrics_port=server.metrics_port)
+
+    res["checks"]["heavyPatches"] = heavy_patches(cfg, server.port, key, one)
 
     # Durability: SIGKILL right after the load, then once more in the middle of a PATCH load.
     log(f"{backend}: durability: SIGKILL after the PATCH load, restart, then SIGKILL during a PATCH load")

@@ -141,6 +141,13 @@ def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
     out.append((f"list page at depth {fmt(r['deepPage']['depth'])} ≤ 1.5× the first page",
                 f"p50 {fmt(lat)}×, p99 {fmt(ratio(dp['p99Ms'], f['p99Ms']))}×, cost per request (1/req/s) "
                 f"{fmt(thr)}×", verdict(lat is not None and thr is not None and lat <= 1.5 and thr <= 1.5, small) + disturbed(f, dp)))
+    hp = r["checks"].get("heavyPatches")
+    if hp:
+        hr = ratio(hp["underPatches"]["p90Ms"], hp["alone"]["p90Ms"])
+        out.append((f"/healthz p90 while {hp['clients']} clients send {fmt(hp['operations'])}-operation JSON "
+                     f"Patches (no target set; ratio to /healthz alone)",
+                     f"{fmt(hr)}× ({fmt(hp['underPatches']['p90Ms'], 3)} vs {fmt(hp['alone']['p90Ms'], 3)} ms; "
+                     f"{rate(hp['underPatches']['patchesPerSecond'])} patches/s)", "n/a"))
     rss = r["rssUnderLoad"]["maxRssMiB"]
     out.append((f"resident memory under load with {fmt(stored)} stored agents < 100 MiB",
                 f"max {fmt(rss, 1)} MiB (sampled every 50 ms)", verdict(rss < 100, small)))

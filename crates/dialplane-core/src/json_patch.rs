@@ -14,9 +14,26 @@ pub enum Failure {
     Invalid(Problems),
 }
 
-/// Reads a JSON Patch document: an array of operations, each checked on its own.
-pub fn parse(body: Value) -> Result<Vec<PatchOperation>, Problems> {
+/// How many operations one JSON Patch may have unless configured otherwise (`--max-patch-operations`).
+pub const DEFAULT_MAX_OPERATIONS: usize = 1000;
+
+/// Reads a JSON Patch document: an array of at most `max_operations` operations (`too_long` at the
+/// root past it, before any is read), each checked on its own.
+pub fn parse(body: Value, max_operations: usize) -> Result<Vec<PatchOperation>, Problems> {
     let mut problems = Problems::new();
+    if let Value::Array(items) = &body {
+        if items.len() > max_operations {
+            problems.push(
+                &Pointer::root(),
+                ProblemCode::TooLong,
+                format!(
+                    "a JSON Patch may have at most {max_operations} operations, got {}",
+                    items.len()
+                ),
+            );
+            return Err(problems);
+        }
+    }
     let Value::Array(items) = body else {
         problems.push(
             &Pointer::root(),
@@ -170,6 +187,24 @@ pub fn diff(from: &Value, to: &Value) -> Vec<PatchOperation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(body: Value) -> Result<Vec<PatchOperation>, Problems> {
+        super::parse(body, DEFAULT_MAX_OPERATIONS)
+    }
+
+    #[test]
+    fn a_patch_over_the_operation_limit_is_too_long_at_the_root() {
+        let op = json!({"op": "add", "path": "/tags/0", "value": "t"});
+        assert!(super::parse(Value::Array(vec![op.clone(); 3]), 3).is_ok());
+        let problems = super::parse(Value::Array(vec![op; 4]), 3).unwrap_err();
+        let all = problems.into_vec();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].path.as_str(), all[0].code),
+            ("", ProblemCode::TooLong)
+        );
+        assert!(all[0].message.contains("at most 3"), "{}", all[0].message);
+    }
     use crate::testing::{json_value, key};
     use proptest::prelude::*;
     use serde_json::{json, Map};

@@ -53,6 +53,36 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// `text` with anything that looks like an API key (`dp_` and 8 or more key characters) cut to
+/// `dp_…`: for messages and logs that echo what a client sent, where a key pasted by mistake (as an
+/// id in a path, say) must not be quoted.
+pub fn redact_keys(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let looks_like_key = |rest: &str| rest.bytes().take_while(|b| is_key_byte(*b)).count() >= 8;
+    if !text
+        .match_indices(PREFIX)
+        .any(|(at, _)| looks_like_key(&text[at + PREFIX.len()..]))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        let after = &rest[at + PREFIX.len()..];
+        out.push_str(&rest[..at]);
+        if looks_like_key(after) {
+            out.push_str("dp_…");
+            let len = after.bytes().take_while(|b| is_key_byte(*b)).count();
+            rest = &after[len..];
+        } else {
+            out.push_str(PREFIX);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// SHA-256 of a key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyHash(pub [u8; 32]);
@@ -123,6 +153,21 @@ mod tests {
         ] {
             assert!(ApiKey::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn keys_in_text_are_redacted_and_other_text_is_kept() {
+        let key = ApiKey::generate();
+        let text = format!("is not an agent id: \"{}\", nor dp_x or dp_", key.expose());
+        let redacted = redact_keys(&text);
+        assert_eq!(redacted, "is not an agent id: \"dp_…\", nor dp_x or dp_");
+        let two = format!("{0}/{0}", key.expose());
+        assert_eq!(redact_keys(&two), "dp_…/dp_…");
+        assert!(matches!(
+            redact_keys("no key here: dp_short"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(redact_keys("ädp_12345678ü"), "ädp_…ü");
     }
 
     #[test]

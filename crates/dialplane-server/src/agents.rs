@@ -5,7 +5,7 @@ use crate::cache::CachedAgent;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{
     dry_run, etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject,
-    PatchBody,
+    Patch, PatchBody,
 };
 use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
 use crate::AppState;
@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialplane_core::json_patch::Failure;
 use dialplane_core::validate::{validate_create, validate_document, validate_patch};
-use dialplane_core::{Agent, AgentId, AgentSpec, Metadata, Problems};
+use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
 use dialplane_store::{
     Change, Created, Idempotency, Principal, Rejection, StoredAgent, Transform, Updated,
 };
@@ -115,12 +115,15 @@ pub async fn create(
     Writer(principal): Writer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    JsonObject { body, bytes }: JsonObject,
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(query.as_deref())?;
     let request = serde_json::Value::Object(body.clone());
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
-    let spec = match validate_create(&body, &state.rules) {
+    let validated = dialplane_store::cpu::run(bytes >= HEAVY_BODY_BYTES, || {
+        validate_create(&body, &state.rules)
+    });
+    let spec = match validated {
         Ok(spec) => spec,
         Err(problems) => return Err(invalid(&state, &principal.workspace, problems).await),
     };
@@ -247,22 +250,34 @@ pub fn changed_agent(
     }))
 }
 
-/// Applies `transform` to the agent as one new version and answers with the result.
+/// Bodies from this size on are worked on off the async workers (see [`dialplane_store::cpu`]).
+pub const HEAVY_BODY_BYTES: usize = 64 * 1024;
+/// JSON Patches with this many operations or more are applied off the async workers.
+pub const HEAVY_PATCH_OPERATIONS: usize = 64;
+
+impl AppState {
+    /// A change by `actor` under this server's rules.
+    pub fn change(&self, actor: CreatedBy, dry_run: bool, restored_from: Option<u64>) -> Change {
+        Change {
+            actor,
+            restored_from,
+            dry_run,
+            max_document_bytes: self.rules.max_agent_bytes,
+            heavy: false,
+        }
+    }
+}
+
+/// Applies `transform` to the agent as one new version (`change`) and answers with the result.
 pub async fn update(
     state: &AppState,
     principal: Principal,
     id: AgentId,
     headers: &HeaderMap,
-    dry_run: bool,
-    restored_from: Option<u64>,
+    change: Change,
     transform: Transform,
 ) -> Result<Response, ApiError> {
-    let change = Change {
-        actor: principal.user,
-        restored_from,
-        dry_run,
-        max_document_bytes: state.rules.max_agent_bytes,
-    };
+    let dry_run = change.dry_run;
     let updated = state
         .store
         .update_agent(
@@ -466,11 +481,13 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let dry_run = dry_run(query.as_deref())?;
     let rules = state.rules.clone();
-    let transform: Transform = match body {
-        PatchBody::Merge(body) => Arc::new(move |current: &StoredAgent| {
+    let heavy = body.bytes >= HEAVY_BODY_BYTES
+        || matches!(&body.patch, Patch::JsonPatch(ops) if ops.len() >= HEAVY_PATCH_OPERATIONS);
+    let transform: Transform = match body.patch {
+        Patch::Merge(body) => Arc::new(move |current: &StoredAgent| {
             changed_agent(current, validate_patch(&current.agent, &body, &rules))
         }),
-        PatchBody::JsonPatch(ops) => Arc::new(move |current: &StoredAgent| {
+        Patch::JsonPatch(ops) => Arc::new(move |current: &StoredAgent| {
             let mut doc = serde_json::to_value(&current.agent).unwrap_or_default();
             dialplane_core::json_patch::apply(&mut doc, &ops).map_err(|f| match f {
                 Failure::TestFailed(p) => Rejection::TestFailed(p),
@@ -479,7 +496,11 @@ pub async fn patch(
             changed_agent(current, validate_document(&current.agent, doc, &rules))
         }),
     };
-    update(&state, principal, id, &headers, dry_run, None, transform).await
+    let change = Change {
+        heavy,
+        ..state.change(principal.user.clone(), dry_run, None)
+    };
+    update(&state, principal, id, &headers, change, transform).await
 }
 
 /// Delete an agent

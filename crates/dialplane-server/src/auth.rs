@@ -1,7 +1,7 @@
 //! Authentication (`x-api-key`), rate limiting and scopes.
 //!
 //! The [`authenticate`] middleware guards every agents route: it resolves the key (a missing,
-//! malformed, unknown or revoked key gets the same answer, so a caller learns nothing about which it
+//! malformed, unknown, revoked or repeated key gets the same answer, so a caller learns nothing about which it
 //! was), counts the request against the key's rate limit, and hands the [`Principal`] to the handler.
 //! Every answer to an authenticated request carries the `RateLimit-*` headers.
 
@@ -19,8 +19,12 @@ use dialplane_store::Principal;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let key = headers
-        .get(API_KEY_HEADER)
+    // Exactly one key: with two, a proxy that reads the last would disagree with us about who calls.
+    let mut sent = headers.get_all(API_KEY_HEADER).iter();
+    let (Some(key), None) = (sent.next(), sent.next()) else {
+        return Err(ApiError::unauthorized());
+    };
+    let key = Some(key)
         .and_then(|v| v.to_str().ok())
         .and_then(ApiKey::parse)
         .ok_or_else(ApiError::unauthorized)?;

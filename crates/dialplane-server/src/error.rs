@@ -179,6 +179,29 @@ impl ApiError {
         }
     }
 
+    /// This error with anything that looks like an API key cut from its messages: they echo what
+    /// the client sent (a key pasted as an id, say), and they are logged.
+    pub fn redacted(&self) -> Self {
+        let redact = |s: &str| dialplane_core::keys::redact_keys(s).into_owned();
+        Self {
+            code: self.code,
+            message: redact(&self.message),
+            details: self
+                .details
+                .iter()
+                .map(|d| Detail {
+                    message: redact(&d.message),
+                    path: d.path.as_deref().map(redact),
+                    parameter: d.parameter.as_deref().map(redact),
+                    agent_id: d.agent_id.clone(),
+                    code: d.code.clone(),
+                })
+                .collect(),
+            internal: self.internal.as_deref().map(redact),
+            retry_after: self.retry_after,
+        }
+    }
+
     /// The JSON body, with the request id.
     pub fn body(&self, request_id: &str) -> ErrorEnvelope {
         ErrorEnvelope {

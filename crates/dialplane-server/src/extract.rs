@@ -1,11 +1,12 @@
 //! Extractors that answer in our envelope: JSON bodies, agent ids in paths, and request headers.
 
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::BodyTimedOut;
+use crate::limits::read_body;
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use dialplane_core::AgentId;
 use dialplane_store::IfMatch;
 use serde_json::{Map, Value};
@@ -40,38 +41,14 @@ fn media_type(headers: &HeaderMap, allowed: &[&str]) -> Result<String, ApiError>
     }
 }
 
-/// Whether `error` or one of its causes is an `E`.
-fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<E>())
-}
-
-/// The body's bytes, within the size limit and its deadline.
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the body is over the size limit",
-            )
-        } else if caused_by::<BodyTimedOut>(&rejection) {
-            ApiError::new(ErrorCode::RequestTimeout, BodyTimedOut.to_string())
-        } else {
-            ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("the body could not be read: {rejection}"),
-            )
-        }
-    })
-}
-
 /// A request body of any kind, read like every other (size limit, deadline, errors in the envelope).
 pub struct BodyBytes(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for BodyBytes {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        read_body(req, state).await.map(BodyBytes)
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        read_body(req).await.map(BodyBytes)
     }
 }
 
@@ -81,17 +58,23 @@ fn invalid_json(e: dialplane_core::json::JsonError) -> ApiError {
 
 /// A request body that is one JSON object: right media type, within the size limit, no duplicate
 /// keys, not nested too deeply.
-pub struct JsonObject(pub Map<String, Value>);
+pub struct JsonObject {
+    pub body: Map<String, Value>,
+    /// The body's size in bytes.
+    pub bytes: usize,
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         media_type(req.headers(), JSON_TYPES)?;
-        let bytes = read_body(req, state).await?;
-        dialplane_core::json::parse_object(&bytes)
-            .map(JsonObject)
-            .map_err(invalid_json)
+        let bytes = read_body(req).await?;
+        let body = dialplane_core::json::parse_object(&bytes).map_err(invalid_json)?;
+        Ok(JsonObject {
+            body,
+            bytes: bytes.len(),
+        })
     }
 }
 
@@ -103,9 +86,9 @@ pub struct OptionalJsonObject(pub Map<String, Value>);
 impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req).await?;
         if bytes.is_empty() {
             return Ok(OptionalJsonObject(Map::new()));
         }
@@ -133,29 +116,41 @@ pub fn only_known(
 }
 
 /// A PATCH body: a JSON Merge Patch (`application/json`, `application/merge-patch+json`) or a JSON
-/// Patch (`application/json-patch+json`).
-pub enum PatchBody {
+/// Patch (`application/json-patch+json`) of at most [`Rules::max_patch_operations`] operations.
+///
+/// [`Rules::max_patch_operations`]: dialplane_core::Rules::max_patch_operations
+pub struct PatchBody {
+    pub patch: Patch,
+    /// The body's size in bytes.
+    pub bytes: usize,
+}
+
+pub enum Patch {
     Merge(Map<String, Value>),
     JsonPatch(Vec<json_patch::PatchOperation>),
 }
 
-impl<S: Send + Sync> FromRequest<S> for PatchBody {
+impl FromRequest<AppState> for PatchBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let all = [JSON_TYPES[0], JSON_TYPES[1], JSON_PATCH_TYPE];
         let media_type = media_type(req.headers(), &all)?;
-        let bytes = read_body(req, state).await?;
-        if media_type == JSON_PATCH_TYPE {
+        let bytes = read_body(req).await?;
+        let patch = if media_type == JSON_PATCH_TYPE {
             let value = dialplane_core::json::parse_value(&bytes).map_err(invalid_json)?;
-            dialplane_core::json_patch::parse(value)
-                .map(PatchBody::JsonPatch)
-                .map_err(ApiError::validation)
+            dialplane_core::json_patch::parse(value, state.rules.max_patch_operations)
+                .map(Patch::JsonPatch)
+                .map_err(ApiError::validation)?
         } else {
             dialplane_core::json::parse_object(&bytes)
-                .map(PatchBody::Merge)
-                .map_err(invalid_json)
-        }
+                .map(Patch::Merge)
+                .map_err(invalid_json)?
+        };
+        Ok(PatchBody {
+            patch,
+            bytes: bytes.len(),
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use dialplane_core::validate::validate_document;
 use dialplane_core::{AgentId, CreatedBy};
-use dialplane_store::{StoredAgent, Transform};
+use dialplane_store::{Change, StoredAgent, Transform};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -103,8 +103,10 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
     }
 }
 
+/// A version number as we write it: `1`, never `01` or `+1` (as ids, one spelling per version).
 fn version_number(name: &str, raw: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+    let canonical = |v: &u64| *v >= 1 && v.to_string() == raw;
+    raw.parse::<u64>().ok().filter(canonical).ok_or_else(|| {
         ApiError::parameter(
             name,
             format!("must be a version number from 1, got {raw:?}"),
@@ -302,14 +304,18 @@ pub async fn diff(
         }
         None => None,
     };
-    let before = before.map_or_else(
-        || serde_json::json!({}),
-        |v| serde_json::to_value(v.agent).unwrap_or_default(),
-    );
-    let after = serde_json::to_value(to.agent).unwrap_or_default();
+    // Two whole documents compared: off the async workers.
+    let data = dialplane_store::cpu::run(true, || {
+        let before = before.map_or_else(
+            || serde_json::json!({}),
+            |v| serde_json::to_value(v.agent).unwrap_or_default(),
+        );
+        let after = serde_json::to_value(to.agent).unwrap_or_default();
+        dialplane_core::json_patch::diff(&before, &after)
+    });
     Ok(Json(DiffEnvelope {
         success: true,
-        data: dialplane_core::json_patch::diff(&before, &after),
+        data,
     })
     .into_response())
 }
@@ -353,14 +359,10 @@ pub async fn restore(
         let doc = serde_json::to_value(candidate).unwrap_or_default();
         changed_agent(current, validate_document(&current.agent, doc, &rules))
     });
-    update(
-        &state,
-        principal,
-        id,
-        &headers,
-        dry_run,
-        Some(version),
-        transform,
-    )
-    .await
+    // A restore validates a whole document: worked on off the async workers, whatever its size.
+    let change = Change {
+        heavy: true,
+        ..state.change(principal.user.clone(), dry_run, Some(version))
+    };
+    update(&state, principal, id, &headers, change, transform).await
 }

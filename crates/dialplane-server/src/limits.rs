@@ -4,12 +4,19 @@
 //! within the header timeout (an idle keep-alive connection included), and refuses a head far over
 //! the header limit ([`PARSER_HEADER_FACTOR`] times it) with a bare 431 before any of our code runs.
 //! Everything it lets through meets [`limit_request`], which answers 431 in the error envelope for
-//! headers over the limit and gives the body a deadline; the extractors that read bodies answer 413
-//! for a body over the limit and 408 for one that misses its deadline.
+//! headers over the limit, gives the body a deadline and records the route's [`BodyLimit`]. Bodies
+//! are read only by [`read_body`] (through the extractors, after authentication): 415 for a
+//! `Content-Encoding` other than `identity`, 413 at once for a declared `Content-Length` over the
+//! limit and as soon as the bytes read pass it, 408 for a body that misses its deadline.
+//!
+//! [`read_body`] copies each frame into one buffer of the body's own as it arrives. Collecting the
+//! frames as they are would keep each one's slice of the connection's read buffer alive: a body sent
+//! a byte per TCP segment would hold a read buffer (8 KiB) per byte, a thousand times the body.
 
 use crate::error::{ApiError, ErrorCode};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -105,9 +112,14 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// Refuses oversized heads and puts a deadline on the body, then runs `next`. Bodies are read (within
-/// the size limit) only by the handlers that take one, after authentication.
-pub async fn limit_request(limits: &HttpOptions, req: Request, next: Next) -> Response {
+/// The most bytes the body of the request may take: set for every request by [`limit_request`],
+/// read by [`read_body`]. A route with bodies of another size sets its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
+/// Refuses oversized heads, puts a deadline on the body and records its size limit, then runs
+/// `next`. Bodies are read only by the handlers that take one, after authentication.
+pub async fn limit_request(limits: &HttpOptions, mut req: Request, next: Next) -> Response {
     let head = head_bytes(&req);
     if head > limits.max_header_bytes {
         return ApiError::new(
@@ -119,6 +131,8 @@ pub async fn limit_request(limits: &HttpOptions, req: Request, next: Next) -> Re
         )
         .into_response();
     }
+    req.extensions_mut()
+        .insert(BodyLimit(limits.max_body_bytes));
     if req.body().is_end_stream() {
         return next.run(req).await;
     }
@@ -129,6 +143,71 @@ pub async fn limit_request(limits: &HttpOptions, req: Request, next: Next) -> Re
         })
     });
     next.run(req).await
+}
+
+/// The bytes a body may take before they are copied into a buffer of its own (see the module's
+/// documentation): at most this much is set aside up front, whatever `Content-Length` says.
+const FIRST_BUFFER_BYTES: usize = 16 * 1024;
+
+/// The body of `req`, read whole within its [`BodyLimit`] and deadline; errors in the envelope.
+pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(DEFAULT_MAX_BODY_BYTES, |l| l.0);
+    let headers = req.headers();
+    for encoding in headers.get_all(header::CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("?").trim();
+        if !encoding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "Content-Encoding {:?} is not supported: send the body unencoded (identity)",
+                    dialplane_core::keys::redact_keys(encoding)
+                ),
+            ));
+        }
+    }
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is over the size limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let capacity = declared.map_or(0, |n| (n as usize).min(FIRST_BUFFER_BYTES));
+    let mut body = req.into_body();
+    let mut bytes = Vec::with_capacity(capacity);
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            let timed_out =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<BodyTimedOut>());
+            if timed_out {
+                ApiError::new(ErrorCode::RequestTimeout, BodyTimedOut.to_string())
+            } else {
+                ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("the body could not be read: {e}"),
+                )
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            // Copied, and the frame dropped here: see the module's documentation.
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(bytes))
 }
 
 /// Serves `app` on `listener` over HTTP/1.1 until `shutdown` resolves, then lets in-flight requests

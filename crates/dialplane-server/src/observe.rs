@@ -148,6 +148,7 @@ fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> R
         }
         None => return response,
     };
+    let error = error.redacted();
     span.in_scope(|| {
         if error.code.status().is_server_error() {
             tracing::error!(request_id, code = ?error.code, cause = error.internal.as_deref().unwrap_or(""), "{}", error.message);

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cpu;
 mod list;
 mod ops;
 pub mod postgres;
@@ -187,6 +188,9 @@ pub struct Change {
     pub dry_run: bool,
     /// The most bytes the changed agent's document may take (`too_long` past it).
     pub max_document_bytes: usize,
+    /// Whether working the change out may take long (a large body, many JSON Patch operations): it is
+    /// then run off the async workers ([`cpu::run`]), as is any change to a large document.
+    pub heavy: bool,
 }
 
 /// One entry of an agent's history.

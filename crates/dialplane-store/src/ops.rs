@@ -430,16 +430,24 @@ async fn update_agent(
         Some(prepared) => prepared.next,
         // Not worked out beforehand, or on a revision since replaced: the writer's cache holds the
         // agent parsed, not its document, so the document is written out again for the diff.
-        None => match run_transform(&transform, &current)? {
-            Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
-            Ok(None) => None,
-            Ok(Some(agent)) => Some(Successor::of(
-                &current,
-                &encode(&current.agent)?,
-                agent,
-                change.max_document_bytes,
-            )?),
-        },
+        None => {
+            let worked_out: Result<_> = crate::cpu::run(change.heavy, || {
+                Ok(match run_transform(&transform, &current, false)? {
+                    Err(rejection) => Err(rejection),
+                    Ok(None) => Ok(None),
+                    Ok(Some(agent)) => Ok(Some(Successor::of(
+                        &current,
+                        &encode(&current.agent)?,
+                        agent,
+                        change.max_document_bytes,
+                    )?)),
+                })
+            });
+            match worked_out? {
+                Err(rejection) => return Err(rejected(tx, workspace, rejection).await),
+                Ok(next) => next,
+            }
+        }
     };
     let Some(next) = next else {
         return Ok(Updated::Unchanged(Arc::unwrap_or_clone(current)));
@@ -480,14 +488,17 @@ async fn update_agent(
     })
 }
 
-/// Runs `transform` on `current`. A bug in validation must not take the writer down with it: a panic
-/// is this op's error.
+/// Runs `transform` on `current`, off the async workers if `heavy` ([`crate::cpu::run`]). A bug in
+/// validation must not take the writer down with it: a panic is this op's error.
 fn run_transform(
     transform: &Transform,
     current: &StoredAgent,
+    heavy: bool,
 ) -> Result<std::result::Result<Option<Agent>, Rejection>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(current)))
-        .map_err(|_| StoreError::Internal("the change's validation panicked".into()))
+    crate::cpu::run(heavy, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transform(current)))
+    })
+    .map_err(|_| StoreError::Internal("the change's validation panicked".into()))
 }
 
 /// The error for a refused change. An invalid document's references are looked up too, to report
@@ -532,12 +543,17 @@ impl Prepared {
         current: &StoredAgent,
         document: &str,
         transform: &Transform,
-        max_document_bytes: usize,
+        change: &Change,
     ) -> Option<Self> {
-        let next = match run_transform(transform, current).ok()?.ok()? {
-            None => None,
-            Some(agent) => Some(Successor::of(current, document, agent, max_document_bytes).ok()?),
-        };
+        let heavy = change.heavy || document.len() >= crate::cpu::HEAVY_DOCUMENT_BYTES;
+        let next = crate::cpu::run(heavy, || {
+            match run_transform(transform, current, false).ok()?.ok()? {
+                None => Some(None),
+                Some(agent) => Some(Some(
+                    Successor::of(current, document, agent, change.max_document_bytes).ok()?,
+                )),
+            }
+        })?;
         Some(Self {
             revision: current.revision,
             created_at: current.agent.metadata.created_at.clone(),

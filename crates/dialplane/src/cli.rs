@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// store a larger one (merge patches adding up, JSON Patch copies) is refused with `too_long`.
     #[arg(long, env = "DIALPLANE_MAX_AGENT_BYTES", default_value_t = dialplane_core::validate::DEFAULT_MAX_AGENT_BYTES)]
     pub max_agent_bytes: usize,
+    /// The most operations one JSON Patch (`application/json-patch+json`) may have; more is
+    /// `validation_error` (`too_long` at the root), checked before any operation is applied.
+    #[arg(long, env = "DIALPLANE_MAX_PATCH_OPERATIONS", default_value_t = dialplane_core::json_patch::DEFAULT_MAX_OPERATIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_patch_operations: usize,
     /// Largest request line plus headers accepted, in bytes (431 above it).
     #[arg(long, env = "DIALPLANE_MAX_HEADER_BYTES", default_value_t = dialplane_server::DEFAULT_MAX_HEADER_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
     pub max_header_bytes: u64,
@@ -203,12 +207,22 @@ pub struct CreateKeyArgs {
     /// `read` (GET only) or `write` (everything).
     #[arg(long, value_enum, default_value_t = ScopeArg::Write)]
     pub scope: ScopeArg,
-    /// Make the key stop working after this long (e.g. `90d`, `12h`, `30min`); default: never.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// Make the key stop working after this long (e.g. `90d`, `12h`, `30min`; at least a second);
+    /// default: never.
+    #[arg(long, value_parser = parse_expires_in)]
     pub expires_in: Option<std::time::Duration>,
     /// Print one JSON line: {"key", "keyId", "workspace", "scope", "expiresAt"}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--expires-in`: a duration of at least a second (`0s` would make a key that never works).
+fn parse_expires_in(raw: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s: a key that expires at once could never be used".into());
+    }
+    Ok(d)
 }
 
 impl Cli {

@@ -98,14 +98,15 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                         })
                     );
                 } else {
+                    // Escaped: labels stored before they were checked may hold control characters.
                     println!(
                         "{}  {:<7}  {:<5}  {}  {} <{}>  created {}",
                         k.key_id,
                         status,
                         k.scope.as_str(),
-                        k.workspace,
-                        k.user.user_id,
-                        k.user.user_email,
+                        k.workspace.escape_debug(),
+                        k.user.user_id.escape_debug(),
+                        k.user.user_email.escape_debug(),
                         k.created_at
                     );
                 }
@@ -129,13 +130,18 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
-    for (name, value) in [
-        ("--workspace", &args.workspace),
-        ("--user-id", &args.user_id),
-        ("--user-email", &args.user_email),
+    use dialplane_core::validate::{check_email, check_label};
+    for (name, value, check) in [
+        (
+            "--workspace",
+            &args.workspace,
+            check_label as fn(&str) -> Result<(), String>,
+        ),
+        ("--user-id", &args.user_id, check_label),
+        ("--user-email", &args.user_email, check_email),
     ] {
-        if value.trim().is_empty() || value.len() > 200 {
-            bail!("{name} must be 1..=200 characters");
+        if let Err(why) = check(value) {
+            bail!("{name} {why}");
         }
     }
     let scope = match args.scope {

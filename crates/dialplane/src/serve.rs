@@ -57,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Rules::default(),
     };
     rules.max_agent_bytes = args.max_agent_bytes;
+    rules.max_patch_operations = args.max_patch_operations;
     let store_options = StoreOptions {
         max_batch: args.write_batch as usize,
         read_connections: args.read_connections,

@@ -87,6 +87,43 @@ pub fn name(s: &str) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Characters that show nothing (format characters such as zero-width spaces and direction marks,
+/// fillers, the byte-order mark): two labels that differ only by them look the same.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A label an operator types and reads back (a workspace, a user id): 1..=200 characters that all
+/// show, no whitespace at either end and none but plain spaces inside, so that two labels that look
+/// the same are the same.
+pub fn label(s: &str) -> Result<(), Fault> {
+    chars(1, 200)(s)?;
+    if s.trim() != s {
+        return fault(
+            ProblemCode::InvalidFormat,
+            "must not start or end with whitespace",
+        );
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() || is_invisible(*c) || (c.is_whitespace() && *c != ' '))
+    {
+        return fault(
+            ProblemCode::InvalidFormat,
+            format!(
+                "must not contain control, invisible or special whitespace characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// `+` then 2..=15 digits, the first not 0.
 pub fn e164(s: &str) -> Result<(), Fault> {
     let ok = s.strip_prefix('+').is_some_and(|d| {
@@ -334,6 +371,31 @@ mod tests {
         assert!(timezone("Europe/Paris").is_ok());
         assert!(timezone("UTC").is_ok());
         assert!(timezone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn labels_refuse_padding_and_characters_that_do_not_show() {
+        for good in ["acme", "Acme Corp", "ünïcødé", "a-b_c.d"] {
+            assert!(label(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "A ",
+            " A",
+            "A\u{200B}",
+            "A\u{FEFF}",
+            "A\u{202E}B",
+            "A\tB",
+            "A\u{00A0}B",
+            "A\nB",
+            "A\rB",
+            "A\u{1b}[31mB",
+            "A\u{7}",
+        ] {
+            assert!(label(bad).is_err(), "{bad:?}");
+        }
+        assert!(label(&"a".repeat(200)).is_ok());
+        assert!(label(&"a".repeat(201)).is_err());
     }
 
     #[test]

@@ -18,6 +18,16 @@ use serde_json::{Map, Value};
 
 pub use changes::changed_paths;
 
+/// Checks an operator-typed label (a workspace, a user id): what is wrong with it, if anything.
+pub fn check_label(s: &str) -> Result<(), String> {
+    formats::label(s).map_err(|(_, why)| why)
+}
+
+/// Checks an e-mail address as the API checks its fields: what is wrong with it, if anything.
+pub fn check_email(s: &str) -> Result<(), String> {
+    formats::email(s).map_err(|(_, why)| why)
+}
+
 /// Fields that clients can see but not change.
 pub const READ_ONLY: [&str; 3] = ["agentId", "phoneNumbers", "metadata"];
 
@@ -30,6 +40,9 @@ pub struct Rules {
     /// bounded by the body limit already; changes merged in one after another, or copied in by a JSON
     /// Patch, are bounded by this.
     pub max_agent_bytes: usize,
+    /// The most operations one JSON Patch may have (`--max-patch-operations`): each costs CPU, and a
+    /// body of a megabyte holds tens of thousands.
+    pub max_patch_operations: usize,
 }
 
 /// The default of [`Rules::max_agent_bytes`]: twice the default body limit, so that any create
@@ -58,6 +71,7 @@ impl Default for Rules {
         Self {
             llm_models: DEFAULT_LLM_MODELS.iter().map(|m| (*m).to_owned()).collect(),
             max_agent_bytes: DEFAULT_MAX_AGENT_BYTES,
+            max_patch_operations: crate::json_patch::DEFAULT_MAX_OPERATIONS,
         }
     }
 }

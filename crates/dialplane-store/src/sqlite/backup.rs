@@ -2,7 +2,8 @@
 //!
 //! A backup is `VACUUM INTO` a new file: one read transaction, so the copy is the database as of one
 //! instant, taken while a server keeps writing. The copy is written beside its destination, checked,
-//! fsynced and only then renamed into place, so a file at the destination is always a whole backup.
+//! fsynced and only then linked into place (a hard link, which never replaces a file that appeared at
+//! the destination meanwhile), so a file at the destination is always a whole backup.
 //!
 //! A restore needs the database to itself: it refuses while any other connection (a running server)
 //! has it open. It checks the backup, moves the current database aside (never deletes it) and puts a
@@ -18,6 +19,8 @@ use std::time::Duration;
 pub enum BackupError {
     #[error("{0} already exists; choose a new file")]
     Exists(PathBuf),
+    #[error("{0} is the database itself (or a link to it); restore from a backup made with `dialplane backup`")]
+    SameFile(PathBuf),
     #[error("{0} does not exist")]
     Missing(PathBuf),
     #[error("the database is in use (is a server running on it?); stop it, then restore")]
@@ -151,9 +154,30 @@ pub async fn backup(url: &str, file: &Path) -> Result<Summary, BackupError> {
         }
     };
     sync(&partial)?;
-    std::fs::rename(&partial, file)?;
+    let placed = place_without_replacing(&partial, file);
+    let _ = std::fs::remove_file(&partial);
+    placed?;
     sync(file)?;
     Ok(summary)
+}
+
+/// Gives the file at `from` the name `to` as well, failing if anything is at `to` (a file made
+/// meanwhile, a symlink, even a dangling one): a hard link never replaces. `from` is left for the
+/// caller to remove. A plain rename would replace whatever is there.
+fn place_without_replacing(from: &Path, to: &Path) -> Result<(), BackupError> {
+    std::fs::hard_link(from, to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.to_owned()),
+        _ => BackupError::Io(e),
+    })
+}
+
+/// Whether `a` and `b` name the same file (through a link or another spelling of the path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Waits at most this long for the database to be free before calling it in use.
@@ -190,8 +214,11 @@ pub async fn restore(file: &Path, url: &str) -> Result<Summary, BackupError> {
     if !file.exists() {
         return Err(BackupError::Missing(file.to_owned()));
     }
-    let mut summary = check_copy(file).await?;
     let target = database_file(url)?;
+    if same_file(file, &target) {
+        return Err(BackupError::SameFile(file.to_owned()));
+    }
+    let mut summary = check_copy(file).await?;
     // Held to the end: a server started meanwhile (by a supervisor, say) would keep the replaced
     // file open and write to a WAL that is being deleted.
     let _lock = super::try_server_lock(url)

@@ -3,7 +3,10 @@
 //! shares one commit among the writes that arrive together.
 
 pub mod backup;
+mod lock;
 mod writer;
+
+pub use lock::{lock_for_serving, try_server_lock, ServerLock};
 
 use crate::ops::{self, decode_agent, key_record, Op, Outcome};
 use crate::{
@@ -372,12 +375,7 @@ impl Store for SqliteStore {
         // Worked out here, beside the writer, on the agent as last committed; the writer checks that
         // it still is.
         let prepared = self.agents.get(workspace, id).and_then(|current| {
-            ops::Prepared::work_out(
-                &current.agent,
-                &current.document,
-                &transform,
-                change.max_document_bytes,
-            )
+            ops::Prepared::work_out(&current.agent, &current.document, &transform, &change)
         });
         self.write(Op::update_agent(
             workspace, id, if_match, change, transform, prepared,
@@ -622,6 +620,7 @@ mod tests {
             restored_from: None,
             dry_run,
             max_document_bytes: usize::MAX,
+            heavy: false,
         }
     }
 
@@ -647,8 +646,12 @@ mod tests {
         // Worked out on revision 4, but another change makes revision 5 first.
         let current = store.agents.get("w", id).expect("the agent is cached");
         assert_eq!(current.agent.revision, 4);
-        let prepared =
-            ops::Prepared::work_out(&current.agent, &current.document, &append("x"), usize::MAX);
+        let prepared = ops::Prepared::work_out(
+            &current.agent,
+            &current.document,
+            &append("x"),
+            &change(false),
+        );
         assert!(prepared.is_some());
         store
             .update_agent("w", id, None, change(false), append("y"))
@@ -940,49 +943,5 @@ mod tests {
             }
         }
         store.close().await;
-    }
-}
-
-/// Held by the one server that serves a SQLite database: while it is held, no other server can
-/// start on the same file, so the server may cache what it reads (its own writes are the only
-/// writes of agents). `dialplane restore` takes it too, so that no server starts on a database
-/// while it is being replaced; `dialplane keys`, `backup` and `migrate` do not take it.
-#[derive(Debug)]
-pub struct ServerLock {
-    _file: std::fs::File,
-    pub path: std::path::PathBuf,
-}
-
-/// Takes the server lock of the SQLite database at `url`: a `.lock` file beside it, locked for as
-/// long as the returned value lives (the operating system lets go if the process dies).
-pub fn lock_for_serving(url: &str) -> Result<ServerLock> {
-    try_server_lock(url)?.ok_or_else(|| {
-        let db = connect_options(url).map(|o| o.get_filename().display().to_string());
-        StoreError::Unavailable(format!(
-            "another dialplane server is serving {} (it holds its .lock file); stop it first",
-            db.unwrap_or_else(|_| url.to_owned())
-        ))
-    })
-}
-
-/// The server lock of the SQLite database at `url`, or `None` while another process holds it.
-pub fn try_server_lock(url: &str) -> Result<Option<ServerLock>> {
-    let db = connect_options(url)?.get_filename().to_path_buf();
-    let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
-    let path = std::path::PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(ServerLock { _file: file, path })),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
     }
 }

@@ -216,6 +216,30 @@ async fn backup_and_restore_refuse_what_would_lose_or_damage_data() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
+    // A dangling symlink at the destination is not replaced either (it "does not exist" until the
+    // copy is put in place, and a rename would have replaced it).
+    let dangling = dir.path().join("dangling.db");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let (ok, err) = dialplane(&["backup", "--database", &url, &path("dangling.db")]).await;
+    assert!(!ok && err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read_link(&dangling).unwrap(),
+        dir.path().join("nowhere"),
+        "the symlink is as it was"
+    );
+    assert!(!dir.path().join("nowhere").exists());
+    assert!(
+        !dir.path().join("dangling.db.partial").exists(),
+        "no copy left behind"
+    );
+    // Nor is a database restored onto itself, by its name or through a link.
+    std::fs::hard_link(&db, dir.path().join("d-link.db")).unwrap();
+    for same in [path("d.db"), path("d-link.db")] {
+        let (ok, err) = dialplane(&["restore", &same, "--database", &url]).await;
+        assert!(!ok && err.contains("the database itself"), "{err}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), original);
+
     // PostgreSQL has its own tools; the message says which.
     for command in [
         vec!["backup", "--database", "postgres://u:secret@h/db", "x.db"],

@@ -46,7 +46,7 @@ fn db_url(dir: &Path) -> String {
 }
 
 impl Server {
-    async fn start(dir: &Path) -> Self {
+    pub async fn start(dir: &Path) -> Self {
         Self::start_with(dir, &["--database", &db_url(dir)], &[]).await
     }
 
@@ -164,7 +164,7 @@ fn bootstrap_key(stdout: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn keys(dir: &Path, args: &[&str]) -> (bool, String, String) {
+pub async fn keys(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN)
         .arg("keys")
         .args(args)
@@ -177,6 +177,29 @@ async fn keys(dir: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// `dialplane serve` on `url`, expected to refuse to start: its stderr.
+pub async fn refused_serve(dir: &Path, url: &str) -> String {
+    let run = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--database", url])
+        .env_remove("DIALPLANE_DATABASE_URL")
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the second server exits instead of serving")
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 pub fn minimal() -> Value {
@@ -527,7 +550,7 @@ async fn serve_keys_and_migrate_work_with_nothing_but_a_postgres_url() {
 }
 
 /// `keys create` for workspace `w`, user `u`, then `extra`.
-fn create_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub fn create_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "create",
         "--workspace",
@@ -703,22 +726,7 @@ async fn no_api_key_reaches_the_logs_even_at_trace_level() {
 async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let first = Server::start(dir.path()).await;
-    let second = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
-        .args(["--database", &db_url(dir.path())])
-        .env_remove("DIALPLANE_DATABASE_URL")
-        .current_dir(dir.path())
-        .output()
-        .await
-        .unwrap();
-    assert!(!second.status.success());
-    let err = String::from_utf8_lossy(&second.stderr);
+    let err = refused_serve(dir.path(), &db_url(dir.path())).await;
     assert!(err.contains("another dialplane server is serving"), "{err}");
     // Tools that share the database with a server still work.
     let (ok, _, err) = keys(dir.path(), &["list"]).await;

@@ -17,6 +17,7 @@ mod fields_rules_platform;
 mod history;
 mod history_diff;
 mod history_restore;
+mod hostile;
 mod http_limits;
 mod idempotency_expiry;
 mod json_patch;
