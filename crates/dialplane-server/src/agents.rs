@@ -17,7 +17,8 @@ use dialplane_core::json_patch::Failure;
 use dialplane_core::validate::{validate_create, validate_document, validate_patch};
 use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
 use dialplane_store::{
-    Change, Created, Idempotency, Principal, Rejection, StoredAgent, Transform, Updated,
+    Change, CreateAgent, Created, DeleteAgent, Idempotency, Principal, Rejection, StoredAgent,
+    Transform, UpdateAgent, Updated,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -168,7 +169,12 @@ pub async fn store_new(
     };
     let created = state
         .store
-        .create_agent(&principal.workspace, agent, idempotency, dry_run)
+        .write(CreateAgent::new(
+            &principal.workspace,
+            agent,
+            idempotency,
+            dry_run,
+        ))
         .await?;
     let (stored, replayed) = match created {
         Created::New(stored) => (stored, false),
@@ -280,16 +286,18 @@ pub async fn update(
     let dry_run = change.dry_run;
     let updated = state
         .store
-        .update_agent(
+        .write(UpdateAgent::new(
             &principal.workspace,
             id,
             if_match(headers),
             change,
             transform,
-        )
+        ))
         .await?;
     Ok(match updated {
-        Updated::Changed { stored, document } => written_body(
+        Updated::Changed {
+            stored, document, ..
+        } => written_body(
             StatusCode::OK,
             stored.revision,
             envelope(&document),
@@ -540,7 +548,12 @@ pub async fn delete(
     only_known(body, &[])?;
     state
         .store
-        .delete_agent(&principal.workspace, id, if_match(&headers), dry_run)
+        .write(DeleteAgent {
+            workspace: principal.workspace.clone(),
+            id,
+            if_match: if_match(&headers),
+            dry_run,
+        })
         .await?;
     let mut response = Json(DeletedEnvelope {
         success: true,

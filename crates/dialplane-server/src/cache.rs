@@ -5,9 +5,8 @@
 //! remembered, so guessing fills nothing.
 //!
 //! **Agents** are remembered as the finished answer (body and ETag), bounded in bytes, and only when
-//! this process is the only writer of the database (SQLite, guarded by the server lock): every write
-//! goes through [`crate::metered::MeteredStore`], which forgets the agent it wrote before the write is
-//! answered. A read that raced a write may not keep what it read: a read takes the write sequence
+//! this process is the only writer of the database (SQLite, guarded by the server lock): every
+//! committed write's events reach [`ReadCache::forget`] before the write is answered. A read that raced a write may not keep what it read: a read takes the write sequence
 //! number before it loads, stores its answer, then forgets it again if any write finished meanwhile.
 //! Since a writer bumps the sequence and then forgets the agent, a stale answer never outlives the
 //! write that made it stale.
@@ -137,7 +136,31 @@ impl ReadCache {
         }
     }
 
-    /// Called after every write of agent `id` (whatever its outcome), before it is answered.
+    /// Forgets what the committed changes `events` made stale.
+    pub fn forget(&self, events: &[dialplane_store::Event]) {
+        use dialplane_store::Event;
+        for event in events {
+            match event {
+                Event::AgentCreated {
+                    workspace,
+                    agent_id,
+                    ..
+                }
+                | Event::AgentUpdated {
+                    workspace,
+                    agent_id,
+                    ..
+                }
+                | Event::AgentDeleted {
+                    workspace,
+                    agent_id,
+                } => self.forget_agent(workspace, *agent_id),
+                Event::KeysChanged => self.forget_keys(),
+            }
+        }
+    }
+
+    /// Called after every committed write of agent `id`, before it is answered.
     pub fn forget_agent(&self, workspace: &str, id: AgentId) {
         let Some(agents) = &self.agents else { return };
         self.writes.fetch_add(1, Ordering::SeqCst);

@@ -7,7 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dialplane_core::Problems;
-use dialplane_store::StoreError;
+use dialplane_store::{Kind, StoreError};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -255,28 +255,39 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Self::not_found(),
-            StoreError::PreconditionFailed => Self::new(
+            StoreError::NotFound { kind } => Self::new(ErrorCode::NotFound, format!("no such {kind}")),
+            StoreError::PreconditionFailed { kind } => Self::new(
                 ErrorCode::PreconditionFailed,
-                "the agent has changed: its ETag no longer matches If-Match",
+                format!("the {kind} has changed: its ETag no longer matches If-Match"),
             ),
-            StoreError::Referenced(ids) => Self {
+            StoreError::Referenced { kind, by, ids } => Self {
                 details: ids
                     .iter()
                     .map(|id| Detail {
                         path: None,
                         parameter: None,
-                        agent_id: Some(id.to_string()),
+                        agent_id: (by == Kind::Agent).then(|| id.clone()),
                         code: "referenced_by".into(),
-                        message: format!("agent {id} transfers to this agent"),
+                        message: match (by, kind) {
+                            (Kind::Agent, Kind::Agent) => {
+                                format!("agent {id} transfers to this agent")
+                            }
+                            _ => format!("{by} {id} refers to this {kind}"),
+                        },
                     })
                     .collect(),
                 ..Self::new(
                     ErrorCode::Conflict,
-                    format!(
-                        "{} other agent(s) transfer to this agent; remove those transfers first",
-                        ids.len()
-                    ),
+                    match (by, kind) {
+                        (Kind::Agent, Kind::Agent) => format!(
+                            "{} other agent(s) transfer to this agent; remove those transfers first",
+                            ids.len()
+                        ),
+                        _ => format!(
+                            "{} {by}(s) refer to this {kind}; remove those references first",
+                            ids.len()
+                        ),
+                    },
                 )
             },
             StoreError::Invalid(problems) => Self::validation(problems),

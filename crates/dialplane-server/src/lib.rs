@@ -20,7 +20,6 @@ pub mod health;
 pub mod history;
 pub mod limits;
 pub mod listing;
-pub mod metered;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
@@ -44,8 +43,8 @@ pub struct AppState(Arc<Shared>);
 /// The parts of [`AppState`].
 #[derive(Clone)]
 pub struct Shared {
-    /// The store, timed for the storage metric.
-    pub store: Arc<dyn Store>,
+    /// The store, timed for the storage metric; its committed writes clear the read cache.
+    pub store: Store,
     pub rules: Arc<Rules>,
     pub metrics: Arc<metrics::Metrics>,
     pub limiter: Arc<ratelimit::RateLimiter>,
@@ -69,19 +68,22 @@ impl std::ops::Deref for AppState {
 pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl AppState {
-    /// State over `store` with fresh metrics, no rate limit, the default key cache and no agent
-    /// cache.
-    pub fn new(store: Arc<dyn Store>, rules: Rules) -> Self {
+    /// State over `store` with fresh metrics, no rate limit, and caches as `cache` says. Cache agents
+    /// only when this process is the database's only writer.
+    ///
+    /// The store reports its timings to the metrics and its committed writes to the cache: a cached
+    /// answer never outlives the write that made it stale, which forgets it before it is answered.
+    pub fn new(store: Store, rules: Rules, cache: cache::CacheOptions) -> Self {
         let mut metrics = metrics::Metrics::default();
         metrics.collect_write_batching(store.clone());
         let metrics = Arc::new(metrics);
-        let cache = Arc::new(cache::ReadCache::new(cache::CacheOptions::default()));
+        let observer: Arc<dyn dialplane_store::Observer> = metrics.clone();
+        store.observe(&observer);
+        let cache = Arc::new(cache::ReadCache::new(cache));
+        let forget = cache.clone();
+        store.on_commit(Arc::new(move |events| forget.forget(events)));
         Self(Arc::new(Shared {
-            store: Arc::new(metered::MeteredStore::new(
-                store,
-                metrics.clone(),
-                cache.clone(),
-            )),
+            store,
             rules: Arc::new(rules),
             metrics,
             limiter: Arc::new(ratelimit::RateLimiter::Off),
@@ -98,19 +100,6 @@ impl AppState {
         Self(Arc::new(shared))
     }
 
-    /// Caches as `options` says. Cache agents only when this process is the database's only writer.
-    pub fn with_cache(self, inner: Arc<dyn Store>, options: cache::CacheOptions) -> Self {
-        self.with(|shared| {
-            let cache = Arc::new(cache::ReadCache::new(options));
-            shared.store = Arc::new(metered::MeteredStore::new(
-                inner,
-                shared.metrics.clone(),
-                cache.clone(),
-            ));
-            shared.cache = cache;
-        })
-    }
-
     pub fn with_idempotency_ttl(self, ttl: std::time::Duration) -> Self {
         self.with(|shared| shared.idempotency_ttl = ttl)
     }
@@ -118,7 +107,9 @@ impl AppState {
     /// Forgets expired idempotency keys; answers how many.
     pub async fn purge_idempotency_keys(&self) -> Result<u64, dialplane_store::StoreError> {
         let before = dialplane_core::agent::timestamp_ago(self.idempotency_ttl);
-        self.store.purge_idempotency_keys(&before).await
+        self.store
+            .write(dialplane_store::PurgeIdempotencyKeys(before))
+            .await
     }
 
     pub fn with_limiter(self, limiter: ratelimit::RateLimiter) -> Self {

@@ -100,7 +100,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Also reports, at each scrape, how `store`'s writer groups writes into commits (where it does).
-    pub fn collect_write_batching(&mut self, store: Arc<dyn Store>) {
+    pub fn collect_write_batching(&mut self, store: Store) {
         self.registry
             .register_collector(Box::new(WriteBatchingCollector(store)));
     }
@@ -118,6 +118,15 @@ impl Metrics {
         self.rate_limit
             .get_or_create(&DecisionLabels { decision })
             .inc();
+    }
+}
+
+impl dialplane_store::Observer for Metrics {
+    fn observe(&self, operation: &'static str, elapsed: std::time::Duration, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.storage_seconds
+            .get_or_create(&StorageLabels { operation, outcome })
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -142,7 +151,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 /// The counters of [`Store::write_batching`], read at each scrape.
-struct WriteBatchingCollector(Arc<dyn Store>);
+struct WriteBatchingCollector(Store);
 
 impl std::fmt::Debug for WriteBatchingCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -3,10 +3,9 @@
 use crate::cli::{CreateKeyArgs, DatabaseArgs, KeysCommand, ScopeArg};
 use anyhow::{bail, Context};
 use dialplane_core::{ApiKey, CreatedBy, KeyId, Scope};
-use dialplane_store::{KeyRecord, NewKey, Store, StoreOptions};
-use std::sync::Arc;
+use dialplane_store::{CreateKey, KeyRecord, NewKey, RevokeKey, Store, StoreOptions};
 
-pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
     dialplane_store::open(&db.url, &StoreOptions::default())
         .await
         .with_context(|| format!("opening {}", dialplane_store::redact_url(&db.url)))
@@ -15,7 +14,7 @@ pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens a database that must exist already: the key commands never create one. A typo in
 /// `--database`, or a relative SQLite path run from another directory, would otherwise create an
 /// empty database, print a key of it, and succeed, while the server refuses that key.
-async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
     if db.url.starts_with("sqlite:") {
         let options = dialplane_store::sqlite::connect_options(&db.url)?;
         let file = options.get_filename();
@@ -42,7 +41,7 @@ pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
 
 /// Creates a key; the plain key exists only in the returned value.
 pub async fn create_key(
-    store: &dyn Store,
+    store: &Store,
     workspace: &str,
     scope: Scope,
     user: CreatedBy,
@@ -60,13 +59,13 @@ pub async fn create_key(
         }
     };
     let record = store
-        .create_key(NewKey {
+        .write(CreateKey(NewKey {
             hash: key.hash(),
             workspace: workspace.to_owned(),
             scope,
             user,
             expires_at,
-        })
+        }))
         .await?;
     Ok((key, record))
 }
@@ -118,7 +117,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 anyhow::anyhow!("{key_id:?} is not a key id (see `dialplane keys list`)")
             })?;
             let store = open_existing(&database).await?;
-            let revoked = store.revoke_key(id).await;
+            let revoked = store.write(RevokeKey(id)).await;
             store.close().await;
             if !revoked? {
                 bail!("no active key with id {id}");
@@ -153,14 +152,7 @@ async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
         user_id: args.user_id.clone(),
         user_email: args.user_email.clone(),
     };
-    let created = create_key(
-        store.as_ref(),
-        &args.workspace,
-        scope,
-        user,
-        args.expires_in,
-    )
-    .await;
+    let created = create_key(&store, &args.workspace, scope, user, args.expires_in).await;
     store.close().await;
     let (key, record) = created?;
     if args.json {

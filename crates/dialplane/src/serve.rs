@@ -90,7 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if let Err(e) = bootstrap_key(store.as_ref(), &addr.to_string()).await {
+    if let Err(e) = bootstrap_key(&store, &addr.to_string()).await {
         store.close().await;
         return Err(e);
     }
@@ -107,8 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             0
         },
     };
-    let mut state = AppState::new(store.clone(), rules)
-        .with_cache(store.clone(), cache)
+    let mut state = AppState::new(store.clone(), rules, cache)
         .with_limiter(limiter)
         .with_idempotency_ttl(Duration::from_secs(args.idempotency_ttl_minutes * 60));
     if let Some(log) = request_log {
@@ -164,7 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// On a database with no key at all, creates workspace `default` with a write key for `admin` and
 /// prints it once on stdout (never in the logs).
-async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
+async fn bootstrap_key(store: &Store, addr: &str) -> anyhow::Result<()> {
     if store.has_keys().await? {
         return Ok(());
     }
@@ -180,7 +179,11 @@ async fn bootstrap_key(store: &dyn Store, addr: &str) -> anyhow::Result<()> {
         expires_at: None,
     };
     // Instances starting together on an empty database: only one of them creates (and prints) it.
-    if store.create_first_key(first).await?.is_none() {
+    if store
+        .write(dialplane_store::CreateFirstKey(first))
+        .await?
+        .is_none()
+    {
         return Ok(());
     }
     let key = key.expose();

@@ -10,22 +10,17 @@
 //! as sqlx): a statement is a function call, not a hand-over to another thread and back, and its
 //! prepared statements stay cached for the life of the connection. Reads stay on sqlx's pool.
 
-use crate::ops::{self, decode_agent, parse_id, Lock, Op, Outcome, Row, Tx};
-use crate::{Idempotency, KeyRecord, NewKey, Result, StoreError, StoredAgent};
-use async_trait::async_trait;
-use dialplane_core::{AgentId, CreatedBy, KeyId};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::agents::{Row, StoredAgent};
+use crate::write::{Beforehand, Event, Job, Ran, Tx};
+use crate::{Result, StoreError};
+use dialplane_core::AgentId;
+use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-pub struct Command {
-    pub op: Op,
-    pub reply: oneshot::Sender<Result<Outcome>>,
-}
+use tokio::sync::mpsc;
 
 /// Counters of the writer's work.
 #[derive(Debug, Default)]
@@ -46,7 +41,7 @@ pub struct Stats {
 /// what it has committed (or read inside its transaction, where nothing uncommitted of that agent
 /// exists): what it holds is what the database holds, or, for a moment after a commit, the revision
 /// before. That is why a change worked out on it is checked against the agent's revision inside the
-/// transaction ([`ops::Prepared`]).
+/// transaction ([`crate::agents::Prepared`]).
 pub struct CommittedAgents(Option<quick_cache::sync::Cache<AgentKey, Committed, ByDocument>>);
 
 /// A committed agent, parsed and as its stored document.
@@ -56,7 +51,7 @@ pub struct Committed {
     pub document: Arc<str>,
 }
 
-type AgentKey = (String, AgentId);
+pub(super) type AgentKey = (String, AgentId);
 
 /// Weighs a cached agent by the length of its stored document.
 #[derive(Clone)]
@@ -90,6 +85,16 @@ impl CommittedAgents {
     }
 }
 
+impl Beforehand for CommittedAgents {
+    fn committed_agent(
+        &self,
+        workspace: &str,
+        id: AgentId,
+    ) -> Option<(Arc<StoredAgent>, Arc<str>)> {
+        self.get(workspace, id).map(|c| (c.agent, c.document))
+    }
+}
+
 /// The writer's view of the agents: what is committed, and what the batch running now has written.
 ///
 /// What an op writes is staged, kept for the batch only if the op stands (not failed, not a dry run),
@@ -114,7 +119,7 @@ impl AgentCache {
 
     /// The agent as this batch sees it: `Some(None)` if an op of it deleted the agent, `None` if
     /// unknown here.
-    fn get(&self, key: &AgentKey) -> Option<Option<Arc<StoredAgent>>> {
+    pub(super) fn get(&self, key: &AgentKey) -> Option<Option<Arc<StoredAgent>>> {
         if let Some(staged) = self.op.get(key).or_else(|| self.batch.get(key)) {
             return Some(staged.as_ref().map(|c| c.agent.clone()));
         }
@@ -123,7 +128,7 @@ impl AgentCache {
 
     /// Keeps an agent read from the database, with its document. Only for agents that no op of this
     /// batch wrote (they would be staged): what the database holds is then what was committed.
-    fn remember(&mut self, key: AgentKey, agent: Arc<StoredAgent>, document: String) {
+    pub(super) fn remember(&mut self, key: AgentKey, agent: Arc<StoredAgent>, document: String) {
         if let Some(committed) = &self.committed.0 {
             let document = document.into();
             committed.insert(key, Committed { agent, document });
@@ -131,7 +136,7 @@ impl AgentCache {
     }
 
     /// Stages what the running op writes: the agent as `row` has it, or its deletion.
-    fn stage(&mut self, workspace: &str, id: AgentId, row: Option<&Row<'_>>) {
+    pub(super) fn stage(&mut self, workspace: &str, id: AgentId, row: Option<&Row<'_>>) {
         if self.committed.0.is_none() {
             return;
         }
@@ -258,7 +263,7 @@ impl FoldWanted {
 /// into the database file and closes the connection.
 pub fn run(
     mut conn: Connection,
-    mut queue: mpsc::Receiver<Command>,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     fold_wanted: FoldWanted,
     mut agents: AgentCache,
@@ -269,25 +274,26 @@ pub fn run(
         batch.push(first);
         while batch.len() < max_batch {
             match queue.try_recv() {
-                Ok(command) => batch.push(command),
+                Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-        let count = ops.len();
-        let results = match apply_batch(&mut conn, &mut agents, &stats, ops) {
-            Ok(results) => {
-                stats.writes.fetch_add(count as u64, Ordering::Relaxed);
+        let count = batch.len() as u64;
+        let ran = run_batch(&mut conn, &mut agents, &stats, &mut batch);
+        agents.end_batch(ran.is_ok());
+        match ran {
+            Ok(events) => {
+                stats.writes.fetch_add(count, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                results
+                for (job, events) in batch.drain(..).zip(events) {
+                    job.finish(Ok(()), events);
+                }
             }
-            Err(e) => (0..count)
-                .map(|_| Err(StoreError::Unavailable(e.to_string())))
-                .collect(),
-        };
-        for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone away (client disconnected); the write stands either way.
-            let _ = reply.send(result);
+            Err(e) => {
+                for job in batch.drain(..) {
+                    job.finish(Err(e.to_string()), Vec::new());
+                }
+            }
         }
         fold_wanted.fold(&conn);
     }
@@ -299,49 +305,39 @@ pub fn run(
     }
 }
 
-/// Runs a batch in one transaction, each op in a savepoint of its own. The outer `Err` means nothing
-/// was committed; the inner results are final only once the commit succeeded.
-fn apply_batch(
-    conn: &mut Connection,
-    agents: &mut AgentCache,
-    stats: &Stats,
-    ops: Vec<Op>,
-) -> rusqlite::Result<Vec<Result<Outcome>>> {
-    let results = run_batch(conn, agents, stats, ops);
-    agents.end_batch(results.is_ok());
-    results
-}
-
 /// Runs one of the statements that delimit transactions and savepoints, prepared once.
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Runs a batch in one transaction, each job in a savepoint of its own, and commits. `Err` means
+/// nothing was committed; otherwise the events of each job (none for one that failed or was a dry
+/// run), announced once the caller has seen the commit.
 fn run_batch(
     conn: &mut Connection,
     agents: &mut AgentCache,
     stats: &Stats,
-    ops: Vec<Op>,
-) -> rusqlite::Result<Vec<Result<Outcome>>> {
+    batch: &mut [Box<dyn Job>],
+) -> rusqlite::Result<Vec<Vec<Event>>> {
     exec(conn, "BEGIN IMMEDIATE")?;
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        let dry_run = op.dry_run();
+    let mut events = Vec::with_capacity(batch.len());
+    for job in batch.iter_mut() {
         let result = exec(conn, "SAVEPOINT op").and_then(|()| {
-            let result = run_op(conn, agents, stats, op);
-            // A failed op, or a dry run, is undone.
-            let stands = result.is_ok() && !dry_run;
+            let dry_run = job.dry_run();
+            let (ran, emitted) = run_job(conn, agents, stats, job.as_mut());
+            // A failed job, or a dry run, is undone.
+            let stands = ran == Ran::Ok && !dry_run;
             agents.end_op(stands);
             if !stands {
                 exec(conn, "ROLLBACK TO op")?;
             }
-            exec(conn, "RELEASE op").map(|()| result)
+            exec(conn, "RELEASE op").map(|()| if stands { emitted } else { Vec::new() })
         });
         match result {
-            Ok(result) => results.push(result),
+            Ok(emitted) => events.push(emitted),
             Err(e) => {
                 // SQLite may have rolled the whole transaction back: nothing of this batch can be
-                // trusted. Abort it; every op is answered as failed.
+                // trusted. Abort it; every job is answered as failed.
                 let _ = exec(conn, "ROLLBACK");
                 tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
                 return Err(e);
@@ -353,28 +349,30 @@ fn run_batch(
         tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
         return Err(e);
     }
-    Ok(results)
+    Ok(events)
 }
 
-/// Runs one op. [`SqliteTx`]'s methods never wait on anything, so the future is ready at once; a
-/// minimal executor drives it on this thread.
-fn run_op(
+/// Runs one job; answers how it went and the events it emitted. [`SqliteTx`]'s methods never wait
+/// on anything, so the future is ready at once; a minimal executor drives it on this thread.
+fn run_job(
     conn: &mut Connection,
     agents: &mut AgentCache,
     stats: &Stats,
-    op: Op,
-) -> Result<Outcome> {
+    job: &mut dyn Job,
+) -> (Ran, Vec<Event>) {
     let mut tx = SqliteTx {
         conn,
         agents,
         stats,
+        events: Vec::new(),
     };
-    futures_executor::block_on(ops::apply(&mut tx, op))
+    let ran = futures_executor::block_on(job.run(&mut tx, false));
+    (ran, tx.events)
 }
 
 /// A SQLite error, as the store reports it: busy or locked (another process holds the database) is
 /// "unavailable", anything else internal.
-fn db(e: rusqlite::Error) -> StoreError {
+pub(super) fn db(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => StoreError::Unavailable(e.to_string()),
@@ -383,15 +381,17 @@ fn db(e: rusqlite::Error) -> StoreError {
 }
 
 /// The writer's connection inside its open transaction. No locks are needed: it is the only writer.
-struct SqliteTx<'c> {
-    conn: &'c mut Connection,
-    agents: &'c mut AgentCache,
+pub(super) struct SqliteTx<'c> {
+    pub conn: &'c mut Connection,
+    pub agents: &'c mut AgentCache,
     stats: &'c Stats,
+    /// What the running job emitted.
+    events: Vec<Event>,
 }
 
 impl SqliteTx<'_> {
     /// Runs a cached statement that returns no rows.
-    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    pub fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(params))
@@ -399,231 +399,9 @@ impl SqliteTx<'_> {
     }
 }
 
-#[async_trait]
 impl Tx for SqliteTx<'_> {
-    async fn insert_key(&mut self, key: &NewKey, id: KeyId, now: &str) -> Result<KeyRecord> {
-        self.execute(
-            "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at,
-                                   expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                id.to_string(),
-                key.hash.as_bytes(),
-                key.workspace,
-                key.scope.as_str(),
-                key.user.user_id,
-                key.user.user_email,
-                now,
-                key.expires_at,
-            ],
-        )?;
-        Ok(KeyRecord {
-            key_id: id,
-            workspace: key.workspace.clone(),
-            scope: key.scope,
-            user: key.user.clone(),
-            created_at: now.to_owned(),
-            revoked_at: None,
-            expires_at: key.expires_at.clone(),
-        })
-    }
-
-    async fn any_key(&mut self) -> Result<bool> {
-        // The writer's transaction holds SQLite's write lock: no one else can add a key meanwhile.
-        self.conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys)")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(db)
-    }
-
-    async fn revoke_key(&mut self, id: KeyId, now: &str) -> Result<bool> {
-        let changed = self.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            params![now, id.to_string()],
-        )?;
-        Ok(changed == 1)
-    }
-
-    async fn lock_agent(
-        &mut self,
-        workspace: &str,
-        id: AgentId,
-        _: Lock,
-    ) -> Result<Option<Arc<StoredAgent>>> {
-        let key = (workspace.to_owned(), id);
-        if let Some(agent) = self.agents.get(&key) {
-            return Ok(agent);
-        }
-        let row: Option<(String, i64)> = self
-            .conn
-            .prepare_cached(
-                "SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![workspace, id.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(db)?;
-        let Some((document, revision)) = row else {
-            return Ok(None);
-        };
-        let agent = Arc::new(decode_agent(&document, revision)?);
-        self.agents.remember(key, agent.clone(), document);
-        Ok(Some(agent))
-    }
-
-    async fn existing(&mut self, workspace: &str, ids: &[AgentId]) -> Result<Vec<AgentId>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT 1 FROM agents WHERE workspace = ? AND agent_id = ?")
-            .map_err(db)?;
-        let mut found = Vec::new();
-        for id in ids {
-            if statement
-                .exists(params![workspace, id.to_string()])
-                .map_err(db)?
-            {
-                found.push(*id);
-            }
-        }
-        Ok(found)
-    }
-
-    async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
-        self.execute(
-            "INSERT INTO agents (workspace, agent_id, name, name_folded, direction, created_at, revision,
-                                 document, tags, metadata)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                workspace,
-                row.agent.agent_id.to_string(),
-                row.agent.spec.name,
-                row.derived.name_folded,
-                row.derived.direction,
-                row.agent.metadata.created_at,
-                row.revision_i64(),
-                row.document,
-                row.derived.tags_json,
-                row.derived.metadata_json,
-            ],
-        )?;
-        self.agents.stage(workspace, row.agent.agent_id, Some(row));
-        Ok(())
-    }
-
-    async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
-        // Setting `name_folded` rewrites its index entry even to the same value: an update that keeps
-        // the name leaves ?1 and ?2 out and the index on names as it is.
-        let sql = if row.renamed {
-            "UPDATE agents SET name = ?1, name_folded = ?2, direction = ?3, revision = ?4, document = ?5,
-                               tags = ?6, metadata = ?7
-             WHERE workspace = ?8 AND agent_id = ?9"
-        } else {
-            "UPDATE agents SET direction = ?3, revision = ?4, document = ?5, tags = ?6, metadata = ?7
-             WHERE workspace = ?8 AND agent_id = ?9"
-        };
-        self.execute(
-            sql,
-            params![
-                row.agent.spec.name,
-                row.derived.name_folded,
-                row.derived.direction,
-                row.revision_i64(),
-                row.document,
-                row.derived.tags_json,
-                row.derived.metadata_json,
-                workspace,
-                row.agent.agent_id.to_string(),
-            ],
-        )?;
-        self.agents.stage(workspace, row.agent.agent_id, Some(row));
-        Ok(())
-    }
-
-    async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
-        self.agents.stage(workspace, id, None);
-        let id = id.to_string();
-        for sql in [
-            "DELETE FROM agents WHERE workspace = ? AND agent_id = ?",
-            "DELETE FROM agent_tags WHERE workspace = ? AND agent_id = ?",
-            "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
-            "DELETE FROM agent_versions WHERE workspace = ? AND agent_id = ?",
-        ] {
-            self.execute(sql, params![workspace, id])?;
-        }
-        Ok(())
-    }
-
-    async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
-        let id = row.agent.agent_id.to_string();
-        self.execute(
-            "DELETE FROM agent_tags WHERE workspace = ? AND agent_id = ?",
-            params![workspace, id],
-        )?;
-        self.execute(
-            "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
-            params![workspace, id],
-        )?;
-        for tag in &row.agent.spec.tags {
-            self.execute(
-                "INSERT OR IGNORE INTO agent_tags (workspace, agent_id, tag) VALUES (?, ?, ?)",
-                params![workspace, id, tag],
-            )?;
-        }
-        for target in &row.derived.targets {
-            self.execute(
-                "INSERT OR IGNORE INTO agent_transfers (workspace, agent_id, target_id) VALUES (?, ?, ?)",
-                params![workspace, id, target.to_string()],
-            )?;
-        }
-        Ok(())
-    }
-
-    async fn insert_version(
-        &mut self,
-        workspace: &str,
-        row: &Row<'_>,
-        actor: &CreatedBy,
-        changed_paths: &[String],
-        restored_from: Option<u64>,
-    ) -> Result<()> {
-        self.execute(
-            "INSERT INTO agent_versions (workspace, agent_id, version, created_at, user_id, user_email,
-                                         changed_paths, restored_from, document)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                workspace,
-                row.agent.agent_id.to_string(),
-                row.revision_i64(),
-                row.agent.metadata.updated_at,
-                actor.user_id,
-                actor.user_email,
-                serde_json::to_string(changed_paths).unwrap_or_else(|_| "[]".into()),
-                restored_from.and_then(|v| i64::try_from(v).ok()),
-                row.document,
-            ],
-        )?;
-        Ok(())
-    }
-
-    async fn referrers(&mut self, workspace: &str, id: AgentId) -> Result<Vec<AgentId>> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT agent_id FROM agent_transfers
-                 WHERE workspace = ? AND target_id = ? AND agent_id <> target_id ORDER BY agent_id",
-            )
-            .map_err(db)?;
-        let ids = statement
-            .query_map(params![workspace, id.to_string()], |r| {
-                r.get::<_, String>(0)
-            })
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(db)?;
-        ids.iter().map(|s| parse_id(s)).collect()
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
     }
 
     fn prepared(&mut self, used: bool) {
@@ -633,56 +411,6 @@ impl Tx for SqliteTx<'_> {
             &self.stats.prepared_redone
         };
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
-        let purged = self.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < ?",
-            params![expired_before],
-        )?;
-        Ok(purged as u64)
-    }
-
-    async fn claim_idempotency(
-        &mut self,
-        workspace: &str,
-        idempotency: &Idempotency,
-        agent_id: AgentId,
-        response: &str,
-        now: &str,
-    ) -> Result<Option<(String, String)>> {
-        self.execute(
-            "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ? AND created_at < ?",
-            params![workspace, idempotency.key, idempotency.expired_before],
-        )?;
-        let seen = self
-            .conn
-            .prepare_cached(
-                "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![workspace, idempotency.key], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(db)?;
-        if seen.is_some() {
-            return Ok(seen);
-        }
-        self.execute(
-            "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-            params![
-                workspace,
-                idempotency.key,
-                idempotency.fingerprint,
-                agent_id.to_string(),
-                response,
-                now,
-            ],
-        )?;
-        Ok(None)
     }
 }
 

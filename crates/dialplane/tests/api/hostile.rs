@@ -358,7 +358,7 @@ async fn keys_create_refuses_labels_that_would_mislead_and_list_escapes_what_it_
     .await
     .unwrap();
     store
-        .create_key(dialplane_store::NewKey {
+        .write(dialplane_store::CreateKey(dialplane_store::NewKey {
             hash: dialplane_core::ApiKey::generate().hash(),
             workspace: "old\u{1b}[2J".into(),
             scope: dialplane_core::Scope::Read,
@@ -367,7 +367,7 @@ async fn keys_create_refuses_labels_that_would_mislead_and_list_escapes_what_it_
                 user_email: "eve@x.io".into(),
             },
             expires_at: None,
-        })
+        }))
         .await
         .unwrap();
     store.close().await;

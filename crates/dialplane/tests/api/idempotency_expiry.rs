@@ -56,7 +56,9 @@ async fn purging_forgets_only_expired_keys() {
     let cutoff_in_the_past = dialplane_core::agent::timestamp_ago(Duration::from_secs(3600));
     assert_eq!(
         store
-            .purge_idempotency_keys(&cutoff_in_the_past)
+            .write(dialplane_store::PurgeIdempotencyKeys(
+                cutoff_in_the_past.clone()
+            ))
             .await
             .unwrap(),
         0
@@ -65,7 +67,13 @@ async fn purging_forgets_only_expired_keys() {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"), "kept");
 
     let now = dialplane_core::agent::timestamp_ago(Duration::ZERO);
-    assert_eq!(store.purge_idempotency_keys(&now).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .write(dialplane_store::PurgeIdempotencyKeys(now))
+            .await
+            .unwrap(),
+        1
+    );
     let fresh = create_with_key(&app, "old", "Old").await;
     assert_eq!(fresh.status, 201);
     assert!(fresh.header("idempotent-replayed").is_none(), "forgotten");

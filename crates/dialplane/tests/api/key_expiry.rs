@@ -9,7 +9,7 @@ use std::time::Duration;
 async fn key_expiring_at(app: &TestApp, expires_at: String) -> String {
     let key = ApiKey::generate();
     app.store
-        .create_key(NewKey {
+        .write(dialplane_store::CreateKey(NewKey {
             hash: key.hash(),
             workspace: "default".into(),
             scope: Scope::Write,
@@ -18,7 +18,7 @@ async fn key_expiring_at(app: &TestApp, expires_at: String) -> String {
                 user_email: "temp@example.com".into(),
             },
             expires_at: Some(expires_at),
-        })
+        }))
         .await
         .unwrap();
     key.expose().to_owned()

@@ -153,7 +153,12 @@ async fn store_copy(app: &TestApp, template: &Agent, name: &str, created_at: &st
     agent.metadata.created_at = created_at.to_owned();
     agent.metadata.updated_at = created_at.to_owned();
     app.store
-        .create_agent("default", agent.clone(), None, false)
+        .write(dialplane_store::CreateAgent::new(
+            "default",
+            agent.clone(),
+            None,
+            false,
+        ))
         .await
         .expect("stored");
     let r = app.get_agent(&agent.agent_id.to_string()).await;

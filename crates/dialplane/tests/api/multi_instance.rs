@@ -123,7 +123,11 @@ async fn creates_and_deletes_are_seen_by_the_others_at_once_and_revocations_with
         .find(|k| k.user.user_id == "bob")
         .unwrap()
         .key_id;
-    assert!(apps[0].store.revoke_key(key_id).await.unwrap());
+    assert!(apps[0]
+        .store
+        .write(dialplane_store::RevokeKey(key_id))
+        .await
+        .unwrap());
     // Every instance trusts a key it resolved for the key cache time (100 ms), no longer.
     for app in &apps[1..] {
         let took = until_refused(app, &key).await;

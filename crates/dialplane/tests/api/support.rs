@@ -23,7 +23,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A write key of workspace `default`, user `alice`.
     pub key: String,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub db_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -213,9 +213,8 @@ impl TestApp {
             None => RateLimiter::local(options.rate_limit_per_minute),
         };
         let cache = options.cache.unwrap_or_else(|| serve_cache(&db_url));
-        let mut state = AppState::new(store.clone(), options.rules.clone())
-            .with_cache(store.clone(), cache)
-            .with_limiter(limiter);
+        let mut state =
+            AppState::new(store.clone(), options.rules.clone(), cache).with_limiter(limiter);
         if let Some(ttl) = options.idempotency_ttl {
             state = state.with_idempotency_ttl(ttl);
         }
@@ -264,7 +263,7 @@ impl TestApp {
     pub async fn new_key(&self, workspace: &str, scope: Scope, user: &str) -> String {
         let key = ApiKey::generate();
         self.store
-            .create_key(NewKey {
+            .write(dialplane_store::CreateKey(NewKey {
                 hash: key.hash(),
                 workspace: workspace.into(),
                 scope,
@@ -273,7 +272,7 @@ impl TestApp {
                     user_email: format!("{user}@example.com"),
                 },
                 expires_at: None,
-            })
+            }))
             .await
             .expect("key created");
         key.expose().to_owned()

@@ -36,7 +36,11 @@ async fn revoke(app: &TestApp, user: &str) {
         .iter()
         .find(|k| k.user.user_id == user)
         .unwrap_or_else(|| panic!("a key of {user} in {keys:?}"));
-    assert!(app.store.revoke_key(key.key_id).await.expect("revoked"));
+    assert!(app
+        .store
+        .write(dialplane_store::RevokeKey(key.key_id))
+        .await
+        .expect("revoked"));
 }
 
 /// The `data` array of a list answer, as agent ids.

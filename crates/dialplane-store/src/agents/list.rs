@@ -1,8 +1,8 @@
 //! The agent list's SQL, for both backends: keyset pagination on (sort column, agent_id), one row more
 //! than the page to tell whether more follow, served by `agents_by_created_at` / `agents_by_name`.
 
-use crate::ops::parse_id;
-use crate::{AgentSummary, ListQuery, Page, Result, SortBy, SortDirection, StoreError};
+use super::{fold_name, AgentSummary, ListQuery, Page, SortBy, SortDirection};
+use crate::{parse_id, Result, StoreError};
 use dialplane_core::agent::Choice;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -29,7 +29,7 @@ where
     q.push(" WHERE workspace = ").push_bind(workspace);
     if let Some(search) = &query.search {
         q.push(format_args!(" AND {}(name_folded, ", dialect.find))
-            .push_bind(crate::fold_name(search))
+            .push_bind(fold_name(search))
             .push(") > 0");
     }
     for tag in &query.tags {
