@@ -2,6 +2,7 @@
 //! answer instead of creating again.
 
 use crate::agents::{decode_agent, StoredAgent};
+use crate::reads::{on_pool, Reads};
 use crate::write::{Tx, WriteOp};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -61,6 +62,26 @@ pub(crate) fn replay(
     }
 }
 
+impl Reads {
+    /// The fingerprint and first answer recorded for the key, if it is in use (not expired).
+    pub async fn idempotent_answer(
+        &self,
+        workspace: &str,
+        idempotency: &Idempotency,
+    ) -> Result<Option<(String, String)>> {
+        let sql = "SELECT fingerprint, response FROM idempotency_keys
+                   WHERE workspace = $1 AND key = $2 AND created_at >= $3";
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(workspace)
+                .bind(&idempotency.key)
+                .bind(&idempotency.expired_before)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+}
+
 impl crate::Store {
     /// The first answer to the create that used `idempotency`'s key, if the key is in use (recorded
     /// and not expired); [`StoreError::IdempotencyKeyReused`] if it was used for another request.
@@ -72,7 +93,7 @@ impl crate::Store {
         let recorded = self
             .timed(
                 "idempotent_answer",
-                self.backend().idempotent_answer(workspace, idempotency),
+                self.reads().idempotent_answer(workspace, idempotency),
             )
             .await?;
         replay(recorded, idempotency)

@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod idempotency;
 pub mod keys;
 pub mod postgres;
+pub mod reads;
 pub mod sqlite;
 mod store;
 pub mod write;

@@ -2,13 +2,10 @@
 //! resource: it is timed for the storage metric, bounded by the backend's answer deadline, and a
 //! write's committed events reach the listeners before the write is answered.
 
-use crate::agents::{ListQuery, Page, StoredAgent};
-use crate::idempotency::Idempotency;
-use crate::keys::{KeyRecord, Principal};
+use crate::reads::Reads;
 use crate::write::{Job, Listener, Listeners, Queued, WriteOp};
 use crate::{Result, StoreError, WriteBatching};
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyHash};
 use std::future::Future;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -53,29 +50,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
         None
     }
 
-    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>>;
-    async fn has_keys(&self) -> Result<bool>;
-    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
-    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>>;
-    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page>;
-    async fn list_versions(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        before: Option<u64>,
-        page_size: u32,
-    ) -> Result<Vec<crate::VersionSummary>>;
-    async fn get_version(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        version: u64,
-    ) -> Result<Option<StoredAgent>>;
-    async fn idempotent_answer(
-        &self,
-        workspace: &str,
-        idempotency: &Idempotency,
-    ) -> Result<Option<(String, String)>>;
+    /// The pool that reads use.
+    fn reads(&self) -> &Reads;
 }
 
 impl Store {
@@ -103,6 +79,10 @@ impl Store {
 
     pub(crate) fn backend(&self) -> &dyn Backend {
         self.0.backend.as_ref()
+    }
+
+    pub(crate) fn reads(&self) -> &Reads {
+        self.0.backend.reads()
     }
 
     /// Runs `op` in one transaction and answers its output once it has committed (a dry run: once it

@@ -2,17 +2,10 @@
 //! than the page to tell whether more follow, served by `agents_by_created_at` / `agents_by_name`.
 
 use super::{fold_name, AgentSummary, ListQuery, Page, SortBy, SortDirection};
+use crate::reads::Dialect;
 use crate::{parse_id, Result, StoreError};
 use dialplane_core::agent::Choice;
 use sqlx::{Database, Encode, QueryBuilder, Type};
-
-/// What differs between the backends' list queries.
-pub struct Dialect {
-    /// `SELECT agent_id, name, <tags as JSON text> AS tags, <metadata as JSON text> AS metadata FROM agents`.
-    pub select: &'static str,
-    /// The function that finds a substring: `instr` or `strpos`.
-    pub find: &'static str,
-}
 
 pub fn list_sql<'a, DB>(
     dialect: &Dialect,
@@ -25,7 +18,7 @@ where
     String: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new(dialect.select);
+    let mut q = QueryBuilder::new(dialect.agent_summaries);
     q.push(" WHERE workspace = ").push_bind(workspace);
     if let Some(search) = &query.search {
         q.push(format_args!(" AND {}(name_folded, ", dialect.find))

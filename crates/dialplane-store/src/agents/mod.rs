@@ -2,6 +2,7 @@
 //! ([`write`]) and their list query ([`list`]).
 
 pub mod list;
+mod reads;
 pub mod write;
 
 use crate::{Result, StoreError};
@@ -308,12 +309,12 @@ impl Derived {
 /// The agent reads.
 impl crate::Store {
     pub async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
-        self.timed("get_agent", self.backend().get_agent(workspace, id))
+        self.timed("get_agent", self.reads().get_agent(workspace, id))
             .await
     }
 
     pub async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
-        self.timed("list_agents", self.backend().list_agents(workspace, query))
+        self.timed("list_agents", self.reads().list_agents(workspace, query))
             .await
     }
 
@@ -332,8 +333,7 @@ impl crate::Store {
         let items = self
             .timed(
                 "list_versions",
-                self.backend()
-                    .list_versions(workspace, id, before, page_size),
+                self.reads().list_versions(workspace, id, before, page_size),
             )
             .await?;
         Ok(Some(version_page(items, page_size)))
@@ -348,7 +348,7 @@ impl crate::Store {
     ) -> Result<Option<StoredAgent>> {
         self.timed(
             "get_version",
-            self.backend().get_version(workspace, id, version),
+            self.reads().get_version(workspace, id, version),
         )
         .await
     }

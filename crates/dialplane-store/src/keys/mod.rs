@@ -1,6 +1,7 @@
 //! API keys: their types, the statements each backend runs for them ([`KeyTx`]) and their writes.
 //! Keys belong to no workspace's API: the `dialplane keys` commands and the bootstrap write them.
 
+use crate::reads::{on_pool, Reads};
 use crate::write::{Event, Tx, WriteOp};
 use crate::{now, parse_id, Result, StoreError};
 use async_trait::async_trait;
@@ -125,19 +126,67 @@ where
     })
 }
 
+/// The columns of [`key_record`].
+const KEY_COLUMNS: &str =
+    "key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at";
+
+/// The key reads, once for both backends (see [`crate::reads`]).
+impl Reads {
+    pub async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > $2)"
+        );
+        let record = on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(hash.as_bytes())
+                .bind(now())
+                .fetch_optional(pool)
+                .await?
+                .map(|row| key_record(&row))
+                .transpose()?
+        });
+        Ok(record.map(|k| Principal {
+            key_id: k.key_id,
+            workspace: k.workspace,
+            scope: k.scope,
+            user: k.user,
+        }))
+    }
+
+    pub async fn has_keys(&self) -> Result<bool> {
+        let sql = "SELECT EXISTS (SELECT 1 FROM api_keys)";
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(sql).fetch_one(pool).await?
+        }))
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id");
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(key_record)
+                .collect()
+        })
+    }
+}
+
 /// The key reads.
 impl crate::Store {
     /// Resolves a key hash to its principal, if the key exists and is neither revoked nor expired.
     pub async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
-        self.timed("authenticate", self.backend().authenticate(hash))
+        self.timed("authenticate", self.reads().authenticate(hash))
             .await
     }
 
     pub async fn has_keys(&self) -> Result<bool> {
-        self.timed("has_keys", self.backend().has_keys()).await
+        self.timed("has_keys", self.reads().has_keys()).await
     }
 
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        self.timed("list_keys", self.backend().list_keys()).await
+        self.timed("list_keys", self.reads().list_keys()).await
     }
 }

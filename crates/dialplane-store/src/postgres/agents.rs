@@ -1,22 +1,12 @@
 //! The agent statements of PostgreSQL write transactions, and the agent reads.
 
 use super::PgTx;
-use crate::agents::{
-    decode_agent, version_summary, AgentTx, ListQuery, Lock, Page, Row, StoredAgent,
-};
-use crate::{parse_id, Result, VersionSummary};
+use crate::agents::{decode_agent, AgentTx, Lock, Row, StoredAgent};
+use crate::{parse_id, Result};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy};
-use sqlx::postgres::PgPool;
 use sqlx::Row as _;
 use std::sync::Arc;
-
-const LIST: crate::agents::list::Dialect = crate::agents::list::Dialect {
-    select: "SELECT agent_id, name, (document->'tags')::text AS tags,
-                    (document->'metadata')::text AS metadata
-             FROM agents",
-    find: "strpos",
-};
 
 #[async_trait]
 impl AgentTx for PgTx<'_> {
@@ -181,96 +171,4 @@ impl AgentTx for PgTx<'_> {
         .await?;
         rows.iter().map(|r| parse_id(r.try_get(0)?)).collect()
     }
-}
-
-pub(super) async fn get_agent(
-    pool: &PgPool,
-    workspace: &str,
-    id: AgentId,
-) -> Result<Option<StoredAgent>> {
-    let row = sqlx::query(
-        "SELECT document::text, revision FROM agents WHERE workspace = $1 AND agent_id = $2",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
-        .transpose()
-}
-
-pub(super) async fn list_agents(pool: &PgPool, workspace: &str, query: &ListQuery) -> Result<Page> {
-    let rows = crate::agents::list::list_sql::<sqlx::Postgres>(&LIST, workspace, query)
-        .build()
-        .fetch_all(pool)
-        .await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            crate::agents::list::summary(
-                row.try_get("agent_id")?,
-                row.try_get("name")?,
-                row.try_get("tags")?,
-                row.try_get("metadata")?,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(crate::agents::list::page(items, query.page_size))
-}
-
-pub(super) async fn list_versions(
-    pool: &PgPool,
-    workspace: &str,
-    id: AgentId,
-    before: Option<u64>,
-    page_size: u32,
-) -> Result<Vec<VersionSummary>> {
-    let rows = sqlx::query(
-        "SELECT version, created_at, user_id, user_email, changed_paths::text, restored_from
-         FROM agent_versions WHERE workspace = $1 AND agent_id = $2 AND version < $3
-         ORDER BY version DESC LIMIT $4",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .bind(
-        before
-            .and_then(|v| i64::try_from(v).ok())
-            .unwrap_or(i64::MAX),
-    )
-    .bind(i64::from(page_size) + 1)
-    .fetch_all(pool)
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            version_summary(
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(items)
-}
-
-pub(super) async fn get_version(
-    pool: &PgPool,
-    workspace: &str,
-    id: AgentId,
-    version: u64,
-) -> Result<Option<StoredAgent>> {
-    let row = sqlx::query(
-        "SELECT document::text, version FROM agent_versions
-         WHERE workspace = $1 AND agent_id = $2 AND version = $3",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .bind(i64::try_from(version).unwrap_or(i64::MAX))
-    .fetch_optional(pool)
-    .await?;
-    row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
-        .transpose()
 }

@@ -2,11 +2,10 @@
 
 use super::PgTx;
 use crate::idempotency::{Idempotency, IdempotencyTx};
-use crate::keys::{key_record, KeyRecord, KeyTx, NewKey, Principal};
-use crate::{now, Result};
+use crate::keys::{key_record, KeyRecord, KeyTx, NewKey};
+use crate::Result;
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyHash, KeyId};
-use sqlx::postgres::PgPool;
+use dialplane_core::{AgentId, KeyId};
 use sqlx::Row as _;
 
 const KEY_COLUMNS: &str =
@@ -106,57 +105,4 @@ impl IdempotencyTx for PgTx<'_> {
         .await?;
         Ok(Some((row.try_get(0)?, row.try_get(1)?)))
     }
-}
-
-pub(super) async fn authenticate(pool: &PgPool, hash: &KeyHash) -> Result<Option<Principal>> {
-    let row = sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
-         AND (expires_at IS NULL OR expires_at > $2)"
-    ))
-    .bind(hash.as_bytes())
-    .bind(now())
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| {
-        let k = key_record(&row)?;
-        Ok(Principal {
-            key_id: k.key_id,
-            workspace: k.workspace,
-            scope: k.scope,
-            user: k.user,
-        })
-    })
-    .transpose()
-}
-
-pub(super) async fn has_keys(pool: &PgPool) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
-        .fetch_one(pool)
-        .await?)
-}
-
-pub(super) async fn list_keys(pool: &PgPool) -> Result<Vec<KeyRecord>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
-    ))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(key_record).collect()
-}
-
-pub(super) async fn idempotent_answer(
-    pool: &PgPool,
-    workspace: &str,
-    idempotency: &Idempotency,
-) -> Result<Option<(String, String)>> {
-    let recorded = sqlx::query_as(
-        "SELECT fingerprint, response FROM idempotency_keys
-         WHERE workspace = $1 AND key = $2 AND created_at >= $3",
-    )
-    .bind(workspace)
-    .bind(&idempotency.key)
-    .bind(&idempotency.expired_before)
-    .fetch_optional(pool)
-    .await?;
-    Ok(recorded)
 }

@@ -8,14 +8,11 @@
 mod agents;
 mod keys;
 
-use crate::agents::{ListQuery, Page, StoredAgent, VersionSummary};
-use crate::idempotency::Idempotency;
-use crate::keys::{KeyRecord, Principal};
+use crate::reads::Reads;
 use crate::store::Backend;
 use crate::write::{Event, Job, Ran, Tx};
 use crate::{Result, StoreError, StoreOptions};
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyHash};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
@@ -24,6 +21,8 @@ const RETRIES: usize = 5;
 
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool, for the reads.
+    reads: Reads,
     /// See [`Store::answer_deadline`]: waiting for a connection, then up to two statement timeouts.
     deadline: std::time::Duration,
 }
@@ -66,6 +65,7 @@ impl PgStore {
             .await
             .map_err(unreachable)?;
         Ok(Self {
+            reads: Reads::Postgres(pool.clone()),
             pool,
             deadline: options.acquire_timeout + 2 * options.statement_timeout,
         })
@@ -149,51 +149,8 @@ impl Backend for PgStore {
         Some(self.deadline)
     }
 
-    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
-        keys::authenticate(&self.pool, hash).await
-    }
-
-    async fn has_keys(&self) -> Result<bool> {
-        keys::has_keys(&self.pool).await
-    }
-
-    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        keys::list_keys(&self.pool).await
-    }
-
-    async fn idempotent_answer(
-        &self,
-        workspace: &str,
-        idempotency: &Idempotency,
-    ) -> Result<Option<(String, String)>> {
-        keys::idempotent_answer(&self.pool, workspace, idempotency).await
-    }
-
-    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
-        agents::get_agent(&self.pool, workspace, id).await
-    }
-
-    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
-        agents::list_agents(&self.pool, workspace, query).await
-    }
-
-    async fn list_versions(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        before: Option<u64>,
-        page_size: u32,
-    ) -> Result<Vec<VersionSummary>> {
-        agents::list_versions(&self.pool, workspace, id, before, page_size).await
-    }
-
-    async fn get_version(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        version: u64,
-    ) -> Result<Option<StoredAgent>> {
-        agents::get_version(&self.pool, workspace, id, version).await
+    fn reads(&self) -> &Reads {
+        &self.reads
     }
 }
 

@@ -1,14 +1,11 @@
 //! The agent statements of the SQLite writer's transactions, and the agent reads.
 
 use super::writer::{db, SqliteTx};
-use crate::agents::{
-    decode_agent, version_summary, AgentTx, ListQuery, Lock, Page, Row, StoredAgent,
-};
-use crate::{parse_id, Result, VersionSummary};
+use crate::agents::{decode_agent, AgentTx, Lock, Row, StoredAgent};
+use crate::{parse_id, Result};
 use async_trait::async_trait;
 use dialplane_core::{AgentId, CreatedBy};
 use rusqlite::{params, OptionalExtension};
-use sqlx::{Row as _, SqlitePool};
 use std::sync::Arc;
 
 #[async_trait]
@@ -194,109 +191,4 @@ impl AgentTx for SqliteTx<'_> {
             .map_err(db)?;
         ids.iter().map(|s| parse_id(s)).collect()
     }
-}
-
-const LIST: crate::agents::list::Dialect = crate::agents::list::Dialect {
-    select: "SELECT agent_id, name, tags, metadata FROM agents",
-    find: "instr",
-};
-
-/// The list query of `query`, as SQLite runs it.
-pub(super) fn list_sql<'a>(
-    workspace: &'a str,
-    query: &'a ListQuery,
-) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
-    crate::agents::list::list_sql(&LIST, workspace, query)
-}
-
-pub(super) async fn get_agent(
-    reads: &SqlitePool,
-    workspace: &str,
-    id: AgentId,
-) -> Result<Option<StoredAgent>> {
-    let row =
-        sqlx::query("SELECT document, revision FROM agents WHERE workspace = ? AND agent_id = ?")
-            .bind(workspace)
-            .bind(id.to_string())
-            .fetch_optional(reads)
-            .await?;
-    row.map(|r| decode_agent(&r.try_get::<String, _>(0)?, r.try_get(1)?))
-        .transpose()
-}
-
-pub(super) async fn list_agents(
-    reads: &SqlitePool,
-    workspace: &str,
-    query: &ListQuery,
-) -> Result<Page> {
-    let rows = list_sql(workspace, query).build().fetch_all(reads).await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            crate::agents::list::summary(
-                row.try_get("agent_id")?,
-                row.try_get("name")?,
-                row.try_get("tags")?,
-                row.try_get("metadata")?,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(crate::agents::list::page(items, query.page_size))
-}
-
-pub(super) async fn list_versions(
-    reads: &SqlitePool,
-    workspace: &str,
-    id: AgentId,
-    before: Option<u64>,
-    page_size: u32,
-) -> Result<Vec<VersionSummary>> {
-    let rows = sqlx::query(
-        "SELECT version, created_at, user_id, user_email, changed_paths, restored_from
-         FROM agent_versions WHERE workspace = ? AND agent_id = ? AND version < ?
-         ORDER BY version DESC LIMIT ?",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .bind(
-        before
-            .and_then(|v| i64::try_from(v).ok())
-            .unwrap_or(i64::MAX),
-    )
-    .bind(i64::from(page_size) + 1)
-    .fetch_all(reads)
-    .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            version_summary(
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(items)
-}
-
-pub(super) async fn get_version(
-    reads: &SqlitePool,
-    workspace: &str,
-    id: AgentId,
-    version: u64,
-) -> Result<Option<StoredAgent>> {
-    let row = sqlx::query(
-        "SELECT document, version FROM agent_versions
-         WHERE workspace = ? AND agent_id = ? AND version = ?",
-    )
-    .bind(workspace)
-    .bind(id.to_string())
-    .bind(i64::try_from(version).unwrap_or(i64::MAX))
-    .fetch_optional(reads)
-    .await?;
-    row.map(|r| decode_agent(r.try_get(0)?, r.try_get(1)?))
-        .transpose()
 }

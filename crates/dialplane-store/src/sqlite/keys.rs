@@ -2,12 +2,11 @@
 
 use super::writer::{db, SqliteTx};
 use crate::idempotency::{Idempotency, IdempotencyTx};
-use crate::keys::{key_record, KeyRecord, KeyTx, NewKey, Principal};
-use crate::{now, Result};
+use crate::keys::{KeyRecord, KeyTx, NewKey};
+use crate::Result;
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyHash, KeyId};
+use dialplane_core::{AgentId, KeyId};
 use rusqlite::{params, OptionalExtension};
-use sqlx::{Row as _, SqlitePool};
 
 #[async_trait]
 impl KeyTx for SqliteTx<'_> {
@@ -106,60 +105,4 @@ impl IdempotencyTx for SqliteTx<'_> {
         )?;
         Ok(None)
     }
-}
-
-pub(super) async fn authenticate(reads: &SqlitePool, hash: &KeyHash) -> Result<Option<Principal>> {
-    let row = sqlx::query(
-        "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at
-         FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL
-         AND (expires_at IS NULL OR expires_at > ?)",
-    )
-    .bind(hash.as_bytes())
-    .bind(now())
-    .fetch_optional(reads)
-    .await?;
-    row.map(|row| {
-        let k = key_record(&row)?;
-        Ok(Principal {
-            key_id: k.key_id,
-            workspace: k.workspace,
-            scope: k.scope,
-            user: k.user,
-        })
-    })
-    .transpose()
-}
-
-pub(super) async fn has_keys(reads: &SqlitePool) -> Result<bool> {
-    let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_keys) AS any")
-        .fetch_one(reads)
-        .await?;
-    Ok(row.try_get::<bool, _>("any")?)
-}
-
-pub(super) async fn list_keys(reads: &SqlitePool) -> Result<Vec<KeyRecord>> {
-    let rows = sqlx::query(
-        "SELECT key_id, workspace, scope, user_id, user_email, created_at, revoked_at, expires_at
-         FROM api_keys ORDER BY created_at, key_id",
-    )
-    .fetch_all(reads)
-    .await?;
-    rows.iter().map(key_record).collect()
-}
-
-pub(super) async fn idempotent_answer(
-    reads: &SqlitePool,
-    workspace: &str,
-    idempotency: &Idempotency,
-) -> Result<Option<(String, String)>> {
-    let recorded = sqlx::query_as(
-        "SELECT fingerprint, response FROM idempotency_keys
-         WHERE workspace = ? AND key = ? AND created_at >= ?",
-    )
-    .bind(workspace)
-    .bind(&idempotency.key)
-    .bind(&idempotency.expired_before)
-    .fetch_optional(reads)
-    .await?;
-    Ok(recorded)
 }

@@ -10,14 +10,11 @@ mod writer;
 
 pub use lock::{lock_for_serving, try_server_lock, ServerLock};
 
-use crate::agents::{ListQuery, Page, StoredAgent, VersionSummary};
-use crate::idempotency::Idempotency;
-use crate::keys::{KeyRecord, Principal};
+use crate::reads::Reads;
 use crate::store::Backend;
 use crate::write::Job;
 use crate::{Result, StoreError, StoreOptions, WriteBatching};
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyHash};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -39,7 +36,7 @@ fn migrator() -> sqlx::migrate::Migrator {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SqliteStore {
-    reads: SqlitePool,
+    reads: Reads,
     /// Agents as the writer last committed them.
     agents: Arc<writer::CommittedAgents>,
     stats: Arc<writer::Stats>,
@@ -123,6 +120,14 @@ async fn checkpoint(
 }
 
 impl SqliteStore {
+    /// The read pool.
+    fn pool(&self) -> &SqlitePool {
+        match &self.reads {
+            Reads::Sqlite(pool) => pool,
+            Reads::Postgres(_) => unreachable!("a SQLite store reads from SQLite"),
+        }
+    }
+
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
         let connect = connect_options(url)?;
         let mut conn = connect
@@ -180,7 +185,7 @@ impl SqliteStore {
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
-            reads,
+            reads: Reads::Sqlite(reads),
             agents,
             stats,
             writes: Mutex::new(Some(tx)),
@@ -242,7 +247,7 @@ impl Backend for SqliteStore {
                 "the SQLite writer has stopped".into(),
             ));
         }
-        sqlx::query("SELECT 1").execute(&self.reads).await?;
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
         Ok(())
     }
     async fn close(&self) {
@@ -259,54 +264,11 @@ impl Backend for SqliteStore {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        self.reads.close().await;
+        self.pool().close().await;
     }
 
-    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>> {
-        keys::authenticate(&self.reads, hash).await
-    }
-
-    async fn has_keys(&self) -> Result<bool> {
-        keys::has_keys(&self.reads).await
-    }
-
-    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
-        keys::list_keys(&self.reads).await
-    }
-
-    async fn idempotent_answer(
-        &self,
-        workspace: &str,
-        idempotency: &Idempotency,
-    ) -> Result<Option<(String, String)>> {
-        keys::idempotent_answer(&self.reads, workspace, idempotency).await
-    }
-
-    async fn get_agent(&self, workspace: &str, id: AgentId) -> Result<Option<StoredAgent>> {
-        agents::get_agent(&self.reads, workspace, id).await
-    }
-
-    async fn list_agents(&self, workspace: &str, query: &ListQuery) -> Result<Page> {
-        agents::list_agents(&self.reads, workspace, query).await
-    }
-
-    async fn list_versions(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        before: Option<u64>,
-        page_size: u32,
-    ) -> Result<Vec<VersionSummary>> {
-        agents::list_versions(&self.reads, workspace, id, before, page_size).await
-    }
-
-    async fn get_version(
-        &self,
-        workspace: &str,
-        id: AgentId,
-        version: u64,
-    ) -> Result<Option<StoredAgent>> {
-        agents::get_version(&self.reads, workspace, id, version).await
+    fn reads(&self) -> &Reads {
+        &self.reads
     }
 }
 

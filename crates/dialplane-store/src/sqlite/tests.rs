@@ -1,9 +1,12 @@
 //! The SQLite backend's own tests: group commit, the writer's cache, checkpoints, query plans.
 
 use super::*;
-use crate::agents::{Change, CreateAgent, Created, DeleteAgent, Prepared, UpdateAgent, Updated};
+use crate::agents::{
+    Change, CreateAgent, Created, DeleteAgent, ListQuery, Prepared, StoredAgent, UpdateAgent,
+    Updated,
+};
 use crate::{SortBy, SortDirection, Store};
-use dialplane_core::{Agent, CreatedBy};
+use dialplane_core::{Agent, AgentId, CreatedBy};
 use sqlx::Row as _;
 
 /// Updates worked out beside the writer: (used as they were, worked out again).
@@ -433,7 +436,8 @@ async fn connections_are_durable_wal_with_synchronous_full() {
 async fn list_plan(conn: &mut sqlx::SqliteConnection, query: &ListQuery) -> Vec<String> {
     let sql = format!(
         "EXPLAIN QUERY PLAN {}",
-        agents::list_sql("default", query).sql()
+        crate::agents::list::list_sql::<sqlx::Sqlite>(&crate::reads::SQLITE, "default", query)
+            .sql()
     );
     sqlx::query(&sql)
         .fetch_all(conn)
