@@ -90,23 +90,17 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                // Deadlock, serialization failure: run the transaction again.
-                Some("40P01" | "40001") => StoreError::Retry(e.to_string()),
-                // Connection exceptions, shutdowns, too many connections, a statement, lock wait or
-                // idle transaction past its timeout (PostgreSQL), SQLite busy/locked.
-                Some(code)
-                    if code.starts_with("08")
-                        || code.starts_with("57P")
-                        || matches!(code, "57014" | "55P03" | "25P03")
-                        || code == "53300"
-                        || code == "5"
-                        || code == "6" =>
+            // Each backend reads its own codes.
+            sqlx::Error::Database(db) => {
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
                 {
-                    StoreError::Unavailable(e.to_string())
+                    postgres::database_error(db.code().as_deref(), e.to_string())
+                } else {
+                    sqlite::database_error(db.code().as_deref(), e.to_string())
                 }
-                _ => StoreError::Internal(e.to_string()),
-            },
+            }
             _ => StoreError::Internal(e.to_string()),
         }
     }

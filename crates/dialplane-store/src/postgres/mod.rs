@@ -154,6 +154,24 @@ impl Backend for PgStore {
     }
 }
 
+/// A PostgreSQL error by its SQLSTATE `code`, as the store reports it.
+pub(crate) fn database_error(code: Option<&str>, message: String) -> StoreError {
+    match code {
+        // Deadlock, serialization failure: run the transaction again.
+        Some("40P01" | "40001") => StoreError::Retry(message),
+        // Connection exceptions, shutdowns, too many connections, a statement, lock wait or idle
+        // transaction past its timeout.
+        Some(code)
+            if code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(code, "57014" | "55P03" | "25P03" | "53300") =>
+        {
+            StoreError::Unavailable(message)
+        }
+        _ => StoreError::Internal(message),
+    }
+}
+
 /// One write transaction.
 pub(super) struct PgTx<'c> {
     pub conn: &'c mut PgConnection,

@@ -195,6 +195,16 @@ impl SqliteStore {
     }
 }
 
+/// A SQLite error by its primary result `code`, as the store reports it: busy or locked (another
+/// process holds the database) is "unavailable", anything else internal.
+pub(crate) fn database_error(code: Option<&str>, message: String) -> StoreError {
+    match code {
+        // SQLITE_BUSY, SQLITE_LOCKED.
+        Some("5" | "6") => StoreError::Unavailable(message),
+        _ => StoreError::Internal(message),
+    }
+}
+
 /// How every connection is opened: WAL with `synchronous=FULL`, so a commit is on disk (the WAL is
 /// fsynced) before it is acknowledged.
 pub fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
