@@ -9,24 +9,15 @@
 
 #![forbid(unsafe_code)]
 
-pub mod agents;
-pub mod auth;
-pub mod cache;
-pub mod duplicate;
-pub mod error;
-pub mod examples;
-pub mod extract;
-pub mod health;
-pub mod history;
-pub mod limits;
-pub mod listing;
-pub mod metrics;
-pub mod observe;
-pub mod openapi;
-pub mod ratelimit;
+pub mod http;
+pub mod resources;
+
+// The HTTP plumbing, at the paths the binary and the tests know it by.
+pub use http::{
+    auth, cache, error, extract, health, limits, metrics, observe, openapi, ratelimit,
+};
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use dialplane_core::Rules;
 use dialplane_store::Store;
@@ -127,45 +118,11 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
     with_layers(routes(&state), &state, options).with_state(state)
 }
 
-/// The prefix of every route of the public API.
-const API: &str = "/api/public/v1";
-
-/// Every route, the agents ones behind authentication and rate limiting. Routes are written out in
-/// full rather than nested under [`API`]: a nested router costs every request a prefix strip and
-/// another router's dispatch.
+/// Every route, each resource's behind authentication and rate limiting.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    let at = |path: &str| format!("{API}{path}");
-    let api = Router::new()
-        .route(&at("/agents"), post(agents::create).get(agents::list))
-        .route(&at("/agents/create"), post(agents::create_hosted))
-        .route(
-            &at("/agents/{agentId}"),
-            get(agents::get).patch(agents::patch).delete(agents::delete),
-        )
-        .route(
-            &at("/agents/{agentId}/duplicate"),
-            post(duplicate::duplicate),
-        )
-        .route(&at("/agents/{agentId}/versions"), get(history::list))
-        .route(
-            &at("/agents/{agentId}/versions/{version}"),
-            get(history::get),
-        )
-        .route(
-            &at("/agents/{agentId}/versions/{version}/diff"),
-            get(history::diff),
-        )
-        .route(
-            &at("/agents/{agentId}/versions/{version}/restore"),
-            post(history::restore),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
-    api.route(&at("/openapi.json"), get(openapi::openapi_json))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let authenticated = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
+    let (router, _) = http::api(|resources| resources.route_layer(authenticated)).split_for_parts();
+    router
 }
 
 /// Wraps `routes` in dialplane's middleware: size and time limits, panic catching, request ids, logs and the

@@ -85,7 +85,7 @@ fn every_operation_has_a_summary_an_example_and_its_error_responses() {
 
 #[test]
 fn the_agent_example_is_a_valid_agent_of_the_document() {
-    let example = dialplane_server::examples::agent();
+    let example = dialplane_server::resources::agents::examples::agent();
     let agent: dialplane_core::Agent = serde_json::from_value(example.clone()).unwrap();
     assert_eq!(serde_json::to_value(&agent).unwrap(), example);
     assert_eq!(agent.spec.name, "Appointment setter");

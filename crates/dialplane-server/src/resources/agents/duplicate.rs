@@ -1,6 +1,6 @@
 //! `POST /agents/{agentId}/duplicate`: a new agent with the same configuration and a fresh history.
 
-use crate::agents::{invalid, store_new, AgentEnvelope};
+use crate::resources::agents::crud::{invalid, store_new, AgentEnvelope};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{dry_run, idempotency, only_known, AgentPath, OptionalJsonObject};
@@ -74,7 +74,7 @@ pub async fn duplicate(
             .idempotent_answer(&principal.workspace, idempotency)
             .await?
         {
-            return Ok(crate::agents::answer_created(first, true));
+            return Ok(crate::resources::agents::crud::answer_created(first, true));
         }
     }
     let source = state

@@ -1,8 +1,11 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types.
 
-use crate::agents;
+//!
+//! The paths come from the routes ([`super::api`]); this module holds what is not a route: the
+//! document's info, tags, shared schemas and security scheme, and the modifiers that run once every
+//! path is in.
+
 use crate::error::{Detail, ErrorBody, ErrorCode, ErrorEnvelope};
-use crate::health;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -13,23 +16,7 @@ use utoipa::{Modify, OpenApi};
         description = "A self-hosted control plane for voice-AI agents, wire-compatible with the Callin public v1 Agents API.",
         license(name = "Apache-2.0")
     ),
-    paths(
-        agents::create,
-        agents::list,
-        agents::get,
-        agents::patch,
-        agents::delete,
-        crate::duplicate::duplicate,
-        crate::history::list,
-        crate::history::get,
-        crate::history::diff,
-        crate::history::restore,
-        health::healthz,
-        health::readyz,
-        openapi_json,
-    ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
-    modifiers(&AgentLinks, &HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples),
     tags((name = "agents", description = "Voice-AI agent configuration"),
         (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"))
 )]
@@ -200,12 +187,12 @@ impl Modify for ResponsesAndExamples {
                             _ => "",
                         };
                         content.example = match schema.rsplit('/').next() {
-                            Some("AgentEnvelope") => Some(crate::examples::agent_envelope()),
+                            Some("AgentEnvelope") => Some(crate::resources::agents::examples::agent_envelope()),
                             Some("ErrorEnvelope") if status == "400" && has_body => {
-                                Some(crate::examples::validation_error())
+                                Some(crate::resources::agents::examples::validation_error())
                             }
                             Some("ErrorEnvelope") if status == "400" => {
-                                Some(crate::examples::invalid_parameter())
+                                Some(crate::resources::agents::examples::invalid_parameter())
                             }
                             _ => None,
                         };
@@ -234,7 +221,12 @@ pub fn document() -> String {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT
         .get_or_init(|| {
-            let mut doc = ApiDoc::openapi();
+            let mut doc = super::api(|resources| resources).into_openapi();
+            let modifiers: [&dyn Modify; 4] =
+                [&AgentLinks, &HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples];
+            for modifier in modifiers {
+                modifier.modify(&mut doc);
+            }
             // utoipa marks every request body required; a duplicate's is optional (no body at all
             // is a plain copy), as its description says and the server does.
             if let Some(body) = doc

@@ -7,7 +7,7 @@ use crate::extract::{
     dry_run, etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject,
     Patch, PatchBody,
 };
-use crate::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
+use crate::resources::agents::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -100,7 +100,7 @@ fn envelope(document: &str) -> Vec<u8> {
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer (200) what would be stored, storing nothing"),
     ),
     request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
-        example = crate::examples::create_body),
+        example = crate::resources::agents::examples::create_body),
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
         (status = 200, description = "A dry run (`dryRun=true`): the agent that would be created, marked `Dry-Run: true`; nothing is stored", body = AgentEnvelope),

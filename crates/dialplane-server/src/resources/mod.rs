@@ -1,0 +1,3 @@
+//! The API's resources: one module each, with its routes, handlers and request rules.
+
+pub mod agents;
