@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod reads;
 pub mod sqlite;
 mod store;
+mod url;
 pub mod write;
 
 pub use agents::{
@@ -26,6 +27,7 @@ pub use agents::{
 pub use idempotency::{Idempotency, PurgeIdempotencyKeys};
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
 pub use store::{Observer, Store};
+pub use url::DatabaseUrl;
 pub use write::{Event, Listener, WriteOp};
 
 use dialplane_core::Problems;
@@ -164,18 +166,12 @@ impl Default for StoreOptions {
     }
 }
 
-/// Opens the database a URL names, creating and migrating it as needed.
-pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
-    if url.starts_with("sqlite:") {
-        Ok(Store::new(sqlite::SqliteStore::open(url, options).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Store::new(postgres::PgStore::open(url, options).await?))
-    } else {
-        Err(StoreError::Unavailable(format!(
-            "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
-            redact_url(url)
-        )))
-    }
+/// Opens the database `url` names, creating and migrating it as needed.
+pub async fn open(url: &DatabaseUrl, options: &StoreOptions) -> Result<Store> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(url) => Store::new(sqlite::SqliteStore::open(url, options).await?),
+        DatabaseUrl::Postgres(url) => Store::new(postgres::PgStore::open(url, options).await?),
+    })
 }
 
 /// `migrator`, made to start on a database that a newer release has migrated further.

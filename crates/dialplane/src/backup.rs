@@ -2,35 +2,27 @@
 
 use crate::cli::{BackupArgs, RestoreArgs};
 use anyhow::{bail, Context};
-use dialplane_store::redact_url;
 use dialplane_store::sqlite::backup;
+use dialplane_store::DatabaseUrl;
 
-/// These commands copy SQLite files; PostgreSQL has its own tools.
-fn sqlite_only(url: &str, command: &str) -> anyhow::Result<()> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!(
+/// The SQLite URL of `url`: these commands copy SQLite files; PostgreSQL has its own tools.
+fn sqlite_only<'u>(url: &'u DatabaseUrl, command: &str) -> anyhow::Result<&'u str> {
+    match url {
+        DatabaseUrl::Sqlite(sqlite) => Ok(sqlite),
+        DatabaseUrl::Postgres(_) => bail!(
             "`dialplane {command}` works on SQLite databases; for PostgreSQL use its own tools \
              (see docs/operations.md), for example:\n  \
              pg_dump --format=custom --file=dialplane.dump '{url}'\n  \
-             pg_restore --clean --if-exists --no-owner --dbname='{url}' dialplane.dump",
-            url = redact_url(url)
-        );
+             pg_restore --clean --if-exists --no-owner --dbname='{url}' dialplane.dump"
+        ),
     }
-    if !url.starts_with("sqlite:") {
-        bail!(
-            "unsupported database URL (expected sqlite://PATH): {}",
-            redact_url(url)
-        );
-    }
-    Ok(())
 }
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
-    let url = &args.database.url;
-    sqlite_only(url, "backup")?;
+    let url = sqlite_only(&args.database.url, "backup")?;
     let summary = backup::backup(url, &args.file)
         .await
-        .with_context(|| format!("backing up {}", redact_url(url)))?;
+        .with_context(|| format!("backing up {}", args.database.url))?;
     eprintln!(
         "dialplane: wrote {} ({} agents, {} bytes)",
         args.file.display(),
@@ -41,15 +33,17 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let url = &args.database.url;
-    sqlite_only(url, "restore")?;
-    let summary = backup::restore(&args.file, url)
-        .await
-        .with_context(|| format!("restoring {} into {}", args.file.display(), redact_url(url)))?;
+    let url = sqlite_only(&args.database.url, "restore")?;
+    let summary = backup::restore(&args.file, url).await.with_context(|| {
+        format!(
+            "restoring {} into {}",
+            args.file.display(),
+            args.database.url
+        )
+    })?;
     eprintln!(
         "dialplane: restored {} agents into {}",
-        summary.agents,
-        redact_url(url)
+        summary.agents, args.database.url
     );
     if let Some(aside) = summary.replaced {
         eprintln!(

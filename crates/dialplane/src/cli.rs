@@ -1,6 +1,8 @@
 //! Command-line interface. Every flag has an environment twin (`DIALPLANE_...`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use dialplane_store::DatabaseUrl;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -44,7 +46,7 @@ pub struct DatabaseArgs {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. `serve` and `migrate` create a missing
     /// SQLite file; the other commands refuse one.
     #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-    pub url: String,
+    pub url: DatabaseUrl,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,6 +73,16 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings, keyed by the flags' names (`max-body-bytes = 2097152`): below flags
+    /// and environment variables, above the defaults.
+    #[arg(long, env = "DIALPLANE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the settings in effect (each with where it came from; passwords replaced) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// What `--print-config` prints, once the settings are read.
+    #[arg(skip)]
+    pub effective: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "DIALPLANE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -226,6 +238,46 @@ fn parse_expires_in(raw: &str) -> Result<std::time::Duration, String> {
 }
 
 impl Cli {
+    /// The command line of this process, with `serve`'s settings file read (see [`crate::config`]).
+    /// Exits for `--help`, `--version` and command-line errors, as clap does.
+    pub fn load() -> anyhow::Result<Self> {
+        Self::load_from(std::env::args_os().collect())
+    }
+
+    pub fn load_from(args: Vec<OsString>) -> anyhow::Result<Self> {
+        let mut command = Cli::command();
+        let mut from_file = Vec::new();
+        if let Some(path) = crate::config::config_file(&args) {
+            let serve = command
+                .find_subcommand("serve")
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("no serve command"))?;
+            let (serve, set) = crate::config::with_file(serve, &path)?;
+            command = command.mut_subcommand("serve", move |_| serve);
+            from_file = set;
+        }
+        let matches = command
+            .clone()
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| e.exit());
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Command::Serve(serve), Some(("serve", serve_matches))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            if serve.print_config {
+                let definition = command
+                    .find_subcommand("serve")
+                    .ok_or_else(|| anyhow::anyhow!("no serve command"))?;
+                serve.effective = Some(crate::config::effective(
+                    definition,
+                    serve_matches,
+                    &from_file,
+                ));
+            }
+        }
+        Ok(cli)
+    }
+
     pub async fn run(self) -> ExitCode {
         let result = match self.command {
             Command::Serve(args) => crate::serve::run(args).await,

@@ -8,16 +8,14 @@ use dialplane_store::{CreateKey, KeyRecord, NewKey, RevokeKey, Store, StoreOptio
 pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
     dialplane_store::open(&db.url, &StoreOptions::default())
         .await
-        .with_context(|| format!("opening {}", dialplane_store::redact_url(&db.url)))
+        .with_context(|| format!("opening {}", db.url))
 }
 
 /// Opens a database that must exist already: the key commands never create one. A typo in
 /// `--database`, or a relative SQLite path run from another directory, would otherwise create an
 /// empty database, print a key of it, and succeed, while the server refuses that key.
 async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
-    if db.url.starts_with("sqlite:") {
-        let options = dialplane_store::sqlite::connect_options(&db.url)?;
-        let file = options.get_filename();
+    if let Some(file) = db.url.sqlite_file() {
         if file != std::path::Path::new(":memory:") && !file.exists() {
             bail!(
                 "there is no database at {}: `dialplane serve` or `dialplane migrate` creates one \
@@ -32,10 +30,7 @@ async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
 pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
     let store = open(db).await?;
     store.close().await;
-    eprintln!(
-        "dialplane: {} is up to date",
-        dialplane_store::redact_url(&db.url)
-    );
+    eprintln!("dialplane: {} is up to date", db.url);
     Ok(())
 }
 

@@ -2,8 +2,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod backup;
 pub mod cli;
+pub mod config;
 pub mod keys;
 pub mod logs;
 pub mod serve;

@@ -1,7 +1,5 @@
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-
 /// mimalloc instead of the system allocator: a write's documents are built on the SQLite writer's
 /// thread and freed on the runtime's, which glibc's allocator serialises on an arena lock (a quarter
 /// of the writer's time in profiles; see docs/BENCHMARKS.md).
@@ -10,5 +8,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    dialplane::cli::Cli::parse().run().await
+    match dialplane::cli::Cli::load() {
+        Ok(cli) => cli.run().await,
+        Err(e) => {
+            eprintln!("dialplane: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -187,7 +187,9 @@ impl Modify for ResponsesAndExamples {
                             _ => "",
                         };
                         content.example = match schema.rsplit('/').next() {
-                            Some("AgentEnvelope") => Some(crate::resources::agents::examples::agent_envelope()),
+                            Some("AgentEnvelope") => {
+                                Some(crate::resources::agents::examples::agent_envelope())
+                            }
                             Some("ErrorEnvelope") if status == "400" && has_body => {
                                 Some(crate::resources::agents::examples::validation_error())
                             }
@@ -222,8 +224,12 @@ pub fn document() -> String {
     DOCUMENT
         .get_or_init(|| {
             let mut doc = super::api(|resources| resources).into_openapi();
-            let modifiers: [&dyn Modify; 4] =
-                [&AgentLinks, &HostedCreatePath, &ApiKeyAuth, &ResponsesAndExamples];
+            let modifiers: [&dyn Modify; 4] = [
+                &AgentLinks,
+                &HostedCreatePath,
+                &ApiKeyAuth,
+                &ResponsesAndExamples,
+            ];
             for modifier in modifiers {
                 modifier.modify(&mut doc);
             }

@@ -352,7 +352,9 @@ async fn keys_create_refuses_labels_that_would_mislead_and_list_escapes_what_it_
 
     // A label stored before labels were checked is printed escaped, never raw.
     let store = dialplane_store::open(
-        &format!("sqlite://{}", dir.path().join("cli.db").display()),
+        &format!("sqlite://{}", dir.path().join("cli.db").display())
+            .parse()
+            .unwrap(),
         &Default::default(),
     )
     .await

@@ -32,6 +32,7 @@ mod outage;
 mod patch;
 mod rate_limit;
 mod read_cache;
+mod settings;
 mod smoke;
 mod tenancy;
 mod writes;

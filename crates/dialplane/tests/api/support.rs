@@ -3,15 +3,14 @@
 
 #![allow(dead_code)]
 
+use dialplane::app::{App, AppConfig};
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
 use dialplane_server::cache::CacheOptions;
-use dialplane_server::ratelimit::RateLimiter;
 use dialplane_server::{AppState, HttpOptions};
 use dialplane_store::{NewKey, Store, StoreOptions};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -205,45 +204,34 @@ impl TestApp {
 
     async fn start(options: TestOptions, db: Arc<TestDb>, db_url: &str) -> Self {
         let db_url = db_url.to_owned();
-        let store = dialplane_store::open(&db_url, &options.store)
-            .await
-            .expect("store opens");
-        let limiter = match &options.redis_url {
-            Some(url) => RateLimiter::redis(options.rate_limit_per_minute, url).expect("Redis URL"),
-            None => RateLimiter::local(options.rate_limit_per_minute),
-        };
-        let cache = options.cache.unwrap_or_else(|| serve_cache(&db_url));
-        let mut state =
-            AppState::new(store.clone(), options.rules.clone(), cache).with_limiter(limiter);
-        if let Some(ttl) = options.idempotency_ttl {
-            state = state.with_idempotency_ttl(ttl);
-        }
-        let routes = match options.extra_routes.clone() {
-            Some(extra) => dialplane_server::routes(&state).merge(extra),
-            None => dialplane_server::routes(&state),
-        };
-        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics_addr = metrics_listener.local_addr().unwrap();
-        tokio::spawn(
-            axum::serve(
-                metrics_listener,
-                dialplane_server::metrics::router(state.metrics.clone()),
+        let config = AppConfig {
+            metrics_listen: Some("127.0.0.1:0".into()),
+            rules: options.rules.clone(),
+            http: options.http,
+            store: options.store.clone(),
+            cache: options.cache.unwrap_or_else(|| serve_cache(&db_url)),
+            rate_limit_per_minute: options.rate_limit_per_minute,
+            redis_url: options.redis_url.clone(),
+            idempotency_ttl: options
+                .idempotency_ttl
+                .unwrap_or(dialplane_server::DEFAULT_IDEMPOTENCY_TTL),
+            extra_routes: options.extra_routes.clone(),
+            ..AppConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                db_url.parse().expect("a database URL"),
             )
-            .into_future(),
-        );
-        let http = options.http;
-        let app = dialplane_server::with_layers(routes, &state, &http).with_state(state);
-        // Bind first, then spawn: the port is open before any request is sent.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        };
+        // Bound before it serves: the port is open before any request is sent.
+        let app = App::build(config).await.expect("the app builds");
+        let (addr, metrics_addr) = (app.addr, app.metrics_addr.expect("metrics listener"));
+        let store = app.store.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let server_store = store.clone();
         let server = tokio::spawn(async move {
-            let _ = dialplane_server::serve(listener, app, &http, async {
-                let _ = rx.await;
-            })
-            .await;
-            server_store.close().await;
+            let _ = app
+                .run_until_stopped(async {
+                    let _ = rx.await;
+                })
+                .await;
         });
         Self {
             addr,
@@ -259,7 +247,6 @@ impl TestApp {
         }
     }
 
-    /// A new key of `workspace` for `user` (`user@example.com`).
     pub async fn new_key(&self, workspace: &str, scope: Scope, user: &str) -> String {
         let key = ApiKey::generate();
         self.store

@@ -7,7 +7,9 @@ use crate::extract::{
     dry_run, etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject,
     Patch, PatchBody,
 };
-use crate::resources::agents::listing::{encode_cursor, parse_query, sort_by_name, sort_direction_name};
+use crate::resources::agents::listing::{
+    encode_cursor, parse_query, sort_by_name, sort_direction_name,
+};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

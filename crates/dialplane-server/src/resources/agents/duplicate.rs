@@ -1,9 +1,9 @@
 //! `POST /agents/{agentId}/duplicate`: a new agent with the same configuration and a fresh history.
 
-use crate::resources::agents::crud::{invalid, store_new, AgentEnvelope};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{dry_run, idempotency, only_known, AgentPath, OptionalJsonObject};
+use crate::resources::agents::crud::{invalid, store_new, AgentEnvelope};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;

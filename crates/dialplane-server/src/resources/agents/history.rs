@@ -1,10 +1,10 @@
 //! Version history: every stored change of an agent is an immutable version. List them, read one,
 //! diff two, or restore one as a new version.
 
-use crate::resources::agents::crud::{changed_agent, update, AgentEnvelope};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{dry_run, etag, only_known, AgentPath, OptionalJsonObject};
+use crate::resources::agents::crud::{changed_agent, update, AgentEnvelope};
 use crate::AppState;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
