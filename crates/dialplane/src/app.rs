@@ -36,6 +36,8 @@ pub struct AppConfig {
     pub rate_limit_per_minute: u32,
     /// Count rate limits in this Redis, across instances.
     pub redis_url: Option<String>,
+    /// The clock of the rate limit's windows (default: the system's).
+    pub rate_limit_clock: Option<Arc<dyn dialplane_server::ratelimit::Clock>>,
     pub idempotency_ttl: Duration,
     /// Where the line for each request goes (default: tracing events).
     pub request_log: Option<Arc<dyn RequestLog>>,
@@ -57,6 +59,7 @@ impl AppConfig {
             cache: CacheOptions::default(),
             rate_limit_per_minute: 0,
             redis_url: None,
+            rate_limit_clock: None,
             idempotency_ttl: dialplane_server::DEFAULT_IDEMPOTENCY_TTL,
             request_log: None,
             extra_routes: None,
@@ -97,11 +100,14 @@ impl App {
                 return Err(e);
             }
         };
-        let limiter = match &config.redis_url {
+        let mut limiter = match &config.redis_url {
             Some(url) => RateLimiter::redis(config.rate_limit_per_minute, url)
                 .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?,
             None => RateLimiter::local(config.rate_limit_per_minute),
         };
+        if let Some(clock) = config.rate_limit_clock {
+            limiter = limiter.with_clock(clock);
+        }
         // Only the one server of a SQLite file may cache agents: its writes are the only writes.
         let cache = CacheOptions {
             agent_bytes: if config.database.is_sqlite() {

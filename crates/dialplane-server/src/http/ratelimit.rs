@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use dialplane_core::KeyId;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const WINDOW_SECS: u64 = 60;
@@ -28,9 +28,45 @@ pub struct Decision {
     pub allowed: bool,
 }
 
-/// The current window and the seconds left in it.
-fn window() -> (u64, u64) {
-    let now = SystemTime::now()
+/// What time it is, for the windows: the system's clock, or one a test sets.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that stands still until it is moved: tests turn the window without waiting for it.
+pub struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    pub fn at(time: SystemTime) -> Self {
+        Self(Mutex::new(time))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        self.0.lock().map_or(UNIX_EPOCH, |now| *now)
+    }
+}
+
+/// The window `clock` is in and the seconds left in it.
+fn window(clock: &dyn Clock) -> (u64, u64) {
+    let now = clock
+        .now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     (now / WINDOW_SECS, WINDOW_SECS - now % WINDOW_SECS)
@@ -50,6 +86,7 @@ pub enum RateLimiter {
     Local {
         per_minute: u32,
         counts: Mutex<HashMap<KeyId, (u64, u64)>>,
+        clock: Arc<dyn Clock>,
     },
     Redis {
         per_minute: u32,
@@ -57,6 +94,7 @@ pub enum RateLimiter {
         conn: tokio::sync::Mutex<Option<ConnectionManager>>,
         last_failure: Mutex<Option<Instant>>,
         last_warning: Mutex<Option<Instant>>,
+        clock: Arc<dyn Clock>,
     },
 }
 
@@ -69,6 +107,36 @@ impl RateLimiter {
         Self::Local {
             per_minute,
             counts: Mutex::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// This limiter with its windows on `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        match self {
+            Self::Off => Self::Off,
+            Self::Local {
+                per_minute, counts, ..
+            } => Self::Local {
+                per_minute,
+                counts,
+                clock,
+            },
+            Self::Redis {
+                per_minute,
+                client,
+                conn,
+                last_failure,
+                last_warning,
+                ..
+            } => Self::Redis {
+                per_minute,
+                client,
+                conn,
+                last_failure,
+                last_warning,
+                clock,
+            },
         }
     }
 
@@ -85,6 +153,7 @@ impl RateLimiter {
             conn: tokio::sync::Mutex::new(None),
             last_failure: Mutex::new(None),
             last_warning: Mutex::new(None),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -92,8 +161,12 @@ impl RateLimiter {
     pub async fn check(&self, key: &KeyId, metrics: &Metrics) -> Option<Decision> {
         let decision = match self {
             Self::Off => return None,
-            Self::Local { per_minute, counts } => {
-                let (window, reset) = window();
+            Self::Local {
+                per_minute,
+                counts,
+                clock,
+            } => {
+                let (window, reset) = window(clock.as_ref());
                 let mut counts = counts.lock().ok()?;
                 if counts.len() > 100_000 {
                     counts.retain(|_, (w, _)| *w == window);
@@ -141,6 +214,7 @@ impl RateLimiter {
             client,
             conn,
             last_failure,
+            clock,
             ..
         } = self
         else {
@@ -160,7 +234,7 @@ impl RateLimiter {
         }
         let mut manager = slot.clone().ok_or("no Redis connection")?;
         drop(slot);
-        let (window, reset) = window();
+        let (window, reset) = window(clock.as_ref());
         let name = format!("dialplane:ratelimit:{key}:{window}");
         let mut pipe = redis::pipe();
         pipe.atomic()

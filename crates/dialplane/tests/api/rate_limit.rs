@@ -3,28 +3,33 @@
 
 use crate::support::*;
 use dialplane_core::Scope;
+use dialplane_server::ratelimit::ManualClock;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The Redis the suite uses (`.ci/run` starts the local one if it is down).
 fn redis_url() -> String {
     std::env::var("DIALPLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// Limits count per fixed minute: a test that must stay inside one window starts early in one.
-async fn early_in_a_minute() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let into_minute = now.as_secs() % 60;
-    if into_minute >= 50 {
-        tokio::time::sleep(std::time::Duration::from_secs(60 - into_minute)).await;
-    }
+/// A clock standing at the first second of a minute: a test's requests all fall in one window,
+/// however long it runs, until the test moves the clock.
+fn start_of_a_minute() -> Arc<ManualClock> {
+    let minute = 1_800_000_000 / 60 * 60;
+    Arc::new(ManualClock::at(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(minute + 1),
+    ))
 }
 
 fn limited(per_minute: u32, redis_url: Option<String>) -> TestOptions {
+    limited_on(per_minute, redis_url, start_of_a_minute())
+}
+
+fn limited_on(per_minute: u32, redis_url: Option<String>, clock: Arc<ManualClock>) -> TestOptions {
     TestOptions {
         rate_limit_per_minute: per_minute,
         redis_url,
+        clock: Some(clock),
         ..TestOptions::default()
     }
 }
@@ -55,7 +60,6 @@ async fn without_a_limit_there_are_no_rate_limit_headers() {
 
 #[tokio::test]
 async fn a_key_over_its_limit_gets_429_with_retry_after_and_others_are_unaffected() {
-    early_in_a_minute().await;
     let app = TestApp::spawn_with(limited(3, None)).await;
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -84,6 +88,38 @@ async fn a_key_over_its_limit_gets_429_with_retry_after_and_others_are_unaffecte
 }
 
 #[tokio::test]
+async fn the_limit_starts_over_when_the_minute_turns() {
+    let clock = start_of_a_minute();
+    let app = TestApp::spawn_with(limited_on(2, None, clock.clone())).await;
+    for left in [1, 0] {
+        assert_eq!(headers(&app.list_agents("").await), (2, left, 59));
+    }
+    let over = app.list_agents("").await;
+    over.assert_error(429, "rate_limited");
+    assert_eq!(over.header("retry-after"), Some("59"));
+    clock.advance(std::time::Duration::from_secs(30));
+    let still = app.list_agents("").await;
+    still.assert_error(429, "rate_limited");
+    assert_eq!(still.header("retry-after"), Some("29"), "the same window");
+    clock.advance(std::time::Duration::from_secs(29));
+    assert_eq!(
+        headers(&app.list_agents("").await),
+        (2, 1, 60),
+        "a new window"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_the_window_turns_with_the_clock_too() {
+    let clock = start_of_a_minute();
+    let app = TestApp::spawn_with(limited_on(1, Some(redis_url()), clock.clone())).await;
+    assert_eq!(app.list_agents("").await.status, 200);
+    app.list_agents("").await.assert_error(429, "rate_limited");
+    clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(headers(&app.list_agents("").await), (1, 0, 59));
+}
+
+#[tokio::test]
 async fn errors_of_authenticated_requests_carry_the_headers_too() {
     let app = TestApp::spawn_with(limited(10, None)).await;
     let r = app.get_agent("not-an-id").await;
@@ -93,7 +129,6 @@ async fn errors_of_authenticated_requests_carry_the_headers_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_the_limit_holds_across_instances() {
-    early_in_a_minute().await;
     let a = TestApp::spawn_with(limited(4, Some(redis_url()))).await;
     let b = a.another_instance().await;
     for app in [&a, &b, &a, &b] {
@@ -115,7 +150,6 @@ async fn when_redis_goes_away_requests_are_served_and_counted_as_failures() {
             .parse()
             .unwrap()
     };
-    early_in_a_minute().await;
     let proxy = Proxy::start(target).await;
     let app = TestApp::spawn_with(limited(2, Some(format!("redis://{}", proxy.addr)))).await;
     assert_eq!(headers(&app.list_agents("").await).1, 1, "Redis counts");

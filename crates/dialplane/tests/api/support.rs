@@ -42,6 +42,8 @@ pub struct TestOptions {
     pub rate_limit_per_minute: u32,
     /// Count the rate limit in this Redis.
     pub redis_url: Option<String>,
+    /// The clock of the rate limit's windows (default: the system's).
+    pub clock: Option<Arc<dyn dialplane_server::ratelimit::Clock>>,
     /// How long idempotency keys are remembered (default: 24 hours).
     pub idempotency_ttl: Option<std::time::Duration>,
     /// The caches (default: as `dialplane serve` has them for the backend).
@@ -212,6 +214,7 @@ impl TestApp {
             cache: options.cache.unwrap_or_else(|| serve_cache(&db_url)),
             rate_limit_per_minute: options.rate_limit_per_minute,
             redis_url: options.redis_url.clone(),
+            rate_limit_clock: options.clock.clone(),
             idempotency_ttl: options
                 .idempotency_ttl
                 .unwrap_or(dialplane_server::DEFAULT_IDEMPOTENCY_TTL),
