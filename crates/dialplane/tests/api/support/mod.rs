@@ -1,0 +1,18 @@
+//! What the integration tests share, by concern: the app, its client helpers, request bodies,
+//! validation tables, databases, proxies and raw HTTP.
+
+mod app;
+mod bodies;
+mod client;
+mod db;
+mod proxy;
+mod raw;
+mod tables;
+
+pub use app::*;
+pub use bodies::*;
+pub use client::*;
+pub use db::*;
+pub use proxy::*;
+pub use raw::*;
+pub use tables::*;
