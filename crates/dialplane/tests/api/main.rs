@@ -34,5 +34,6 @@ mod rate_limit;
 mod read_cache;
 mod settings;
 mod smoke;
+mod storage;
 mod tenancy;
 mod writes;
