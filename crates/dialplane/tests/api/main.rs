@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod dry_run;
 mod duplicate;
+mod envelopes;
 mod errors;
 mod fields_defaults;
 mod fields_rules;
