@@ -8,92 +8,19 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dialplane_core::Problems;
 use dialplane_store::{Kind, StoreError};
-use serde::Serialize;
 use std::sync::Arc;
-use utoipa::ToSchema;
 
-/// Every error code the API answers with. The list is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidJson,
-    ValidationError,
-    InvalidParameter,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    PreconditionFailed,
-    RequestTimeout,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    IdempotencyKeyReused,
-    HeadersTooLarge,
-    RateLimited,
-    Internal,
-    Unavailable,
+pub use dialplane_api::{Detail, ErrorBody, ErrorCode, ErrorEnvelope};
+
+/// The HTTP status of an [`ErrorCode`].
+pub trait Status {
+    fn status(self) -> StatusCode;
 }
 
-impl ErrorCode {
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidJson | Self::ValidationError | Self::InvalidParameter => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict => StatusCode::CONFLICT,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
+impl Status for ErrorCode {
+    fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
-
-    /// The code for a status that some other layer produced.
-    pub fn for_status(status: StatusCode) -> Self {
-        match status {
-            StatusCode::BAD_REQUEST => Self::InvalidParameter,
-            StatusCode::UNAUTHORIZED => Self::Unauthorized,
-            StatusCode::FORBIDDEN => Self::Forbidden,
-            StatusCode::NOT_FOUND => Self::NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
-            StatusCode::CONFLICT => Self::Conflict,
-            StatusCode::PRECONDITION_FAILED => Self::PreconditionFailed,
-            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
-            _ => Self::Internal,
-        }
-    }
-}
-
-/// One entry of `error.details`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Detail {
-    /// JSON Pointer into the request body (for PATCH: into the merged agent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// The query or path parameter at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameter: Option<String>,
-    /// Another agent involved (for `conflict`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    pub code: String,
-    pub message: String,
 }
 
 /// An error answer. `internal` goes to the log only.
@@ -214,25 +141,6 @@ impl ApiError {
             },
         }
     }
-}
-
-/// `{"success": false, "error": {...}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorEnvelope {
-    /// Always false.
-    pub success: bool,
-    pub error: ErrorBody,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    pub code: ErrorCode,
-    pub message: String,
-    /// Every problem found, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<Detail>>,
-    pub request_id: String,
 }
 
 /// Marks a response as an [`ApiError`] waiting to be rendered.

@@ -4,14 +4,7 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// `ok` or `ready`.
-    pub status: &'static str,
-}
+pub use dialplane_api::Health;
 
 /// Liveness
 ///
@@ -19,7 +12,9 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
     responses((status = 200, description = "Up", body = Health, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness
@@ -32,5 +27,7 @@ pub async fn healthz() -> Json<Health> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ready().await?;
-    Ok(Json(Health { status: "ready" }))
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
 }

@@ -1,7 +1,7 @@
 //! The outermost middleware: request ids, request limits, one log line per request, and the rendering
 //! of every error into the envelope, whichever layer produced it.
 
-use crate::error::{ApiError, ErrorCode, Pending};
+use crate::error::{ApiError, ErrorCode, Pending, Status};
 use crate::limits::{limit_request, HttpOptions};
 use crate::metrics::{HttpLabels, Metrics};
 use axum::body::Body;
@@ -135,7 +135,7 @@ fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> R
     let error = match pending {
         Some(Pending(e)) => e,
         None if status.is_client_error() || status.is_server_error() => {
-            let code = ErrorCode::for_status(status);
+            let code = ErrorCode::for_status(status.as_u16());
             let message = match code {
                 ErrorCode::NotFound => "no such route".to_owned(),
                 ErrorCode::MethodNotAllowed => "method not allowed on this route".to_owned(),

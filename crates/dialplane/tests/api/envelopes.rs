@@ -179,3 +179,30 @@ async fn an_encoded_body_is_an_unsupported_media_type() {
     }
     "#);
 }
+
+/// What the server answers decodes into the wire types of `dialplane-api`, as a client would read it.
+#[tokio::test]
+async fn answers_decode_into_the_wire_types_of_the_api_crate() {
+    use dialplane_api::agents::{
+        AgentEnvelope, AgentListEnvelope, DeletedEnvelope, VersionListEnvelope,
+    };
+    let app = TestApp::spawn().await;
+    let created = app.create_agent(&minimal_agent("Wire")).await;
+    let agent: AgentEnvelope = serde_json::from_value(created.body.clone()).unwrap();
+    assert!(agent.success);
+    assert_eq!(agent.data.spec.name, "Wire");
+    let id = agent.data.agent_id.to_string();
+    let list: AgentListEnvelope = serde_json::from_value(app.list_agents("").await.body).unwrap();
+    assert_eq!(list.data.len(), 1);
+    assert!(!list.pagination.has_more);
+    let versions: VersionListEnvelope =
+        serde_json::from_value(app.get(&agent_path(&id, "/versions")).await.body).unwrap();
+    assert_eq!(versions.data[0].version, 1);
+    let error: dialplane_api::ErrorEnvelope =
+        serde_json::from_value(app.get_agent("nope").await.body).unwrap();
+    assert_eq!(error.error.code, dialplane_api::ErrorCode::InvalidParameter);
+    assert_eq!(error.error.code.http_status(), 400);
+    let deleted: DeletedEnvelope =
+        serde_json::from_value(app.delete_agent(&id).await.body).unwrap();
+    assert!(deleted.data.deleted);
+}

@@ -15,6 +15,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+pub use dialplane_api::agents::{
+    AgentEnvelope, AgentListEnvelope, AgentListItem, Deleted, DeletedEnvelope, Pagination,
+};
 use dialplane_core::json_patch::Failure;
 use dialplane_core::validate::{validate_create, validate_document, validate_patch};
 use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
@@ -22,59 +25,7 @@ use dialplane_store::{
     Change, CreateAgent, Created, DeleteAgent, Idempotency, Principal, Rejection, StoredAgent,
     Transform, UpdateAgent, Updated,
 };
-use serde::Serialize;
 use std::sync::Arc;
-use utoipa::ToSchema;
-
-/// `{"success": true, "data": <agent>}`.
-#[derive(Serialize, ToSchema)]
-pub struct AgentEnvelope {
-    pub success: bool,
-    pub data: Agent,
-}
-
-/// A list item: the agent's summary.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentListItem {
-    pub agent_id: AgentId,
-    pub name: String,
-    pub tags: Vec<String>,
-    pub metadata: Metadata,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Pagination {
-    pub page_size: u32,
-    pub has_more: bool,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-    /// `name` or `created_at`.
-    pub sort_by: String,
-    /// `asc` or `desc`.
-    pub sort_direction: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AgentListEnvelope {
-    pub success: bool,
-    pub data: Vec<AgentListItem>,
-    pub pagination: Pagination,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Deleted {
-    pub agent_id: AgentId,
-    pub deleted: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeletedEnvelope {
-    pub success: bool,
-    pub data: Deleted,
-}
 
 /// `{"success":true,"data":<document>}` around an agent's stored JSON document: what serialising
 /// an [`AgentEnvelope`] writes, without serialising the agent again.

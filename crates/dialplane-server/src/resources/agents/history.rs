@@ -4,7 +4,7 @@
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{dry_run, etag, only_known, AgentPath, OptionalJsonObject};
-use crate::resources::agents::crud::{changed_agent, update, AgentEnvelope};
+use crate::resources::agents::crud::{changed_agent, update};
 use crate::AppState;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
@@ -15,62 +15,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use dialplane_api::agents::{
+    AgentEnvelope, DiffEnvelope, VersionItem, VersionListEnvelope, VersionPagination,
+};
 use dialplane_core::validate::validate_document;
-use dialplane_core::{AgentId, CreatedBy};
+use dialplane_core::AgentId;
 use dialplane_store::{Change, StoredAgent, Transform};
-use serde::Serialize;
 use std::sync::Arc;
-use utoipa::ToSchema;
 
 const DEFAULT_PAGE_SIZE: u32 = 30;
 const MAX_PAGE_SIZE: u32 = 100;
-
-/// One entry of an agent's history.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionItem {
-    pub version: u64,
-    pub created_at: String,
-    pub created_by: CreatedBy,
-    /// JSON Pointers of the fields this version changed (empty for version 1).
-    pub changed_paths: Vec<String>,
-    /// The version a restore brought back.
-    pub restored_from: Option<u64>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionPagination {
-    pub page_size: u32,
-    pub has_more: bool,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VersionListEnvelope {
-    pub success: bool,
-    pub data: Vec<VersionItem>,
-    pub pagination: VersionPagination,
-}
-
-/// An RFC 6902 operation.
-#[derive(Serialize, ToSchema)]
-#[schema(as = JsonPatchOperation)]
-pub struct PatchOperationDoc {
-    /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
-    pub op: String,
-    pub path: String,
-    /// Any JSON value (for `add`, `replace` and `test`).
-    pub value: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DiffEnvelope {
-    pub success: bool,
-    /// The operations that turn version `from` into the requested version.
-    #[schema(value_type = Vec<PatchOperationDoc>)]
-    pub data: Vec<json_patch::PatchOperation>,
-}
 
 /// The `{agentId}` and `{version}` (a whole number from 1) of a path.
 pub struct VersionPath {

@@ -1,0 +1,24 @@
+//! dialplane's wire types: what goes over HTTP, for the server and for clients alike.
+//!
+//! `{"success": true, "data": …}` is [`Envelope`] (with a `pagination` too: [`ListEnvelope`]);
+//! `{"success": false, "error": …}` is [`ErrorEnvelope`], whose `code` is one of the closed list
+//! [`ErrorCode`]. The agent document itself is [`dialplane_core::Agent`]. This crate pulls in no
+//! HTTP server and no database driver, so a client crate or the CLI can use it.
+
+#![forbid(unsafe_code)]
+
+pub mod agents;
+mod envelope;
+mod error;
+
+#[doc(hidden)]
+pub use envelope::success as envelope_success;
+pub use envelope::{schema_ref, Envelope, ListEnvelope};
+pub use error::{Detail, ErrorBody, ErrorCode, ErrorEnvelope};
+
+// The answer of `GET /healthz` and `GET /readyz` (no doc comment: it would become the schema's description).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `ready`.
+    pub status: String,
+}
