@@ -13,7 +13,9 @@ pub mod http;
 pub mod resources;
 
 // The HTTP plumbing, at the paths the binary and the tests know it by.
-pub use http::{auth, cache, error, extract, health, limits, metrics, observe, openapi, ratelimit};
+pub use http::{
+    auth, cache, error, extract, health, limits, metrics, observe, openapi, query, ratelimit,
+};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;

@@ -154,43 +154,6 @@ impl FromRequest<AppState> for PatchBody {
     }
 }
 
-/// The query string's parameters, each given at most once: which of two values counts would be a
-/// guess (`?dryRun=true&dryRun=false` must not turn a dry run into a write).
-pub fn query_once(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if pairs.iter().any(|(seen, _)| *seen == name) {
-            return Err(ApiError::parameter(&name, "is given more than once"));
-        }
-        pairs.push((name.into_owned(), value.into_owned()));
-    }
-    Ok(pairs)
-}
-
-/// `?dryRun=true|false`, the only query parameter of the write routes.
-pub fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
-    let mut dry_run = false;
-    for (name, value) in query_once(raw)? {
-        match (name.as_str(), value.as_str()) {
-            ("dryRun", "true") => dry_run = true,
-            ("dryRun", "false") => dry_run = false,
-            ("dryRun", other) => {
-                return Err(ApiError::parameter(
-                    "dryRun",
-                    format!("must be true or false, got {other:?}"),
-                ))
-            }
-            (other, _) => {
-                return Err(ApiError::parameter(
-                    other,
-                    "is not a known parameter (dryRun)",
-                ))
-            }
-        }
-    }
-    Ok(dry_run)
-}
-
 /// The `{agentId}` of a path.
 pub struct AgentPath(pub AgentId);
 

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod query;
 pub mod ratelimit;
 
 use crate::AppState;

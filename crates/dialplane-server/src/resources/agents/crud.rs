@@ -4,14 +4,15 @@ use crate::auth::{Caller, Writer};
 use crate::cache::CachedAgent;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{
-    dry_run, etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject,
-    Patch, PatchBody,
+    etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject, Patch,
+    PatchBody,
 };
+use crate::query::{dry_run, Query};
 use crate::resources::agents::listing::{
     encode_cursor, parse_query, sort_by_name, sort_direction_name,
 };
 use crate::AppState;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -67,11 +68,11 @@ fn envelope(document: &str) -> Vec<u8> {
 pub async fn create(
     State(state): State<AppState>,
     Writer(principal): Writer,
-    RawQuery(query): RawQuery,
+    query: Query,
     headers: HeaderMap,
     JsonObject { body, bytes }: JsonObject,
 ) -> Result<Response, ApiError> {
-    let dry_run = dry_run(query.as_deref())?;
+    let dry_run = dry_run(query)?;
     let request = serde_json::Value::Object(body.clone());
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     let validated = dialplane_store::cpu::run(bytes >= HEAVY_BODY_BYTES, || {
@@ -265,7 +266,7 @@ pub async fn update(
 pub async fn create_hosted(
     state: State<AppState>,
     writer: Writer,
-    query: RawQuery,
+    query: Query,
     headers: HeaderMap,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
@@ -299,9 +300,9 @@ pub async fn create_hosted(
 pub async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> Result<Response, ApiError> {
-    let query = parse_query(raw.as_deref())?;
+    let query = parse_query(query)?;
     let page = state
         .store
         .list_agents(&principal.workspace, &query)
@@ -436,11 +437,11 @@ pub async fn patch(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
-    RawQuery(query): RawQuery,
+    query: Query,
     headers: HeaderMap,
     body: PatchBody,
 ) -> Result<Response, ApiError> {
-    let dry_run = dry_run(query.as_deref())?;
+    let dry_run = dry_run(query)?;
     let rules = state.rules.clone();
     let heavy = body.bytes >= HEAVY_BODY_BYTES
         || matches!(&body.patch, Patch::JsonPatch(ops) if ops.len() >= HEAVY_PATCH_OPERATIONS);
@@ -493,11 +494,11 @@ pub async fn delete(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
-    RawQuery(raw): RawQuery,
+    query: Query,
     headers: HeaderMap,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let dry_run = dry_run(raw.as_deref())?;
+    let dry_run = dry_run(query)?;
     only_known(body, &[])?;
     state
         .store

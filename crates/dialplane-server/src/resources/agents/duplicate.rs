@@ -2,10 +2,11 @@
 
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{dry_run, idempotency, only_known, AgentPath, OptionalJsonObject};
+use crate::extract::{idempotency, only_known, AgentPath, OptionalJsonObject};
+use crate::query::{dry_run, Query};
 use crate::resources::agents::crud::{invalid, store_new, AgentEnvelope};
 use crate::AppState;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
@@ -58,11 +59,11 @@ pub async fn duplicate(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
-    RawQuery(raw): RawQuery,
+    query: Query,
     headers: HeaderMap,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let dry_run = dry_run(raw.as_deref())?;
+    let dry_run = dry_run(query)?;
     let options = only_known(body, &["name"])?;
     let request = serde_json::json!({"duplicate": id.to_string(), "body": options});
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;

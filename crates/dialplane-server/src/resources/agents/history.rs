@@ -3,12 +3,13 @@
 
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::{dry_run, etag, only_known, AgentPath, OptionalJsonObject};
+use crate::extract::{etag, only_known, AgentPath, OptionalJsonObject};
+use crate::query::{dry_run, Query};
 use crate::resources::agents::crud::{changed_agent, update};
 use crate::AppState;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -86,31 +87,12 @@ fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::parameter("cursor", "is not a cursor from a previous page"))
 }
 
-fn parse_list_query(raw: Option<&str>) -> Result<(Option<u64>, u32), ApiError> {
-    let (mut before, mut page_size) = (None, DEFAULT_PAGE_SIZE);
-    for (name, value) in crate::extract::query_once(raw)? {
-        match name.as_str() {
-            "cursor" => before = Some(decode_cursor(&value)?),
-            "pageSize" => {
-                page_size = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::parameter(
-                            "pageSize",
-                            format!("must be an integer from 1 to {MAX_PAGE_SIZE}, got {value:?}"),
-                        )
-                    })?;
-            }
-            other => {
-                return Err(ApiError::parameter(
-                    other,
-                    "is not a known parameter (cursor, pageSize)",
-                ))
-            }
-        }
-    }
+fn parse_list_query(query: Query) -> Result<(Option<u64>, u32), ApiError> {
+    let query = query.known(&["cursor", "pageSize"], &[])?;
+    let before = query.get("cursor").map(decode_cursor).transpose()?;
+    let page_size = query
+        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
     Ok((before, page_size))
 }
 
@@ -134,9 +116,9 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     AgentPath(id): AgentPath,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> Result<Response, ApiError> {
-    let (before, page_size) = parse_list_query(raw.as_deref())?;
+    let (before, page_size) = parse_list_query(query)?;
     let page = state
         .store
         .list_versions(&principal.workspace, id, before, page_size)
@@ -230,20 +212,13 @@ pub async fn diff(
     State(state): State<AppState>,
     Caller(principal): Caller,
     VersionPath { id, version }: VersionPath,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> Result<Response, ApiError> {
-    let mut from = None;
-    for (name, value) in crate::extract::query_once(raw.as_deref())? {
-        match name.as_str() {
-            "from" => from = Some(version_number("from", &value)?),
-            other => {
-                return Err(ApiError::parameter(
-                    other,
-                    "is not a known parameter (from)",
-                ))
-            }
-        }
-    }
+    let query = query.known(&["from"], &[])?;
+    let from = query
+        .get("from")
+        .map(|v| version_number("from", v))
+        .transpose()?;
     let to = load_version(&state, &principal.workspace, id, version).await?;
     let before = match from {
         Some(from) => Some(load_version(&state, &principal.workspace, id, from).await?),
@@ -298,11 +273,11 @@ pub async fn restore(
     State(state): State<AppState>,
     Writer(principal): Writer,
     VersionPath { id, version }: VersionPath,
-    RawQuery(raw): RawQuery,
+    query: Query,
     headers: HeaderMap,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let dry_run = dry_run(raw.as_deref())?;
+    let dry_run = dry_run(query)?;
     only_known(body, &[])?;
     // Versions never change, so reading this one outside the write is safe.
     let old = load_version(&state, &principal.workspace, id, version).await?;

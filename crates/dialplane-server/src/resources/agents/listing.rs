@@ -6,6 +6,7 @@
 //! start strictly after the given value.
 
 use crate::error::ApiError;
+use crate::query::Query;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use dialplane_core::agent::{Choice, Direction};
@@ -109,106 +110,83 @@ fn stored_precision(
     }
 }
 
-/// Parses the list's query string; unknown or repeated parameters are refused.
-pub fn parse_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
+/// The parameters of the list.
+const KNOWN: [&str; 7] = [
+    "cursor",
+    "pageSize",
+    "sortBy",
+    "sortDirection",
+    "search",
+    "tag",
+    "direction",
+];
+
+/// Reads the list's query string; unknown or repeated parameters (but `tag`) are refused.
+pub fn parse_query(query: Query) -> Result<ListQuery, ApiError> {
+    let query = query.known(&KNOWN, &["tag"])?;
     let mut q = ListQuery {
         sort_by: SortBy::CreatedAt,
         sort_direction: SortDirection::Desc,
-        page_size: DEFAULT_PAGE_SIZE,
+        page_size: query
+            .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+            .unwrap_or(DEFAULT_PAGE_SIZE),
         after: None,
-        search: None,
+        search: query
+            .get("search")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
         tags: Vec::new(),
         direction: None,
     };
-    let mut cursor = None;
-    let mut seen: Vec<String> = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if value.contains('\0') {
-            return Err(ApiError::parameter(
-                &name,
-                "must not contain the character U+0000",
-            ));
-        }
-        if name != "tag" {
-            if seen.iter().any(|s| *s == name) {
-                return Err(ApiError::parameter(&name, "is given more than once"));
-            }
-            seen.push(name.to_string());
-        }
-        match name.as_ref() {
-            "pageSize" => {
-                q.page_size = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::parameter(
-                            "pageSize",
-                            format!("must be an integer from 1 to {MAX_PAGE_SIZE}, got {value:?}"),
-                        )
-                    })?;
-            }
-            "sortBy" => {
-                q.sort_by = match value.as_ref() {
-                    "name" => SortBy::Name,
-                    "created_at" => SortBy::CreatedAt,
-                    _ => {
-                        return Err(ApiError::parameter(
-                            "sortBy",
-                            format!("must be \"name\" or \"created_at\", got {value:?}"),
-                        ))
-                    }
-                }
-            }
-            "sortDirection" => {
-                q.sort_direction = match value.as_ref() {
-                    "asc" => SortDirection::Asc,
-                    "desc" => SortDirection::Desc,
-                    _ => {
-                        return Err(ApiError::parameter(
-                            "sortDirection",
-                            format!("must be \"asc\" or \"desc\", got {value:?}"),
-                        ))
-                    }
-                }
-            }
-            "cursor" => {
-                if value.is_empty() {
-                    return Err(ApiError::parameter("cursor", "must not be empty"));
-                }
-                cursor = Some(value.into_owned());
-            }
-            "search" => q.search = Some(value.into_owned()).filter(|s| !s.is_empty()),
-            "tag" => {
-                if value.is_empty() {
-                    return Err(ApiError::parameter("tag", "must not be empty"));
-                }
-                if q.tags.len() == MAX_TAG_FILTERS {
-                    return Err(ApiError::parameter(
-                        "tag",
-                        format!("is given more than {MAX_TAG_FILTERS} times"),
-                    ));
-                }
-                q.tags.push(value.into_owned());
-            }
-            "direction" => {
-                q.direction = Some(Direction::from_wire(&value).ok_or_else(|| {
-                    ApiError::parameter(
-                        "direction",
-                        format!("must be one of {}, got {value:?}", Direction::allowed()),
-                    )
-                })?);
-            }
-            other => {
+    if let Some(value) = query.get("sortBy") {
+        q.sort_by = match value {
+            "name" => SortBy::Name,
+            "created_at" => SortBy::CreatedAt,
+            _ => {
                 return Err(ApiError::parameter(
-                    other,
-                    "is not a known parameter (cursor, pageSize, sortBy, sortDirection, search, tag, direction)",
+                    "sortBy",
+                    format!("must be \"name\" or \"created_at\", got {value:?}"),
                 ))
             }
         }
     }
-    if let Some(cursor) = cursor {
-        q.after = Some(decode_cursor(&cursor, &q)?);
+    if let Some(value) = query.get("sortDirection") {
+        q.sort_direction = match value {
+            "asc" => SortDirection::Asc,
+            "desc" => SortDirection::Desc,
+            _ => {
+                return Err(ApiError::parameter(
+                    "sortDirection",
+                    format!("must be \"asc\" or \"desc\", got {value:?}"),
+                ))
+            }
+        }
+    }
+    for tag in query.all("tag") {
+        if tag.is_empty() {
+            return Err(ApiError::parameter("tag", "must not be empty"));
+        }
+        if q.tags.len() == MAX_TAG_FILTERS {
+            return Err(ApiError::parameter(
+                "tag",
+                format!("is given more than {MAX_TAG_FILTERS} times"),
+            ));
+        }
+        q.tags.push(tag.to_owned());
+    }
+    if let Some(value) = query.get("direction") {
+        q.direction = Some(Direction::from_wire(value).ok_or_else(|| {
+            ApiError::parameter(
+                "direction",
+                format!("must be one of {}, got {value:?}", Direction::allowed()),
+            )
+        })?);
+    }
+    if let Some(cursor) = query.get("cursor") {
+        if cursor.is_empty() {
+            return Err(ApiError::parameter("cursor", "must not be empty"));
+        }
+        q.after = Some(decode_cursor(cursor, &q)?);
     }
     Ok(q)
 }
@@ -220,7 +198,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_hosted_api() {
-        let q = parse_query(None).unwrap();
+        let q = parse_query(Query::parse(None)).unwrap();
         assert_eq!(q.page_size, 30);
         assert_eq!(q.sort_by, SortBy::CreatedAt);
         assert_eq!(q.sort_direction, SortDirection::Desc);
@@ -242,7 +220,7 @@ mod tests {
             "search=a%00b",
             "sortBy=name&cursor=%00",
         ] {
-            assert!(parse_query(Some(bad)).is_err(), "{bad}");
+            assert!(parse_query(Query::parse(Some(bad))).is_err(), "{bad}");
         }
         // A forged cursor of ours whose key holds U+0000.
         for (sort, dir) in [("name", "asc"), ("created_at", "desc")] {
@@ -254,29 +232,35 @@ mod tests {
                 "sortBy={sort}&sortDirection={dir}&cursor={}",
                 URL_SAFE_NO_PAD.encode(raw)
             );
-            assert!(parse_query(Some(&bad)).is_err(), "{bad}");
+            assert!(parse_query(Query::parse(Some(&bad))).is_err(), "{bad}");
         }
         let many_tags: Vec<String> = (0..51).map(|i| format!("tag=t{i}")).collect();
-        assert!(parse_query(Some(&many_tags[..50].join("&"))).is_ok());
-        assert!(parse_query(Some(&many_tags.join("&"))).is_err(), "51 tags");
+        assert!(parse_query(Query::parse(Some(&many_tags[..50].join("&")))).is_ok());
+        assert!(
+            parse_query(Query::parse(Some(&many_tags.join("&")))).is_err(),
+            "51 tags"
+        );
     }
 
     #[test]
     fn a_cursor_is_tied_to_its_sort() {
-        let q = parse_query(Some("sortBy=name")).unwrap();
+        let q = parse_query(Query::parse(Some("sortBy=name"))).unwrap();
         let c = encode_cursor(&q, "Ada", AgentId::generate());
-        assert!(parse_query(Some(&format!("sortBy=name&cursor={c}"))).is_ok());
-        assert!(parse_query(Some(&format!("sortBy=created_at&cursor={c}"))).is_err());
-        assert!(parse_query(Some(&format!("sortBy=name&sortDirection=asc&cursor={c}"))).is_err());
+        assert!(parse_query(Query::parse(Some(&format!("sortBy=name&cursor={c}")))).is_ok());
+        assert!(parse_query(Query::parse(Some(&format!("sortBy=created_at&cursor={c}")))).is_err());
+        assert!(parse_query(Query::parse(Some(&format!(
+            "sortBy=name&sortDirection=asc&cursor={c}"
+        ))))
+        .is_err());
     }
 
     proptest! {
         #[test]
         fn cursors_round_trip_any_key(key in "\\PC{0,80}") {
-            let q = parse_query(Some("sortBy=name&sortDirection=asc")).unwrap();
+            let q = parse_query(Query::parse(Some("sortBy=name&sortDirection=asc"))).unwrap();
             let id = AgentId::generate();
             let c = encode_cursor(&q, &key, id);
-            let back = parse_query(Some(&format!("sortBy=name&sortDirection=asc&cursor={c}"))).unwrap();
+            let back = parse_query(Query::parse(Some(&format!("sortBy=name&sortDirection=asc&cursor={c}")))).unwrap();
             prop_assert_eq!(back.after, Some(After { key, id: Some(id) }));
         }
     }
