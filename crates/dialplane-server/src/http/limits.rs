@@ -113,9 +113,15 @@ impl HttpBody for DeadlineBody {
 }
 
 /// The most bytes the body of the request may take: set for every request by [`limit_request`],
-/// read by [`read_body`]. A route with bodies of another size sets its own.
+/// read by [`read_body`]. A route with bodies of another size sets its own with [`body_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimit(pub usize);
+
+/// A route layer giving the route's bodies a limit of their own (uploads), in place of
+/// `--max-body-bytes`: `.route_layer(body_limit(5 << 20))`.
+pub fn body_limit(bytes: usize) -> axum::Extension<BodyLimit> {
+    axum::Extension(BodyLimit(bytes))
+}
 
 /// Refuses oversized heads, puts a deadline on the body and records its size limit, then runs
 /// `next`. Bodies are read only by the handlers that take one, after authentication.

@@ -128,8 +128,16 @@ pub async fn observe(
     response
 }
 
+/// Marks a response that keeps its own body, error or not: the routes outside the JSON API (a web
+/// console's pages) answer in their own format. Insert it as a response extension.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// Renders a pending [`ApiError`], or turns a bare error status from another layer into one.
 fn render_error(response: Response, request_id: &str, span: &tracing::Span) -> Response {
+    if response.extensions().get::<OwnBody>().is_some() {
+        return response;
+    }
     let status = response.status();
     let pending = response.extensions().get::<Pending>().cloned();
     let error = match pending {

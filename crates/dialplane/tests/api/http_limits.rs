@@ -165,3 +165,78 @@ async fn a_chunked_body_over_the_limit_is_413_without_reading_it_all() {
     let answer = app.raw(request.as_bytes()).await.expect("an answer");
     answer.assert_error(413, "payload_too_large");
 }
+
+/// Routes beside the API: one whose bodies have a limit of their own, and pages that keep their own
+/// error bodies (a console's), beside one that answers a bare error status.
+fn extra_routes() -> axum::Router<dialplane_server::AppState> {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use dialplane_server::extract::BodyBytes;
+    axum::Router::new()
+        .route(
+            "/upload",
+            post(|BodyBytes(bytes): BodyBytes| async move { bytes.len().to_string() })
+                .route_layer(dialplane_server::limits::body_limit(10)),
+        )
+        .route(
+            "/page",
+            get(|| async {
+                let mut page = (
+                    StatusCode::NOT_FOUND,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<h1>Not here</h1>",
+                )
+                    .into_response();
+                page.extensions_mut()
+                    .insert(dialplane_server::observe::OwnBody);
+                page
+            }),
+        )
+        .route("/bare", get(|| async { StatusCode::NOT_FOUND }))
+}
+
+#[tokio::test]
+async fn a_route_can_have_a_body_limit_of_its_own() {
+    let app = TestApp::spawn_with(TestOptions {
+        extra_routes: Some(extra_routes()),
+        ..TestOptions::default()
+    })
+    .await;
+    let send = |body: &'static [u8]| {
+        app.send(
+            reqwest::Method::POST,
+            "/upload",
+            None,
+            &[("content-type", "application/octet-stream")],
+            Some(body.to_vec()),
+        )
+    };
+    let fits = send(b"0123456789").await;
+    assert_eq!((fits.status.as_u16(), fits.text.as_str()), (200, "10"));
+    send(b"0123456789+")
+        .await
+        .assert_error(413, "payload_too_large");
+    // The API's own limit is untouched: a create of more than ten bytes is fine.
+    assert_eq!(app.create_agent(&minimal_agent("Big")).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_route_outside_the_envelope_keeps_its_own_error_body() {
+    let app = TestApp::spawn_with(TestOptions {
+        extra_routes: Some(extra_routes()),
+        ..TestOptions::default()
+    })
+    .await;
+    let page = app
+        .send(reqwest::Method::GET, "/page", None, &[], None)
+        .await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.text, "<h1>Not here</h1>");
+    assert_eq!(page.header("content-type"), Some("text/html"));
+    assert!(page.header("x-request-id").is_some(), "still observed");
+    let bare = app
+        .send(reqwest::Method::GET, "/bare", None, &[], None)
+        .await;
+    bare.assert_error(404, "not_found");
+}
