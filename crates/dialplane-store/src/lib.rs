@@ -20,11 +20,13 @@ mod url;
 pub mod write;
 
 pub use agents::{
-    fold_name, After, AgentSummary, Change, CreateAgent, Created, DeleteAgent, IfMatch, ListQuery,
-    Page, Rejection, SortBy, SortDirection, StoredAgent, Transform, UpdateAgent, Updated,
-    VersionPage, VersionSummary,
+    fold_name, After, AgentSummary, Change, CreateAgent, DeleteAgent, IfMatch, ListQuery, Page,
+    Rejection, SortBy, SortDirection, StoredAgent, Transform, UpdateAgent, Updated, VersionPage,
+    VersionSummary,
 };
-pub use idempotency::{Idempotency, PurgeIdempotencyKeys};
+pub use idempotency::{
+    Answer, Idempotency, Idempotent, IdempotentWrite, PurgeIdempotencyKeys, Recorded,
+};
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
 pub use store::{Observer, Store};
 pub use url::DatabaseUrl;

@@ -79,14 +79,6 @@ pub struct Page {
     pub has_more: bool,
 }
 
-/// The outcome of a create.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Created {
-    New(StoredAgent),
-    /// The same idempotency key and body were seen before: the first answer, as it was.
-    Replayed(StoredAgent),
-}
-
 /// The outcome of an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Updated {

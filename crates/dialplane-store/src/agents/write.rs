@@ -1,37 +1,28 @@
 //! The agent writes: create, update (with a transform) and delete, once for every backend.
 
 use super::{
-    decode_agent, encode, Change, Created, Derived, IfMatch, Lock, Rejection, Row, StoredAgent,
-    Transform, Updated,
+    encode, Change, Derived, IfMatch, Lock, Rejection, Row, StoredAgent, Transform, Updated,
 };
-use crate::idempotency::Idempotency;
 use crate::write::{Beforehand, Event, Tx, WriteOp};
-use crate::{now, Kind, Result, StoreError};
+use crate::{Kind, Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::{Agent, AgentId};
 use std::sync::Arc;
 
 /// Stores a new agent (version 1); its transfer targets must exist in the workspace. With
-/// `dry_run`, checks everything and stores nothing (the idempotency key is not used).
+/// `dry_run`, checks everything and stores nothing.
 #[derive(Clone)]
 pub struct CreateAgent {
     pub workspace: String,
     pub agent: Box<Agent>,
-    pub idempotency: Option<Idempotency>,
     pub dry_run: bool,
 }
 
 impl CreateAgent {
-    pub fn new(
-        workspace: &str,
-        agent: Agent,
-        idempotency: Option<Idempotency>,
-        dry_run: bool,
-    ) -> Self {
+    pub fn new(workspace: &str, agent: Agent, dry_run: bool) -> Self {
         Self {
             workspace: workspace.to_owned(),
             agent: Box::new(agent),
-            idempotency: idempotency.filter(|_| !dry_run),
             dry_run,
         }
     }
@@ -39,23 +30,21 @@ impl CreateAgent {
 
 #[async_trait]
 impl WriteOp for CreateAgent {
-    type Output = Created;
+    type Output = StoredAgent;
     const NAME: &'static str = "create_agent";
 
     fn dry_run(&self) -> bool {
         self.dry_run
     }
 
-    async fn run(self, tx: &mut dyn Tx) -> Result<Created> {
-        let created = create_agent(tx, &self.workspace, *self.agent, self.idempotency).await?;
-        if let Created::New(stored) = &created {
-            tx.emit(Event::AgentCreated {
-                workspace: self.workspace,
-                agent_id: stored.agent.agent_id,
-                version: stored.revision,
-            });
-        }
-        Ok(created)
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredAgent> {
+        let stored = create_agent(tx, &self.workspace, *self.agent).await?;
+        tx.emit(Event::AgentCreated {
+            workspace: self.workspace,
+            agent_id: stored.agent.agent_id,
+            version: stored.revision,
+        });
+        Ok(stored)
     }
 }
 
@@ -170,31 +159,15 @@ impl WriteOp for DeleteAgent {
     }
 }
 
-async fn create_agent(
-    tx: &mut dyn Tx,
-    workspace: &str,
-    agent: Agent,
-    idempotency: Option<Idempotency>,
-) -> Result<Created> {
+async fn create_agent(tx: &mut dyn Tx, workspace: &str, agent: Agent) -> Result<StoredAgent> {
     let row = Row::new(&agent, 1)?;
-    if let Some(idem) = &idempotency {
-        let seen = tx
-            .claim_idempotency(workspace, idem, agent.agent_id, &row.document, &now())
-            .await?;
-        if let Some((fingerprint, response)) = seen {
-            if fingerprint != idem.fingerprint {
-                return Err(StoreError::IdempotencyKeyReused);
-            }
-            return Ok(Created::Replayed(decode_agent(&response, 1)?));
-        }
-    }
     check_targets(tx, workspace, &row).await?;
     tx.insert_agent(workspace, &row).await?;
     tx.replace_links(workspace, &row).await?;
     tx.insert_version(workspace, &row, &agent.metadata.created_by, &[], None)
         .await?;
     drop(row);
-    Ok(Created::New(StoredAgent { agent, revision: 1 }))
+    Ok(StoredAgent { agent, revision: 1 })
 }
 
 async fn update_agent(

@@ -6,6 +6,7 @@
 //! that loses a deadlock is retried. PostgreSQL's own group commit shares fsyncs between transactions.
 
 mod agents;
+mod idempotency;
 mod keys;
 
 use crate::reads::Reads;
@@ -47,7 +48,7 @@ impl PgStore {
         let mut migrating: PgConnection = sqlx::Connection::connect_with(&base)
             .await
             .map_err(unreachable)?;
-        crate::tolerant(sqlx::migrate!("./migrations/postgres"))
+        migrator()
             .run(&mut migrating)
             .await
             .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;
@@ -170,6 +171,11 @@ pub(crate) fn database_error(code: Option<&str>, message: String) -> StoreError 
         }
         _ => StoreError::Internal(message),
     }
+}
+
+/// The schema's migrations, applied when a store opens (see [`crate::tolerant`]).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    crate::tolerant(sqlx::migrate!("./migrations/postgres"))
 }
 
 /// One write transaction.

@@ -1,12 +1,11 @@
-//! The key and idempotency statements of the SQLite writer's transactions, and their reads.
+//! The key statements of the SQLite writer's transactions.
 
 use super::writer::{db, SqliteTx};
-use crate::idempotency::{Idempotency, IdempotencyTx};
 use crate::keys::{KeyRecord, KeyTx, NewKey};
 use crate::Result;
 use async_trait::async_trait;
-use dialplane_core::{AgentId, KeyId};
-use rusqlite::{params, OptionalExtension};
+use dialplane_core::KeyId;
+use rusqlite::params;
 
 #[async_trait]
 impl KeyTx for SqliteTx<'_> {
@@ -51,58 +50,5 @@ impl KeyTx for SqliteTx<'_> {
             params![now, id.to_string()],
         )?;
         Ok(changed == 1)
-    }
-}
-
-#[async_trait]
-impl IdempotencyTx for SqliteTx<'_> {
-    async fn purge_idempotency_keys(&mut self, expired_before: &str) -> Result<u64> {
-        let purged = self.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < ?",
-            params![expired_before],
-        )?;
-        Ok(purged as u64)
-    }
-
-    async fn claim_idempotency(
-        &mut self,
-        workspace: &str,
-        idempotency: &Idempotency,
-        agent_id: AgentId,
-        response: &str,
-        now: &str,
-    ) -> Result<Option<(String, String)>> {
-        self.execute(
-            "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ? AND created_at < ?",
-            params![workspace, idempotency.key, idempotency.expired_before],
-        )?;
-        let seen = self
-            .conn
-            .prepare_cached(
-                "SELECT fingerprint, response FROM idempotency_keys WHERE workspace = ? AND key = ?",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![workspace, idempotency.key], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(db)?;
-        if seen.is_some() {
-            return Ok(seen);
-        }
-        self.execute(
-            "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-            params![
-                workspace,
-                idempotency.key,
-                idempotency.fingerprint,
-                agent_id.to_string(),
-                response,
-                now,
-            ],
-        )?;
-        Ok(None)
     }
 }

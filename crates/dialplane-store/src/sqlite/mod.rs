@@ -4,6 +4,7 @@
 
 mod agents;
 pub mod backup;
+mod idempotency;
 mod keys;
 mod lock;
 mod writer;
@@ -28,7 +29,7 @@ use tokio::task::JoinHandle;
 
 /// The schema's migrations, applied when a store opens. See [`crate::tolerant`] for why migrations a
 /// newer release applied are let be.
-fn migrator() -> sqlx::migrate::Migrator {
+pub fn migrator() -> sqlx::migrate::Migrator {
     crate::tolerant(sqlx::migrate!("./migrations/sqlite"))
 }
 

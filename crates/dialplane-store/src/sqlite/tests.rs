@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::agents::{
-    Change, CreateAgent, Created, DeleteAgent, ListQuery, Prepared, StoredAgent, UpdateAgent,
-    Updated,
+    Change, CreateAgent, DeleteAgent, ListQuery, Prepared, StoredAgent, UpdateAgent, Updated,
 };
 use crate::{SortBy, SortDirection, Store};
 use dialplane_core::{Agent, AgentId, CreatedBy};
@@ -73,13 +72,13 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spoils_none() {
                     ..Default::default()
                 }];
             }
-            store.write(CreateAgent::new("w", a, None, false)).await
+            store.write(CreateAgent::new("w", a, false)).await
         }));
     }
     let mut ok = 0;
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await.unwrap() {
-            Ok(Created::New(_)) => ok += 1,
+            Ok(_) => ok += 1,
             Err(StoreError::Invalid(_)) => assert_eq!(i % 8, 0),
             other => panic!("unexpected {other:?}"),
         }
@@ -126,11 +125,8 @@ async fn store_with_agent_n(
         .unwrap();
     let committed = sqlite.agents.clone();
     let store = Store::new(sqlite);
-    match store
-        .write(CreateAgent::new("w", agent("n"), None, false))
-        .await
-    {
-        Ok(Created::New(a)) => (store, committed, a.agent.agent_id),
+    match store.write(CreateAgent::new("w", agent("n"), false)).await {
+        Ok(a) => (store, committed, a.agent.agent_id),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -376,10 +372,7 @@ async fn the_wal_starts_over_under_a_steady_write_load() {
                 while tokio::time::Instant::now() < until {
                     let mut a = agent(&format!("w{w} {created}"));
                     a.spec.conversation_config.agent.prompt.prompt = prompt.clone();
-                    store
-                        .write(CreateAgent::new("w", a, None, false))
-                        .await
-                        .unwrap();
+                    store.write(CreateAgent::new("w", a, false)).await.unwrap();
                     created += 1;
                 }
                 created

@@ -48,3 +48,85 @@ async fn a_server_starts_on_a_database_that_a_newer_release_migrated_further() {
     let created = older.create_named("After").await;
     assert_eq!(app.get_agent(&created).await.status, 200);
 }
+
+/// A database as the release before idempotency answers were kept whole left it: migrated up to
+/// the last migration before them, holding one agent created with an `Idempotency-Key`.
+async fn database_before_idempotent_answers(db: &TestDb, body: &serde_json::Value) -> String {
+    use sqlx::Connection;
+    let (mut migrator, before) = match postgres_url() {
+        Some(_) => (dialplane_store::postgres::migrator(), 4),
+        None => (dialplane_store::sqlite::migrator(), 5),
+    };
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < before)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let agent_id = dialplane_core::AgentId::generate().to_string();
+    let mut document = body.clone();
+    document["agentId"] = agent_id.clone().into();
+    let insert =
+        "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
+                  VALUES ('default', 'before', $1, $2, $3, $4)";
+    let fingerprint = dialplane_core::json::fingerprint(body);
+    let now = dialplane_core::agent::timestamp(chrono::Utc::now());
+    if postgres_url().is_some() {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+        sqlx::query(insert)
+            .bind(&fingerprint)
+            .bind(&agent_id)
+            .bind(document.to_string())
+            .bind(&now)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
+            .await
+            .unwrap();
+        migrator.run(&mut conn).await.unwrap();
+        sqlx::query(insert)
+            .bind(&fingerprint)
+            .bind(&agent_id)
+            .bind(document.to_string())
+            .bind(&now)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    agent_id
+}
+
+#[tokio::test]
+async fn an_idempotency_key_recorded_before_the_upgrade_still_replays_its_first_answer() {
+    let body = minimal_agent("Before the upgrade");
+    let db = std::sync::Arc::new(TestDb::new().await);
+    let agent_id = database_before_idempotent_answers(&db, &body).await;
+    let mut app = TestApp::start_on(TestOptions::default(), db.clone(), &db.url).await;
+    app.key = app
+        .new_key("default", dialplane_core::Scope::Write, "alice")
+        .await;
+    let replay = app
+        .post_idempotent("/api/public/v1/agents", "before", &body)
+        .await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        replay.header("location"),
+        Some(format!("/api/public/v1/agents/{agent_id}").as_str())
+    );
+    assert_eq!(replay.header("etag"), Some("\"1\""));
+    assert_eq!(replay.data()["agentId"], serde_json::json!(agent_id));
+    assert_eq!(
+        replay.data()["name"],
+        serde_json::json!("Before the upgrade")
+    );
+    // Another body under the same key is still refused.
+    let other = app
+        .post_idempotent("/api/public/v1/agents", "before", &minimal_agent("Other"))
+        .await;
+    other.assert_error(422, "idempotency_key_reused");
+}

@@ -156,7 +156,6 @@ async fn store_copy(app: &TestApp, template: &Agent, name: &str, created_at: &st
         .write(dialplane_store::CreateAgent::new(
             "default",
             agent.clone(),
-            None,
             false,
         ))
         .await

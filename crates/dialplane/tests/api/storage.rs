@@ -5,9 +5,10 @@
 use crate::support::{minimal_agent, TestDb};
 use dialplane_core::{Agent, AgentId, ApiKey, CreatedBy, Metadata, Rules, Scope};
 use dialplane_store::{
-    Change, CreateAgent, CreateFirstKey, CreateKey, Created, DeleteAgent, Event, Idempotency,
-    IfMatch, Kind, ListQuery, NewKey, PurgeIdempotencyKeys, RevokeKey, SortBy, SortDirection,
-    Store, StoreError, StoredAgent, Transform, UpdateAgent, Updated,
+    Answer, Change, CreateAgent, CreateFirstKey, CreateKey, DeleteAgent, Event, Idempotency,
+    Idempotent, IdempotentWrite, IfMatch, Kind, ListQuery, NewKey, PurgeIdempotencyKeys, Recorded,
+    RevokeKey, SortBy, SortDirection, Store, StoreError, StoredAgent, Transform, UpdateAgent,
+    Updated,
 };
 use std::sync::{Arc, Mutex};
 
@@ -72,10 +73,10 @@ fn rename(name: &'static str) -> Transform {
 }
 
 async fn create(store: &Store, agent: Agent) -> StoredAgent {
-    match store.write(CreateAgent::new("w", agent, None, false)).await {
-        Ok(Created::New(stored)) => stored,
-        other => panic!("unexpected {other:?}"),
-    }
+    store
+        .write(CreateAgent::new("w", agent, false))
+        .await
+        .expect("created")
 }
 
 fn update(
@@ -294,35 +295,91 @@ async fn the_key_story() {
 
 #[tokio::test]
 async fn the_idempotency_story() {
-    let (_db, store, _) = store().await;
+    let (_db, store, events) = store().await;
     let key = |fingerprint: &str| Idempotency {
         key: "k".into(),
         fingerprint: fingerprint.into(),
         expired_before: dialplane_core::agent::timestamp_ago(std::time::Duration::from_secs(3600)),
     };
-    let write = |fingerprint: &str, name: &str| {
-        CreateAgent::new("w", agent(name), Some(key(fingerprint)), false)
+    // The answer a create is sent as: here its agent's name.
+    let answer: Answer<StoredAgent> = Arc::new(|stored: &StoredAgent| Recorded {
+        status: 201,
+        headers: vec![("x-name".into(), stored.agent.spec.name.clone())],
+        body: stored.agent.agent_id.to_string().into_bytes(),
+    });
+    let write = |fingerprint: &str, name: &str| IdempotentWrite {
+        workspace: "w".into(),
+        idempotency: key(fingerprint),
+        op: CreateAgent::new("w", agent(name), false),
+        answer: answer.clone(),
     };
-    let Created::New(first) = store.write(write("a", "One")).await.unwrap() else {
+    let Idempotent::Fresh(first) = store.write(write("a", "One")).await.unwrap() else {
         panic!("a new agent");
     };
-    match store.write(write("a", "Two")).await.unwrap() {
-        Created::Replayed(replayed) => assert_eq!(replayed.agent, first.agent),
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(taken(&events).len(), 1);
+    let recorded = Recorded {
+        status: 201,
+        headers: vec![("x-name".into(), "One".into())],
+        body: first.agent.agent_id.to_string().into_bytes(),
+    };
+    // The same key and body: the first answer, and nothing written.
+    assert_eq!(
+        store.write(write("a", "Two")).await.unwrap(),
+        Idempotent::Replayed(recorded.clone())
+    );
+    assert_eq!(taken(&events), [], "a replay writes nothing");
     let reused = store.write(write("b", "Three")).await;
     assert!(
         matches!(reused, Err(StoreError::IdempotencyKeyReused)),
         "{reused:?}"
     );
-    let answer = store.idempotent_answer("w", &key("a")).await.unwrap();
-    assert_eq!(answer.map(|a| a.agent.agent_id), Some(first.agent.agent_id));
+    assert_eq!(
+        store.idempotent_answer("w", &key("a")).await.unwrap(),
+        Some(recorded)
+    );
     assert_eq!(
         store.idempotent_answer("other", &key("a")).await.unwrap(),
         None
     );
+    // A write that fails claims nothing: the key is free for the next try.
+    let mut broken = agent("Broken");
+    broken
+        .spec
+        .conversation_config
+        .agent
+        .prompt
+        .built_in_tools
+        .transfer_to_agent
+        .transfers = vec![dialplane_core::agent::AgentTransfer {
+        agent_id: AgentId::generate().to_string(),
+        condition: "c".into(),
+        ..Default::default()
+    }];
+    let failed = IdempotentWrite {
+        idempotency: Idempotency {
+            key: "k2".into(),
+            ..key("c")
+        },
+        op: CreateAgent::new("w", broken, false),
+        ..write("c", "unused")
+    };
+    assert!(matches!(
+        store.write(failed).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let retry = IdempotentWrite {
+        idempotency: Idempotency {
+            key: "k2".into(),
+            ..key("c")
+        },
+        ..write("c", "Fixed")
+    };
+    assert!(matches!(
+        store.write(retry).await.unwrap(),
+        Idempotent::Fresh(_)
+    ));
     let later = dialplane_core::agent::timestamp_ago(std::time::Duration::ZERO);
-    assert_eq!(store.write(PurgeIdempotencyKeys(later)).await.unwrap(), 1);
+    assert_eq!(store.write(PurgeIdempotencyKeys(later)).await.unwrap(), 2);
     assert_eq!(store.idempotent_answer("w", &key("a")).await.unwrap(), None);
     store.close().await;
 }

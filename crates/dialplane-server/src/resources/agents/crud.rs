@@ -23,8 +23,8 @@ use dialplane_core::json_patch::Failure;
 use dialplane_core::validate::{validate_create, validate_document, validate_patch};
 use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
 use dialplane_store::{
-    Change, CreateAgent, Created, DeleteAgent, Idempotency, Principal, Rejection, StoredAgent,
-    Transform, UpdateAgent, Updated,
+    Change, CreateAgent, DeleteAgent, Idempotency, Idempotent, IdempotentWrite, Principal,
+    Recorded, Rejection, StoredAgent, Transform, UpdateAgent, Updated,
 };
 use std::sync::Arc;
 
@@ -121,37 +121,66 @@ pub async fn store_new(
             created_by: principal.user,
         },
     };
-    let created = state
-        .store
-        .write(CreateAgent::new(
-            &principal.workspace,
-            agent,
-            idempotency,
-            dry_run,
-        ))
-        .await?;
-    let (stored, replayed) = match created {
-        Created::New(stored) => (stored, false),
-        Created::Replayed(stored) => (stored, true),
-    };
+    let workspace = principal.workspace;
+    let create = CreateAgent::new(&workspace, agent, dry_run);
     if dry_run {
+        let stored = state.store.write(create).await?;
         return Ok(written(StatusCode::OK, stored, true));
     }
-    Ok(answer_created(stored, replayed))
+    let Some(idempotency) = idempotency else {
+        let stored = state.store.write(create).await?;
+        return Ok(recorded_response(created_answer(&stored), false));
+    };
+    let created = state
+        .store
+        .write(IdempotentWrite {
+            workspace,
+            idempotency,
+            op: create,
+            answer: Arc::new(created_answer),
+        })
+        .await?;
+    Ok(match created {
+        Idempotent::Fresh(stored) => recorded_response(created_answer(&stored), false),
+        Idempotent::Replayed(first) => recorded_response(first, true),
+    })
 }
 
-/// 201 with the created agent and its `Location`, marked `Idempotent-Replayed: true` if this is the
-/// first answer to the same request again.
-pub fn answer_created(stored: StoredAgent, replayed: bool) -> Response {
-    let location = format!("/api/public/v1/agents/{}", stored.agent.agent_id);
-    let mut response = written(StatusCode::CREATED, stored, false);
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
+/// The answer to a create: 201 with the agent, its `ETag` and its `Location`. It is recorded with
+/// the request's `Idempotency-Key`: a retry gets it again, byte for byte.
+pub fn created_answer(stored: &StoredAgent) -> Recorded {
+    let body = serde_json::to_vec(&dialplane_api::Envelope::of(&stored.agent)).unwrap_or_default();
+    Recorded {
+        status: StatusCode::CREATED.as_u16(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("etag".into(), etag(stored.revision)),
+            (
+                "location".into(),
+                format!("/api/public/v1/agents/{}", stored.agent.agent_id),
+            ),
+        ],
+        body,
+    }
+}
+
+/// A recorded answer as a response, marked `Idempotent-Replayed: true` if it answers the same
+/// request again.
+pub fn recorded_response(answer: Recorded, replayed: bool) -> Response {
+    let mut response = Response::new(axum::body::Body::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in &answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
     }
     if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }

@@ -75,7 +75,9 @@ pub async fn duplicate(
             .idempotent_answer(&principal.workspace, idempotency)
             .await?
         {
-            return Ok(crate::resources::agents::crud::answer_created(first, true));
+            return Ok(crate::resources::agents::crud::recorded_response(
+                first, true,
+            ));
         }
     }
     let source = state
