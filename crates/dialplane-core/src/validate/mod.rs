@@ -356,3 +356,5 @@ pub fn missing_targets(spec: &AgentSpec, missing: &[AgentId]) -> Problems {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;

@@ -1,14 +1,15 @@
 //! A corpus of malformed requests across every route: each is answered with the 4xx it deserves, in
 //! the error envelope, and none of them changes what is stored.
 
+use crate::malformed_cases::*;
 use crate::support::*;
 use dialplane_core::{ApiKey, Scope};
 use serde_json::{json, Value};
 
-const V1: &str = "/api/public/v1";
+pub(crate) const V1: &str = "/api/public/v1";
 
 /// One malformed request and the answer it must get.
-struct Case {
+pub(crate) struct Case {
     label: String,
     request: Vec<u8>,
     status: u16,
@@ -16,7 +17,12 @@ struct Case {
 }
 
 /// The bytes of a request: `headers` as given (values may be any bytes), then the body.
-fn request(method: &str, target: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+pub(crate) fn request(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Vec<u8> {
     let mut out =
         format!("{method} {target} HTTP/1.1\r\nhost: dialplane.test\r\nconnection: close\r\n")
             .into_bytes();
@@ -35,7 +41,7 @@ fn request(method: &str, target: &str, headers: &[(&str, &[u8])], body: &[u8]) -
 }
 
 /// Builds the corpus for one key, with `a` an agent that exists (two versions).
-struct Corpus<'a> {
+pub(crate) struct Corpus<'a> {
     key: &'a [u8],
     cases: Vec<Case>,
 }
@@ -67,140 +73,8 @@ impl Corpus<'_> {
     }
 }
 
-/// Bodies that are not one well-formed JSON object within our limits: always `invalid_json`.
-fn broken_json() -> Vec<(&'static str, Vec<u8>)> {
-    let deep = |n: usize| format!("{}{}", "{\"a\":".repeat(n), "}".repeat(n)).replace(":}", ":1}");
-    let mut utf16 = Vec::new();
-    for unit in r#"{"name":"x"}"#.encode_utf16() {
-        utf16.extend_from_slice(&unit.to_le_bytes());
-    }
-    vec![
-        (
-            "invalid UTF-8 in a string",
-            b"{\"name\": \"\xff\xfe\"}".to_vec(),
-        ),
-        (
-            "invalid UTF-8 outside strings",
-            b"{\"name\": \"x\"\xff}".to_vec(),
-        ),
-        ("overlong UTF-8", b"{\"name\": \"\xc0\xaf\"}".to_vec()),
-        ("UTF-16", utf16),
-        ("truncated", br#"{"name": "x""#.to_vec()),
-        ("duplicate keys", br#"{"name": "a", "name": "b"}"#.to_vec()),
-        (
-            "nested duplicate keys",
-            br#"{"conversationConfig": {"agent": {"language": "en", "language": "de"}}}"#.to_vec(),
-        ),
-        ("65 levels deep", deep(65).into_bytes()),
-        ("10 000 levels deep", deep(10_000).into_bytes()),
-        (
-            "a number too large for a double",
-            br#"{"name": 1e400}"#.to_vec(),
-        ),
-        (
-            "a number too small for a double",
-            br#"{"name": -1e400}"#.to_vec(),
-        ),
-        ("NaN", br#"{"name": NaN}"#.to_vec()),
-        ("Infinity", br#"{"name": Infinity}"#.to_vec()),
-        ("hex number", br#"{"name": 0x10}"#.to_vec()),
-        ("leading zero", br#"{"name": 01}"#.to_vec()),
-        ("trailing garbage", br#"{"name": "x"} x"#.to_vec()),
-        ("two objects", br#"{}{}"#.to_vec()),
-        ("whitespace only", b"   \n ".to_vec()),
-        ("an array", b"[]".to_vec()),
-        ("a string", br#""x""#.to_vec()),
-        ("null", b"null".to_vec()),
-        ("a number", b"42".to_vec()),
-        ("a byte-order mark", b"\xef\xbb\xbf{}".to_vec()),
-        ("an escaped U+0000", br#"{"name": "a\u0000b"}"#.to_vec()),
-        ("a lone surrogate", br#"{"name": "\ud800"}"#.to_vec()),
-        ("an invalid escape", br#"{"name": "\x"}"#.to_vec()),
-        ("a raw control character", b"{\"name\": \"a\nb\"}".to_vec()),
-        ("a comment", br#"{/* c */ "name": "x"}"#.to_vec()),
-        ("single quotes", br#"{'name': 'x'}"#.to_vec()),
-        ("an unquoted key", br#"{name: "x"}"#.to_vec()),
-        ("a trailing comma", br#"{"name": "x",}"#.to_vec()),
-    ]
-}
-
-/// Well-formed JSON objects that break the schema: always `validation_error`.
-fn invalid_documents() -> Vec<(&'static str, Vec<u8>)> {
-    let tags: Vec<String> = (0..60_000).map(|i| format!("t{i}")).collect();
-    vec![
-        ("a name that is a number", br#"{"name": 5}"#.to_vec()),
-        ("an empty name", br#"{"name": ""}"#.to_vec()),
-        (
-            "a 10 000-character name",
-            json!({"name": "n".repeat(10_000)}).to_string().into_bytes(),
-        ),
-        ("an unknown field", br#"{"bogus": 1}"#.to_vec()),
-        (
-            "a read-only field",
-            br#"{"agentId": "01937a8e-0000-7000-8000-000000000000"}"#.to_vec(),
-        ),
-        (
-            "a huge integer",
-            br#"{"conversationConfig": {"agent": {"prompt": {"temperature": 123456789012345678901234567890}}}}"#
-                .to_vec(),
-        ),
-        (
-            "60 000 tags",
-            json!({ "tags": tags }).to_string().into_bytes(),
-        ),
-        ("a name that is an object", br#"{"name": {"first": "x"}}"#.to_vec()),
-    ]
-}
-
-/// Content types that are not JSON, sent with a reasonable body: always 415.
-const ODD_TYPES: &[&[u8]] = &[
-    b"text/plain",
-    b"application/xml",
-    b"multipart/form-data; boundary=x",
-    b"application/x-www-form-urlencoded",
-    b"application/jsonp",
-    b"json",
-    b"",
-    b"application/\xffjson",
-];
-
-/// JSON Patch documents that are not valid patches, or whose result is invalid: `validation_error`.
-fn broken_json_patches() -> Vec<(&'static str, Value)> {
-    vec![
-        ("an object", json!({"op": "replace"})),
-        ("an unknown op", json!([{"op": "bogus", "path": "/name"}])),
-        ("no path", json!([{"op": "replace", "value": "x"}])),
-        (
-            "a path that is no pointer",
-            json!([{"op": "replace", "path": "name", "value": "x"}]),
-        ),
-        ("no value", json!([{"op": "add", "path": "/tags/-"}])),
-        ("no from", json!([{"op": "move", "path": "/name"}])),
-        (
-            "an op that is a number",
-            json!([{"op": 1, "path": "/name"}]),
-        ),
-        (
-            "removing a read-only field",
-            json!([{"op": "remove", "path": "/agentId"}]),
-        ),
-        (
-            "adding under a missing parent",
-            json!([{"op": "add", "path": "/nope/deeper", "value": 1}]),
-        ),
-        (
-            "a wrong type",
-            json!([{"op": "replace", "path": "/name", "value": 5}]),
-        ),
-        (
-            "an index past the end",
-            json!([{"op": "add", "path": "/tags/7", "value": "x"}]),
-        ),
-    ]
-}
-
 /// Everything stored that a client can see: each agent with its ETag and version history.
-async fn snapshot(app: &TestApp) -> Value {
+pub(crate) async fn snapshot(app: &TestApp) -> Value {
     let list = app.list_agents("pageSize=100").await;
     assert_eq!(list.status, 200, "{}", list.text);
     let mut agents = Vec::new();
@@ -217,7 +91,8 @@ async fn snapshot(app: &TestApp) -> Value {
 }
 
 #[tokio::test]
-async fn two_hundred_malformed_requests_across_every_route_get_their_4xx_and_change_nothing() {
+pub(crate) async fn two_hundred_malformed_requests_across_every_route_get_their_4xx_and_change_nothing(
+) {
     let app = TestApp::spawn().await;
     let a = app.create_named("Front desk").await;
     assert_eq!(
@@ -666,75 +541,4 @@ async fn two_hundred_malformed_requests_across_every_route_get_their_4xx_and_cha
         "the corpus changed stored data"
     );
     assert_eq!(app.get("/readyz").await.status, 200, "still serving");
-}
-
-#[tokio::test]
-async fn routes_that_need_no_body_take_none_or_an_empty_json_object_only() {
-    use reqwest::Method;
-    let app = TestApp::spawn().await;
-    let a = app.create_named("Front desk").await;
-    assert_eq!(
-        app.patch_agent(&a, &json!({"tags": ["x"]})).await.status,
-        200
-    );
-    let before = snapshot(&app).await;
-    let routes = [
-        (Method::DELETE, format!("{V1}/agents/{a}")),
-        (Method::POST, format!("{V1}/agents/{a}/versions/1/restore")),
-    ];
-    let app = &app;
-    for (method, path) in &routes {
-        let send = |content_type: &'static str, body: &'static str| {
-            let headers = vec![("content-type", content_type)];
-            let (method, body) = (method.clone(), body.as_bytes().to_vec());
-            async move {
-                app.send(method, path, Some(&app.key), &headers, Some(body))
-                    .await
-            }
-        };
-        let r = send("application/xml", "<xml/>").await;
-        r.assert_error(415, "unsupported_media_type");
-        let r = send("text/plain", "not json").await;
-        r.assert_error(415, "unsupported_media_type");
-        let r = send("application/json", "not json").await;
-        r.assert_error(400, "invalid_json");
-        send("application/json", r#"{"bogus": 1}"#)
-            .await
-            .assert_problem("/bogus", "unknown_field");
-    }
-    assert_eq!(snapshot(app).await, before, "nothing changed");
-    // No body, or an empty object, is what these routes take.
-    let (restore, delete) = (&routes[1], &routes[0]);
-    let r = app
-        .send(
-            restore.0.clone(),
-            &format!("{}?dryRun=true", restore.1),
-            Some(&app.key),
-            &[("content-type", "application/json")],
-            Some(b"{}".to_vec()),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = app
-        .send(delete.0.clone(), &delete.1, Some(&app.key), &[], None)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
-#[tokio::test]
-async fn a_duplicate_takes_its_options_as_a_merge_patch_media_type_too() {
-    use reqwest::Method;
-    let app = TestApp::spawn().await;
-    let a = app.create_named("Front desk").await;
-    let r = app
-        .send(
-            Method::POST,
-            &format!("{V1}/agents/{a}/duplicate"),
-            Some(&app.key),
-            &[("content-type", "application/merge-patch+json")],
-            Some(br#"{"name": "Night desk"}"#.to_vec()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.data()["name"], "Night desk");
 }
