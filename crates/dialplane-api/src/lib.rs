@@ -11,6 +11,7 @@ pub mod agents;
 mod envelope;
 mod error;
 
+pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};
 #[doc(hidden)]
 pub use envelope::success as envelope_success;
 pub use envelope::{schema_ref, Envelope, ListEnvelope};

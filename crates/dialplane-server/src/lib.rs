@@ -25,7 +25,8 @@ use error::ApiError;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use limits::{serve, HttpOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES};
+pub use http::serve::serve;
+pub use limits::{HttpOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES};
 
 /// What every handler shares: one reference-counted [`Shared`], cheap to clone for every request.
 #[derive(Clone)]

@@ -282,7 +282,7 @@ impl Cli {
         let result = match self.command {
             Command::Serve(args) => crate::serve::run(args).await,
             Command::Keys { command } => crate::keys::run(command).await,
-            Command::Migrate(db) => crate::keys::migrate(&db).await,
+            Command::Migrate(db) => crate::database::migrate(&db).await,
             Command::Backup(args) => crate::backup::backup(args).await,
             Command::Restore(args) => crate::backup::restore(args).await,
             Command::Openapi => {

@@ -1,38 +1,10 @@
-//! `dialplane keys` and `dialplane migrate`: administration straight on the database.
+//! `dialplane keys`: API keys created, listed and revoked straight on the database.
 
-use crate::cli::{CreateKeyArgs, DatabaseArgs, KeysCommand, ScopeArg};
-use anyhow::{bail, Context};
+use crate::cli::{CreateKeyArgs, KeysCommand, ScopeArg};
+use crate::database::open_existing;
+use anyhow::bail;
 use dialplane_core::{ApiKey, CreatedBy, KeyId, Scope};
-use dialplane_store::{CreateKey, KeyRecord, NewKey, RevokeKey, Store, StoreOptions};
-
-pub async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
-    dialplane_store::open(&db.url, &StoreOptions::default())
-        .await
-        .with_context(|| format!("opening {}", db.url))
-}
-
-/// Opens a database that must exist already: the key commands never create one. A typo in
-/// `--database`, or a relative SQLite path run from another directory, would otherwise create an
-/// empty database, print a key of it, and succeed, while the server refuses that key.
-async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
-    if let Some(file) = db.url.sqlite_file() {
-        if file != std::path::Path::new(":memory:") && !file.exists() {
-            bail!(
-                "there is no database at {}: `dialplane serve` or `dialplane migrate` creates one \
-                 (is --database or DIALPLANE_DATABASE_URL the server's?)",
-                file.display()
-            );
-        }
-    }
-    open(db).await
-}
-
-pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
-    let store = open(db).await?;
-    store.close().await;
-    eprintln!("dialplane: {} is up to date", db.url);
-    Ok(())
-}
+use dialplane_store::{CreateKey, KeyRecord, NewKey, RevokeKey, Store};
 
 /// Creates a key; the plain key exists only in the returned value.
 pub async fn create_key(

@@ -6,6 +6,7 @@ pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod keys;
 pub mod logs;
 pub mod serve;

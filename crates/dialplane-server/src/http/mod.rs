@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod query;
 pub mod ratelimit;
+pub mod serve;
 
 use crate::AppState;
 use utoipa::OpenApi;
