@@ -52,51 +52,24 @@ async fn a_server_starts_on_a_database_that_a_newer_release_migrated_further() {
 /// A database as the release before idempotency answers were kept whole left it: migrated up to
 /// the last migration before them, holding one agent created with an `Idempotency-Key`.
 async fn database_before_idempotent_answers(db: &TestDb, body: &serde_json::Value) -> String {
-    use sqlx::Connection;
-    let (mut migrator, before) = match postgres_url() {
-        Some(_) => (dialplane_store::postgres::migrator(), 4),
-        None => (dialplane_store::sqlite::migrator(), 5),
-    };
-    migrator.migrations = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version < before)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
+    let before = if postgres_url().is_some() { 4 } else { 5 };
+    migrate_until(&db.url, before).await;
     let agent_id = dialplane_core::AgentId::generate().to_string();
     let mut document = body.clone();
     document["agentId"] = agent_id.clone().into();
-    let insert =
-        "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
-                  VALUES ('default', 'before', $1, $2, $3, $4)";
-    let fingerprint = dialplane_core::json::fingerprint(body);
-    let now = dialplane_core::agent::timestamp(chrono::Utc::now());
-    if postgres_url().is_some() {
-        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-        migrator.run(&mut conn).await.unwrap();
-        sqlx::query(insert)
-            .bind(&fingerprint)
-            .bind(&agent_id)
-            .bind(document.to_string())
-            .bind(&now)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
-            .await
-            .unwrap();
-        migrator.run(&mut conn).await.unwrap();
-        sqlx::query(insert)
-            .bind(&fingerprint)
-            .bind(&agent_id)
-            .bind(document.to_string())
-            .bind(&now)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    execute_sql(
+        &db.url,
+        &format!(
+            "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
+             VALUES ('default', 'before', {}, {}, {}, {})",
+            quoted(&dialplane_core::json::fingerprint(body)),
+            quoted(&agent_id),
+            quoted(&document.to_string()),
+            quoted(&dialplane_core::agent::timestamp(chrono::Utc::now())),
+        ),
+    )
+    .await;
     agent_id
 }
 

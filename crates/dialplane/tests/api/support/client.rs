@@ -143,14 +143,7 @@ impl TestApp {
 
     /// Runs `sql` straight on the instance's database, behind the server's back (SQLite or PostgreSQL).
     pub async fn execute_sql(&self, sql: &str) {
-        use sqlx::Connection;
-        if self.db_url.starts_with("sqlite:") {
-            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        } else {
-            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
+        super::execute_sql(&self.db_url, sql).await;
     }
 
     /// The version numbers of the agent's whole history, newest first (one page of 100).

@@ -78,3 +78,43 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// Runs `sql` straight on the database at `url` (SQLite, created if missing, or PostgreSQL).
+pub async fn execute_sql(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// Applies the schema's migrations older than `version` to the database at `url`, as an earlier
+/// release would have left it.
+pub async fn migrate_until(url: &str, version: i64) {
+    use sqlx::Connection;
+    let mut migrator = match postgres_url() {
+        Some(_) => dialplane_store::postgres::migrator(),
+        None => dialplane_store::sqlite::migrator(),
+    };
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        migrator.run(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+    }
+}
