@@ -29,7 +29,7 @@ pub use idempotency::{
 };
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
 pub use store::{Observer, Store};
-pub use url::DatabaseUrl;
+pub use url::{BadDatabaseUrl, DatabaseUrl};
 pub use write::{Event, Listener, WriteOp};
 
 use dialplane_core::Problems;

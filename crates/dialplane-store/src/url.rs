@@ -1,6 +1,6 @@
 //! [`DatabaseUrl`]: a database URL read once, so that which backend it names is decided in one place.
 
-use crate::{redact_url, StoreError};
+use crate::redact_url;
 use std::path::PathBuf;
 
 /// A database URL: `sqlite://PATH` or `postgres://…` (`postgresql://…`). Shown with its password
@@ -11,19 +11,21 @@ pub enum DatabaseUrl {
     Postgres(String),
 }
 
-impl std::str::FromStr for DatabaseUrl {
-    type Err = StoreError;
+/// A URL that names no database dialplane knows; its message shows the URL without its password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported database URL (expected sqlite://PATH or postgres://...): {0}")]
+pub struct BadDatabaseUrl(String);
 
-    fn from_str(url: &str) -> Result<Self, StoreError> {
+impl std::str::FromStr for DatabaseUrl {
+    type Err = BadDatabaseUrl;
+
+    fn from_str(url: &str) -> Result<Self, BadDatabaseUrl> {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite(url.to_owned()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
         } else {
-            Err(StoreError::Unavailable(format!(
-                "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
-                redact_url(url)
-            )))
+            Err(BadDatabaseUrl(redact_url(url)))
         }
     }
 }

@@ -146,9 +146,9 @@ pub(crate) trait Job: Send {
     /// Runs the op in `tx` and keeps its outcome. With `again`, a clone runs, so that the op can run
     /// once more if this run must be retried.
     async fn run(&mut self, tx: &mut dyn Tx, again: bool) -> Ran;
-    /// The transaction ended: committed (`Ok`), or rolled back for everyone (`Err`, why). Announces
+    /// The transaction ended: committed (`Ok`), or rolled back for everyone (`Err`: why). Announces
     /// `events` if it committed and the op stood, then answers.
-    fn finish(self: Box<Self>, committed: std::result::Result<(), String>, events: Vec<Event>);
+    fn finish(self: Box<Self>, committed: Result<()>, events: Vec<Event>);
 }
 
 pub(crate) struct Queued<W: WriteOp> {
@@ -206,12 +206,12 @@ impl<W: WriteOp> Job for Queued<W> {
         ran
     }
 
-    fn finish(self: Box<Self>, committed: std::result::Result<(), String>, events: Vec<Event>) {
+    fn finish(self: Box<Self>, committed: Result<()>, events: Vec<Event>) {
         let outcome = match committed {
             Ok(()) => self
                 .outcome
                 .unwrap_or_else(|| Err(StoreError::Internal("a write never ran".into()))),
-            Err(why) => Err(StoreError::Unavailable(why)),
+            Err(e) => Err(e),
         };
         if outcome.is_ok() {
             self.listeners.announce(&events);

@@ -92,14 +92,20 @@ impl App {
         let store = dialplane_store::open(&config.database, &config.store)
             .await
             .with_context(|| format!("opening {}", config.database))?;
-        let bound = Self::bind(&config).await;
-        let (listener, metrics) = match bound {
-            Ok(bound) => bound,
+        match Self::assemble(config, store.clone()).await {
+            Ok(app) => Ok(Self { _lock: lock, ..app }),
             Err(e) => {
+                // Closed before the lock is let go: no other server may open the file while this
+                // one's writer still runs.
                 store.close().await;
-                return Err(e);
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// The rest of [`Self::build`], on an open store.
+    async fn assemble(config: AppConfig, store: Store) -> anyhow::Result<Self> {
+        let (listener, metrics) = Self::bind(&config).await?;
         let mut limiter = match &config.redis_url {
             Some(url) => RateLimiter::redis(config.rate_limit_per_minute, url)
                 .map_err(|e| anyhow::anyhow!("--redis-url: {e}"))?,
@@ -138,7 +144,7 @@ impl App {
             metrics,
             http: config.http,
             router,
-            _lock: lock,
+            _lock: None,
         })
     }
 

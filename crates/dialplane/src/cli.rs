@@ -45,8 +45,36 @@ pub enum Command {
 pub struct DatabaseArgs {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. `serve` and `migrate` create a missing
     /// SQLite file; the other commands refuse one.
-    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
     pub url: DatabaseUrl,
+}
+
+/// Reads `--database`; a URL it cannot read is refused without being echoed (clap quotes a refused
+/// value, and a database URL may hold a password).
+#[derive(Debug, Clone, Copy)]
+struct DatabaseUrlParser;
+
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = DatabaseUrl;
+
+    fn parse_ref(
+        &self,
+        _: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DatabaseUrl, clap::Error> {
+        let refused = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--database: {why}\n"),
+            )
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refused("the URL is not valid UTF-8".into()))?
+            .parse()
+            .map_err(|e: dialplane_store::BadDatabaseUrl| refused(e.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -74,7 +74,11 @@ pub fn with_file(serve: Command, path: &Path) -> anyhow::Result<(Command, Vec<St
             );
         };
         let value = flag_value(key, value).with_context(|| path.display().to_string())?;
-        serve = serve.mut_arg(&id, |arg| arg.default_value(value));
+        // A secret's value from the file is not shown as the default in `--help`.
+        let secret = REDACTED.contains(&id.as_str());
+        serve = serve.mut_arg(&id, |arg| {
+            arg.default_value(value).hide_default_value(secret)
+        });
         set.push(id);
     }
     Ok((serve, set))

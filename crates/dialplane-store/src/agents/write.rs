@@ -194,9 +194,11 @@ async fn update_agent(
     let next = match prepared {
         Some(prepared) => prepared.next,
         // Not worked out beforehand, or on a revision since replaced: the writer's cache holds the
-        // agent parsed, not its document, so the document is written out again for the diff.
+        // agent parsed, not its document, so the document is written out again for the diff. Off
+        // the async workers, since the stored document's size is unknown until it is written out
+        // (on the SQLite writer's own thread this runs in place anyway).
         None => {
-            let worked_out: Result<_> = crate::cpu::run(change.heavy, || {
+            let worked_out: Result<_> = crate::cpu::run(true, || {
                 Ok(match run_transform(&transform, &current, false)? {
                     Err(rejection) => Err(rejection),
                     Ok(None) => Ok(None),

@@ -2,7 +2,7 @@
 
 use super::PgTx;
 use crate::idempotency::{encode_headers, recorded, Idempotency, IdempotencyTx, Recorded};
-use crate::Result;
+use crate::{Result, StoreError};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -37,14 +37,20 @@ impl IdempotencyTx for PgTx<'_> {
         if claimed.is_some() {
             return Ok(None);
         }
-        let (fingerprint, status, headers, body): (String, i64, String, Vec<u8>) = sqlx::query_as(
+        let row: Option<(String, i64, String, Vec<u8>)> = sqlx::query_as(
             "SELECT fingerprint, CAST(status AS BIGINT), headers, body FROM idempotent_answers
              WHERE workspace = $1 AND key = $2",
         )
         .bind(workspace)
         .bind(&idempotency.key)
-        .fetch_one(&mut *self.conn)
+        .fetch_optional(&mut *self.conn)
         .await?;
+        // Gone between the two statements (purged as it expired): claim it again.
+        let Some((fingerprint, status, headers, body)) = row else {
+            return Err(StoreError::Retry(
+                "an idempotency key expired while it was claimed".into(),
+            ));
+        };
         Ok(Some((fingerprint, recorded(status, &headers, body)?)))
     }
 

@@ -79,21 +79,29 @@ async fn run_job(pool: PgPool, mut job: Box<dyn Job>) {
     loop {
         attempt += 1;
         let again = attempt < RETRIES;
-        match run_once(&pool, job.as_mut(), again).await {
-            Ok((Ran::Retry, _)) if again => {
-                tracing::debug!(attempt, "retrying a write that lost a deadlock");
-                // Back off a little, differently for each writer, so they do not collide again.
-                let jitter = u64::from(jitter_bits()) % (10 * attempt as u64 + 1);
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    5 * attempt as u64 + jitter,
-                ))
-                .await;
-            }
-            Ok((_, events)) => return job.finish(Ok(()), events),
+        let retry = match run_once(&pool, job.as_mut(), again).await {
+            Ok((Ran::Retry, _)) => true,
             // The transaction itself failed (begin or commit): nothing of it stands.
-            Err(e) if again && matches!(e, StoreError::Retry(_)) => {}
-            Err(e) => return job.finish(Err(e.to_string()), Vec::new()),
+            Err(StoreError::Retry(_)) => true,
+            Ok((_, events)) => return job.finish(Ok(()), events),
+            Err(e) => return job.finish(Err(e), Vec::new()),
+        };
+        if !(retry && again) {
+            // Out of tries: the op's own outcome says why (a commit that lost says it here).
+            return job.finish(
+                Err(StoreError::Unavailable(
+                    "the write lost a deadlock on every try".into(),
+                )),
+                Vec::new(),
+            );
         }
+        tracing::debug!(attempt, "retrying a write that lost a deadlock");
+        // Back off a little, differently for each writer, so they do not collide again.
+        let jitter = u64::from(jitter_bits()) % (10 * attempt as u64 + 1);
+        tokio::time::sleep(std::time::Duration::from_millis(
+            5 * attempt as u64 + jitter,
+        ))
+        .await;
     }
 }
 

@@ -163,12 +163,30 @@ pub async fn backup(url: &str, file: &Path) -> Result<Summary, BackupError> {
 
 /// Gives the file at `from` the name `to` as well, failing if anything is at `to` (a file made
 /// meanwhile, a symlink, even a dangling one): a hard link never replaces. `from` is left for the
-/// caller to remove. A plain rename would replace whatever is there.
+/// caller to remove (if it is still there). A plain rename would replace whatever is there.
+///
+/// On a filesystem without hard links (FAT, exFAT, some network mounts) it falls back to a rename
+/// after checking that nothing is at `to`: there, a file created at `to` in between would be
+/// replaced.
 fn place_without_replacing(from: &Path, to: &Path) -> Result<(), BackupError> {
-    std::fs::hard_link(from, to).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => BackupError::Exists(to.to_owned()),
-        _ => BackupError::Io(e),
-    })
+    use std::io::ErrorKind;
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(BackupError::Exists(to.to_owned())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::Unsupported | ErrorKind::PermissionDenied
+            ) =>
+        {
+            if to.symlink_metadata().is_ok() {
+                return Err(BackupError::Exists(to.to_owned()));
+            }
+            std::fs::rename(from, to)?;
+            Ok(())
+        }
+        Err(e) => Err(BackupError::Io(e)),
+    }
 }
 
 /// Whether `a` and `b` name the same file (through a link or another spelling of the path).
@@ -221,7 +239,7 @@ pub async fn restore(file: &Path, url: &str) -> Result<Summary, BackupError> {
     let mut summary = check_copy(file).await?;
     // Held to the end: a server started meanwhile (by a supervisor, say) would keep the replaced
     // file open and write to a WAL that is being deleted.
-    let _lock = super::try_server_lock(url)
+    let _lock = super::try_server_lock(url, false)
         .map_err(|e| BackupError::Io(std::io::Error::other(e.to_string())))?
         .ok_or(BackupError::InUse)?;
     let incoming = with_suffix(&target, ".restoring");

@@ -22,7 +22,7 @@ pub struct ServerLock {
 /// Takes the server lock of the SQLite database at `url` (see [`ServerLock`]), for as long as the
 /// returned value lives.
 pub fn lock_for_serving(url: &str) -> Result<ServerLock> {
-    try_server_lock(url)?.ok_or_else(|| {
+    try_server_lock(url, true)?.ok_or_else(|| {
         let db = connect_options(url).map(|o| o.get_filename().display().to_string());
         StoreError::Unavailable(format!(
             "another dialplane server is serving {} (under this name or another: a link); stop it first",
@@ -46,10 +46,11 @@ fn real_path(path: &std::path::Path) -> std::path::PathBuf {
     }
 }
 
-/// Opens `path` (creating it if missing) and locks it; `None` while another process holds it.
-fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>> {
+/// Opens `path` (creating it if missing and `create`) and locks it; `None` while another process
+/// holds it.
+fn try_lock_file(path: &std::path::Path, create: bool) -> Result<Option<std::fs::File>> {
     let file = std::fs::OpenOptions::new()
-        .create(true)
+        .create(create)
         .truncate(false)
         .write(true)
         .open(path)
@@ -65,20 +66,24 @@ fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>> {
 }
 
 /// The server lock of the SQLite database at `url`, or `None` while another process holds it.
-pub fn try_server_lock(url: &str) -> Result<Option<ServerLock>> {
+/// With `create`, a database file that does not exist yet is created (empty) to be locked, as a
+/// server that is about to create it needs; without, only an existing file is locked (a restore
+/// into a new path must not find an empty database there to move aside).
+pub fn try_server_lock(url: &str, create: bool) -> Result<Option<ServerLock>> {
     let named = connect_options(url)?.get_filename().to_path_buf();
     let in_memory = named == std::path::Path::new(":memory:");
     let db = if in_memory { named } else { real_path(&named) };
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
     let path = std::path::PathBuf::from(name);
-    let Some(lock_file) = try_lock_file(&path)? else {
+    let Some(lock_file) = try_lock_file(&path, true)? else {
         return Ok(None);
     };
-    let database = if in_memory {
+    // The database file itself: every name of it shares this lock.
+    let database = if in_memory || !(create || db.exists()) {
         None
     } else {
-        match try_lock_file(&db)? {
+        match try_lock_file(&db, create)? {
             Some(file) => Some(file),
             None => return Ok(None),
         }
@@ -100,7 +105,9 @@ mod tests {
         let db = dir.path().join("a.db");
         std::fs::write(&db, b"").unwrap();
         let url = |p: &std::path::Path| format!("sqlite://{}", p.display());
-        let held = try_server_lock(&url(&db)).unwrap().expect("free at first");
+        let held = try_server_lock(&url(&db), true)
+            .unwrap()
+            .expect("free at first");
         let hard = dir.path().join("hard.db");
         std::fs::hard_link(&db, &hard).unwrap();
         let soft = dir.path().join("soft.db");
@@ -108,14 +115,14 @@ mod tests {
         let dotted = dir.path().join(".").join("a.db");
         for other in [&db, &hard, &soft, &dotted] {
             assert!(
-                try_server_lock(&url(other)).unwrap().is_none(),
+                try_server_lock(&url(other), true).unwrap().is_none(),
                 "{} is the same database",
                 other.display()
             );
         }
         drop(held);
         for other in [&hard, &soft] {
-            assert!(try_server_lock(&url(other)).unwrap().is_some());
+            assert!(try_server_lock(&url(other), true).unwrap().is_some());
         }
     }
 
@@ -126,17 +133,21 @@ mod tests {
         std::fs::create_dir(&real).unwrap();
         let linked = dir.path().join("linked");
         std::os::unix::fs::symlink(&real, &linked).unwrap();
-        let held = try_server_lock(&format!("sqlite://{}", linked.join("new.db").display()))
-            .unwrap()
-            .expect("free");
+        let held = try_server_lock(
+            &format!("sqlite://{}", linked.join("new.db").display()),
+            false,
+        )
+        .unwrap()
+        .expect("free");
         assert_eq!(
             held.path,
             std::fs::canonicalize(&real).unwrap().join("new.db.lock")
         );
-        assert!(
-            try_server_lock(&format!("sqlite://{}", real.join("new.db").display()))
-                .unwrap()
-                .is_none()
-        );
+        assert!(try_server_lock(
+            &format!("sqlite://{}", real.join("new.db").display()),
+            false
+        )
+        .unwrap()
+        .is_none());
     }
 }

@@ -196,12 +196,14 @@ impl SqliteStore {
     }
 }
 
-/// A SQLite error by its primary result `code`, as the store reports it: busy or locked (another
+/// A SQLite error by its result `code`, as the store reports it: busy or locked (another
 /// process holds the database) is "unavailable", anything else internal.
 pub(crate) fn database_error(code: Option<&str>, message: String) -> StoreError {
-    match code {
+    // sqlx gives the extended result code (`SQLITE_BUSY_RECOVERY` is 261); its low byte is the
+    // primary one.
+    match code.and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff) {
         // SQLITE_BUSY, SQLITE_LOCKED.
-        Some("5" | "6") => StoreError::Unavailable(message),
+        Some(5 | 6) => StoreError::Unavailable(message),
         _ => StoreError::Internal(message),
     }
 }

@@ -493,3 +493,22 @@ async fn list_pages_seek_through_the_sort_index_instead_of_sorting_or_skipping()
     }
     store.close().await;
 }
+
+#[test]
+fn busy_and_locked_are_unavailable_whatever_their_extended_code() {
+    for code in ["5", "6", "261", "517", "262"] {
+        assert!(
+            matches!(
+                database_error(Some(code), "x".into()),
+                StoreError::Unavailable(_)
+            ),
+            "{code}"
+        );
+    }
+    for code in [Some("1"), Some("19"), Some("2067"), None] {
+        assert!(
+            matches!(database_error(code, "x".into()), StoreError::Internal(_)),
+            "{code:?}"
+        );
+    }
+}

@@ -291,7 +291,7 @@ pub fn run(
             }
             Err(e) => {
                 for job in batch.drain(..) {
-                    job.finish(Err(e.to_string()), Vec::new());
+                    job.finish(Err(StoreError::Unavailable(e.to_string())), Vec::new());
                 }
             }
         }

@@ -240,6 +240,25 @@ async fn backup_and_restore_refuse_what_would_lose_or_damage_data() {
     }
     assert_eq!(std::fs::read(&db).unwrap(), original);
 
+    // A restore into a database that does not exist yet creates it, and moves nothing aside.
+    let fresh = dir.path().join("fresh.db");
+    let (ok, err) = dialplane(&[
+        "restore",
+        &path("good.db"),
+        "--database",
+        &sqlite_url(&fresh),
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(!err.contains("replaced"), "{err}");
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fresh.db.replaced"))
+        .collect();
+    assert!(aside.is_empty(), "{aside:?}");
+
     // PostgreSQL has its own tools; the message says which.
     for command in [
         vec!["backup", "--database", "postgres://u:secret@h/db", "x.db"],

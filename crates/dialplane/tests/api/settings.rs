@@ -122,3 +122,43 @@ async fn a_setting_from_the_file_takes_effect() {
     let (status, _, _) = server.stop().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_database_url_with_a_password_is_never_echoed_by_errors_or_help() {
+    let dir = tempfile::tempdir().unwrap();
+    // A mistyped scheme: refused, and the refusal shows no password.
+    let (ok, out, err) = print_config(
+        dir.path(),
+        &["--database", "postgress://admin:hunter2@db/x"],
+        &[],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+    // A URL from the settings file is not shown as a default by --help.
+    let file = dir.path().join("secret.toml");
+    std::fs::write(
+        &file,
+        "database = \"postgres://u:hunter2@db/x\"\nredis-url = \"redis://:hunter3@r:6379\"\n",
+    )
+    .unwrap();
+    let help = tokio::process::Command::new(BIN)
+        .args(["serve", "--config", file.to_str().unwrap(), "--help"])
+        .env_remove("DIALPLANE_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.status.success() && text.contains("--database"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("hunter3"),
+        "{text}"
+    );
+}
