@@ -137,6 +137,16 @@ impl Store {
         self.timed("ready", self.backend().ready()).await
     }
 
+    /// The newest migration applied to the database, and how many are.
+    pub async fn schema_version(&self) -> Result<(i64, i64)> {
+        let sql = "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT), CAST(COUNT(*) AS BIGINT)
+                   FROM _sqlx_migrations WHERE success";
+        let reads = self.reads();
+        let version: (i64, i64) =
+            crate::reads::on_pool!(reads, |pool| { sqlx::query_as(sql).fetch_one(pool).await? });
+        Ok(version)
+    }
+
     /// Finishes pending writes and closes the database.
     pub async fn close(&self) {
         self.backend().close().await;

@@ -151,7 +151,7 @@ impl App {
     async fn bind(config: &AppConfig) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
         let listener = TcpListener::bind(config.listen)
             .await
-            .with_context(|| format!("binding {}", config.listen))?;
+            .with_context(|| format!("binding --listen {}", config.listen))?;
         let metrics = match &config.metrics_listen {
             None => None,
             Some(addr) => Some(

@@ -11,22 +11,38 @@ fn sqlite_only<'u>(url: &'u DatabaseUrl, command: &str) -> anyhow::Result<&'u st
         DatabaseUrl::Sqlite(sqlite) => Ok(sqlite),
         DatabaseUrl::Postgres(_) => bail!(
             "`dialplane {command}` works on SQLite databases; for PostgreSQL use its own tools \
-             (see docs/operations.md), for example:\n  \
+             (docs/operations.md, \"PostgreSQL: pg_dump and pg_restore\"):\n  \
              pg_dump --format=custom --file=dialplane.dump '{url}'\n  \
-             pg_restore --clean --if-exists --no-owner --dbname='{url}' dialplane.dump"
+             createdb NEW_DATABASE, then\n  \
+             pg_restore --no-owner --dbname='postgres://USER@HOST/NEW_DATABASE' dialplane.dump"
         ),
     }
 }
 
+/// `n agent` or `n agents`.
+fn agents(n: u64) -> String {
+    format!("{n} agent{}", if n == 1 { "" } else { "s" })
+}
+
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let url = sqlite_only(&args.database.url, "backup")?;
+    let dir = match args.file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "the directory {} does not exist: create it first, or name a file in another one",
+            dir.display()
+        );
+    }
     let summary = backup::backup(url, &args.file)
         .await
         .with_context(|| format!("backing up {}", args.database.url))?;
     eprintln!(
-        "dialplane: wrote {} ({} agents, {} bytes)",
+        "dialplane: wrote {} ({}, {} bytes)",
         args.file.display(),
-        summary.agents,
+        agents(summary.agents),
         summary.bytes
     );
     Ok(())
@@ -42,8 +58,9 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         )
     })?;
     eprintln!(
-        "dialplane: restored {} agents into {}",
-        summary.agents, args.database.url
+        "dialplane: restored {} into {}",
+        agents(summary.agents),
+        args.database.url
     );
     if let Some(aside) = summary.replaced {
         eprintln!(

@@ -77,10 +77,19 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
     }
 }
 
+/// `--database` of the SQLite-only commands (`backup`, `restore`).
+#[derive(Debug, Clone, Args)]
+pub struct SqliteDatabaseArgs {
+    /// The SQLite database: sqlite://PATH (PostgreSQL has pg_dump and pg_restore; see
+    /// docs/operations.md).
+    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
+    pub url: DatabaseUrl,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BackupArgs {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: SqliteDatabaseArgs,
     /// The backup file to write; it must not exist yet.
     pub file: std::path::PathBuf,
 }
@@ -90,7 +99,7 @@ pub struct RestoreArgs {
     /// The backup file to restore.
     pub file: std::path::PathBuf,
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: SqliteDatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

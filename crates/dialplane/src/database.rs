@@ -27,8 +27,21 @@ pub async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
 }
 
 pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
+    let existed = db.url.sqlite_file().is_none_or(|file| file.exists());
     let store = open(db).await?;
+    let version = store.schema_version().await;
     store.close().await;
-    eprintln!("dialplane: {} is up to date", db.url);
+    let (version, applied) = version?;
+    if existed {
+        eprintln!(
+            "dialplane: {} is up to date (schema version {version}, {applied} migrations)",
+            db.url
+        );
+    } else {
+        eprintln!(
+            "dialplane: created {} and applied its {applied} migrations (schema version {version})",
+            db.url
+        );
+    }
     Ok(())
 }

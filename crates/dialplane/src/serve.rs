@@ -101,6 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.request_log = Some(std::sync::Arc::new(log));
     }
     let database = config.database.clone();
+    let redis = config.redis_url.as_deref().map(dialplane_store::redact_url);
     let app = App::build(config).await?;
     if let Err(e) = bootstrap_key(&app.store, &app.addr.to_string()).await {
         app.store.close().await;
@@ -109,7 +110,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = app.metrics_addr {
         tracing::info!("metrics on http://{addr}/metrics");
     }
-    tracing::info!(%database, "listening on http://{}", app.addr);
+    if let (Some(redis), Err(cause)) = (&redis, app.state.limiter.probe().await) {
+        tracing::warn!(
+            %redis,
+            error = %cause,
+            "Redis cannot be reached: requests are served without a rate limit until it can"
+        );
+    }
+    match &redis {
+        Some(redis) => {
+            tracing::info!(%database, redis = %redis, "listening on http://{}", app.addr)
+        }
+        None => tracing::info!(%database, "listening on http://{}", app.addr),
+    }
     let served = app.run_until_stopped(shutdown_signal()).await;
     tracing::info!("stopped");
     served

@@ -252,7 +252,9 @@ impl RateLimiter {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
             .set_response_timeout(REDIS_TIMEOUT)
-            .set_number_of_retries(1);
+            // No retries inside one attempt: a refused connection is reported as refused at once,
+            // not as a timeout after backing off past REDIS_TIMEOUT.
+            .set_number_of_retries(0);
         tokio::time::timeout(
             REDIS_TIMEOUT,
             ConnectionManager::new_with_config(client.clone(), config),
@@ -260,6 +262,17 @@ impl RateLimiter {
         .await
         .map_err(|_| "connecting to Redis timed out".to_owned())?
         .map_err(|e| format!("connecting to Redis: {e}"))
+    }
+
+    /// Connects to Redis now (if this limiter counts there), so that a server can say at start
+    /// whether its Redis answers, and why not.
+    pub async fn probe(&self) -> Result<(), String> {
+        let Self::Redis { client, conn, .. } = self else {
+            return Ok(());
+        };
+        let manager = self.connect(client).await?;
+        *conn.lock().await = Some(manager);
+        Ok(())
     }
 
     /// Logs a Redis failure, at most once every [`WARN_EVERY`]; `true` when it logged.

@@ -17,6 +17,7 @@ mod fields_rules;
 mod fields_rules_conversation;
 mod fields_rules_platform;
 mod fields_rules_shapes;
+mod first_hour;
 mod history;
 mod history_diff;
 mod history_restore;
