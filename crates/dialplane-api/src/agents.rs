@@ -42,6 +42,7 @@ pub struct Deleted {
 #[serde(rename_all = "camelCase")]
 pub struct VersionItem {
     pub version: u64,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub created_by: CreatedBy,
     /// JSON Pointers of the fields this version changed (empty for version 1).

@@ -522,8 +522,10 @@ pub struct Workflow {
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub created_by: CreatedBy,
 }

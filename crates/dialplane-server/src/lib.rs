@@ -46,6 +46,8 @@ pub struct Shared {
     pub cache: Arc<cache::ReadCache>,
     /// Where the line for each served request goes.
     pub request_log: Arc<dyn observe::RequestLog>,
+    /// The OpenAPI document as this server serves it (its settings in it).
+    pub openapi: Arc<str>,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,6 +78,7 @@ impl AppState {
         store.on_commit(Arc::new(move |events| forget.forget(events)));
         Self(Arc::new(Shared {
             store,
+            openapi: openapi::served_document(&rules).into(),
             rules: Arc::new(rules),
             metrics,
             limiter: Arc::new(ratelimit::RateLimiter::Off),

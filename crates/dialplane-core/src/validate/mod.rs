@@ -76,6 +76,24 @@ impl Default for Rules {
     }
 }
 
+impl Rules {
+    /// The model of an agent that names none: the built-in default if this server allows it, else
+    /// the first model it allows (else every agent created without `llm` would be invalid).
+    pub fn default_llm(&self) -> &str {
+        match self.llm_models.first() {
+            Some(first)
+                if !self
+                    .llm_models
+                    .iter()
+                    .any(|m| m == crate::agent::DEFAULT_LLM) =>
+            {
+                first
+            }
+            _ => crate::agent::DEFAULT_LLM,
+        }
+    }
+}
+
 /// `a, b or c`.
 pub(crate) fn or_list(items: &[String]) -> String {
     match items {

@@ -124,8 +124,7 @@ fn prompt(o: &mut Obj, stored: Option<&Prompt>) -> Prompt {
             ))
         }
     };
-    // The default model must be one this server allows: with a configured list that lacks it, the
-    // first configured model is the default (else every agent created without `llm` would be invalid).
+    // The default model must be one this server allows (see `Rules::default_llm`).
     let default_llm = match models.first() {
         Some(first) if !models.contains(&defaults.llm) => first.as_str(),
         _ => defaults.llm.as_str(),

@@ -140,7 +140,7 @@ impl Modify for ResponsesAndExamples {
                 let Some(op) = op else { continue };
                 let has_body = op.request_body.is_some();
                 // The answers every route behind a key can give, documented once here.
-                if op.security.is_some() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     add_error(op, "401", "`unauthorized`: the API key is missing, malformed, unknown, revoked or expired");
                     if writes {
                         add_error(op, "403", "`forbidden`: a read-only key");
@@ -205,16 +205,73 @@ impl Modify for ResponsesAndExamples {
     }
 }
 
+/// What strict validators ask of every document: `servers`, a `security` entry on every operation
+/// (an empty one where no key is needed), and headers typed as what they are (`If-Match`,
+/// `Idempotency-Key`: a string, or absent; never `null`).
+struct Completeness;
+
+impl Modify for Completeness {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{Required, ServerBuilder};
+        openapi.servers = Some(vec![ServerBuilder::new()
+            .url("/")
+            .description(Some("The server that serves this document"))
+            .build()]);
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.security.get_or_insert_with(Vec::new);
+                for param in op.parameters.iter_mut().flatten() {
+                    // A header is a string or absent; utoipa types an optional one `string | null`.
+                    if param.parameter_in == ParameterIn::Header {
+                        param.schema = Some(ObjectBuilder::new().schema_type(Type::String).into());
+                        param.required = Required::False;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The document as this server serves it: the committed one, with what the server's settings
+/// change in it (the default model, when `--llm-models` replaces the list).
+pub fn served_document(rules: &dialplane_core::Rules) -> String {
+    let committed = document();
+    let default_llm = rules.default_llm();
+    if default_llm == dialplane_core::agent::DEFAULT_LLM {
+        return committed;
+    }
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&committed) else {
+        return committed;
+    };
+    if let Some(llm) = doc.pointer_mut("/components/schemas/Prompt/properties/llm") {
+        llm["default"] = default_llm.into();
+        llm["example"] = default_llm.into();
+    }
+    serde_json::to_string_pretty(&doc).map_or(committed, |d| d + "\n")
+}
+
 /// OpenAPI document
 ///
 /// This document, as JSON. Needs no API key.
 #[utoipa::path(get, path = "/api/public/v1/openapi.json", tag = "operations", operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object,
         example = json!({"openapi": "3.1.0", "info": {"title": "dialplane Agents API"}}))))]
-pub async fn openapi_json() -> impl axum::response::IntoResponse {
+pub async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document(),
+        state.openapi.to_string(),
     )
 }
 
@@ -224,11 +281,12 @@ pub fn document() -> String {
     DOCUMENT
         .get_or_init(|| {
             let mut doc = super::api(|resources| resources).into_openapi();
-            let modifiers: [&dyn Modify; 4] = [
+            let modifiers: [&dyn Modify; 5] = [
                 &AgentLinks,
                 &HostedCreatePath,
                 &ApiKeyAuth,
                 &ResponsesAndExamples,
+                &Completeness,
             ];
             for modifier in modifiers {
                 modifier.modify(&mut doc);

@@ -115,3 +115,62 @@ async fn a_request_body_is_marked_required_exactly_where_the_server_needs_one() 
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+#[test]
+fn the_document_has_servers_a_security_entry_everywhere_typed_headers_and_date_times() {
+    let doc: Value = serde_json::from_str(COMMITTED).unwrap();
+    assert!(
+        doc["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "servers"
+    );
+    for (method, path, op) in operations(&doc) {
+        let security = op["security"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{method} {path}: no security entry"));
+        let public =
+            ["/healthz", "/readyz", "/api/public/v1/openapi.json"].contains(&path.as_str());
+        assert_eq!(security.is_empty(), public, "{method} {path}: {security:?}");
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            if param["in"] == "header" {
+                assert_eq!(
+                    param["schema"]["type"], "string",
+                    "{method} {path}: {param}"
+                );
+                assert_ne!(param["required"], true, "{method} {path}: {param}");
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for pointer in [
+        "/Metadata/properties/createdAt",
+        "/Metadata/properties/updatedAt",
+        "/VersionItem/properties/createdAt",
+    ] {
+        let field = schemas.pointer(pointer).unwrap();
+        assert_eq!(field["format"], "date-time", "{pointer}: {field}");
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_names_the_default_model_this_server_allows() {
+    let app = TestApp::spawn_with(TestOptions {
+        rules: dialplane_core::Rules {
+            llm_models: vec!["gpt-4o".into(), "gpt-5".into()],
+            ..Default::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let r = app
+        .send(Method::GET, "/api/public/v1/openapi.json", None, &[], None)
+        .await;
+    assert_eq!(r.status, 200);
+    let llm = &r.body["components"]["schemas"]["Prompt"]["properties"]["llm"];
+    assert_eq!(llm["default"], "gpt-4o", "{llm}");
+    // And an agent created without a model gets that default.
+    let created = app.create_agent(&minimal_agent("Default model")).await;
+    assert_eq!(
+        created.data()["conversationConfig"]["agent"]["prompt"]["llm"],
+        "gpt-4o"
+    );
+}
