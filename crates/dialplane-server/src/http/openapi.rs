@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "dialplane Agents API",
         description = "A self-hosted control plane for voice-AI agents, wire-compatible with the Callin public v1 Agents API.",
-        license(name = "Apache-2.0")
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
     tags((name = "agents", description = "Voice-AI agent configuration"),
