@@ -122,6 +122,30 @@ impl WriteOp for PurgeIdempotencyKeys {
     }
 }
 
+/// A key recorded by a release before answers were kept whole (the table `idempotency_keys`, for
+/// creates of agents): the answer that release gave, as migration 0005 (SQLite) / 0004
+/// (PostgreSQL) rebuilds it. Read while instances of that release may still run beside this one
+/// (a rolling upgrade) and write keys there.
+pub(crate) fn recorded_before(agent_id: &str, document: &str) -> Recorded {
+    Recorded {
+        status: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("etag".into(), "\"1\"".into()),
+            (
+                "location".into(),
+                format!("/api/public/v1/agents/{agent_id}"),
+            ),
+        ],
+        body: format!("{{\"success\":true,\"data\":{document}}}").into_bytes(),
+    }
+}
+
+/// The SQL of [`recorded_before`]'s rows: a key in use there, with the same parameters as
+/// `idempotent_answers`' reads.
+pub(crate) const BEFORE_SQL: &str = "SELECT fingerprint, agent_id, response FROM idempotency_keys
+    WHERE workspace = $1 AND key = $2 AND created_at >= $3";
+
 /// Headers as stored: a JSON array of `[name, value]` pairs.
 pub(crate) fn encode_headers(headers: &[(String, String)]) -> String {
     serde_json::to_string(headers).unwrap_or_else(|_| "[]".into())
@@ -156,10 +180,20 @@ impl Reads {
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(|(fingerprint, status, headers, body)| {
-            Ok((fingerprint, recorded(status, &headers, body)?))
-        })
-        .transpose()
+        if let Some((fingerprint, status, headers, body)) = row {
+            return Ok(Some((fingerprint, recorded(status, &headers, body)?)));
+        }
+        let before: Option<(String, String, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(BEFORE_SQL)
+                .bind(workspace)
+                .bind(&idempotency.key)
+                .bind(&idempotency.expired_before)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(before.map(|(fingerprint, agent_id, document)| {
+            (fingerprint, recorded_before(&agent_id, &document))
+        }))
     }
 }
 

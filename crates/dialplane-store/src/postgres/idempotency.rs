@@ -1,7 +1,9 @@
 //! The idempotency statements of PostgreSQL write transactions.
 
 use super::PgTx;
-use crate::idempotency::{encode_headers, recorded, Idempotency, IdempotencyTx, Recorded};
+use crate::idempotency::{
+    encode_headers, recorded, recorded_before, Idempotency, IdempotencyTx, Recorded, BEFORE_SQL,
+};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 
@@ -21,6 +23,16 @@ impl IdempotencyTx for PgTx<'_> {
         .bind(&idempotency.expired_before)
         .execute(&mut *self.conn)
         .await?;
+        // Recorded by an instance of the release before, still running beside this one.
+        let before: Option<(String, String, String)> = sqlx::query_as(BEFORE_SQL)
+            .bind(workspace)
+            .bind(&idempotency.key)
+            .bind(&idempotency.expired_before)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        if let Some((fingerprint, agent_id, document)) = before {
+            return Ok(Some((fingerprint, recorded_before(&agent_id, &document))));
+        }
         // A concurrent claim of the same key waits here until the first commits or rolls back.
         let claimed = sqlx::query(
             "INSERT INTO idempotent_answers (workspace, key, fingerprint, status, headers, body,

@@ -1,7 +1,9 @@
 //! The idempotency statements of the SQLite writer's transactions.
 
 use super::writer::SqliteTx;
-use crate::idempotency::{encode_headers, recorded, Idempotency, IdempotencyTx, Recorded};
+use crate::idempotency::{
+    encode_headers, recorded, recorded_before, Idempotency, IdempotencyTx, Recorded, BEFORE_SQL,
+};
 use crate::Result;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -34,6 +36,21 @@ impl IdempotencyTx for SqliteTx<'_> {
             .map_err(super::writer::db)?;
         if let Some((fingerprint, status, headers, body)) = seen {
             return Ok(Some((fingerprint, recorded(status, &headers, body)?)));
+        }
+        // Recorded by an instance of the release before, still running beside this one.
+        let before: Option<(String, String, String)> = self
+            .conn
+            .prepare_cached(BEFORE_SQL)
+            .and_then(|mut s| {
+                s.query_row(
+                    params![workspace, idempotency.key, idempotency.expired_before],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+            })
+            .map_err(super::writer::db)?;
+        if let Some((fingerprint, agent_id, document)) = before {
+            return Ok(Some((fingerprint, recorded_before(&agent_id, &document))));
         }
         self.execute(
             "INSERT INTO idempotent_answers (workspace, key, fingerprint, status, headers, body,

@@ -49,20 +49,23 @@ async fn a_server_starts_on_a_database_that_a_newer_release_migrated_further() {
     assert_eq!(app.get_agent(&created).await.status, 200);
 }
 
-/// A database as the release before idempotency answers were kept whole left it: migrated up to
-/// the last migration before them, holding one agent created with an `Idempotency-Key`.
-async fn database_before_idempotent_answers(db: &TestDb, body: &serde_json::Value) -> String {
-    let before = if postgres_url().is_some() { 4 } else { 5 };
-    migrate_until(&db.url, before).await;
+/// Records `key` for a create of `body` as a release before answers were kept whole did (the table
+/// `idempotency_keys`); answers the agent's id.
+async fn record_key_as_the_release_before(
+    url: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> String {
     let agent_id = dialplane_core::AgentId::generate().to_string();
     let mut document = body.clone();
     document["agentId"] = agent_id.clone().into();
     let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
     execute_sql(
-        &db.url,
+        url,
         &format!(
             "INSERT INTO idempotency_keys (workspace, key, fingerprint, agent_id, response, created_at)
-             VALUES ('default', 'before', {}, {}, {}, {})",
+             VALUES ('default', {}, {}, {}, {}, {})",
+            quoted(key),
             quoted(&dialplane_core::json::fingerprint(body)),
             quoted(&agent_id),
             quoted(&document.to_string()),
@@ -77,7 +80,10 @@ async fn database_before_idempotent_answers(db: &TestDb, body: &serde_json::Valu
 async fn an_idempotency_key_recorded_before_the_upgrade_still_replays_its_first_answer() {
     let body = minimal_agent("Before the upgrade");
     let db = std::sync::Arc::new(TestDb::new().await);
-    let agent_id = database_before_idempotent_answers(&db, &body).await;
+    // The database as the release before left it: migrated up to the migration before idempotent
+    // answers, holding one agent created with an `Idempotency-Key`.
+    migrate_until(&db.url, if postgres_url().is_some() { 4 } else { 5 }).await;
+    let agent_id = record_key_as_the_release_before(&db.url, "before", &body).await;
     let mut app = TestApp::start_on(TestOptions::default(), db.clone(), &db.url).await;
     app.key = app
         .new_key("default", dialplane_core::Scope::Write, "alice")
@@ -102,4 +108,14 @@ async fn an_idempotency_key_recorded_before_the_upgrade_still_replays_its_first_
         .post_idempotent("/api/public/v1/agents", "before", &minimal_agent("Other"))
         .await;
     other.assert_error(422, "idempotency_key_reused");
+    // A key that an instance of the release before records after the upgrade (both run during a
+    // rolling upgrade) replays too.
+    let later_body = minimal_agent("Recorded by the older release");
+    let later_id = record_key_as_the_release_before(&db.url, "later", &later_body).await;
+    let replay = app
+        .post_idempotent("/api/public/v1/agents", "later", &later_body)
+        .await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.data()["agentId"], serde_json::json!(later_id));
 }
