@@ -208,7 +208,7 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
                     format!("{key}=***")
                 }
                 _ => pair.to_owned(),
@@ -251,6 +251,10 @@ mod tests {
         assert_eq!(
             redact_url("postgres://h/db?user=u&Password=s3&sslpassword=k&application_name=x"),
             "postgres://h/db?user=u&Password=***&sslpassword=***&application_name=x"
+        );
+        assert_eq!(
+            redact_url("redis+unix:///tmp/r.sock?pass=secret&db=1"),
+            "redis+unix:///tmp/r.sock?pass=***&db=1"
         );
         assert_eq!(
             redact_url("postgres://u:p@ss@h/db?options=a"),

@@ -45,7 +45,7 @@ pub enum Command {
 pub struct DatabaseArgs {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. `serve` and `migrate` create a missing
     /// SQLite file; the other commands refuse one.
-    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
+    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
     pub url: DatabaseUrl,
 }
 
@@ -82,7 +82,7 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
 pub struct SqliteDatabaseArgs {
     /// The SQLite database: sqlite://PATH (PostgreSQL has pg_dump and pg_restore; see
     /// docs/operations.md).
-    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
+    #[arg(long = "database", env = "DIALPLANE_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_DATABASE, value_parser = DatabaseUrlParser)]
     pub url: DatabaseUrl,
 }
 
@@ -188,7 +188,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DIALPLANE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_per_minute: u32,
     /// Count rate limits in Redis (redis://HOST:PORT) so the limit holds across instances.
-    #[arg(long, env = "DIALPLANE_REDIS_URL")]
+    #[arg(long, env = "DIALPLANE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Address of the Prometheus /metrics listener, or `off`.
     #[arg(
@@ -293,10 +293,15 @@ impl Cli {
             command = command.mut_subcommand("serve", move |_| serve);
             from_file = set;
         }
-        let matches = command
-            .clone()
-            .try_get_matches_from(args)
-            .unwrap_or_else(|e| e.exit());
+        let matches = command.clone().try_get_matches_from(args).unwrap_or_else(|e| {
+            if !from_file.is_empty() && e.use_stderr() {
+                eprintln!(
+                    "dialplane: the settings file's values ({}) count as the defaults of their flags",
+                    from_file.join(", ")
+                );
+            }
+            e.exit()
+        });
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         if let (Command::Serve(serve), Some(("serve", serve_matches))) =
             (&mut cli.command, matches.subcommand())
@@ -323,7 +328,10 @@ impl Cli {
             Command::Backup(args) => crate::backup::backup(args).await,
             Command::Restore(args) => crate::backup::restore(args).await,
             Command::Openapi => {
-                print!("{}", dialplane_server::openapi::document());
+                // A reader that stops early (`| head`) is not an error.
+                use std::io::Write;
+                let _ =
+                    std::io::stdout().write_all(dialplane_server::openapi::document().as_bytes());
                 Ok(())
             }
         };

@@ -34,18 +34,22 @@ pub fn config_file(args: &[OsString]) -> Option<PathBuf> {
     std::env::var_os(CONFIG_ENV).map(PathBuf::from)
 }
 
-/// A file value as a flag would give it.
-fn flag_value(key: &str, value: &toml::Value) -> anyhow::Result<String> {
+/// A file value as a flag would give it: a string, a whole number, a boolean, or (for a setting
+/// that takes a list) an array of strings.
+fn flag_value(key: &str, value: &toml::Value, list: bool) -> anyhow::Result<String> {
     Ok(match value {
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Array(items) => items
+        toml::Value::Array(items) if list => items
             .iter()
-            .map(|item| flag_value(key, item))
+            .map(|item| match item {
+                toml::Value::String(s) => Ok(s.clone()),
+                other => bail!("{key}: a list of strings, not of {}s", other.type_str()),
+            })
             .collect::<anyhow::Result<Vec<_>>>()?
             .join(","),
+        toml::Value::Array(_) => bail!("{key}: takes one value, not a list"),
         other => bail!("{key}: a {} is not a setting's value", other.type_str()),
     })
 }
@@ -60,20 +64,18 @@ pub fn with_file(serve: Command, path: &Path) -> anyhow::Result<(Command, Vec<St
     let mut serve = serve;
     let mut set = Vec::new();
     for (key, value) in &table {
-        let id = serve
-            .get_arguments()
-            .find(|a| {
-                a.get_long() == Some(key.as_str())
-                    && !matches!(key.as_str(), "config" | "print-config")
-            })
-            .map(|a| a.get_id().as_str().to_owned());
-        let Some(id) = id else {
+        let arg = serve.get_arguments().find(|a| {
+            a.get_long() == Some(key.as_str()) && !matches!(key.as_str(), "config" | "print-config")
+        });
+        let Some(arg) = arg else {
             bail!(
-                "{}: {key:?} is not a setting of `dialplane serve` (see `dialplane serve --help`)",
+                "{}: {key:?} is not a setting a file can give to `dialplane serve` (see `dialplane serve --help`)",
                 path.display()
             );
         };
-        let value = flag_value(key, value).with_context(|| path.display().to_string())?;
+        let id = arg.get_id().as_str().to_owned();
+        let list = arg.get_value_delimiter().is_some();
+        let value = flag_value(key, value, list).with_context(|| path.display().to_string())?;
         // A secret's value from the file is not shown as the default in `--help`.
         let secret = REDACTED.contains(&id.as_str());
         serve = serve.mut_arg(&id, |arg| {

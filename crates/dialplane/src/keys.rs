@@ -44,6 +44,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             let store = open_existing(&database).await?;
             let keys = store.list_keys().await;
             store.close().await;
+            // A reader that stops early (`| head`) is not an error: stop writing.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
             for k in keys? {
                 let now = dialplane_core::agent::timestamp(chrono::Utc::now());
                 let status = if k.revoked_at.is_some() {
@@ -53,8 +56,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 } else {
                     "active"
                 };
-                if json {
-                    println!(
+                let written = if json {
+                    writeln!(
+                        out,
                         "{}",
                         serde_json::json!({
                             "keyId": k.key_id, "workspace": k.workspace, "scope": k.scope.as_str(),
@@ -62,10 +66,11 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                             "createdAt": k.created_at, "revokedAt": k.revoked_at,
                             "expiresAt": k.expires_at, "status": status,
                         })
-                    );
+                    )
                 } else {
                     // Escaped: labels stored before they were checked may hold control characters.
-                    println!(
+                    writeln!(
+                        out,
                         "{}  {:<7}  {:<5}  {}  {} <{}>  created {}",
                         k.key_id,
                         status,
@@ -74,7 +79,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                         k.user.user_id.escape_debug(),
                         k.user.user_email.escape_debug(),
                         k.created_at
-                    );
+                    )
+                };
+                if written.is_err() {
+                    break;
                 }
             }
             Ok(())

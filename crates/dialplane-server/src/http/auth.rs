@@ -21,7 +21,14 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     // Exactly one key: with two, a proxy that reads the last would disagree with us about who calls.
     let mut sent = headers.get_all(API_KEY_HEADER).iter();
-    let (Some(key), None) = (sent.next(), sent.next()) else {
+    let (key, second) = (sent.next(), sent.next());
+    if second.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send exactly one x-api-key header",
+        ));
+    }
+    let Some(key) = key else {
         return Err(ApiError::unauthorized());
     };
     let key = Some(key)

@@ -231,9 +231,16 @@ pub fn idempotency(
 
 /// `Idempotency-Key`, if sent: 1..=255 visible ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let mut sent = headers.get_all("idempotency-key").iter();
+    let Some(value) = sent.next() else {
         return Ok(None);
     };
+    if sent.next().is_some() {
+        return Err(ApiError::parameter(
+            "Idempotency-Key",
+            "is given more than once: send one",
+        ));
+    }
     match value.to_str() {
         Ok(s) if (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(s.to_owned()))

@@ -89,12 +89,12 @@ async fn check_copy(path: &Path) -> Result<Summary, BackupError> {
         if integrity != "ok" {
             return Err(not_a_backup(format!("integrity check: {integrity}")));
         }
-        let newest: Option<i64> =
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        let newest: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&mut conn)
                 .await
                 .map_err(|_| not_a_backup("it is not a dialplane database".into()))?;
-        let known = super::migrator().iter().map(|m| m.version).max();
+        let known = super::migrator().iter().map(|m| m.version).max().unwrap_or(0);
         if newest > known {
             return Err(not_a_backup(format!(
                 "it was made by a newer dialplane (schema version {newest:?}, this one knows up to {known:?})"
@@ -233,6 +233,13 @@ pub async fn restore(file: &Path, url: &str) -> Result<Summary, BackupError> {
         return Err(BackupError::Missing(file.to_owned()));
     }
     let target = database_file(url)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(BackupError::Missing(dir.to_owned()));
+    }
     if same_file(file, &target) {
         return Err(BackupError::SameFile(file.to_owned()));
     }

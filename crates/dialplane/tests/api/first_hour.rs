@@ -80,6 +80,14 @@ async fn backup_names_a_missing_directory_counts_agents_in_words_and_offers_only
     assert_eq!(err.matches("nowhere").count(), 1, "said once: {err}");
     let (ok, _, err) = dialplane(dir.path(), &["backup", "--database", db, "b.bak"]).await;
     assert!(ok && err.contains("(0 agents,"), "{err}");
+    // A restore into a missing directory says so, once.
+    let (ok, _, err) = dialplane(
+        dir.path(),
+        &["restore", "b.bak", "--database", "sqlite://./nodir/new.db"],
+    )
+    .await;
+    assert!(!ok && err.contains("nodir does not exist"), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "said once: {err}");
     for command in ["backup", "restore"] {
         let (ok, help, _) = dialplane(dir.path(), &[command, "--help"]).await;
         assert!(ok && help.contains("sqlite://PATH"), "{help}");

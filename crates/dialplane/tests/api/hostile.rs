@@ -162,7 +162,34 @@ async fn two_api_keys_in_one_request_are_refused_whichever_they_are() {
         );
         let answer = app.raw(request.as_bytes()).await.expect("an answer");
         answer.assert_error(401, "unauthorized");
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("exactly one"),
+            "{answer:?}"
+        );
     }
+}
+
+#[tokio::test]
+async fn two_idempotency_keys_in_one_request_are_refused_and_create_nothing() {
+    let app = TestApp::spawn().await;
+    let body = serde_json::to_vec(&minimal_agent("Twice")).unwrap();
+    for (first, second) in [("k7", "k6"), ("k6", "k7")] {
+        let answer = app
+            .send(
+                reqwest::Method::POST,
+                "/api/public/v1/agents",
+                Some(&app.key),
+                &[("idempotency-key", first), ("idempotency-key", second)],
+                Some(body.clone()),
+            )
+            .await;
+        answer.assert_error(400, "invalid_parameter");
+    }
+    let listed = app.list_agents("").await;
+    assert_eq!(listed.data().as_array().unwrap().len(), 0, "{listed:?}");
 }
 
 #[tokio::test]

@@ -88,6 +88,18 @@ async fn a_settings_file_with_an_unknown_key_or_a_bad_value_is_refused() {
         ("max-header-bytes = 5\n", "max-header-bytes"),
         ("listen = \"nowhere\"\n", "listen"),
         ("max-body-bytes = {a = 1}\n", "max-body-bytes"),
+        (
+            "max-body-bytes = 2048.0\n",
+            "a float is not a setting's value",
+        ),
+        (
+            "listen = [\"127.0.0.1:1\"]\n",
+            "listen: takes one value, not a list",
+        ),
+        (
+            "llm-models = [\"gpt-4o\", 5]\n",
+            "llm-models: a list of strings",
+        ),
         ("not toml at all [\n", "not valid TOML"),
     ] {
         std::fs::write(&file, text).unwrap();
@@ -161,4 +173,25 @@ async fn a_database_url_with_a_password_is_never_echoed_by_errors_or_help() {
         !text.contains("hunter2") && !text.contains("hunter3"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn output_into_a_pipe_that_closes_early_is_no_error() {
+    use std::process::Stdio;
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then close the pipe, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).await.unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
 }
