@@ -176,6 +176,40 @@ pub async fn open(url: &DatabaseUrl, options: &StoreOptions) -> Result<Store> {
     })
 }
 
+/// How many migrations the database at `url` has had applied, without opening it as a store (and so
+/// without migrating it): 0 for a database that does not exist yet or was never migrated.
+pub async fn migrations_applied(url: &DatabaseUrl) -> Result<i64> {
+    use sqlx::{ConnectOptions, Connection};
+    const SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM _sqlx_migrations WHERE success";
+    let counted: std::result::Result<i64, sqlx::Error> = match url {
+        DatabaseUrl::Sqlite(url) => {
+            let Some(file) = DatabaseUrl::Sqlite(url.clone()).sqlite_file() else {
+                return Ok(0);
+            };
+            if !file.exists() {
+                return Ok(0);
+            }
+            // Plain options: the store's own set WAL mode, a write a read-only connection refuses.
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&file)
+                .read_only(true)
+                .connect()
+                .await?;
+            let counted = sqlx::query_scalar(SQL).fetch_one(&mut conn).await;
+            let _ = conn.close().await;
+            counted
+        }
+        DatabaseUrl::Postgres(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            let counted = sqlx::query_scalar(SQL).fetch_one(&mut conn).await;
+            let _ = conn.close().await;
+            counted
+        }
+    };
+    // No migrations table: never migrated.
+    Ok(counted.unwrap_or(0))
+}
+
 /// `migrator`, made to start on a database that a newer release has migrated further.
 ///
 /// Migrations are add-only (new tables, new columns with defaults), so a release runs on the

@@ -28,18 +28,27 @@ pub async fn open_existing(db: &DatabaseArgs) -> anyhow::Result<Store> {
 
 pub async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
     let existed = db.url.sqlite_file().is_none_or(|file| file.exists());
+    let before = dialplane_store::migrations_applied(&db.url)
+        .await
+        .with_context(|| format!("reading {}", db.url))?;
     let store = open(db).await?;
     let version = store.schema_version().await;
     store.close().await;
     let (version, applied) = version?;
-    if existed {
+    let now_applied = applied - before;
+    if !existed {
         eprintln!(
-            "dialplane: {} is up to date (schema version {version}, {applied} migrations)",
+            "dialplane: created {} and applied its {applied} migrations (schema version {version})",
+            db.url
+        );
+    } else if now_applied > 0 {
+        eprintln!(
+            "dialplane: applied {now_applied} migration(s) to {} (schema version {version})",
             db.url
         );
     } else {
         eprintln!(
-            "dialplane: created {} and applied its {applied} migrations (schema version {version})",
+            "dialplane: {} is up to date (schema version {version}, {applied} migrations)",
             db.url
         );
     }

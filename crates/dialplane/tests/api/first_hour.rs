@@ -60,6 +60,11 @@ async fn migrate_says_whether_it_created_the_database_and_at_which_schema_versio
     assert!(err.contains("schema version"), "{err}");
     let (ok, _, err) = dialplane(dir.path(), &["migrate", "--database", db]).await;
     assert!(ok && err.contains("is up to date (schema version"), "{err}");
+    // A database an earlier release left behind: the migrations applied now are counted.
+    let older = format!("sqlite://{}", dir.path().join("older.db").display());
+    crate::support::migrate_until_sqlite(&older, 5).await;
+    let (ok, _, err) = dialplane(dir.path(), &["migrate", "--database", &older]).await;
+    assert!(ok && err.contains("applied 1 migration(s) to"), "{err}");
 }
 
 #[tokio::test]

@@ -93,14 +93,8 @@ pub async fn execute_sql(url: &str, sql: &str) {
     }
 }
 
-/// Applies the schema's migrations older than `version` to the database at `url`, as an earlier
-/// release would have left it.
-pub async fn migrate_until(url: &str, version: i64) {
-    use sqlx::Connection;
-    let mut migrator = match postgres_url() {
-        Some(_) => dialplane_store::postgres::migrator(),
-        None => dialplane_store::sqlite::migrator(),
-    };
+/// `migrator` without the migrations from `version` on: an earlier release's.
+fn until(mut migrator: sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
     migrator.migrations = migrator
         .migrations
         .iter()
@@ -108,13 +102,28 @@ pub async fn migrate_until(url: &str, version: i64) {
         .cloned()
         .collect::<Vec<_>>()
         .into();
+    migrator
+}
+
+/// Applies the schema's migrations older than `version` to the database at `url` (the suite's
+/// backend), as an earlier release would have left it.
+pub async fn migrate_until(url: &str, version: i64) {
+    use sqlx::Connection;
     if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
-            .await
-            .unwrap();
-        migrator.run(&mut conn).await.unwrap();
+        migrate_until_sqlite(url, version).await;
     } else {
+        let migrator = until(dialplane_store::postgres::migrator(), version);
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         migrator.run(&mut conn).await.unwrap();
     }
+}
+
+/// [`migrate_until`] on a SQLite database, whatever backend the suite runs on.
+pub async fn migrate_until_sqlite(url: &str, version: i64) {
+    use sqlx::Connection;
+    let migrator = until(dialplane_store::sqlite::migrator(), version);
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
 }
