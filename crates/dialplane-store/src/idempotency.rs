@@ -28,10 +28,11 @@ pub struct Recorded {
     pub body: Vec<u8>,
 }
 
-/// What an idempotent write did: ran now, or had run before under the same key and body.
+/// What an idempotent write did: ran now (with the answer recorded for it), or had run before under
+/// the same key and body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Idempotent<T> {
-    Fresh(T),
+    Fresh { output: T, answer: Recorded },
     Replayed(Recorded),
 }
 
@@ -84,7 +85,7 @@ impl<W: WriteOp> WriteOp for IdempotentWrite<W> {
                 let answer = (self.answer)(&output);
                 tx.record_answer(&self.workspace, &self.idempotency.key, &answer)
                     .await?;
-                Ok(Idempotent::Fresh(output))
+                Ok(Idempotent::Fresh { output, answer })
             }
         }
     }

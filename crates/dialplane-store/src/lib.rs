@@ -38,16 +38,12 @@ use dialplane_core::Problems;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Agent,
-    Version,
-    Key,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Agent => "agent",
-            Kind::Version => "version",
-            Kind::Key => "key",
         }
     }
 }
@@ -182,13 +178,10 @@ pub async fn migrations_applied(url: &DatabaseUrl) -> Result<i64> {
     use sqlx::{ConnectOptions, Connection};
     const SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM _sqlx_migrations WHERE success";
     let counted: std::result::Result<i64, sqlx::Error> = match url {
-        DatabaseUrl::Sqlite(url) => {
-            let Some(file) = DatabaseUrl::Sqlite(url.clone()).sqlite_file() else {
+        DatabaseUrl::Sqlite(_) => {
+            let Some(file) = url.sqlite_file().filter(|f| f.exists()) else {
                 return Ok(0);
             };
-            if !file.exists() {
-                return Ok(0);
-            }
             // Plain options: the store's own set WAL mode, a write a read-only connection refuses.
             let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&file)

@@ -59,15 +59,6 @@ pub trait Beforehand {
         -> Option<(Arc<StoredAgent>, Arc<str>)>;
 }
 
-/// Nothing known beforehand.
-pub struct NothingBeforehand;
-
-impl Beforehand for NothingBeforehand {
-    fn committed_agent(&self, _: &str, _: AgentId) -> Option<(Arc<StoredAgent>, Arc<str>)> {
-        None
-    }
-}
-
 /// A committed change: what a cache must forget, what a webhook announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -88,18 +79,6 @@ pub enum Event {
     },
     /// An API key was created or revoked.
     KeysChanged,
-}
-
-impl Event {
-    /// The event's type as webhooks name it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::AgentCreated { .. } => "agent.created",
-            Event::AgentUpdated { .. } => "agent.updated",
-            Event::AgentDeleted { .. } => "agent.deleted",
-            Event::KeysChanged => "keys.changed",
-        }
-    }
 }
 
 /// Called with the events of each committed write, before the write is answered.

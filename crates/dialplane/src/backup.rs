@@ -70,3 +70,13 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agents_are_counted_in_words() {
+        assert_eq!(super::agents(0), "0 agents");
+        assert_eq!(super::agents(1), "1 agent");
+        assert_eq!(super::agents(2), "2 agents");
+    }
+}

@@ -117,12 +117,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "Redis cannot be reached: requests are served without a rate limit until it can"
         );
     }
-    match &redis {
-        Some(redis) => {
-            tracing::info!(%database, redis = %redis, "listening on http://{}", app.addr)
-        }
-        None => tracing::info!(%database, "listening on http://{}", app.addr),
-    }
+    tracing::info!(
+        %database,
+        redis = redis.as_ref().map(tracing::field::display),
+        "listening on http://{}",
+        app.addr
+    );
     let served = app.run_until_stopped(shutdown_signal()).await;
     tracing::info!("stopped");
     served

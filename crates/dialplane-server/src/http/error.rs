@@ -7,7 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dialplane_core::Problems;
-use dialplane_store::{Kind, StoreError};
+use dialplane_store::StoreError;
 use std::sync::Arc;
 
 pub use dialplane_api::{Detail, ErrorBody, ErrorCode, ErrorEnvelope};
@@ -163,39 +163,31 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { kind } => Self::new(ErrorCode::NotFound, format!("no such {kind}")),
+            StoreError::NotFound { kind } => {
+                Self::new(ErrorCode::NotFound, format!("no such {kind}"))
+            }
             StoreError::PreconditionFailed { kind } => Self::new(
                 ErrorCode::PreconditionFailed,
                 format!("the {kind} has changed: its ETag no longer matches If-Match"),
             ),
-            StoreError::Referenced { kind, by, ids } => Self {
+            // Agents that transfer to an agent are the only references so far.
+            StoreError::Referenced { ids, .. } => Self {
                 details: ids
                     .iter()
                     .map(|id| Detail {
                         path: None,
                         parameter: None,
-                        agent_id: (by == Kind::Agent).then(|| id.clone()),
+                        agent_id: Some(id.clone()),
                         code: "referenced_by".into(),
-                        message: match (by, kind) {
-                            (Kind::Agent, Kind::Agent) => {
-                                format!("agent {id} transfers to this agent")
-                            }
-                            _ => format!("{by} {id} refers to this {kind}"),
-                        },
+                        message: format!("agent {id} transfers to this agent"),
                     })
                     .collect(),
                 ..Self::new(
                     ErrorCode::Conflict,
-                    match (by, kind) {
-                        (Kind::Agent, Kind::Agent) => format!(
-                            "{} other agent(s) transfer to this agent; remove those transfers first",
-                            ids.len()
-                        ),
-                        _ => format!(
-                            "{} {by}(s) refer to this {kind}; remove those references first",
-                            ids.len()
-                        ),
-                    },
+                    format!(
+                        "{} other agent(s) transfer to this agent; remove those transfers first",
+                        ids.len()
+                    ),
                 )
             },
             StoreError::Invalid(problems) => Self::validation(problems),

@@ -313,7 +313,8 @@ async fn the_idempotency_story() {
         op: CreateAgent::new("w", agent(name), false),
         answer: answer.clone(),
     };
-    let Idempotent::Fresh(first) = store.write(write("a", "One")).await.unwrap() else {
+    let Idempotent::Fresh { output: first, .. } = store.write(write("a", "One")).await.unwrap()
+    else {
         panic!("a new agent");
     };
     assert_eq!(taken(&events).len(), 1);
@@ -376,7 +377,7 @@ async fn the_idempotency_story() {
     };
     assert!(matches!(
         store.write(retry).await.unwrap(),
-        Idempotent::Fresh(_)
+        Idempotent::Fresh { .. }
     ));
     let later = dialplane_core::agent::timestamp_ago(std::time::Duration::ZERO);
     assert_eq!(store.write(PurgeIdempotencyKeys(later)).await.unwrap(), 2);

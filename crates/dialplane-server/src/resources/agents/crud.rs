@@ -141,7 +141,7 @@ pub async fn store_new(
         })
         .await?;
     Ok(match created {
-        Idempotent::Fresh(stored) => recorded_response(created_answer(&stored), false),
+        Idempotent::Fresh { answer, .. } => recorded_response(answer, false),
         Idempotent::Replayed(first) => recorded_response(first, true),
     })
 }

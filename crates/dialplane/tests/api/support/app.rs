@@ -49,14 +49,10 @@ pub struct TestOptions {
     pub cache: Option<CacheOptions>,
 }
 
-/// The caches `dialplane serve` uses on the database at `url`: agents only on SQLite.
-pub fn serve_cache(url: &str) -> CacheOptions {
+/// The caches `dialplane serve` uses by default (`App::build` caches agents only on SQLite).
+pub fn serve_cache() -> CacheOptions {
     CacheOptions {
-        agent_bytes: if url.starts_with("sqlite:") {
-            32 << 20
-        } else {
-            0
-        },
+        agent_bytes: 32 << 20,
         ..CacheOptions::default()
     }
 }
@@ -94,7 +90,7 @@ impl TestApp {
             rules: options.rules.clone(),
             http: options.http,
             store: options.store.clone(),
-            cache: options.cache.unwrap_or_else(|| serve_cache(&db_url)),
+            cache: options.cache.unwrap_or_else(serve_cache),
             rate_limit_per_minute: options.rate_limit_per_minute,
             redis_url: options.redis_url.clone(),
             rate_limit_clock: options.clock.clone(),
