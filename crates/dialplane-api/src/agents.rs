@@ -3,7 +3,8 @@
 
 use crate::envelope::schema_ref;
 use crate::named_envelope;
-use dialplane_core::{Agent, AgentId, CreatedBy, Metadata};
+use crate::views::Views;
+use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -94,4 +95,67 @@ named_envelope! {
         .description(Some("The operations that turn version `from` into the requested version."))
         .build(),
     needs: [PatchOperationDoc]
+}
+
+/// The agent's three views in the document: `Agent` as answered, `AgentCreate` and `AgentPatch`.
+pub const AGENT_VIEWS: Views = Views {
+    response: "Agent",
+    writable: "AgentSpec",
+    create: "AgentCreate",
+    patch: "AgentPatch",
+    create_description: "A new agent: `name` and `conversationConfig.agent.prompt.prompt` are required; \
+        every other field the server fills with its default.",
+    patch_description: "A JSON Merge Patch (RFC 7396) of the agent: every member is optional and an \
+        absent one keeps its value; `null` sets a field back to its default (not allowed on `name` and \
+        the prompt's `prompt`); objects merge member by member; arrays are replaced whole.",
+    required: &[
+        ("AgentSpec", &["name", "conversationConfig"]),
+        ("ConversationConfig", &["agent"]),
+        ("AgentConfig", &["prompt"]),
+        ("Prompt", &["prompt"]),
+        ("AgentTransfer", &["agentId", "condition"]),
+        ("NumberTransfer", &["condition", "transferDestination"]),
+        ("Voice", &["label", "voiceId", "language"]),
+        ("AudioTag", &["tag"]),
+        ("Entity", &["type", "description"]),
+    ],
+};
+
+/// Declares a request body schema that [`AGENT_VIEWS`] makes from [`AgentSpec`]: in a route's
+/// `request_body`, it names the view and brings `AgentSpec`'s schemas into the document for it.
+macro_rules! agent_view {
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                // Replaced by the view when the document is finished.
+                utoipa::openapi::schema::Object::new().into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+            ) {
+                schemas.push((AgentSpec::name().into(), <AgentSpec as utoipa::PartialSchema>::schema()));
+                AgentSpec::schemas(schemas);
+            }
+        }
+    };
+}
+
+agent_view! {
+    /// The create body (`POST /agents`).
+    AgentCreate
+}
+
+agent_view! {
+    /// The merge-patch body (`PATCH /agents/{agentId}`).
+    AgentPatch
 }

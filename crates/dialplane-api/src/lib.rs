@@ -10,6 +10,7 @@
 pub mod agents;
 mod envelope;
 mod error;
+pub mod views;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};
 #[doc(hidden)]

@@ -136,8 +136,27 @@ impl FromRequest<AppState> for PatchBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let all = [JSON_TYPES[0], JSON_TYPES[1], JSON_PATCH_TYPE];
         let media_type = media_type(req.headers(), &all)?;
+        Self::read(req, state, media_type == JSON_PATCH_TYPE).await
+    }
+}
+
+/// A body that is always a JSON Patch (`application/json-patch+json`, or plain `application/json`),
+/// for the route that documents JSON Patch on its own: `PATCH /agents/{agentId}/json-patch`.
+pub struct JsonPatchBody(pub PatchBody);
+
+impl FromRequest<AppState> for JsonPatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        media_type(req.headers(), &[JSON_PATCH_TYPE, JSON_TYPES[0]])?;
+        PatchBody::read(req, state, true).await.map(JsonPatchBody)
+    }
+}
+
+impl PatchBody {
+    async fn read(req: Request, state: &AppState, json_patch: bool) -> Result<Self, ApiError> {
         let bytes = read_body(req).await?;
-        let patch = if media_type == JSON_PATCH_TYPE {
+        let patch = if json_patch {
             let value = dialplane_core::json::parse_value(&bytes).map_err(invalid_json)?;
             dialplane_core::json_patch::parse(value, state.rules.max_patch_operations)
                 .map(Patch::JsonPatch)

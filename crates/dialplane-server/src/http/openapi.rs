@@ -45,9 +45,10 @@ impl Modify for AgentLinks {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         use utoipa::openapi::RefOr;
-        const FOLLOW: [&str; 5] = [
+        const FOLLOW: [&str; 6] = [
             "getAgent",
             "updateAgent",
+            "jsonPatchAgent",
             "deleteAgent",
             "duplicateAgent",
             "listVersions",
@@ -242,22 +243,55 @@ impl Modify for Completeness {
     }
 }
 
-/// The document as this server serves it: the committed one, with what the server's settings
-/// change in it (the default model, when `--llm-models` replaces the list).
+/// The document as this server serves it: the committed one for the default settings, else with
+/// this server's model list (`--llm-models`) and default model in it.
 pub fn served_document(rules: &dialplane_core::Rules) -> String {
-    let committed = document();
-    let default_llm = rules.default_llm();
-    if default_llm == dialplane_core::agent::DEFAULT_LLM {
-        return committed;
+    if rules.llm_models == dialplane_core::Rules::default().llm_models {
+        return document();
     }
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&committed) else {
-        return committed;
+    document_for(rules)
+}
+
+/// The models `prompt.llm` may name on this server, as the enum `LlmModel` that the request views
+/// use (an answer says `llm` as a plain string: an agent stored before the list changed keeps its
+/// model).
+fn name_models(doc: &mut utoipa::openapi::OpenApi, rules: &dialplane_core::Rules) {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::Ref;
+    let Some(components) = doc.components.as_mut() else {
+        return;
     };
-    if let Some(llm) = doc.pointer_mut("/components/schemas/Prompt/properties/llm") {
-        llm["default"] = default_llm.into();
-        llm["example"] = default_llm.into();
+    let default = rules.default_llm();
+    components.schemas.insert(
+        "LlmModel".into(),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!(
+                "A model this server allows (`--llm-models`); an agent that names none gets `{default}`."
+            )))
+            .enum_values(Some(rules.llm_models.clone()))
+            .into(),
+    );
+    let model = || Ref::from_schema_name("LlmModel");
+    let mut with_default = model();
+    with_default.description = format!("Default: `{default}`.");
+    let views = [
+        ("PromptInput", with_default.into()),
+        (
+            "PromptPatch",
+            OneOfBuilder::new()
+                .item(model())
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .into(),
+        ),
+    ];
+    for (view, llm) in views {
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(prompt))) =
+            components.schemas.get_mut(view)
+        {
+            prompt.properties.insert("llm".into(), llm);
+        }
     }
-    serde_json::to_string_pretty(&doc).map_or(committed, |d| d + "\n")
 }
 
 /// OpenAPI document
@@ -279,35 +313,51 @@ pub async fn openapi_json(
 pub fn document() -> String {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT
-        .get_or_init(|| {
-            let mut doc = super::api(|resources| resources).into_openapi();
-            let modifiers: [&dyn Modify; 5] = [
-                &AgentLinks,
-                &HostedCreatePath,
-                &ApiKeyAuth,
-                &ResponsesAndExamples,
-                &Completeness,
-            ];
-            for modifier in modifiers {
-                modifier.modify(&mut doc);
-            }
-            // utoipa marks every request body required; a duplicate's is optional (no body at all
-            // is a plain copy), as its description says and the server does.
-            if let Some(body) = doc
-                .paths
-                .paths
-                .get_mut("/api/public/v1/agents/{agentId}/duplicate")
-                .and_then(|item| item.post.as_mut())
-                .and_then(|operation| operation.request_body.as_mut())
-            {
-                body.required = Some(utoipa::openapi::Required::False);
-            }
-            let json = doc
-                .to_pretty_json()
-                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-            // utoipa 5 writes a link's `operationId` as `operation_id`; no other key of ours is
-            // spelled so (every schema is camelCase), so the fix can be this plain.
-            json.replace("\"operation_id\": ", "\"operationId\": ") + "\n"
-        })
+        .get_or_init(|| document_for(&dialplane_core::Rules::default()))
         .clone()
+}
+
+/// The document for a server with these settings.
+fn document_for(rules: &dialplane_core::Rules) -> String {
+    let mut doc = generated().clone();
+    name_models(&mut doc, rules);
+    let json = doc
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    // utoipa 5 writes a link's `operationId` as `operation_id`; no other key of ours is
+    // spelled so (every schema is camelCase), so the fix can be this plain.
+    json.replace("\"operation_id\": ", "\"operationId\": ") + "\n"
+}
+
+/// The document as the routes and types generate it, finished by the modifiers.
+fn generated() -> &'static utoipa::openapi::OpenApi {
+    static GENERATED: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    GENERATED.get_or_init(|| {
+        let mut doc = super::api(|resources| resources).into_openapi();
+        let modifiers: [&dyn Modify; 5] = [
+            &AgentLinks,
+            &HostedCreatePath,
+            &ApiKeyAuth,
+            &ResponsesAndExamples,
+            &Completeness,
+        ];
+        for modifier in modifiers {
+            modifier.modify(&mut doc);
+        }
+        if let Some(components) = doc.components.as_mut() {
+            dialplane_api::agents::AGENT_VIEWS.apply(&mut components.schemas);
+        }
+        // utoipa marks every request body required; a duplicate's is optional (no body at all
+        // is a plain copy), as its description says and the server does.
+        if let Some(body) = doc
+            .paths
+            .paths
+            .get_mut("/api/public/v1/agents/{agentId}/duplicate")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut())
+        {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+        doc
+    })
 }

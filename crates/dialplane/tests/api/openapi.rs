@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const COMMITTED: &str = include_str!("../../../../openapi.json");
 
@@ -152,7 +152,7 @@ fn the_document_has_servers_a_security_entry_everywhere_typed_headers_and_date_t
 }
 
 #[tokio::test]
-async fn the_served_document_names_the_default_model_this_server_allows() {
+async fn the_served_document_lists_the_models_this_server_allows_and_its_default() {
     let app = TestApp::spawn_with(TestOptions {
         rules: dialplane_core::Rules {
             llm_models: vec!["gpt-4o".into(), "gpt-5".into()],
@@ -165,9 +165,30 @@ async fn the_served_document_names_the_default_model_this_server_allows() {
         .send(Method::GET, "/api/public/v1/openapi.json", None, &[], None)
         .await;
     assert_eq!(r.status, 200);
-    let llm = &r.body["components"]["schemas"]["Prompt"]["properties"]["llm"];
-    assert_eq!(llm["default"], "gpt-4o", "{llm}");
-    // And an agent created without a model gets that default.
+    let schemas = &r.body["components"]["schemas"];
+    assert_eq!(schemas["LlmModel"]["enum"], json!(["gpt-4o", "gpt-5"]));
+    let llm = &schemas["PromptInput"]["properties"]["llm"];
+    assert_eq!(llm["$ref"], "#/components/schemas/LlmModel");
+    assert!(
+        llm["description"].as_str().unwrap().contains("`gpt-4o`"),
+        "{llm}"
+    );
+    // The committed document is the one for the default list.
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    let defaults = dialplane_core::Rules::default().llm_models;
+    assert_eq!(
+        committed["components"]["schemas"]["LlmModel"]["enum"],
+        json!(defaults)
+    );
+    // Each listed model is accepted, and the first is what an agent that names none gets.
+    for model in ["gpt-4o", "gpt-5"] {
+        let body = agent_with("/conversationConfig/agent/prompt/llm", json!(model));
+        assert_eq!(app.create_agent(&body).await.status, 201, "{model}");
+    }
+    let refused = agent_with("/conversationConfig/agent/prompt/llm", json!(defaults[0]));
+    app.create_agent(&refused)
+        .await
+        .assert_problem("/conversationConfig/agent/prompt/llm", "invalid_value");
     let created = app.create_agent(&minimal_agent("Default model")).await;
     assert_eq!(
         created.data()["conversationConfig"]["agent"]["prompt"]["llm"],

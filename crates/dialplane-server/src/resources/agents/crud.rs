@@ -4,8 +4,8 @@ use crate::auth::{Caller, Writer};
 use crate::cache::CachedAgent;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{
-    etag, idempotency, if_match, only_known, AgentPath, JsonObject, OptionalJsonObject, Patch,
-    PatchBody,
+    etag, idempotency, if_match, only_known, AgentPath, JsonObject, JsonPatchBody,
+    OptionalJsonObject, Patch, PatchBody,
 };
 use crate::query::{dry_run, Query};
 use crate::resources::agents::listing::{
@@ -53,7 +53,7 @@ fn envelope(document: &str) -> Vec<u8> {
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 hours replay the first answer"),
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer (200) what would be stored, storing nothing"),
     ),
-    request_body(content = dialplane_core::AgentSpec, content_type = "application/json",
+    request_body(content = dialplane_api::agents::AgentCreate, content_type = "application/json",
         example = crate::resources::agents::examples::create_body),
     responses(
         (status = 201, description = "Created; `ETag` names its revision", body = AgentEnvelope),
@@ -432,7 +432,8 @@ pub async fn get(
 /// A JSON Merge Patch (RFC 7396) on the stored agent: absent keys are kept, `null` resets a field to
 /// its default, objects merge, arrays replace. The merged agent is validated as a whole; nothing is
 /// stored unless it is valid, and a patch that changes nothing stores nothing. `If-Match` makes it
-/// conditional.
+/// conditional. A JSON Patch (RFC 6902) sent here with `Content-Type: application/json-patch+json` is
+/// applied too; it is documented on its own as `PATCH /agents/{agentId}/json-patch`.
 #[utoipa::path(
     patch,
     path = "/api/public/v1/agents/{agentId}",
@@ -444,11 +445,10 @@ pub async fn get(
         ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
     ),
     request_body(
-        description = "A JSON Merge Patch (`application/json` or `application/merge-patch+json`; `{}` is valid) or a JSON Patch (`application/json-patch+json`)",
+        description = "A JSON Merge Patch (`application/json` or `application/merge-patch+json`; `{}` is valid)",
         content(
-            (Object = "application/json", example = json!({"conversationConfig": {"agent": {"prompt": {"temperature": 0.4}}}, "tags": ["sales", "emea"]})),
-            (Object = "application/merge-patch+json"),
-            (Vec<Object> = "application/json-patch+json", example = json!([{"op": "add", "path": "/tags/-", "value": "emea"}, {"op": "test", "path": "/name", "value": "Front desk"}])),
+            (dialplane_api::agents::AgentPatch = "application/json", example = json!({"conversationConfig": {"agent": {"prompt": {"temperature": 0.4}}}, "tags": ["sales", "emea"]})),
+            (dialplane_api::agents::AgentPatch = "application/merge-patch+json"),
         )
     ),
     responses(
@@ -466,6 +466,61 @@ pub async fn patch(
     State(state): State<AppState>,
     Writer(principal): Writer,
     AgentPath(id): AgentPath,
+    query: Query,
+    headers: HeaderMap,
+    body: PatchBody,
+) -> Result<Response, ApiError> {
+    apply_patch(state, principal, id, query, headers, body).await
+}
+
+/// Update an agent with a JSON Patch
+///
+/// A JSON Patch (RFC 6902): operations applied in order to the stored agent, all or nothing; a failed
+/// `test` answers 409 and applies nothing. The result is validated as a whole, as for a merge patch.
+/// `If-Match` makes it conditional. The body is read as a JSON Patch whether it is sent as
+/// `application/json-patch+json` or `application/json`.
+#[utoipa::path(
+    patch,
+    path = "/api/public/v1/agents/{agentId}/json-patch",
+    operation_id = "jsonPatchAgent",
+    tag = "agents",
+    params(
+        ("agentId" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The agent's id"),
+        ("If-Match" = Option<String>, Header, description = "Only apply if the agent's ETag matches"),
+        ("dryRun" = Option<bool>, Query, description = "Run every check and answer what would be stored, storing nothing"),
+    ),
+    request_body(
+        description = "A JSON Patch: at most `--max-patch-operations` operations (1000 by default)",
+        content(
+            (Vec<dialplane_api::agents::PatchOperationDoc> = "application/json-patch+json", example = json!([{"op": "add", "path": "/tags/-", "value": "emea"}, {"op": "test", "path": "/name", "value": "Front desk"}])),
+        )
+    ),
+    responses(
+        (status = 200, description = "The updated agent", body = AgentEnvelope),
+        (status = 400, description = "`invalid_json`, `validation_error` or `invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: a `test` operation failed (nothing is applied)", body = ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`: If-Match does not match", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = []))
+)]
+pub async fn json_patch(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    AgentPath(id): AgentPath,
+    query: Query,
+    headers: HeaderMap,
+    JsonPatchBody(body): JsonPatchBody,
+) -> Result<Response, ApiError> {
+    apply_patch(state, principal, id, query, headers, body).await
+}
+
+async fn apply_patch(
+    state: AppState,
+    principal: Principal,
+    id: AgentId,
     query: Query,
     headers: HeaderMap,
     body: PatchBody,

@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             post(crud::create_hosted),
         )
         .routes(routes!(crud::get, crud::patch, crud::delete))
+        .routes(routes!(crud::json_patch))
         .routes(routes!(duplicate::duplicate))
         .routes(routes!(history::list))
         .routes(routes!(history::get))
