@@ -565,3 +565,45 @@ async fn test_compares_numbers_by_value_as_a_javascript_client_writes_them() {
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
 }
+
+#[tokio::test]
+async fn the_json_patch_operation_reads_its_body_as_a_json_patch_under_either_media_type() {
+    let app = TestApp::spawn().await;
+    let id = tagged(&app).await;
+    let path = agent_path(&id, "/json-patch");
+    for (media_type, tag) in [(JSON_PATCH, "c"), ("application/json", "d")] {
+        let ops = json!([{"op": "add", "path": "/tags/-", "value": tag}]);
+        let r = app
+            .send(
+                Method::PATCH,
+                &path,
+                Some(&app.key),
+                &[("content-type", media_type)],
+                Some(ops.to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{media_type}: {}", r.text);
+        assert_eq!(r.data()["tags"].as_array().unwrap().last().unwrap(), tag);
+    }
+    // A merge patch sent there is refused for what it is, and changes nothing.
+    let before = app.get_agent(&id).await;
+    let r = app
+        .json(Method::PATCH, &path, &app.key, &json!({"name": "Renamed"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_untouched(&app, &id, &before).await;
+    let r = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&app.key),
+            &[("content-type", "application/merge-patch+json")],
+            Some(b"{}".to_vec()),
+        )
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+    // A failed `test` there is a conflict, as on PATCH /agents/{agentId}.
+    let ops = json!([{"op": "test", "path": "/name", "value": "Someone else"}]);
+    let r = app.json(Method::PATCH, &path, &app.key, &ops).await;
+    r.assert_error(409, "conflict");
+}

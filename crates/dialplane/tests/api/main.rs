@@ -39,6 +39,7 @@ mod outage;
 mod patch;
 mod rate_limit;
 mod read_cache;
+mod schemas;
 mod settings;
 mod smoke;
 mod storage;
