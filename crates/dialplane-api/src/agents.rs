@@ -64,11 +64,28 @@ pub struct VersionPagination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(as = JsonPatchOperation)]
 pub struct PatchOperationDoc {
-    /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
-    pub op: String,
+    pub op: JsonPatchOp,
+    /// A JSON Pointer into the agent.
+    #[schema(pattern = "^(/.*)?$")]
     pub path: String,
+    /// For `move` and `copy`: the JSON Pointer of the value to move or copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(/.*)?$")]
+    pub from: Option<String>,
     /// Any JSON value (for `add`, `replace` and `test`).
     pub value: Option<serde_json::Value>,
+}
+
+/// What an RFC 6902 operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonPatchOp {
+    Add,
+    Remove,
+    Replace,
+    Move,
+    Copy,
+    Test,
 }
 
 named_envelope! {

@@ -194,7 +194,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "DIALPLANE_METRICS_LISTEN",
-        default_value = "127.0.0.1:9090"
+        default_value = "127.0.0.1:9733"
     )]
     pub metrics_listen: Option<String>,
     /// Minutes an Idempotency-Key is remembered (its first answer replayed).

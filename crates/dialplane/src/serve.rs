@@ -92,6 +92,8 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(effective) = &args.effective {
+        // Settings that serve would refuse are refused here too, not printed as if they were fine.
+        args.app_config()?;
         print!("{effective}");
         return Ok(());
     }

@@ -33,6 +33,7 @@ from dialplane_client.models import (
     DiffEnvelope,
     ErrorCode,
     ErrorEnvelope,
+    JsonPatchOp,
     JsonPatchOperation,
     PromptInput,
     PromptPatch,
@@ -96,7 +97,7 @@ def main(base_url: str, key: str) -> None:
         assert back.conversation_config.agent.prompt.temperature == created.conversation_config.agent.prompt.temperature
 
         # A JSON Patch, on its own operation.
-        ops = [JsonPatchOperation(op="add", path="/tags/-", value="emea")]
+        ops = [JsonPatchOperation(op=JsonPatchOp.ADD, path="/tags/-", value="emea")]
         tagged = expect(json_patch_agent.sync(agent_id, client=client, body=ops), AgentEnvelope).data
         assert tagged.tags == ["emea"]
 
@@ -121,7 +122,7 @@ def main(base_url: str, key: str) -> None:
 
         # Diff version 1 against 2: the temperature changed (and so did `metadata.updatedAt`).
         diff = expect(diff_versions.sync(agent_id, 2, client=client, from_=1), DiffEnvelope)
-        changed = {op.path: op.value for op in diff.data if op.op == "replace"}
+        changed = {op.path: op.value for op in diff.data if op.op == JsonPatchOp.REPLACE}
         assert changed["/conversationConfig/agent/prompt/temperature"] == 0.4, changed
 
         # A validation error, decoded into its type with the pointer to the field.

@@ -195,3 +195,13 @@ async fn output_into_a_pipe_that_closes_early_is_no_error() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+#[tokio::test]
+async fn print_config_refuses_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = print_config(dir.path(), &["--llm-models", " , "], &[]).await;
+    assert!(!ok, "printed settings serve refuses: {out}");
+    assert!(err.contains("--llm-models names no model"), "{err}");
+    let (ok, out, _) = print_config(dir.path(), &["--llm-models", "gpt-4o"], &[]).await;
+    assert!(ok && out.contains("gpt-4o"), "{out}");
+}
