@@ -68,9 +68,10 @@ pub struct PatchOperationDoc {
     /// A JSON Pointer into the agent.
     #[schema(pattern = "^(/.*)?$")]
     pub path: String,
-    /// For `move` and `copy`: the JSON Pointer of the value to move or copy.
+    /// For `move` and `copy`: the JSON Pointer (a string) of the value to move or copy. Other
+    /// operations ignore it, whatever it holds (RFC 6902 §4), so it is typed only in words.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(/.*)?$")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub from: Option<String>,
     /// Any JSON value (for `add`, `replace` and `test`).
     pub value: Option<serde_json::Value>,
