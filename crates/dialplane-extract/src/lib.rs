@@ -1,0 +1,139 @@
+//! Knowledge-base files: what type they are (told by their bytes, not only their name), their text,
+//! and that text cut into passages for search.
+//!
+//! Parsers of hostile files panic, loop or blow up; [`extract`] runs one on a blocking thread under
+//! a time limit and `catch_unwind`, and a DOCX is read with a cap on the bytes it inflates to. A file
+//! whose text cannot be had is a [`Failure`] with a message a user can act on, never a crash.
+
+#![forbid(unsafe_code)]
+
+mod docx;
+pub mod fixtures;
+mod passages;
+mod sniff;
+
+pub use passages::passages;
+pub use sniff::{sniff, FileType, Refusal};
+
+use std::time::Duration;
+
+/// Why a file of the right type gave no text: said to the user as the document's `statusMessage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How far extraction may go.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall time for one file.
+    pub time: Duration,
+    /// The most bytes a DOCX may inflate to (its XML parts together).
+    pub inflated_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            time: Duration::from_secs(30),
+            inflated_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The text of `bytes`, a file of type `file_type` (see [`sniff`]), extracted on a blocking thread:
+/// a panic or the time limit is a [`Failure`]. A thread that overruns the limit is left to finish
+/// on its own; its result is dropped.
+pub async fn extract(
+    file_type: FileType,
+    bytes: std::sync::Arc<[u8]>,
+    limits: Limits,
+) -> Result<String, Failure> {
+    let work = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(|| extract_now(file_type, &bytes, limits))
+    });
+    match tokio::time::timeout(limits.time, work).await {
+        Err(_) => Err(Failure(format!(
+            "text extraction took longer than {} s and was given up",
+            limits.time.as_secs_f64()
+        ))),
+        Ok(Err(_)) | Ok(Ok(Err(_))) => Err(Failure(format!(
+            "the {} could not be read (its parser failed on it)",
+            file_type.describe()
+        ))),
+        Ok(Ok(Ok(text))) => text,
+    }
+}
+
+/// [`extract`] on this thread, with no time limit or panic guard: for callers that have their own.
+pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<String, Failure> {
+    let text = match file_type {
+        FileType::Pdf => pdf_extract::extract_text_from_mem(bytes)
+            .map_err(|e| Failure(format!("the PDF could not be read: {e}")))?,
+        FileType::Docx => docx::text(bytes, limits.inflated_bytes)?,
+        FileType::Txt | FileType::Md | FileType::Tsx => std::str::from_utf8(bytes)
+            .map_err(|_| Failure("the text is not UTF-8".into()))?
+            .trim_start_matches('\u{feff}')
+            .to_owned(),
+    };
+    let text = tidy(&text);
+    if text.is_empty() && file_type == FileType::Pdf {
+        return Err(Failure(
+            "the PDF has no text layer (a scan or images only): nothing to search".into(),
+        ));
+    }
+    Ok(text)
+}
+
+/// Line ends made `\n`, runs of blank lines made one, trailing spaces and NULs dropped.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.replace("\r\n", "\n").replace('\r', "\n").lines() {
+        let line = line.replace('\0', "");
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_keeps_paragraphs_and_drops_the_noise() {
+        assert_eq!(tidy("a  \r\n\r\n\r\nb\rc\0\n\n"), "a\n\nb\nc");
+        assert_eq!(tidy("\n\n"), "");
+    }
+
+    #[tokio::test]
+    async fn a_text_file_is_its_text_and_a_pdf_without_text_is_a_failure() {
+        let text = extract(
+            FileType::Md,
+            b"\xef\xbb\xbf# Title\n".to_vec().into(),
+            Limits::default(),
+        )
+        .await;
+        assert_eq!(text.unwrap(), "# Title");
+        let broken = extract(
+            FileType::Pdf,
+            b"%PDF-1.4 nothing else".to_vec().into(),
+            Limits::default(),
+        )
+        .await;
+        assert!(broken.unwrap_err().0.contains("PDF"));
+    }
+}
