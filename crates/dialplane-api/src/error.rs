@@ -12,6 +12,8 @@ pub enum ErrorCode {
     InvalidParameter,
     Unauthorized,
     Forbidden,
+    /// The workspace's knowledge-base quota would be passed.
+    QuotaExceeded,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -32,7 +34,7 @@ impl ErrorCode {
         match self {
             Self::InvalidJson | Self::ValidationError | Self::InvalidParameter => 400,
             Self::Unauthorized => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::QuotaExceeded => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,

@@ -10,6 +10,7 @@
 pub mod agents;
 mod envelope;
 mod error;
+pub mod knowledge_base;
 pub mod views;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};

@@ -88,6 +88,12 @@ pub enum ProblemCode {
     InvalidOperation,
     /// A JSON Patch `test` operation found another value.
     TestFailed,
+    /// A file is not of a type the knowledge base takes.
+    UnsupportedType,
+    /// A file is over the size limit.
+    TooLarge,
+    /// A file would take the workspace past its storage quota.
+    QuotaExceeded,
 }
 
 /// One problem found in a request body.

@@ -48,6 +48,8 @@ pub struct Shared {
     pub request_log: Arc<dyn observe::RequestLog>,
     /// The OpenAPI document as this server serves it (its settings in it).
     pub openapi: Arc<str>,
+    /// The knowledge base's limits and quota.
+    pub knowledge: Arc<resources::knowledge_base::KnowledgeOptions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -85,6 +87,7 @@ impl AppState {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             cache,
             request_log: Arc::new(observe::TracingRequestLog),
+            knowledge: Arc::default(),
         }))
     }
 
@@ -109,6 +112,10 @@ impl AppState {
 
     pub fn with_limiter(self, limiter: ratelimit::RateLimiter) -> Self {
         self.with(|shared| shared.limiter = Arc::new(limiter))
+    }
+
+    pub fn with_knowledge(self, options: resources::knowledge_base::KnowledgeOptions) -> Self {
+        self.with(|shared| shared.knowledge = Arc::new(options))
     }
 
     /// Writes the request log with `log` instead of as tracing events.

@@ -12,6 +12,7 @@ pub mod agents;
 pub mod cpu;
 pub mod idempotency;
 pub mod keys;
+pub mod knowledge;
 pub mod postgres;
 pub mod reads;
 pub mod sqlite;
@@ -28,6 +29,11 @@ pub use idempotency::{
     Answer, Idempotency, Idempotent, IdempotentWrite, PurgeIdempotencyKeys, Recorded,
 };
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
+pub use knowledge::{
+    CreateDocuments, CreatedDocuments, DeleteDocument, DocumentKind, DocumentQuery, DocumentSort,
+    DocumentStatus, Extracted, Group, GroupSummary, Hit, NewDocument, RenameDocument,
+    StoredDocument,
+};
 pub use store::{Observer, Store};
 pub use url::{BadDatabaseUrl, DatabaseUrl};
 pub use write::{Event, Listener, WriteOp};
@@ -38,12 +44,14 @@ use dialplane_core::Problems;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Agent,
+    Document,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Agent => "agent",
+            Kind::Document => "document",
         }
     }
 }
@@ -72,6 +80,15 @@ pub enum StoreError {
     Invalid(Problems),
     #[error("a JSON Patch test failed")]
     TestFailed(Problems),
+    /// A write would take the workspace past its storage quota.
+    #[error(
+        "the workspace's quota of {allowed} bytes would be passed: {used} used, {adding} more"
+    )]
+    QuotaExceeded {
+        allowed: u64,
+        used: u64,
+        adding: u64,
+    },
     #[error("the idempotency key was used with a different body")]
     IdempotencyKeyReused,
     #[error("storage is unavailable: {0}")]

@@ -14,6 +14,7 @@
 use crate::agents::AgentTx;
 use crate::idempotency::IdempotencyTx;
 use crate::keys::KeyTx;
+use crate::knowledge::{BlobTx, KnowledgeTx};
 use crate::{Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::AgentId;
@@ -44,7 +45,7 @@ pub trait WriteOp: Clone + Send + Sync + 'static {
 }
 
 /// Everything a write's transaction can do: the statements of each resource, and events.
-pub trait Tx: AgentTx + KeyTx + IdempotencyTx + Send {
+pub trait Tx: AgentTx + KeyTx + IdempotencyTx + KnowledgeTx + BlobTx + Send {
     /// Records that the write changed something; announced if and when it commits.
     fn emit(&mut self, event: Event);
     /// Counts an update worked out beforehand: used as it was (`true`), or worked out again because
@@ -79,6 +80,18 @@ pub enum Event {
     },
     /// An API key was created or revoked.
     KeysChanged,
+    DocumentCreated {
+        workspace: String,
+        document_id: String,
+    },
+    DocumentUpdated {
+        workspace: String,
+        document_id: String,
+    },
+    DocumentDeleted {
+        workspace: String,
+        document_id: String,
+    },
 }
 
 /// Called with the events of each committed write, before the write is answered.

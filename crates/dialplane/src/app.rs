@@ -43,6 +43,8 @@ pub struct AppConfig {
     pub request_log: Option<Arc<dyn RequestLog>>,
     /// Routes served beside the API, in the same middleware (tests add one that panics).
     pub extra_routes: Option<axum::Router<AppState>>,
+    /// The knowledge base's limits and quota.
+    pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
 }
 
 impl AppConfig {
@@ -63,6 +65,7 @@ impl AppConfig {
             idempotency_ttl: dialplane_server::DEFAULT_IDEMPOTENCY_TTL,
             request_log: None,
             extra_routes: None,
+            knowledge: Default::default(),
         }
     }
 }
@@ -125,7 +128,8 @@ impl App {
         };
         let mut state = AppState::new(store.clone(), config.rules, cache)
             .with_limiter(limiter)
-            .with_idempotency_ttl(config.idempotency_ttl);
+            .with_idempotency_ttl(config.idempotency_ttl)
+            .with_knowledge(config.knowledge);
         if let Some(log) = config.request_log {
             state = state.with_request_log(log);
         }

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and revoke API keys (works while a server runs on the same database).
     Keys {
         #[command(subcommand)]
@@ -146,6 +146,19 @@ pub struct ServeArgs {
     /// Milliseconds a client may take to send a request's body (408 after).
     #[arg(long, env = "DIALPLANE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub body_read_timeout_ms: u64,
+    /// Knowledge base: the most MiB one uploaded file may have.
+    #[arg(long, env = "DIALPLANE_KB_MAX_FILE_MIB", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub kb_max_file_mib: u64,
+    /// Knowledge base: the most files one upload may carry.
+    #[arg(long, env = "DIALPLANE_KB_MAX_FILES", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub kb_max_files: u64,
+    /// Knowledge base: the most MiB of original bytes a workspace may store.
+    #[arg(long, env = "DIALPLANE_KB_QUOTA_MIB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub kb_quota_mib: u64,
+    /// The server's base URL as clients reach it (`https://dialplane.example.com`), for the links it
+    /// answers with (a document's `fileUrl`); without it, the request's Host.
+    #[arg(long, env = "DIALPLANE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Models that `prompt.llm` may name, comma-separated (replaces the built-in list).
     #[arg(long, env = "DIALPLANE_LLM_MODELS", value_delimiter = ',')]
     pub llm_models: Option<Vec<String>>,
@@ -322,7 +335,7 @@ impl Cli {
 
     pub async fn run(self) -> ExitCode {
         let result = match self.command {
-            Command::Serve(args) => crate::serve::run(args).await,
+            Command::Serve(args) => crate::serve::run(*args).await,
             Command::Keys { command } => crate::keys::run(command).await,
             Command::Migrate(db) => crate::database::migrate(&db).await,
             Command::Backup(args) => crate::backup::backup(args).await,

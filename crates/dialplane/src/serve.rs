@@ -4,6 +4,7 @@ use crate::app::{App, AppConfig};
 use crate::cli::{LogFormat, ServeArgs};
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
 use dialplane_server::cache::CacheOptions;
+use dialplane_server::resources::knowledge_base::KnowledgeOptions;
 use dialplane_server::HttpOptions;
 use dialplane_store::{NewKey, Store, StoreOptions};
 use std::time::Duration;
@@ -85,9 +86,29 @@ impl ServeArgs {
             rate_limit_per_minute: self.rate_limit_per_minute,
             redis_url: self.redis_url.clone(),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_minutes * 60),
+            knowledge: KnowledgeOptions {
+                max_file_bytes: usize::try_from(self.kb_max_file_mib << 20)?,
+                max_files: usize::try_from(self.kb_max_files)?,
+                quota_bytes: self.kb_quota_mib << 20,
+                public_url: match &self.public_url {
+                    Some(url) => Some(public_url(url)?),
+                    None => None,
+                },
+                ..KnowledgeOptions::default()
+            },
             ..AppConfig::new(self.listen, self.database.url.clone())
         })
     }
+}
+
+/// `--public-url` as links are built from it: an absolute http(s) URL, without a trailing slash.
+fn public_url(raw: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(raw).map_err(|e| anyhow::anyhow!("--public-url {raw:?}: {e}"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+        "--public-url {raw:?}: must be an http or https URL with a host"
+    );
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {

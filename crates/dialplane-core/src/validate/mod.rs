@@ -23,6 +23,12 @@ pub fn check_label(s: &str) -> Result<(), String> {
     formats::label(s).map_err(|(_, why)| why)
 }
 
+/// Checks a resource's name as an agent's is checked (1..=200 characters after trimming, no control
+/// characters): the problem with it, if any.
+pub fn check_name(s: &str) -> Result<(), (ProblemCode, String)> {
+    formats::name(s)
+}
+
 /// Checks an e-mail address as the API checks its fields: what is wrong with it, if anything.
 pub fn check_email(s: &str) -> Result<(), String> {
     formats::email(s).map_err(|(_, why)| why)

@@ -156,6 +156,10 @@ impl ReadCache {
                     agent_id,
                 } => self.forget_agent(workspace, *agent_id),
                 Event::KeysChanged => self.forget_keys(),
+                // No answer about a document is cached.
+                Event::DocumentCreated { .. }
+                | Event::DocumentUpdated { .. }
+                | Event::DocumentDeleted { .. } => {}
             }
         }
     }

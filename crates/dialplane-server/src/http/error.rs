@@ -198,6 +198,20 @@ impl From<StoreError> for ApiError {
                         .into(),
                 ..Self::validation(problems)
             },
+            StoreError::QuotaExceeded {
+                allowed,
+                used,
+                adding,
+            } => Self::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the workspace's knowledge-base quota is {} MiB (allowedMb); {} MiB are used (usedMb) \
+                     and this adds {} MiB",
+                    mib(allowed),
+                    mib(used),
+                    mib(adding)
+                ),
+            ),
             StoreError::IdempotencyKeyReused => Self::new(
                 ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was already used with a different body",
@@ -212,4 +226,9 @@ impl From<StoreError> for ApiError {
             StoreError::Internal(cause) => Self::internal(cause),
         }
     }
+}
+
+/// Bytes in MiB, rounded to 2 places.
+pub fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / f64::from(1u32 << 20) * 100.0).round() / 100.0
 }

@@ -27,7 +27,9 @@ pub const API: &str = "/api/public/v1";
 pub fn api(
     guard: impl FnOnce(OpenApiRouter<AppState>) -> OpenApiRouter<AppState>,
 ) -> OpenApiRouter<AppState> {
-    let resources = OpenApiRouter::new().merge(crate::resources::agents::routes());
+    let resources = OpenApiRouter::new()
+        .merge(crate::resources::agents::routes())
+        .merge(crate::resources::knowledge_base::routes());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(guard(resources))
         .routes(routes!(health::healthz))

@@ -8,6 +8,7 @@
 mod agents;
 mod idempotency;
 mod keys;
+mod knowledge;
 
 use crate::reads::Reads;
 use crate::store::Backend;

@@ -6,6 +6,7 @@ mod agents;
 pub mod backup;
 mod idempotency;
 mod keys;
+mod knowledge;
 mod lock;
 mod writer;
 

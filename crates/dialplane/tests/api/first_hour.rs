@@ -64,7 +64,8 @@ async fn migrate_says_whether_it_created_the_database_and_at_which_schema_versio
     let older = format!("sqlite://{}", dir.path().join("older.db").display());
     crate::support::migrate_until_sqlite(&older, 5).await;
     let (ok, _, err) = dialplane(dir.path(), &["migrate", "--database", &older]).await;
-    assert!(ok && err.contains("applied 1 migration(s) to"), "{err}");
+    let left = dialplane_store::sqlite::migrator().iter().count() - 4;
+    assert!(ok && err.contains(&format!("applied {left} migration(s) to")), "{err}");
 }
 
 #[tokio::test]

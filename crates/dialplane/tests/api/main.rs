@@ -26,6 +26,8 @@ mod http_limits;
 mod idempotency_expiry;
 mod json_patch;
 mod key_expiry;
+mod knowledge_base;
+mod knowledge_search;
 mod listing;
 mod listing_filters;
 mod malformed;

@@ -47,6 +47,8 @@ pub struct TestOptions {
     pub idempotency_ttl: Option<std::time::Duration>,
     /// The caches (default: as `dialplane serve` has them for the backend).
     pub cache: Option<CacheOptions>,
+    /// The knowledge base's limits and quota.
+    pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
 }
 
 /// The caches `dialplane serve` uses by default (`App::build` caches agents only on SQLite).
@@ -98,6 +100,7 @@ impl TestApp {
                 .idempotency_ttl
                 .unwrap_or(dialplane_server::DEFAULT_IDEMPOTENCY_TTL),
             extra_routes: options.extra_routes.clone(),
+            knowledge: options.knowledge.clone(),
             ..AppConfig::new(
                 "127.0.0.1:0".parse().unwrap(),
                 db_url.parse().expect("a database URL"),

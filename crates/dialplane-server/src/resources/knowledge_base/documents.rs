@@ -1,0 +1,423 @@
+//! Documents: list, get, rename, delete, their bytes and their text; and the groups.
+
+use super::{base_url, decode_cursor, encode_cursor, parse_document_id, wire};
+use crate::auth::{Caller, Writer};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::extract::JsonObject;
+use crate::query::Query;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dialplane_api::agents::Pagination;
+use dialplane_api::knowledge_base::{
+    DocumentEnvelope, DocumentListEnvelope, GroupItem, GroupListEnvelope, GroupMetadata,
+    GroupPagination,
+};
+use dialplane_api::Envelope;
+use dialplane_core::{Pointer, ProblemCode, Problems};
+use dialplane_store::{
+    DeleteDocument, DocumentKind, DocumentQuery, DocumentSort, DocumentStatus, RenameDocument,
+};
+
+const DEFAULT_PAGE_SIZE: u32 = 30;
+const MAX_PAGE_SIZE: u32 = 100;
+
+/// List documents
+///
+/// Whole documents, newest first by default, a page at a time.
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/documents", operation_id = "listDocuments",
+    tag = "knowledge-base",
+    params(
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("pageSize" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 30"),
+        ("search" = Option<String>, Query, description = "Part of the name, without regard to case"),
+        ("sortBy" = Option<String>, Query, description = "`name` or `created_at` (default)"),
+        ("sortDirection" = Option<String>, Query, description = "`asc` or `desc` (default)"),
+        ("type" = Option<String>, Query, description = "`url` or `file`"),
+        ("groupId" = Option<String>, Query, description = "Only this group's documents"),
+    ),
+    responses(
+        (status = 200, description = "A page of documents", body = DocumentListEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let q = query.known(
+        &[
+            "cursor",
+            "pageSize",
+            "search",
+            "sortBy",
+            "sortDirection",
+            "type",
+            "groupId",
+        ],
+        &[],
+    )?;
+    let sort = match q.get("sortBy") {
+        None | Some("created_at") => DocumentSort::CreatedAt,
+        Some("name") => DocumentSort::Name,
+        Some(other) => {
+            return Err(ApiError::parameter(
+                "sortBy",
+                format!("must be name or created_at, got {other:?}"),
+            ))
+        }
+    };
+    let descending = match q.get("sortDirection") {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            return Err(ApiError::parameter(
+                "sortDirection",
+                format!("must be asc or desc, got {other:?}"),
+            ))
+        }
+    };
+    let kind = match q.get("type") {
+        None => None,
+        Some("url") => Some(DocumentKind::Url),
+        Some("file") => Some(DocumentKind::File),
+        Some(other) => {
+            return Err(ApiError::parameter(
+                "type",
+                format!("must be url or file, got {other:?}"),
+            ))
+        }
+    };
+    let sort_name = if sort == DocumentSort::Name {
+        "name"
+    } else {
+        "created_at"
+    };
+    let direction = if descending { "desc" } else { "asc" };
+    let order = format!("{sort_name} {direction}");
+    let page_size = q
+        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let query = DocumentQuery {
+        search: q.get("search").filter(|s| !s.is_empty()).map(str::to_owned),
+        kind,
+        group_id: q.get("groupId").map(str::to_owned),
+        sort,
+        descending,
+        after: q
+            .get("cursor")
+            .map(|c| decode_cursor(c, &order))
+            .transpose()?,
+        page_size,
+    };
+    let mut documents = state
+        .store
+        .list_documents(&principal.workspace, &query)
+        .await?;
+    let has_more = documents.len() > page_size as usize;
+    documents.truncate(page_size as usize);
+    let next_cursor = documents.last().filter(|_| has_more).map(|last| {
+        let key = match sort {
+            DocumentSort::Name => dialplane_store::knowledge::fold(&last.name),
+            DocumentSort::CreatedAt => last.created_at.clone(),
+        };
+        encode_cursor(&order, &key, &last.document_id)
+    });
+    let base = base_url(&state, &headers);
+    Ok(Json(DocumentListEnvelope {
+        success: true,
+        data: documents.into_iter().map(|d| wire(d, &base)).collect(),
+        pagination: Pagination {
+            page_size,
+            has_more,
+            next_cursor,
+            sort_by: sort_name.into(),
+            sort_direction: direction.into(),
+        },
+    })
+    .into_response())
+}
+
+/// Get a document
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/documents/{documentId}", operation_id = "getDocument",
+    tag = "knowledge-base",
+    params(("documentId" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "The document", body = DocumentEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    let document = state
+        .store
+        .get_document(&principal.workspace, &id)
+        .await?
+        .ok_or_else(no_document)?;
+    Ok(Json(Envelope::of(wire(document, &base_url(&state, &headers)))).into_response())
+}
+
+fn no_document() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such document")
+}
+
+/// Rename a document
+///
+/// A merge patch of `{name}`; the other fields are read-only.
+#[utoipa::path(patch, path = "/api/public/v1/knowledge-base/documents/{documentId}", operation_id = "renameDocument",
+    tag = "knowledge-base",
+    params(("documentId" = String, Path, description = "The document's id")),
+    request_body(content = dialplane_api::knowledge_base::DocumentPatch, content_type = "application/json",
+        example = json!({"name": "Opening hours (2027)"})),
+    responses(
+        (status = 200, description = "The renamed document", body = DocumentEnvelope),
+        (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn rename(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonObject { body, .. }: JsonObject,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    let mut problems = Problems::new();
+    for key in body.keys().filter(|k| k.as_str() != "name") {
+        let (code, message) = match key.as_str() {
+            "documentId" | "type" | "details" | "groupId" | "status" | "statusMessage"
+            | "textChars" | "metadata" => (ProblemCode::ReadOnly, "is read-only"),
+            _ => (ProblemCode::UnknownField, "is not a known field"),
+        };
+        problems.push(&Pointer::root().key(key), code, message);
+    }
+    let name = match body.get("name") {
+        None => None,
+        Some(serde_json::Value::String(name)) => {
+            if let Err((code, message)) = dialplane_core::validate::check_name(name) {
+                problems.push(&Pointer::root().key("name"), code, message);
+            }
+            Some(name.trim().to_owned())
+        }
+        Some(_) => {
+            problems.push(
+                &Pointer::root().key("name"),
+                ProblemCode::InvalidType,
+                "must be a string",
+            );
+            None
+        }
+    };
+    let name = problems.into_result(name).map_err(ApiError::validation)?;
+    let workspace = principal.workspace.clone();
+    let document = match name {
+        Some(name) => {
+            state
+                .store
+                .write(RenameDocument {
+                    workspace,
+                    id,
+                    name,
+                    now: dialplane_core::agent::timestamp(chrono::Utc::now()),
+                })
+                .await?
+        }
+        None => state
+            .store
+            .get_document(&workspace, &id)
+            .await?
+            .ok_or_else(no_document)?,
+    };
+    Ok(Json(Envelope::of(wire(document, &base_url(&state, &headers)))).into_response())
+}
+
+/// Delete a document
+///
+/// Removes the document with its bytes, text and passages.
+#[utoipa::path(delete, path = "/api/public/v1/knowledge-base/documents/{documentId}", operation_id = "deleteDocument",
+    tag = "knowledge-base",
+    params(("documentId" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "Deleted", body = dialplane_api::knowledge_base::DocumentDeletedEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    state
+        .store
+        .write(DeleteDocument {
+            workspace: principal.workspace.clone(),
+            id: id.clone(),
+        })
+        .await?;
+    Ok(Json(Envelope::of(
+        dialplane_api::knowledge_base::DocumentDeleted {
+            document_id: id,
+            deleted: true,
+        },
+    ))
+    .into_response())
+}
+
+/// Get a document's original bytes
+///
+/// With their `Content-Type`; a URL document's fetched bytes.
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/documents/{documentId}/content", operation_id = "getDocumentContent",
+    tag = "knowledge-base",
+    params(("documentId" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "The original bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: a URL document not fetched yet", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn content(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    let reads = &state.store;
+    let document = reads
+        .get_document(&principal.workspace, &id)
+        .await?
+        .ok_or_else(no_document)?;
+    let bytes = reads
+        .document_bytes(&principal.workspace, &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Conflict,
+                "the document has no content yet: it was not fetched",
+            )
+        })?;
+    let content_type = document
+        .file_type
+        .as_deref()
+        .and_then(dialplane_extract::FileType::from_wire)
+        .map_or(
+            "application/octet-stream",
+            dialplane_extract::FileType::content_type,
+        );
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// Get a document's extracted text
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/documents/{documentId}/text", operation_id = "getDocumentText",
+    tag = "knowledge-base",
+    params(("documentId" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "The text", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: the document is not `ready`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn text(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    let reads = &state.store;
+    let document = reads
+        .get_document(&principal.workspace, &id)
+        .await?
+        .ok_or_else(no_document)?;
+    let not_ready = || {
+        ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "the document is {}, not ready: it has no text",
+                document.status.as_str()
+            ),
+        )
+    };
+    if document.status != DocumentStatus::Ready {
+        return Err(not_ready());
+    }
+    let text = reads
+        .document_text(&principal.workspace, &id)
+        .await?
+        .ok_or_else(not_ready)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// List groups
+///
+/// Each group an upload made, with how many documents and bytes it holds, by name.
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/groups", operation_id = "listGroups",
+    tag = "knowledge-base",
+    params(
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("pageSize" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 30"),
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = GroupListEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn groups(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let q = query.known(&["cursor", "pageSize"], &[])?;
+    let page_size = q
+        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after = q
+        .get("cursor")
+        .map(|c| decode_cursor(c, "groups").map(|(key, _)| key))
+        .transpose()?;
+    let mut groups = state
+        .store
+        .list_groups(&principal.workspace, after.as_deref(), page_size)
+        .await?;
+    let has_more = groups.len() > page_size as usize;
+    groups.truncate(page_size as usize);
+    let next_cursor = groups.last().filter(|_| has_more).map(|last| {
+        let key = dialplane_store::knowledge::fold(&last.group.name);
+        encode_cursor("groups", &key, &last.group.group_id)
+    });
+    Ok(Json(GroupListEnvelope {
+        success: true,
+        data: groups
+            .into_iter()
+            .map(|g| GroupItem {
+                group_id: g.group.group_id,
+                name: g.group.name,
+                document_count: g.document_count,
+                bytes: g.bytes,
+                metadata: GroupMetadata {
+                    created_at: g.group.created_at,
+                    created_by: g.group.created_by,
+                },
+            })
+            .collect(),
+        pagination: GroupPagination {
+            page_size,
+            has_more,
+            next_cursor,
+        },
+    })
+    .into_response())
+}

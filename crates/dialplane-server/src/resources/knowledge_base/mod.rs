@@ -1,0 +1,159 @@
+//! The knowledge base: Callin's four document routes and ours beside them (text documents, rename,
+//! delete, content, text, groups, search). See `docs/api/knowledge-base-api.md`.
+
+pub mod documents;
+pub mod search;
+pub mod upload;
+
+use crate::error::ApiError;
+use crate::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dialplane_api::knowledge_base::{Document, DocumentDetails, DocumentMetadata};
+use dialplane_store::{DocumentKind, StoredDocument};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The knowledge base's settings.
+#[derive(Debug, Clone)]
+pub struct KnowledgeOptions {
+    /// The most bytes one uploaded file may have (`--kb-max-file-mib`).
+    pub max_file_bytes: usize,
+    /// The most files one upload may carry (`--kb-max-files`).
+    pub max_files: usize,
+    /// The most original bytes a workspace may store (`--kb-quota-mib`).
+    pub quota_bytes: u64,
+    /// The server's public base URL for `details.fileUrl` (`--public-url`); else the request's
+    /// `Host`.
+    pub public_url: Option<String>,
+    /// Time limit and inflation cap of text extraction.
+    pub extraction: dialplane_extract::Limits,
+    /// Extractions at once: a hostile file that runs past its time limit keeps a thread until it
+    /// ends, so their number is bounded.
+    pub extractions: Arc<tokio::sync::Semaphore>,
+}
+
+/// The most characters of a text document.
+pub const MAX_TEXT_CHARS: usize = 1_000_000;
+/// The body limit of the text route.
+pub const TEXT_BODY_BYTES: usize = 4 << 20;
+
+impl Default for KnowledgeOptions {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 5 << 20,
+            max_files: 20,
+            quota_bytes: 100 << 20,
+            public_url: None,
+            extraction: dialplane_extract::Limits::default(),
+            extractions: Arc::new(tokio::sync::Semaphore::new(4)),
+        }
+    }
+}
+
+/// The knowledge-base routes, each with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(documents::list))
+        .routes(routes!(
+            documents::get,
+            documents::rename,
+            documents::delete
+        ))
+        .routes(routes!(documents::content))
+        .routes(routes!(documents::text))
+        .routes(routes!(documents::groups))
+        .routes(routes!(search::search))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(upload::text_document))
+                .route_layer(crate::limits::body_limit(TEXT_BODY_BYTES)),
+        )
+        // The upload reads its body itself, within the limit the server's settings give it.
+        .routes(routes!(upload::upload))
+}
+
+/// A document on the wire; `base` is the server's public URL (for `details.fileUrl`).
+pub fn wire(document: StoredDocument, base: &str) -> Document {
+    let details = match document.kind {
+        DocumentKind::Url => DocumentDetails {
+            url: document.url,
+            file_url: None,
+            file_type: None,
+            file_size: None,
+        },
+        DocumentKind::File => DocumentDetails {
+            url: None,
+            file_url: Some(format!(
+                "{base}{}/knowledge-base/documents/{}/content",
+                crate::http::API,
+                document.document_id
+            )),
+            file_type: document.file_type,
+            file_size: Some(document.size_bytes),
+        },
+    };
+    Document {
+        document_id: document.document_id,
+        kind: document.kind.as_str().into(),
+        name: document.name,
+        details,
+        group_id: document.group_id,
+        status: document.status.as_str().into(),
+        status_message: document.status_message,
+        text_chars: document.text_chars,
+        metadata: DocumentMetadata {
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+            created_by: document.created_by,
+        },
+    }
+}
+
+/// The server's base URL as clients reach it: `--public-url`, else `http://<Host>`.
+pub fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(public) = &state.knowledge.public_url {
+        return public.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// A document id from a path: any id we could have made (a UUID).
+pub fn parse_document_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::try_parse(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::parameter("documentId", format!("is not a document id: {raw:?}")))
+}
+
+/// An opaque cursor holding the last item's sort key and id, and the order it was made for.
+pub fn encode_cursor(order: &str, key: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("kb1\n{order}\n{id}\n{key}"))
+}
+
+/// The (key, id) of a cursor made by [`encode_cursor`] for `order`.
+pub fn decode_cursor(cursor: &str, order: &str) -> Result<(String, String), ApiError> {
+    let refused = || {
+        ApiError::parameter(
+            "cursor",
+            "is not a cursor this list gave out (for this order)",
+        )
+    };
+    let raw = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(refused)?;
+    let mut parts = raw.splitn(4, '\n');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("kb1"), Some(o), Some(id), Some(key)) if o == order && !key.contains('\0') => {
+            Ok((key.to_owned(), id.to_owned()))
+        }
+        _ => Err(refused()),
+    }
+}

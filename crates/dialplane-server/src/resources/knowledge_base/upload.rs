@@ -1,0 +1,476 @@
+//! Creating documents: Callin's multipart upload into a group, and ours from a JSON text body.
+//! Each file's type is told by its bytes, its text extracted on a blocking thread, and the
+//! documents stored all or none in one transaction with their bytes.
+
+use super::{base_url, wire, MAX_TEXT_CHARS};
+use crate::auth::Writer;
+use crate::error::{mib, ApiError, ErrorCode, ErrorEnvelope};
+use crate::extract::JsonObject;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dialplane_api::knowledge_base::{DocumentEnvelope, QuotaUse, Upload, UploadEnvelope};
+use dialplane_api::Envelope;
+use dialplane_core::{CreatedBy, Pointer, ProblemCode, Problems};
+use dialplane_extract::FileType;
+use dialplane_store::{
+    CreateDocuments, DocumentKind, DocumentStatus, Extracted, Group, NewDocument, StoredDocument,
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The most bytes of the `groupName` part.
+const MAX_GROUP_FIELD_BYTES: usize = 4096;
+
+/// Create a text document
+///
+/// A `file` document of `fileType: "txt"` from `{name, text}`; `ready` when answered.
+#[utoipa::path(post, path = "/api/public/v1/knowledge-base/documents/text", operation_id = "createTextDocument",
+    tag = "knowledge-base",
+    request_body(content = dialplane_api::knowledge_base::TextDocumentCreate, content_type = "application/json",
+        example = json!({"name": "Opening hours", "text": "We are open Monday to Friday, 9 to 5."})),
+    responses(
+        (status = 201, description = "Created", body = DocumentEnvelope),
+        (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
+        (status = 403, description = "`quota_exceeded`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn text_document(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    headers: HeaderMap,
+    JsonObject { body, .. }: JsonObject,
+) -> Result<Response, ApiError> {
+    let mut problems = Problems::new();
+    for key in body
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "name" | "text"))
+    {
+        problems.push(
+            &Pointer::root().key(key),
+            ProblemCode::UnknownField,
+            "is not a known field",
+        );
+    }
+    let name = required_string(&body, "name", &mut problems);
+    if let Some(name) = &name {
+        if let Err((code, message)) = dialplane_core::validate::check_name(name) {
+            problems.push(&Pointer::root().key("name"), code, message);
+        }
+    }
+    let text = required_string(&body, "text", &mut problems);
+    if let Some(text) = &text {
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_TEXT_CHARS {
+            let code = if chars == 0 {
+                ProblemCode::TooShort
+            } else {
+                ProblemCode::TooLong
+            };
+            problems.push(
+                &Pointer::root().key("text"),
+                code,
+                format!("must have 1 to {MAX_TEXT_CHARS} characters, got {chars}"),
+            );
+        }
+    }
+    let (Some(name), Some(text)) = problems
+        .into_result((name, text))
+        .map_err(ApiError::validation)?
+    else {
+        return Err(ApiError::internal(
+            "a checked text document lost its fields",
+        ));
+    };
+    let bytes: Arc<[u8]> = Arc::from(text.into_bytes());
+    let document = new_document(&state, &principal.user, name, FileType::Txt, bytes).await;
+    let created = state
+        .store
+        .write(CreateDocuments {
+            workspace: principal.workspace.clone(),
+            group: None,
+            documents: vec![document],
+            quota_bytes: state.knowledge.quota_bytes,
+        })
+        .await?;
+    let base = base_url(&state, &headers);
+    let document = created
+        .documents
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("a created document went missing"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Envelope::of(wire(document, &base))),
+    )
+        .into_response())
+}
+
+fn required_string(
+    body: &serde_json::Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<String> {
+    match body.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) => {
+            problems.push(
+                &Pointer::root().key(key),
+                ProblemCode::Required,
+                "is required",
+            );
+            None
+        }
+        Some(_) => {
+            problems.push(
+                &Pointer::root().key(key),
+                ProblemCode::InvalidType,
+                "must be a string",
+            );
+            None
+        }
+    }
+}
+
+/// A document of `bytes`, its text extracted now (a file whose text cannot be had is `failed`).
+async fn new_document(
+    state: &AppState,
+    user: &CreatedBy,
+    name: String,
+    file_type: FileType,
+    bytes: Arc<[u8]>,
+) -> NewDocument {
+    let limits = state.knowledge.extraction;
+    let extracted = {
+        let _permit = state.knowledge.extractions.acquire().await;
+        dialplane_extract::extract(file_type, bytes.clone(), limits).await
+    };
+    let (status, status_message, text) = match extracted {
+        Ok(text) => {
+            let passages = dialplane_store::cpu::run(text.len() >= 1 << 20, || {
+                dialplane_extract::passages(&text)
+            });
+            let text = Extracted { text, passages };
+            (DocumentStatus::Ready, None, Some(Arc::new(text)))
+        }
+        Err(failure) => (DocumentStatus::Failed, Some(failure.0), None),
+    };
+    let now = dialplane_core::agent::timestamp(chrono::Utc::now());
+    NewDocument {
+        document: StoredDocument {
+            document_id: uuid::Uuid::now_v7().to_string(),
+            kind: DocumentKind::File,
+            name: name.trim().to_owned(),
+            url: None,
+            file_type: Some(file_type.wire().to_owned()),
+            size_bytes: bytes.len() as u64,
+            group_id: None,
+            status,
+            status_message,
+            text_chars: text.as_ref().map_or(0, |t| t.text.chars().count() as u64),
+            created_at: now.clone(),
+            updated_at: now,
+            created_by: user.clone(),
+        },
+        bytes: Some(bytes),
+        text,
+    }
+}
+
+/// One `files` part as read.
+struct Part {
+    name: String,
+    bytes: Vec<u8>,
+    /// Bytes the part had in all (past the limit, they were counted and dropped).
+    size: usize,
+}
+
+/// Upload files into a group
+///
+/// Callin's upload: `multipart/form-data` with `groupName` (the group is created, or matched without
+/// regard to case) and one or more `files` (`.pdf`, `.docx`, `.tsx`, `.txt`, `.md`; at most
+/// `--kb-max-file-mib` each, `--kb-max-files` in all). All or nothing: if any file is refused,
+/// nothing is stored and every refused file is listed at `/files/<i>`. Each file's text is
+/// extracted before the answer: a file of the right type whose text cannot be had is stored as
+/// `failed` with a `statusMessage`.
+#[utoipa::path(post, path = "/api/public/v1/knowledge-base/documents/file", operation_id = "uploadDocuments",
+    tag = "knowledge-base",
+    request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored: the group, its new documents, and the quota in MiB", body = UploadEnvelope),
+        (status = 400, description = "`validation_error`: every refused file at `/files/<i>`", body = ErrorEnvelope),
+        (status = 403, description = "`quota_exceeded`", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: a file over the size limit (each listed)", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: not `multipart/form-data`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Writer(principal): Writer,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (group_name, parts, mut problems) = read_form(&state, req).await?;
+    let options = &state.knowledge;
+    // 413 first: every file over the limit, listed.
+    let mut too_large = Problems::new();
+    for (i, part) in parts.iter().enumerate() {
+        if part.size > options.max_file_bytes {
+            too_large.push(
+                &Pointer::root().key("files").index(i),
+                ProblemCode::TooLarge,
+                format!(
+                    "{:?} has {} bytes, over the limit of {} MiB (--kb-max-file-mib)",
+                    part.name,
+                    part.size,
+                    options.max_file_bytes >> 20
+                ),
+            );
+        }
+    }
+    if !too_large.is_empty() {
+        return Err(ApiError {
+            code: ErrorCode::PayloadTooLarge,
+            ..ApiError::validation(too_large)
+        });
+    }
+    // Then the quota, as far as it can be told before the write (which checks it again).
+    let adding: u64 = parts.iter().map(|p| p.bytes.len() as u64).sum();
+    let used = state.store.stored_bytes(&principal.workspace).await?;
+    if used + adding > options.quota_bytes {
+        return Err(dialplane_store::StoreError::QuotaExceeded {
+            allowed: options.quota_bytes,
+            used,
+            adding,
+        }
+        .into());
+    }
+    // Then every other problem: names, types, bytes that are not of their type.
+    let mut typed = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let at = Pointer::root().key("files").index(i);
+        if let Err((code, message)) = dialplane_core::validate::check_name(&part.name) {
+            problems.push(&at, code, format!("file name {message}"));
+        }
+        match dialplane_extract::sniff(&part.name, &part.bytes) {
+            Ok(file_type) => typed.push((part.name, file_type, part.bytes)),
+            Err(dialplane_extract::Refusal::UnsupportedType(why)) => {
+                problems.push(&at, ProblemCode::UnsupportedType, why)
+            }
+            Err(dialplane_extract::Refusal::InvalidFormat(why)) => {
+                problems.push(&at, ProblemCode::InvalidFormat, why)
+            }
+        }
+    }
+    let group_name = problems
+        .into_result(group_name)
+        .map_err(ApiError::validation)?;
+    let mut documents = Vec::with_capacity(typed.len());
+    for (name, file_type, bytes) in typed {
+        documents
+            .push(new_document(&state, &principal.user, name, file_type, Arc::from(bytes)).await);
+    }
+    let now = dialplane_core::agent::timestamp(chrono::Utc::now());
+    let created = state
+        .store
+        .write(CreateDocuments {
+            workspace: principal.workspace.clone(),
+            group: Some(Group {
+                group_id: uuid::Uuid::now_v7().to_string(),
+                name: group_name.trim().to_owned(),
+                created_at: now,
+                created_by: principal.user.clone(),
+            }),
+            documents,
+            quota_bytes: options.quota_bytes,
+        })
+        .await?;
+    let group = created
+        .group
+        .ok_or_else(|| ApiError::internal("an upload's group went missing"))?;
+    let base = base_url(&state, &headers);
+    let answer = Upload {
+        group_id: group.group_id,
+        name: group.name,
+        documents: created
+            .documents
+            .into_iter()
+            .map(|d| wire(d, &base))
+            .collect(),
+        metadata: QuotaUse {
+            allowed_mb: mib(options.quota_bytes),
+            used_mb: mib(created.used_before),
+            used_mb_after: mib(created.used_after),
+            remaining_mb_after: mib(options.quota_bytes.saturating_sub(created.used_after)),
+        },
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadEnvelope {
+            success: true,
+            data: answer,
+        }),
+    )
+        .into_response())
+}
+
+/// The form of an upload, for the document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The group's name: 1..=200 characters; created, or matched without regard to case.
+    #[schema(rename = "groupName")]
+    group_name: String,
+    /// One or more files.
+    files: Vec<Vec<u8>>,
+}
+
+/// Reads the form: the group's name (checked) and each file, past its size limit only counted.
+async fn read_form(
+    state: &AppState,
+    req: Request,
+) -> Result<(String, Vec<Part>, Problems), ApiError> {
+    let options = &state.knowledge;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the body must be sent as multipart/form-data with a boundary",
+        )
+    })?;
+    let limit = options.max_files.saturating_add(1) * (options.max_file_bytes + (64 << 10));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let over = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the upload is over {} MiB in all", limit >> 20),
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(over());
+    }
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
+    let mut form = multer::Multipart::with_constraints(
+        req.into_body().into_data_stream(),
+        boundary,
+        constraints,
+    );
+    let mut problems = Problems::new();
+    let mut group_name = None;
+    let mut parts = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(form_error(e, over)),
+        };
+        match field.name().unwrap_or("") {
+            "groupName" => {
+                let bytes = read_part(field, MAX_GROUP_FIELD_BYTES, over).await?;
+                group_name = Some(String::from_utf8_lossy(&bytes.0).into_owned());
+            }
+            "files" => {
+                let name = field
+                    .file_name()
+                    .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
+                    .unwrap_or_default();
+                let (bytes, size) = read_part(field, options.max_file_bytes, over).await?;
+                parts.push(Part { name, bytes, size });
+            }
+            other => problems.push(
+                &Pointer::root().key(other),
+                ProblemCode::UnknownField,
+                "is not a part of an upload (groupName, files)",
+            ),
+        }
+    }
+    let group_at = Pointer::root().key("groupName");
+    match &group_name {
+        None => problems.push(&group_at, ProblemCode::Required, "is required"),
+        Some(name) => {
+            if let Err((code, message)) = dialplane_core::validate::check_name(name) {
+                problems.push(&group_at, code, message);
+            }
+        }
+    }
+    if parts.is_empty() {
+        problems.push(
+            &Pointer::root().key("files"),
+            ProblemCode::Required,
+            "at least one file is required",
+        );
+    } else if parts.len() > options.max_files {
+        problems.push(
+            &Pointer::root().key("files"),
+            ProblemCode::TooLong,
+            format!(
+                "{} files, over the limit of {} an upload (--kb-max-files)",
+                parts.len(),
+                options.max_files
+            ),
+        );
+    }
+    Ok((group_name.unwrap_or_default(), parts, problems))
+}
+
+/// A part's bytes up to `keep` (the rest counted, not kept) and its size in all.
+async fn read_part(
+    mut field: multer::Field<'_>,
+    keep: usize,
+    over: impl Fn() -> ApiError,
+) -> Result<(Vec<u8>, usize), ApiError> {
+    let mut bytes = Vec::new();
+    let mut size = 0usize;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                size += chunk.len();
+                if size <= keep {
+                    // Copied: the chunk may be a slice of a much larger read buffer.
+                    bytes.extend_from_slice(&chunk);
+                } else {
+                    bytes = Vec::new();
+                }
+            }
+            Ok(None) => return Ok((bytes, size)),
+            Err(e) => return Err(form_error(e, &over)),
+        }
+    }
+}
+
+fn form_error(e: multer::Error, over: impl Fn() -> ApiError) -> ApiError {
+    use std::error::Error as _;
+    if matches!(e, multer::Error::StreamSizeExceeded { .. }) {
+        return over();
+    }
+    let mut cause = e.source();
+    let mut timed_out = false;
+    while let Some(c) = cause {
+        timed_out |= c.is::<crate::limits::BodyTimedOut>();
+        cause = c.source();
+    }
+    if timed_out {
+        return ApiError::new(
+            ErrorCode::RequestTimeout,
+            crate::limits::BodyTimedOut.to_string(),
+        );
+    }
+    let mut problems = Problems::new();
+    problems.push(
+        &Pointer::root(),
+        ProblemCode::InvalidFormat,
+        format!("the multipart body could not be read: {e}"),
+    );
+    ApiError::validation(problems)
+}

@@ -1,0 +1,331 @@
+//! The knowledge base: documents (a URL's page or a file's bytes, with their extracted text cut
+//! into searchable passages) and the groups an upload puts them in. The statements each backend
+//! runs are [`KnowledgeTx`] (rows) and [`BlobTx`] (original bytes: the seam an object store would
+//! plug into); the writes are [`CreateDocuments`], [`RenameDocument`] and [`DeleteDocument`].
+
+pub(crate) mod reads;
+mod search;
+
+pub use reads::{DocumentQuery, DocumentSort, GroupSummary};
+pub use search::{fts5_query, Hit};
+
+use crate::write::{Event, Tx, WriteOp};
+use crate::{Kind, Result, StoreError};
+use async_trait::async_trait;
+use dialplane_core::CreatedBy;
+use std::sync::Arc;
+
+/// A document's origin: Callin's two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Url,
+    File,
+}
+
+/// Where a document is on its way to being searchable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentStatus {
+    Processing,
+    Ready,
+    Failed,
+}
+
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident = $wire:literal),+ }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<Self> {
+                match s {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(StoreError::Internal(format!(
+                        concat!("stored ", stringify!($ty), " {:?}"), other
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+wire_names!(DocumentKind { Url = "url", File = "file" });
+wire_names!(DocumentStatus { Processing = "processing", Ready = "ready", Failed = "failed" });
+
+/// A document as stored (without its bytes and text, which are read on their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub document_id: String,
+    pub kind: DocumentKind,
+    pub name: String,
+    pub url: Option<String>,
+    /// `pdf`, `docx`, `tsx`, `txt` or `md` (file documents).
+    pub file_type: Option<String>,
+    pub size_bytes: u64,
+    pub group_id: Option<String>,
+    pub status: DocumentStatus,
+    pub status_message: Option<String>,
+    pub text_chars: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: CreatedBy,
+}
+
+/// A document to store, with what goes beside its row.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub document: StoredDocument,
+    /// The original bytes (none for a URL document not fetched yet).
+    pub bytes: Option<Arc<[u8]>>,
+    /// The extracted text and its passages (none unless `ready`).
+    pub text: Option<Arc<Extracted>>,
+}
+
+/// A document's text, and that text cut into passages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub text: String,
+    pub passages: Vec<String>,
+}
+
+/// A group of documents: what an upload's `groupName` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub group_id: String,
+    pub name: String,
+    pub created_at: String,
+    pub created_by: CreatedBy,
+}
+
+/// The knowledge-base statements of a write's transaction.
+#[async_trait]
+pub trait KnowledgeTx: Send {
+    /// The group of `workspace` whose name folds to `folded`.
+    async fn group_named(&mut self, workspace: &str, folded: &str) -> Result<Option<Group>>;
+    async fn insert_group(&mut self, workspace: &str, group: &Group) -> Result<()>;
+    /// The original bytes `workspace` stores, all documents together; holds off other writes of
+    /// the workspace's documents until this transaction ends (the quota is checked on it).
+    async fn stored_bytes(&mut self, workspace: &str) -> Result<u64>;
+    /// The document's row, its text and its passages (its bytes go through [`BlobTx`]).
+    async fn insert_document(&mut self, workspace: &str, document: &NewDocument) -> Result<()>;
+    /// The document, locked for this transaction.
+    async fn lock_document(&mut self, workspace: &str, id: &str) -> Result<Option<StoredDocument>>;
+    async fn rename_document(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        name: &str,
+        updated_at: &str,
+    ) -> Result<()>;
+    /// Removes the row, its text and its passages.
+    async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()>;
+}
+
+/// Where original bytes are kept: the database today (BLOB / `bytea`, in the same transaction as
+/// the row, so a backup holds them and a crash leaves no orphan).
+#[async_trait]
+pub trait BlobTx: Send {
+    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()>;
+    async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()>;
+}
+
+/// The folded form of a name, for case-insensitive matching and sorting.
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Stores documents, all or none, in a group if `group_name` is given (created, or matched without
+/// regard to case), within the workspace's quota.
+#[derive(Debug, Clone)]
+pub struct CreateDocuments {
+    pub workspace: String,
+    pub group: Option<Group>,
+    pub documents: Vec<NewDocument>,
+    /// The most original bytes the workspace may store.
+    pub quota_bytes: u64,
+}
+
+/// What [`CreateDocuments`] stored.
+#[derive(Debug, Clone)]
+pub struct CreatedDocuments {
+    pub group: Option<Group>,
+    pub documents: Vec<StoredDocument>,
+    /// The workspace's stored bytes before and after.
+    pub used_before: u64,
+    pub used_after: u64,
+}
+
+#[async_trait]
+impl WriteOp for CreateDocuments {
+    type Output = CreatedDocuments;
+    const NAME: &'static str = "create_documents";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<CreatedDocuments> {
+        let used_before = tx.stored_bytes(&self.workspace).await?;
+        let adding: u64 = self.documents.iter().map(|d| d.document.size_bytes).sum();
+        if used_before + adding > self.quota_bytes {
+            return Err(StoreError::QuotaExceeded {
+                allowed: self.quota_bytes,
+                used: used_before,
+                adding,
+            });
+        }
+        let group = match self.group {
+            None => None,
+            Some(group) => match tx.group_named(&self.workspace, &fold(&group.name)).await? {
+                Some(existing) => Some(existing),
+                None => {
+                    tx.insert_group(&self.workspace, &group).await?;
+                    Some(group)
+                }
+            },
+        };
+        let mut stored = Vec::with_capacity(self.documents.len());
+        for mut new in self.documents {
+            new.document.group_id = group.as_ref().map(|g| g.group_id.clone());
+            tx.insert_document(&self.workspace, &new).await?;
+            if let Some(bytes) = &new.bytes {
+                tx.put_blob(&self.workspace, &new.document.document_id, bytes)
+                    .await?;
+            }
+            tx.emit(Event::DocumentCreated {
+                workspace: self.workspace.clone(),
+                document_id: new.document.document_id.clone(),
+            });
+            stored.push(new.document);
+        }
+        Ok(CreatedDocuments {
+            group,
+            documents: stored,
+            used_before,
+            used_after: used_before + adding,
+        })
+    }
+}
+
+/// Gives a document a new name.
+#[derive(Debug, Clone)]
+pub struct RenameDocument {
+    pub workspace: String,
+    pub id: String,
+    pub name: String,
+    pub now: String,
+}
+
+#[async_trait]
+impl WriteOp for RenameDocument {
+    type Output = StoredDocument;
+    const NAME: &'static str = "rename_document";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredDocument> {
+        let Some(mut document) = tx.lock_document(&self.workspace, &self.id).await? else {
+            return Err(StoreError::NotFound {
+                kind: Kind::Document,
+            });
+        };
+        if document.name == self.name {
+            return Ok(document);
+        }
+        tx.rename_document(&self.workspace, &self.id, &self.name, &self.now)
+            .await?;
+        document.name = self.name;
+        document.updated_at = self.now;
+        tx.emit(Event::DocumentUpdated {
+            workspace: self.workspace,
+            document_id: self.id,
+        });
+        Ok(document)
+    }
+}
+
+/// Removes a document with its bytes, text and passages.
+#[derive(Debug, Clone)]
+pub struct DeleteDocument {
+    pub workspace: String,
+    pub id: String,
+}
+
+#[async_trait]
+impl WriteOp for DeleteDocument {
+    type Output = ();
+    const NAME: &'static str = "delete_document";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<()> {
+        if tx.lock_document(&self.workspace, &self.id).await?.is_none() {
+            return Err(StoreError::NotFound {
+                kind: Kind::Document,
+            });
+        }
+        tx.delete_document(&self.workspace, &self.id).await?;
+        tx.delete_blob(&self.workspace, &self.id).await?;
+        tx.emit(Event::DocumentDeleted {
+            workspace: self.workspace,
+            document_id: self.id,
+        });
+        Ok(())
+    }
+}
+
+/// The knowledge-base reads, timed for the storage metric like every other.
+impl crate::Store {
+    pub async fn get_document(&self, workspace: &str, id: &str) -> Result<Option<StoredDocument>> {
+        self.timed("get_document", self.reads().get_document(workspace, id))
+            .await
+    }
+
+    /// Up to `page_size + 1` documents.
+    pub async fn list_documents(
+        &self,
+        workspace: &str,
+        query: &DocumentQuery,
+    ) -> Result<Vec<StoredDocument>> {
+        self.timed(
+            "list_documents",
+            self.reads().list_documents(workspace, query),
+        )
+        .await
+    }
+
+    pub async fn stored_bytes(&self, workspace: &str) -> Result<u64> {
+        self.timed("stored_bytes", self.reads().stored_bytes(workspace))
+            .await
+    }
+
+    pub async fn document_bytes(&self, workspace: &str, id: &str) -> Result<Option<Vec<u8>>> {
+        self.timed("document_bytes", self.reads().document_bytes(workspace, id))
+            .await
+    }
+
+    pub async fn document_text(&self, workspace: &str, id: &str) -> Result<Option<String>> {
+        self.timed("document_text", self.reads().document_text(workspace, id))
+            .await
+    }
+
+    /// Up to `page_size + 1` groups by name.
+    pub async fn list_groups(
+        &self,
+        workspace: &str,
+        after: Option<&str>,
+        page_size: u32,
+    ) -> Result<Vec<GroupSummary>> {
+        self.timed(
+            "list_groups",
+            self.reads().list_groups(workspace, after, page_size),
+        )
+        .await
+    }
+
+    pub async fn search(
+        &self,
+        workspace: &str,
+        q: &str,
+        documents: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<Hit>> {
+        self.timed(
+            "search",
+            self.reads().search(workspace, q, documents, limit),
+        )
+        .await
+    }
+}

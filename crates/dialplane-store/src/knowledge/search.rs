@@ -1,0 +1,178 @@
+//! Full-text search over the passages of `ready` documents: FTS5 with bm25 on SQLite,
+//! `websearch_to_tsquery` with `ts_rank_cd` on PostgreSQL. The query is plain text read as
+//! web-search syntax (`"a phrase"`, `-word`, `or`) and is never a syntax error.
+
+use crate::reads::Reads;
+use crate::Result;
+
+/// A passage that matches, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub document_id: String,
+    pub name: String,
+    pub passage: String,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// `q` in FTS5's syntax, every term quoted (so that nothing in it is an operator of FTS5's own):
+/// `"a phrase"` stays a phrase, `-word` excludes, `or` between terms is OR, the rest must all
+/// match. `None` when nothing is left to look for (only exclusions, or no term at all).
+pub fn fts5_query(q: &str) -> Option<String> {
+    let mut positive: Vec<String> = Vec::new();
+    let mut negative: Vec<String> = Vec::new();
+    let mut or_next = false;
+    for (term, quoted) in terms(q) {
+        if !quoted && term.eq_ignore_ascii_case("or") {
+            or_next = !positive.is_empty();
+            continue;
+        }
+        let (exclude, term) = match term.strip_prefix('-') {
+            Some(rest) if !quoted && !rest.is_empty() => (true, rest.to_owned()),
+            _ => (false, term),
+        };
+        if !term.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+        if exclude {
+            negative.push(phrase);
+        } else if or_next {
+            if let Some(last) = positive.last_mut() {
+                *last = format!("{last} OR {phrase}");
+            }
+            or_next = false;
+        } else {
+            positive.push(phrase);
+        }
+    }
+    if positive.is_empty() {
+        return None;
+    }
+    let mut query = positive
+        .iter()
+        .map(|p| format!("({p})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    for n in negative {
+        query = format!("({query}) NOT {n}");
+    }
+    Some(query)
+}
+
+/// The terms of `q`: words, and `"quoted phrases"` (flagged).
+fn terms(q: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = q;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return out;
+        }
+        if let Some(after) = rest.strip_prefix('"') {
+            let end = after.find('"').unwrap_or(after.len());
+            out.push((after[..end].trim().to_owned(), true));
+            rest = after.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            out.push((rest[..end].to_owned(), false));
+            rest = &rest[end..];
+        }
+    }
+}
+
+impl Reads {
+    /// The best `limit` passages of `workspace`'s ready documents for `q`, among `documents` if
+    /// given.
+    pub async fn search(
+        &self,
+        workspace: &str,
+        q: &str,
+        documents: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<Hit>> {
+        let limit = i64::from(limit);
+        let within = documents.map(|ids| serde_json::to_string(ids).unwrap_or_default());
+        type Entry = (String, String, String, f64);
+        let rows: Vec<Entry> = match self {
+            Reads::Sqlite(pool) => {
+                let Some(query) = fts5_query(q) else {
+                    return Ok(Vec::new());
+                };
+                sqlx::query_as(
+                    "SELECT p.document_id, d.name, p.text, -bm25(kb_passages_fts) AS score
+                     FROM kb_passages_fts
+                     JOIN kb_passages p ON p.passage_id = kb_passages_fts.rowid
+                     JOIN kb_documents d ON d.workspace = p.workspace AND d.document_id = p.document_id
+                     WHERE kb_passages_fts MATCH $1 AND p.workspace = $2 AND d.status = 'ready'
+                       AND ($3 IS NULL OR p.document_id IN (SELECT value FROM json_each($3)))
+                     ORDER BY bm25(kb_passages_fts), p.passage_id LIMIT $4",
+                )
+                .bind(query)
+                .bind(workspace)
+                .bind(within)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Reads::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT p.document_id, d.name, p.text,
+                            CAST(ts_rank_cd(p.tsv, query) AS DOUBLE PRECISION) AS score
+                     FROM kb_passages p
+                     JOIN kb_documents d ON d.workspace = p.workspace AND d.document_id = p.document_id,
+                          websearch_to_tsquery('english', $1) query
+                     WHERE p.workspace = $2 AND p.tsv @@ query AND d.status = 'ready'
+                       AND ($3::jsonb IS NULL OR p.document_id IN
+                            (SELECT jsonb_array_elements_text($3::jsonb)))
+                     ORDER BY score DESC, p.passage_id LIMIT $4",
+                )
+                .bind(q)
+                .bind(workspace)
+                .bind(within)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(document_id, name, passage, score)| Hit {
+                document_id,
+                name,
+                passage,
+                score,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_search_syntax_becomes_quoted_fts5() {
+        assert_eq!(
+            fts5_query("opening hours").unwrap(),
+            r#"("opening") AND ("hours")"#
+        );
+        assert_eq!(
+            fts5_query(r#""opening hours""#).unwrap(),
+            r#"("opening hours")"#
+        );
+        assert_eq!(fts5_query("cats or dogs").unwrap(), r#"("cats" OR "dogs")"#);
+        assert_eq!(
+            fts5_query("price -tax").unwrap(),
+            r#"(("price")) NOT "tax""#
+        );
+        // What FTS5 would read as its own syntax is only text here.
+        assert_eq!(
+            fts5_query(r#"NEAR(a b) col:x *"#).unwrap(),
+            r#"("NEAR(a") AND ("b)") AND ("col:x")"#
+        );
+        assert_eq!(fts5_query(r#"say "hi"#).unwrap(), r#"("say") AND ("hi")"#);
+        assert_eq!(fts5_query("-only -negatives"), None);
+        assert_eq!(fts5_query("  \" \" or -"), None);
+    }
+}

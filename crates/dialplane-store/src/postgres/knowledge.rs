@@ -1,0 +1,199 @@
+//! The knowledge-base statements of PostgreSQL write transactions.
+
+use super::PgTx;
+use crate::knowledge::{
+    fold, BlobTx, DocumentKind, DocumentStatus, Group, KnowledgeTx, NewDocument, StoredDocument,
+};
+use crate::Result;
+use async_trait::async_trait;
+use dialplane_core::CreatedBy;
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl KnowledgeTx for PgTx<'_> {
+    async fn group_named(&mut self, workspace: &str, folded: &str) -> Result<Option<Group>> {
+        let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT group_id, name, created_at, user_id, user_email FROM kb_groups
+             WHERE workspace = $1 AND name_folded = $2",
+        )
+        .bind(workspace)
+        .bind(folded)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok(
+            row.map(|(group_id, name, created_at, user_id, user_email)| Group {
+                group_id,
+                name,
+                created_at,
+                created_by: CreatedBy {
+                    user_id,
+                    user_email,
+                },
+            }),
+        )
+    }
+
+    async fn insert_group(&mut self, workspace: &str, group: &Group) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO kb_groups (workspace, group_id, name, name_folded, created_at, user_id, user_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(workspace)
+        .bind(&group.group_id)
+        .bind(&group.name)
+        .bind(fold(&group.name))
+        .bind(&group.created_at)
+        .bind(&group.created_by.user_id)
+        .bind(&group.created_by.user_email)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn stored_bytes(&mut self, workspace: &str) -> Result<u64> {
+        // One writer of a workspace's documents at a time, so two uploads cannot both fit the
+        // quota that only one of them fits.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kb:' || $1, 0))")
+            .bind(workspace)
+            .execute(&mut *self.conn)
+            .await?;
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM kb_documents WHERE workspace = $1",
+        )
+        .bind(workspace)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(count(bytes))
+    }
+
+    async fn insert_document(&mut self, workspace: &str, new: &NewDocument) -> Result<()> {
+        let d = &new.document;
+        sqlx::query(
+            "INSERT INTO kb_documents (workspace, document_id, kind, name, name_folded, url, file_type,
+                 size_bytes, group_id, status, status_message, text_chars, created_at, updated_at,
+                 user_id, user_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(workspace)
+        .bind(&d.document_id)
+        .bind(d.kind.as_str())
+        .bind(&d.name)
+        .bind(fold(&d.name))
+        .bind(&d.url)
+        .bind(&d.file_type)
+        .bind(signed(d.size_bytes))
+        .bind(&d.group_id)
+        .bind(d.status.as_str())
+        .bind(&d.status_message)
+        .bind(signed(d.text_chars))
+        .bind(&d.created_at)
+        .bind(&d.updated_at)
+        .bind(&d.created_by.user_id)
+        .bind(&d.created_by.user_email)
+        .execute(&mut *self.conn)
+        .await?;
+        if let Some(extracted) = &new.text {
+            sqlx::query("INSERT INTO kb_texts (workspace, document_id, text) VALUES ($1, $2, $3)")
+                .bind(workspace)
+                .bind(&d.document_id)
+                .bind(&extracted.text)
+                .execute(&mut *self.conn)
+                .await?;
+            let ordinals: Vec<i32> = (0..extracted.passages.len())
+                .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+                .collect();
+            sqlx::query(
+                "INSERT INTO kb_passages (workspace, document_id, ordinal, text)
+                 SELECT $1, $2, ordinal, text FROM UNNEST($3::int[], $4::text[]) AS p (ordinal, text)",
+            )
+            .bind(workspace)
+            .bind(&d.document_id)
+            .bind(&ordinals)
+            .bind(&extracted.passages)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn lock_document(&mut self, workspace: &str, id: &str) -> Result<Option<StoredDocument>> {
+        let row = sqlx::query(
+            "SELECT document_id, kind, name, url, file_type, size_bytes, group_id, status,
+                    status_message, text_chars, created_at, updated_at, user_id, user_email
+             FROM kb_documents WHERE workspace = $1 AND document_id = $2 FOR UPDATE",
+        )
+        .bind(workspace)
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(crate::knowledge::reads::document_from_row!(row)),
+            None => None,
+        })
+    }
+
+    async fn rename_document(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        name: &str,
+        updated_at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE kb_documents SET name = $1, name_folded = $2, updated_at = $3
+             WHERE workspace = $4 AND document_id = $5",
+        )
+        .bind(name)
+        .bind(fold(name))
+        .bind(updated_at)
+        .bind(workspace)
+        .bind(id)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()> {
+        for sql in [
+            "DELETE FROM kb_passages WHERE workspace = $1 AND document_id = $2",
+            "DELETE FROM kb_texts WHERE workspace = $1 AND document_id = $2",
+            "DELETE FROM kb_documents WHERE workspace = $1 AND document_id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(workspace)
+                .bind(id)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobTx for PgTx<'_> {
+    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO kb_blobs (workspace, document_id, content) VALUES ($1, $2, $3)")
+            .bind(workspace)
+            .bind(id)
+            .bind(bytes)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM kb_blobs WHERE workspace = $1 AND document_id = $2")
+            .bind(workspace)
+            .bind(id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! The knowledge-base statements of the SQLite writer's transactions. One writer runs every write,
+//! so a quota read here holds for the rest of the transaction.
+
+use super::writer::{db, SqliteTx};
+use crate::knowledge::{
+    fold, BlobTx, DocumentKind, DocumentStatus, Group, KnowledgeTx, NewDocument, StoredDocument,
+};
+use crate::Result;
+use async_trait::async_trait;
+use dialplane_core::CreatedBy;
+use rusqlite::{params, OptionalExtension};
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl KnowledgeTx for SqliteTx<'_> {
+    async fn group_named(&mut self, workspace: &str, folded: &str) -> Result<Option<Group>> {
+        self.conn
+            .prepare_cached(
+                "SELECT group_id, name, created_at, user_id, user_email FROM kb_groups
+                 WHERE workspace = ? AND name_folded = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![workspace, folded], |r| {
+                    Ok(Group {
+                        group_id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                        created_by: CreatedBy {
+                            user_id: r.get(3)?,
+                            user_email: r.get(4)?,
+                        },
+                    })
+                })
+                .optional()
+            })
+            .map_err(db)
+    }
+
+    async fn insert_group(&mut self, workspace: &str, group: &Group) -> Result<()> {
+        self.execute(
+            "INSERT INTO kb_groups (workspace, group_id, name, name_folded, created_at, user_id, user_email)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            params![
+                workspace,
+                group.group_id,
+                group.name,
+                fold(&group.name),
+                group.created_at,
+                group.created_by.user_id,
+                group.created_by.user_email,
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn stored_bytes(&mut self, workspace: &str) -> Result<u64> {
+        let bytes: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM kb_documents WHERE workspace = ?",
+            )
+            .and_then(|mut s| s.query_row(params![workspace], |r| r.get(0)))
+            .map_err(db)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
+    async fn insert_document(&mut self, workspace: &str, new: &NewDocument) -> Result<()> {
+        let d = &new.document;
+        self.execute(
+            "INSERT INTO kb_documents (workspace, document_id, kind, name, name_folded, url, file_type,
+                 size_bytes, group_id, status, status_message, text_chars, created_at, updated_at,
+                 user_id, user_email)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                workspace,
+                d.document_id,
+                d.kind.as_str(),
+                d.name,
+                fold(&d.name),
+                d.url,
+                d.file_type,
+                signed(d.size_bytes),
+                d.group_id,
+                d.status.as_str(),
+                d.status_message,
+                signed(d.text_chars),
+                d.created_at,
+                d.updated_at,
+                d.created_by.user_id,
+                d.created_by.user_email,
+            ],
+        )?;
+        if let Some(extracted) = &new.text {
+            self.execute(
+                "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
+                params![workspace, d.document_id, extracted.text],
+            )?;
+            for (ordinal, passage) in extracted.passages.iter().enumerate() {
+                self.execute(
+                    "INSERT INTO kb_passages (workspace, document_id, ordinal, text) VALUES (?, ?, ?, ?)",
+                    params![workspace, d.document_id, signed(ordinal as u64), passage],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn lock_document(&mut self, workspace: &str, id: &str) -> Result<Option<StoredDocument>> {
+        self.conn
+            .prepare_cached(
+                "SELECT document_id, kind, name, url, file_type, size_bytes, group_id, status,
+                        status_message, text_chars, created_at, updated_at, user_id, user_email
+                 FROM kb_documents WHERE workspace = ? AND document_id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![workspace, id], |r| {
+                    Ok((
+                        (
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ),
+                        (
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ),
+                        (
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, String>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                        ),
+                        (
+                            r.get::<_, i64>(9)?,
+                            r.get::<_, String>(10)?,
+                            r.get::<_, String>(11)?,
+                        ),
+                        (r.get::<_, String>(12)?, r.get::<_, String>(13)?),
+                    ))
+                })
+                .optional()
+            })
+            .map_err(db)?
+            .map(
+                |(
+                    (document_id, kind, name),
+                    (url, file_type, size),
+                    (group_id, status, message),
+                    (chars, created_at, updated_at),
+                    (user_id, user_email),
+                )| {
+                    Ok(StoredDocument {
+                        document_id,
+                        kind: DocumentKind::parse(&kind)?,
+                        name,
+                        url,
+                        file_type,
+                        size_bytes: u64::try_from(size).unwrap_or(0),
+                        group_id,
+                        status: DocumentStatus::parse(&status)?,
+                        status_message: message,
+                        text_chars: u64::try_from(chars).unwrap_or(0),
+                        created_at,
+                        updated_at,
+                        created_by: CreatedBy {
+                            user_id,
+                            user_email,
+                        },
+                    })
+                },
+            )
+            .transpose()
+    }
+
+    async fn rename_document(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        name: &str,
+        updated_at: &str,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE kb_documents SET name = ?, name_folded = ?, updated_at = ?
+             WHERE workspace = ? AND document_id = ?",
+            params![name, fold(name), updated_at, workspace, id],
+        )?;
+        Ok(())
+    }
+
+    async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()> {
+        for sql in [
+            "DELETE FROM kb_passages WHERE workspace = ? AND document_id = ?",
+            "DELETE FROM kb_texts WHERE workspace = ? AND document_id = ?",
+            "DELETE FROM kb_documents WHERE workspace = ? AND document_id = ?",
+        ] {
+            self.execute(sql, params![workspace, id])?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobTx for SqliteTx<'_> {
+    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()> {
+        self.execute(
+            "INSERT INTO kb_blobs (workspace, document_id, content) VALUES (?, ?, ?)",
+            params![workspace, id, bytes],
+        )?;
+        Ok(())
+    }
+
+    async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM kb_blobs WHERE workspace = ? AND document_id = ?",
+            params![workspace, id],
+        )?;
+        Ok(())
+    }
+}

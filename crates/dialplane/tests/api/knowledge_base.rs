@@ -1,0 +1,595 @@
+//! The knowledge base over HTTP: Callin's upload with real PDF and DOCX files, type by content, all
+//! or nothing, extraction failures stored as `failed`, the quota, text documents, rename, delete,
+//! bytes and text, groups, tenancy and scopes.
+
+use crate::support::*;
+use dialplane_extract::fixtures;
+use dialplane_server::resources::knowledge_base::KnowledgeOptions;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const DOCUMENTS: &str = "/api/public/v1/knowledge-base/documents";
+
+impl TestApp {
+    /// `POST /knowledge-base/documents/file` of `parts` with `key`.
+    pub async fn upload_as(&self, key: &str, parts: &[FormPart<'_>]) -> Resp {
+        let (content_type, body) = form(parts);
+        self.send(
+            Method::POST,
+            &format!("{DOCUMENTS}/file"),
+            Some(key),
+            &[("content-type", &content_type)],
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn upload(&self, parts: &[FormPart<'_>]) -> Resp {
+        self.upload_as(&self.key, parts).await
+    }
+
+    /// Creates a text document; returns its id.
+    pub async fn text_document(&self, name: &str, text: &str) -> String {
+        let r = self
+            .json(
+                Method::POST,
+                &format!("{DOCUMENTS}/text"),
+                &self.key,
+                &json!({"name": name, "text": text}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.data()["documentId"].as_str().unwrap().to_owned()
+    }
+}
+
+fn document_path(id: &str, rest: &str) -> String {
+    format!("{DOCUMENTS}/{id}{rest}")
+}
+
+#[tokio::test]
+async fn an_upload_stores_a_group_of_real_files_with_their_text_in_callins_shape() {
+    let app = TestApp::spawn().await;
+    let pdf = fixtures::pdf(&["Refunds are issued within 14 days.", "Keep your receipt."]);
+    let docx = fixtures::docx(&["Opening hours", "Monday to Friday, nine to five."]);
+    let md = "# Parking\n\nPark behind the building.".as_bytes();
+    let r = app
+        .upload(&[
+            field("groupName", "Front desk"),
+            file("refunds.pdf", &pdf),
+            file("dir/hours.docx", &docx),
+            file("parking.md", md),
+        ])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let data = r.data();
+    assert_eq!(data["name"], "Front desk");
+    let group = data["groupId"].as_str().unwrap().to_owned();
+    let documents = data["documents"].as_array().unwrap();
+    let names: Vec<&str> = documents
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["refunds.pdf", "hours.docx", "parking.md"]);
+    let total = (pdf.len() + docx.len() + md.len()) as f64;
+    let metadata = &data["metadata"];
+    assert_eq!(metadata["allowedMb"], 100.0);
+    assert_eq!(metadata["usedMb"], 0.0);
+    let after = (total / 1_048_576.0 * 100.0).round() / 100.0;
+    assert_eq!(metadata["usedMbAfter"], after);
+    assert_eq!(
+        metadata["remainingMbAfter"],
+        ((100.0 - total / 1_048_576.0) * 100.0).round() / 100.0
+    );
+    for (document, (file_type, bytes, text)) in documents.iter().zip([
+        (
+            "pdf",
+            &pdf[..],
+            "Refunds are issued within 14 days.\nKeep your receipt.",
+        ),
+        (
+            "docx",
+            &docx[..],
+            "Opening hours\nMonday to Friday, nine to five.",
+        ),
+        ("md", md, "# Parking\n\nPark behind the building."),
+    ]) {
+        let id = document["documentId"].as_str().unwrap();
+        assert_eq!(document["type"], "file");
+        assert_eq!(document["status"], "ready", "{document}");
+        assert_eq!(document["groupId"], group.as_str());
+        assert_eq!(document["details"]["fileType"], file_type);
+        assert_eq!(document["details"]["fileSize"], bytes.len());
+        assert_eq!(document["textChars"], text.chars().count());
+        let url = document["details"]["fileUrl"].as_str().unwrap();
+        assert_eq!(
+            url,
+            format!("http://{}{}", app.addr, document_path(id, "/content"))
+        );
+        let content = app.get(&document_path(id, "/content")).await;
+        assert_eq!(content.status, 200);
+        let bytes_back = app
+            .client
+            .get(app.url(&document_path(id, "/content")))
+            .header("x-api-key", &app.key)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&bytes_back[..], bytes);
+        let extracted = app.get(&document_path(id, "/text")).await;
+        assert_eq!(extracted.status, 200);
+        assert_eq!(
+            extracted.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(extracted.text, text);
+        let got = app.get(&document_path(id, "")).await;
+        assert_eq!(got.data(), document);
+    }
+    assert_eq!(
+        app.get(&document_path(
+            documents[0]["documentId"].as_str().unwrap(),
+            "/content"
+        ))
+        .await
+        .header("content-type"),
+        Some("application/pdf")
+    );
+    // The group is matched without regard to case, and keeps its first spelling.
+    let again = app
+        .upload(&[
+            field("groupName", "FRONT DESK"),
+            file("more.txt", b"More notes."),
+        ])
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.data()["groupId"], group.as_str());
+    assert_eq!(again.data()["name"], "Front desk");
+    assert_eq!(again.data()["metadata"]["usedMb"], after);
+    let groups = app.get("/api/public/v1/knowledge-base/groups").await;
+    assert_eq!(groups.status, 200, "{}", groups.text);
+    let listed = &groups.data()[0];
+    assert_eq!(listed["groupId"], group.as_str());
+    assert_eq!(listed["documentCount"], 4);
+    assert_eq!(listed["bytes"], total as u64 + 11);
+}
+
+#[tokio::test]
+async fn an_upload_with_any_refused_file_stores_nothing_and_names_each_file() {
+    let app = TestApp::spawn().await;
+    let good = fixtures::pdf(&["Fine."]);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let not_docx = fixtures::zip_of(&[("readme.txt", b"hello")]);
+    let r = app
+        .upload(&[
+            field("groupName", "Mixed"),
+            file("good.pdf", &good),
+            file("scan.pdf", &png),
+            file("tool.exe", b"MZ"),
+            file("letter.docx", &not_docx),
+            file("latin1.txt", b"caf\xe9"),
+        ])
+        .await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            ("/files/1".to_owned(), "invalid_format".to_owned()),
+            ("/files/2".to_owned(), "unsupported_type".to_owned()),
+            ("/files/3".to_owned(), "invalid_format".to_owned()),
+            ("/files/4".to_owned(), "invalid_format".to_owned()),
+        ]
+    );
+    assert!(r.text.contains("scan.pdf"), "{}", r.text);
+    let listed = app.get(DOCUMENTS).await;
+    assert_eq!(listed.data(), &json!([]));
+    let groups = app.get("/api/public/v1/knowledge-base/groups").await;
+    assert_eq!(groups.data(), &json!([]), "no group is created either");
+    // A missing group name and no file at all.
+    let r = app.upload(&[field("other", "x")]).await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            ("/files".to_owned(), "required".to_owned()),
+            ("/groupName".to_owned(), "required".to_owned()),
+            ("/other".to_owned(), "unknown_field".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_file_over_the_size_limit_is_413_with_each_such_file_listed() {
+    let app = TestApp::spawn().await;
+    let big = vec![b'a'; (5 << 20) + 1];
+    let r = app
+        .upload(&[
+            field("groupName", "Big"),
+            file("ok.txt", b"small"),
+            file("big.txt", &big),
+            file("big.md", &big),
+            file("tool.exe", b"MZ"),
+        ])
+        .await;
+    r.assert_error(413, "payload_too_large");
+    assert_eq!(
+        r.detail_paths(),
+        [
+            ("/files/1".to_owned(), "too_large".to_owned()),
+            ("/files/2".to_owned(), "too_large".to_owned()),
+        ]
+    );
+    assert_eq!(app.get(DOCUMENTS).await.data(), &json!([]));
+    // Exactly at the limit is fine.
+    let at_limit = vec![b'a'; 5 << 20];
+    let r = app
+        .upload(&[field("groupName", "Big"), file("at.txt", &at_limit)])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_file_whose_text_cannot_be_had_is_stored_as_failed_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let scan = fixtures::pdf_without_text();
+    let whole = fixtures::pdf(&["Truncated later."]);
+    let truncated = whole[..whole.len() / 2].to_vec();
+    let bomb = fixtures::docx_bomb(80 << 20);
+    let r = app
+        .upload(&[
+            field("groupName", "Hostile"),
+            file("scan.pdf", &scan),
+            file("truncated.pdf", &truncated),
+            file("bomb.docx", &bomb),
+        ])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let documents = r.data()["documents"].as_array().unwrap().clone();
+    let messages: Vec<&str> = documents
+        .iter()
+        .map(|d| {
+            assert_eq!(d["status"], "failed", "{d}");
+            assert_eq!(d["textChars"], 0);
+            d["statusMessage"].as_str().unwrap()
+        })
+        .collect();
+    assert!(messages[0].contains("no text layer"), "{}", messages[0]);
+    assert!(messages[1].contains("PDF"), "{}", messages[1]);
+    assert!(messages[2].contains("zip bomb"), "{}", messages[2]);
+    for document in &documents {
+        let id = document["documentId"].as_str().unwrap();
+        app.get(&document_path(id, "/text"))
+            .await
+            .assert_error(409, "conflict");
+        // The original bytes are kept all the same.
+        assert_eq!(app.get(&document_path(id, "/content")).await.status, 200);
+    }
+    // The server is unharmed.
+    assert_eq!(app.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_quota_refuses_an_upload_that_would_pass_it_and_stores_none_of_it() {
+    let app = TestApp::spawn_with(TestOptions {
+        knowledge: KnowledgeOptions {
+            quota_bytes: 1 << 20,
+            ..KnowledgeOptions::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let half = vec![b'a'; 600 << 10];
+    let r = app
+        .upload(&[field("groupName", "Q"), file("one.txt", &half)])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.data()["metadata"]["allowedMb"], 1.0);
+    let r = app
+        .upload(&[field("groupName", "Q"), file("two.txt", &half)])
+        .await;
+    r.assert_error(403, "quota_exceeded");
+    assert!(r.text.contains("1 MiB"), "{}", r.text);
+    // A text document counts too.
+    let body = json!({"name": "Long", "text": "a".repeat(600 << 10)});
+    let r = app
+        .json(Method::POST, &format!("{DOCUMENTS}/text"), &app.key, &body)
+        .await;
+    r.assert_error(403, "quota_exceeded");
+    assert_eq!(app.get(DOCUMENTS).await.data().as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_text_document_is_a_ready_txt_file_that_can_be_renamed_and_deleted() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .text_document(
+            "  Opening hours  ",
+            "Open 9 to 5.\r\n\r\n\r\nClosed on Sunday.",
+        )
+        .await;
+    let got = app.get(&document_path(&id, "")).await;
+    assert_eq!(got.data()["name"], "Opening hours");
+    assert_eq!(got.data()["type"], "file");
+    assert_eq!(got.data()["details"]["fileType"], "txt");
+    assert_eq!(got.data()["status"], "ready");
+    assert_eq!(got.data()["groupId"], Value::Null);
+    assert_eq!(
+        app.get(&document_path(&id, "/text")).await.text,
+        "Open 9 to 5.\n\nClosed on Sunday."
+    );
+    let r = app
+        .json(
+            Method::PATCH,
+            &document_path(&id, ""),
+            &app.key,
+            &json!({"name": "Hours"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["name"], "Hours");
+    assert!(
+        r.data()["metadata"]["updatedAt"].as_str() > got.data()["metadata"]["updatedAt"].as_str()
+    );
+    let r = app
+        .json(
+            Method::PATCH,
+            &document_path(&id, ""),
+            &app.key,
+            &json!({"status": "failed", "nme": 1, "name": ""}),
+        )
+        .await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            ("/name".to_owned(), "too_short".to_owned()),
+            ("/nme".to_owned(), "unknown_field".to_owned()),
+            ("/status".to_owned(), "read_only".to_owned()),
+        ]
+    );
+    let r = app
+        .json(
+            Method::POST,
+            &format!("{DOCUMENTS}/text"),
+            &app.key,
+            &json!({"text": "", "extra": true}),
+        )
+        .await;
+    r.assert_error(400, "validation_error");
+    let mut details = r.detail_paths();
+    details.sort();
+    assert_eq!(
+        details,
+        [
+            ("/extra".to_owned(), "unknown_field".to_owned()),
+            ("/name".to_owned(), "required".to_owned()),
+            ("/text".to_owned(), "too_short".to_owned()),
+        ]
+    );
+    let r = app
+        .send(
+            Method::DELETE,
+            &document_path(&id, ""),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data(), &json!({"documentId": id, "deleted": true}));
+    app.get(&document_path(&id, ""))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&document_path(&id, "/content"))
+        .await
+        .assert_error(404, "not_found");
+    let r = app
+        .send(
+            Method::DELETE,
+            &document_path(&id, ""),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    app.get(&document_path("not-an-id", ""))
+        .await
+        .assert_error(400, "invalid_parameter");
+}
+
+#[tokio::test]
+async fn documents_list_in_pages_by_time_or_name_with_filters() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for name in ["delta", "Alpha", "charlie", "bravo"] {
+        ids.push(app.text_document(name, &format!("About {name}.")).await);
+    }
+    app.upload(&[field("groupName", "G"), file("echo.md", b"Echo.")])
+        .await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?sortBy=name&sortDirection=asc&pageSize=2&type=file&cursor={c}"),
+            None => "?sortBy=name&sortDirection=asc&pageSize=2&type=file".to_owned(),
+        };
+        let page = app.get(&format!("{DOCUMENTS}{query}")).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        for d in page.data().as_array().unwrap() {
+            seen.push(d["name"].as_str().unwrap().to_owned());
+        }
+        cursor = page.body["pagination"]["nextCursor"]
+            .as_str()
+            .map(str::to_owned);
+        if cursor.is_none() {
+            assert_eq!(page.body["pagination"]["hasMore"], false);
+            break;
+        }
+    }
+    assert_eq!(seen, ["Alpha", "bravo", "charlie", "delta", "echo.md"]);
+    let newest = app.get(&format!("{DOCUMENTS}?pageSize=1")).await;
+    assert_eq!(newest.data()[0]["name"], "echo.md");
+    assert_eq!(newest.body["pagination"]["sortBy"], "created_at");
+    let found = app.get(&format!("{DOCUMENTS}?search=HAR")).await;
+    assert_eq!(found.data().as_array().unwrap().len(), 1);
+    assert_eq!(found.data()[0]["documentId"], ids[2].as_str());
+    let group = app.get("/api/public/v1/knowledge-base/groups").await.data()[0]["groupId"].clone();
+    let in_group = app
+        .get(&format!("{DOCUMENTS}?groupId={}", group.as_str().unwrap()))
+        .await;
+    assert_eq!(in_group.data().as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get(&format!("{DOCUMENTS}?type=url")).await.data(),
+        &json!([])
+    );
+    for bad in [
+        "?sortBy=size",
+        "?type=pdf",
+        "?pageSize=0",
+        "?cursor=nonsense",
+        "?colour=red",
+    ] {
+        app.get(&format!("{DOCUMENTS}{bad}"))
+            .await
+            .assert_error(400, "invalid_parameter");
+    }
+}
+
+#[tokio::test]
+async fn another_workspace_sees_none_of_it_and_a_read_key_changes_none_of_it() {
+    let app = TestApp::spawn().await;
+    let id = app.text_document("Private", "Secret handbook.").await;
+    let other = app
+        .new_key("elsewhere", dialplane_core::Scope::Write, "mallory")
+        .await;
+    for rest in ["", "/content", "/text"] {
+        let r = app
+            .send(
+                Method::GET,
+                &document_path(&id, rest),
+                Some(&other),
+                &[],
+                None,
+            )
+            .await;
+        r.assert_error(404, "not_found");
+    }
+    let r = app
+        .send(
+            Method::DELETE,
+            &document_path(&id, ""),
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    let listed = app
+        .send(Method::GET, DOCUMENTS, Some(&other), &[], None)
+        .await;
+    assert_eq!(listed.data(), &json!([]));
+    let found = app
+        .send(
+            Method::GET,
+            "/api/public/v1/knowledge-base/search?q=handbook",
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(found.data(), &json!([]));
+    let reader = app
+        .new_key("default", dialplane_core::Scope::Read, "reader")
+        .await;
+    assert_eq!(
+        app.send(
+            Method::GET,
+            &document_path(&id, ""),
+            Some(&reader),
+            &[],
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    app.upload_as(&reader, &[field("groupName", "G"), file("a.txt", b"a")])
+        .await
+        .assert_error(403, "forbidden");
+    let r = app
+        .json(
+            Method::POST,
+            &format!("{DOCUMENTS}/text"),
+            &reader,
+            &json!({"name": "n", "text": "t"}),
+        )
+        .await;
+    r.assert_error(403, "forbidden");
+    let r = app
+        .json(
+            Method::PATCH,
+            &document_path(&id, ""),
+            &reader,
+            &json!({"name": "n"}),
+        )
+        .await;
+    r.assert_error(403, "forbidden");
+    let r = app
+        .send(
+            Method::DELETE,
+            &document_path(&id, ""),
+            Some(&reader),
+            &[],
+            None,
+        )
+        .await;
+    r.assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn each_route_takes_only_its_own_media_type() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .json(
+            Method::POST,
+            &format!("{DOCUMENTS}/file"),
+            &app.key,
+            &json!({"groupName": "G"}),
+        )
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+    let (content_type, body) = form(&[field("name", "n"), field("text", "t")]);
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{DOCUMENTS}/text"),
+            Some(&app.key),
+            &[("content-type", &content_type)],
+            Some(body),
+        )
+        .await;
+    r.assert_error(415, "unsupported_media_type");
+    // A multipart body cut short is a clear 400, never a 500.
+    let (content_type, mut body) = form(&[field("groupName", "G"), file("a.txt", b"abc")]);
+    body.truncate(body.len() - 10);
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{DOCUMENTS}/file"),
+            Some(&app.key),
+            &[("content-type", &content_type)],
+            Some(body),
+        )
+        .await;
+    r.assert_error(400, "validation_error");
+}
