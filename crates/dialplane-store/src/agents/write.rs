@@ -184,6 +184,12 @@ async fn update_agent(
         .await?
         .ok_or(StoreError::NotFound { kind: Kind::Agent })?;
     if if_match.is_some_and(|m| !m.matches(current.revision)) {
+        // A change that is invalid whatever the agent's revision is refused as invalid: fixing the
+        // ETag would not make it stand. (Only on this failure path; it costs a match nothing.)
+        let invalid = crate::cpu::run(true, || run_transform(&transform, &current, false));
+        if let Ok(Err(Rejection::Invalid(problems))) = invalid {
+            return Err(rejected(tx, workspace, Rejection::Invalid(problems)).await);
+        }
         return Err(StoreError::PreconditionFailed { kind: Kind::Agent });
     }
     let prepared = prepared.filter(|p| {

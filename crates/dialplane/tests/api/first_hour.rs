@@ -65,7 +65,10 @@ async fn migrate_says_whether_it_created_the_database_and_at_which_schema_versio
     crate::support::migrate_until_sqlite(&older, 5).await;
     let (ok, _, err) = dialplane(dir.path(), &["migrate", "--database", &older]).await;
     let left = dialplane_store::sqlite::migrator().iter().count() - 4;
-    assert!(ok && err.contains(&format!("applied {left} migration(s) to")), "{err}");
+    assert!(
+        ok && err.contains(&format!("applied {left} migration(s) to")),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -614,3 +614,18 @@ async fn merge_patches_that_add_up_past_the_agent_size_limit_are_refused_and_cha
         .assert_problem("", "too_long");
     assert_eq!(app.version_numbers(&id).await, [3, 2, 1]);
 }
+
+#[tokio::test]
+async fn a_change_invalid_at_any_revision_is_a_validation_error_even_with_a_stale_if_match() {
+    let app = TestApp::spawn().await;
+    let id = app.create_named("Stale").await;
+    let stale = "\"999\"";
+    let invalid = serde_json::json!({"workflow": {"preventSubagentLoops": {}}});
+    let r = app.patch_agent_if(&id, stale, &invalid).await;
+    r.assert_problem("/workflow/preventSubagentLoops", "invalid_type");
+    // A valid change with the same stale ETag is refused for the ETag, and nothing is stored.
+    let valid = serde_json::json!({"name": "Renamed"});
+    let r = app.patch_agent_if(&id, stale, &valid).await;
+    r.assert_error(412, "precondition_failed");
+    assert_eq!(app.get_agent(&id).await.data()["name"], "Stale");
+}

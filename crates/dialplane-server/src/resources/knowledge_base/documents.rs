@@ -183,6 +183,7 @@ fn no_document() -> ApiError {
         (status = 200, description = "The renamed document", body = DocumentEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn rename(
@@ -283,7 +284,13 @@ pub async fn delete(
     tag = "knowledge-base",
     params(("documentId" = String, Path, description = "The document's id")),
     responses(
-        (status = 200, description = "The original bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The original bytes, with their type", content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            (String = "text/plain; charset=utf-8"),
+            (String = "text/markdown; charset=utf-8"),
+            (Vec<u8> = "application/octet-stream"),
+        )),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: a URL document not fetched yet", body = ErrorEnvelope),
