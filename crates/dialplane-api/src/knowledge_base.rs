@@ -124,7 +124,7 @@ pub struct GroupMetadata {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct GroupPagination {
+pub struct CursorPagination {
     pub page_size: u32,
     pub has_more: bool,
     pub next_cursor: Option<String>,
@@ -155,7 +155,7 @@ named_envelope! {
 }
 
 named_envelope! {
-    GroupListEnvelope = ListEnvelope<GroupItem, GroupPagination>
+    GroupListEnvelope = ListEnvelope<GroupItem, CursorPagination>
 }
 
 named_envelope! {
@@ -166,4 +166,8 @@ named_envelope! {
 
 named_envelope! {
     DocumentDeletedEnvelope = Envelope<DocumentDeleted>, data: schema_ref::<DocumentDeleted>(), needs: [DocumentDeleted]
+}
+
+named_envelope! {
+    DocumentAgentsEnvelope = ListEnvelope<crate::agents::AgentListItem, CursorPagination>
 }

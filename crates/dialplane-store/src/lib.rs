@@ -76,6 +76,9 @@ pub enum StoreError {
         by: Kind,
         ids: Vec<String>,
     },
+    /// Agents name the document a write would delete: each agent's id and where it names it.
+    #[error("agents name this document")]
+    NamedBy(Vec<(String, String)>),
     #[error("{0}")]
     Invalid(Problems),
     #[error("a JSON Patch test failed")]

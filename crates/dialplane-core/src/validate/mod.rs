@@ -378,6 +378,41 @@ pub fn missing_targets(spec: &AgentSpec, missing: &[AgentId]) -> Problems {
     problems
 }
 
+/// The knowledge-base documents `spec` names (each once), for the store to check that they exist.
+pub fn named_documents(spec: &AgentSpec) -> Vec<String> {
+    let mut ids = spec.conversation_config.agent.prompt.knowledge_base.clone();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// A `not_found` problem at each index of `knowledgeBase` that names one of `missing`.
+pub fn missing_documents(spec: &AgentSpec, missing: &[String]) -> Problems {
+    let base = Pointer::root()
+        .key("conversationConfig")
+        .key("agent")
+        .key("prompt")
+        .key("knowledgeBase");
+    let mut problems = Problems::new();
+    for (i, id) in spec
+        .conversation_config
+        .agent
+        .prompt
+        .knowledge_base
+        .iter()
+        .enumerate()
+    {
+        if missing.contains(id) {
+            problems.push(
+                &base.index(i),
+                ProblemCode::NotFound,
+                format!("names no knowledge-base document of this workspace: {id:?}"),
+            );
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

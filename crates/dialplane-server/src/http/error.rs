@@ -190,6 +190,25 @@ impl From<StoreError> for ApiError {
                     ),
                 )
             },
+            StoreError::NamedBy(references) => Self {
+                details: references
+                    .iter()
+                    .map(|(agent_id, path)| Detail {
+                        path: Some(path.clone()),
+                        parameter: None,
+                        agent_id: Some(agent_id.clone()),
+                        code: "referenced".into(),
+                        message: format!("agent {agent_id} names this document at {path}"),
+                    })
+                    .collect(),
+                ..Self::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "{} agent(s) name this document in their knowledge base; remove it there first",
+                        references.len()
+                    ),
+                )
+            },
             StoreError::Invalid(problems) => Self::validation(problems),
             StoreError::TestFailed(problems) => Self {
                 code: ErrorCode::Conflict,

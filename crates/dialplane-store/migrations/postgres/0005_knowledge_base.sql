@@ -63,3 +63,25 @@ CREATE TABLE kb_passages (
 
 CREATE INDEX kb_passages_by_document ON kb_passages (workspace, document_id);
 CREATE INDEX kb_passages_search ON kb_passages USING GIN (tsv);
+
+-- The documents each agent names (conversationConfig.agent.prompt.knowledgeBase), at the first
+-- index it names each: what a delete of a document is checked against.
+CREATE TABLE agent_documents (
+    workspace    TEXT NOT NULL,
+    agent_id     TEXT NOT NULL,
+    document_id  TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    PRIMARY KEY (workspace, document_id, agent_id)
+);
+
+CREATE INDEX agent_documents_by_agent ON agent_documents (workspace, agent_id);
+
+INSERT INTO agent_documents (workspace, agent_id, document_id, position)
+SELECT a.workspace, a.agent_id, e.value, CAST(e.ordinality - 1 AS INTEGER)
+FROM agents a,
+     jsonb_array_elements_text(
+         CASE WHEN jsonb_typeof(a.document #> '{conversationConfig,agent,prompt,knowledgeBase}') = 'array'
+              THEN a.document #> '{conversationConfig,agent,prompt,knowledgeBase}' ELSE '[]'::jsonb END
+     ) WITH ORDINALITY AS e (value, ordinality)
+ORDER BY e.ordinality
+ON CONFLICT DO NOTHING;

@@ -75,3 +75,21 @@ END;
 CREATE TRIGGER kb_passages_unindexed AFTER DELETE ON kb_passages BEGIN
     INSERT INTO kb_passages_fts (kb_passages_fts, rowid, text) VALUES ('delete', old.passage_id, old.text);
 END;
+
+-- The documents each agent names (conversationConfig.agent.prompt.knowledgeBase), at the first
+-- index it names each: what a delete of a document is checked against.
+CREATE TABLE agent_documents (
+    workspace    TEXT NOT NULL,
+    agent_id     TEXT NOT NULL,
+    document_id  TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    PRIMARY KEY (workspace, document_id, agent_id)
+) WITHOUT ROWID;
+
+CREATE INDEX agent_documents_by_agent ON agent_documents (workspace, agent_id);
+
+INSERT OR IGNORE INTO agent_documents (workspace, agent_id, document_id, position)
+SELECT a.workspace, a.agent_id, j.value, CAST(j.key AS INTEGER)
+FROM agents a, json_each(a.document, '$.conversationConfig.agent.prompt.knowledgeBase') j
+WHERE j.type = 'text'
+ORDER BY CAST(j.key AS INTEGER);

@@ -175,7 +175,7 @@ pub trait AgentTx: Send {
     async fn insert_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
     async fn update_agent(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()>;
-    /// Replaces the agent's rows in the tag and transfer tables.
+    /// Replaces the agent's rows in the tag, transfer and document tables.
     async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()>;
     /// Records the version `row` as it is written.
     async fn insert_version(
@@ -279,6 +279,8 @@ pub struct Derived {
     pub name_folded: String,
     pub direction: &'static str,
     pub targets: Vec<AgentId>,
+    /// The knowledge-base documents it names, each once.
+    pub documents: Vec<String>,
     /// The tags and the metadata as JSON, for list pages (SQLite keeps them in columns).
     pub tags_json: String,
     pub metadata_json: String,
@@ -292,6 +294,7 @@ impl Derived {
             name_folded: fold_name(&spec.name),
             direction: spec.direction.wire(),
             targets: dialplane_core::validate::transfer_targets(spec),
+            documents: dialplane_core::validate::named_documents(spec),
             tags_json: serde_json::to_string(&spec.tags).unwrap_or_else(|_| "[]".into()),
             metadata_json: serde_json::to_string(&agent.metadata).unwrap_or_else(|_| "{}".into()),
         }

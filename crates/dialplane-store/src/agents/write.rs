@@ -162,6 +162,7 @@ impl WriteOp for DeleteAgent {
 async fn create_agent(tx: &mut dyn Tx, workspace: &str, agent: Agent) -> Result<StoredAgent> {
     let row = Row::new(&agent, 1)?;
     check_targets(tx, workspace, &row).await?;
+    check_documents(tx, workspace, &row).await?;
     tx.insert_agent(workspace, &row).await?;
     tx.replace_links(workspace, &row).await?;
     tx.insert_version(workspace, &row, &agent.metadata.created_by, &[], None)
@@ -241,8 +242,9 @@ async fn update_agent(
         revision,
     };
     check_targets(tx, workspace, &row).await?;
+    check_documents(tx, workspace, &row).await?;
     tx.update_agent(workspace, &row).await?;
-    // Most changes touch neither the tags nor the transfers: their rows stay as they are.
+    // Most changes touch neither the tags, the transfers nor the documents: their rows stay.
     if links_changed {
         tx.replace_links(workspace, &row).await?;
     }
@@ -378,7 +380,15 @@ impl Successor {
         }
         let derived = Derived::of(&agent);
         let links_changed = current.agent.spec.tags != agent.spec.tags
-            || dialplane_core::validate::transfer_targets(&current.agent.spec) != derived.targets;
+            || dialplane_core::validate::transfer_targets(&current.agent.spec) != derived.targets
+            || current
+                .agent
+                .spec
+                .conversation_config
+                .agent
+                .prompt
+                .knowledge_base
+                != agent.spec.conversation_config.agent.prompt.knowledge_base;
         Ok(Self {
             changed_paths: dialplane_core::validate::changed_paths(before, &document),
             document,
@@ -431,6 +441,32 @@ async fn check_targets(tx: &mut dyn Tx, workspace: &str, row: &Row<'_>) -> Resul
     } else {
         Err(StoreError::Invalid(
             dialplane_core::validate::missing_targets(&row.agent.spec, &missing),
+        ))
+    }
+}
+
+/// Fails with every knowledge-base document named that is not a document of the workspace. Every
+/// write checks them all, so an agent stored before documents were checked keeps working until its
+/// next write, which must name only documents that exist.
+async fn check_documents(tx: &mut dyn Tx, workspace: &str, row: &Row<'_>) -> Result<()> {
+    if row.derived.documents.is_empty() {
+        return Ok(());
+    }
+    let found = tx
+        .existing_documents(workspace, &row.derived.documents)
+        .await?;
+    let missing: Vec<String> = row
+        .derived
+        .documents
+        .iter()
+        .filter(|d| !found.contains(d))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(
+            dialplane_core::validate::missing_documents(&row.agent.spec, &missing),
         ))
     }
 }

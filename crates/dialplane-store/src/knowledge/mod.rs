@@ -119,6 +119,12 @@ pub trait KnowledgeTx: Send {
     ) -> Result<()>;
     /// Removes the row, its text and its passages.
     async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()>;
+    /// Which of `ids` are documents of the workspace, kept from being deleted until the
+    /// transaction ends.
+    async fn existing_documents(&mut self, workspace: &str, ids: &[String]) -> Result<Vec<String>>;
+    /// The agents that name document `id`, with the index at which each names it first.
+    async fn document_referrers(&mut self, workspace: &str, id: &str)
+        -> Result<Vec<(String, u32)>>;
 }
 
 /// Where original bytes are kept: the database today (BLOB / `bytea`, in the same transaction as
@@ -256,6 +262,20 @@ impl WriteOp for DeleteDocument {
                 kind: Kind::Document,
             });
         }
+        let referrers = tx.document_referrers(&self.workspace, &self.id).await?;
+        if !referrers.is_empty() {
+            return Err(StoreError::NamedBy(
+                referrers
+                    .into_iter()
+                    .map(|(agent_id, i)| {
+                        (
+                            agent_id,
+                            format!("/conversationConfig/agent/prompt/knowledgeBase/{i}"),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
         tx.delete_document(&self.workspace, &self.id).await?;
         tx.delete_blob(&self.workspace, &self.id).await?;
         tx.emit(Event::DocumentDeleted {
@@ -299,6 +319,22 @@ impl crate::Store {
     pub async fn document_text(&self, workspace: &str, id: &str) -> Result<Option<String>> {
         self.timed("document_text", self.reads().document_text(workspace, id))
             .await
+    }
+
+    /// Up to `page_size + 1` of the agents that name document `id`.
+    pub async fn document_agents(
+        &self,
+        workspace: &str,
+        id: &str,
+        after: Option<&str>,
+        page_size: u32,
+    ) -> Result<Vec<crate::AgentSummary>> {
+        self.timed(
+            "document_agents",
+            self.reads()
+                .document_agents(workspace, id, after, page_size),
+        )
+        .await
     }
 
     /// Up to `page_size + 1` groups by name.

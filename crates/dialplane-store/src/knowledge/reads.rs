@@ -188,6 +188,42 @@ impl Reads {
         }))
     }
 
+    /// Up to `page_size + 1` of the agents that name document `id`, by id, after agent `after`.
+    pub async fn document_agents(
+        &self,
+        workspace: &str,
+        id: &str,
+        after: Option<&str>,
+        page_size: u32,
+    ) -> Result<Vec<crate::AgentSummary>> {
+        let sql = format!(
+            "{} WHERE workspace = $1 AND agent_id IN
+                 (SELECT agent_id FROM agent_documents WHERE workspace = $1 AND document_id = $2)
+               AND agent_id > $3 ORDER BY agent_id LIMIT $4",
+            self.dialect().agent_summaries
+        );
+        on_pool!(self, |pool| {
+            use sqlx::Row as _;
+            let rows = sqlx::query(&sql)
+                .bind(workspace)
+                .bind(id)
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(page_size) + 1)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    crate::agents::list::summary(
+                        row.try_get("agent_id")?,
+                        row.try_get("name")?,
+                        row.try_get("tags")?,
+                        row.try_get("metadata")?,
+                    )
+                })
+                .collect()
+        })
+    }
+
     /// Up to `page_size + 1` groups by name, after the group named `after` (folded) if given.
     pub async fn list_groups(
         &self,

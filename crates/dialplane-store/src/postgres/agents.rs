@@ -88,7 +88,13 @@ impl AgentTx for PgTx<'_> {
     }
 
     async fn delete_agent(&mut self, workspace: &str, id: AgentId) -> Result<()> {
-        for table in ["agents", "agent_tags", "agent_transfers", "agent_versions"] {
+        for table in [
+            "agents",
+            "agent_tags",
+            "agent_transfers",
+            "agent_documents",
+            "agent_versions",
+        ] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE workspace = $1 AND agent_id = $2"
             ))
@@ -102,7 +108,7 @@ impl AgentTx for PgTx<'_> {
 
     async fn replace_links(&mut self, workspace: &str, row: &Row<'_>) -> Result<()> {
         let id = row.agent.agent_id.to_string();
-        for table in ["agent_tags", "agent_transfers"] {
+        for table in ["agent_tags", "agent_transfers", "agent_documents"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE workspace = $1 AND agent_id = $2"
             ))
@@ -111,6 +117,27 @@ impl AgentTx for PgTx<'_> {
             .execute(&mut *self.conn)
             .await?;
         }
+        let named = &row
+            .agent
+            .spec
+            .conversation_config
+            .agent
+            .prompt
+            .knowledge_base;
+        let positions: Vec<i32> = (0..named.len())
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+            .collect();
+        sqlx::query(
+            "INSERT INTO agent_documents (workspace, agent_id, document_id, position)
+             SELECT $1, $2, d, p FROM unnest($3::text[], $4::int[]) AS n (d, p)
+             ORDER BY p ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace)
+        .bind(&id)
+        .bind(named)
+        .bind(&positions)
+        .execute(&mut *self.conn)
+        .await?;
         let targets: Vec<String> = row.derived.targets.iter().map(AgentId::to_string).collect();
         sqlx::query(
             "INSERT INTO agent_tags (workspace, agent_id, tag)

@@ -174,6 +174,38 @@ impl KnowledgeTx for PgTx<'_> {
         }
         Ok(())
     }
+
+    async fn existing_documents(&mut self, workspace: &str, ids: &[String]) -> Result<Vec<String>> {
+        // FOR KEY SHARE: a delete of one of them (FOR UPDATE) waits for this transaction, and then
+        // sees the agent that names it.
+        Ok(sqlx::query_scalar(
+            "SELECT document_id FROM kb_documents WHERE workspace = $1 AND document_id = ANY($2)
+             ORDER BY document_id FOR KEY SHARE",
+        )
+        .bind(workspace)
+        .bind(ids)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    async fn document_referrers(
+        &mut self,
+        workspace: &str,
+        id: &str,
+    ) -> Result<Vec<(String, u32)>> {
+        let rows: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT agent_id, position FROM agent_documents
+             WHERE workspace = $1 AND document_id = $2 ORDER BY agent_id",
+        )
+        .bind(workspace)
+        .bind(id)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(agent, position)| (agent, u32::try_from(position).unwrap_or(0)))
+            .collect())
+    }
 }
 
 #[async_trait]

@@ -115,6 +115,7 @@ impl AgentTx for SqliteTx<'_> {
             "DELETE FROM agents WHERE workspace = ? AND agent_id = ?",
             "DELETE FROM agent_tags WHERE workspace = ? AND agent_id = ?",
             "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
+            "DELETE FROM agent_documents WHERE workspace = ? AND agent_id = ?",
             "DELETE FROM agent_versions WHERE workspace = ? AND agent_id = ?",
         ] {
             self.execute(sql, params![workspace, id])?;
@@ -132,6 +133,29 @@ impl AgentTx for SqliteTx<'_> {
             "DELETE FROM agent_transfers WHERE workspace = ? AND agent_id = ?",
             params![workspace, id],
         )?;
+        self.execute(
+            "DELETE FROM agent_documents WHERE workspace = ? AND agent_id = ?",
+            params![workspace, id],
+        )?;
+        let named = &row
+            .agent
+            .spec
+            .conversation_config
+            .agent
+            .prompt
+            .knowledge_base;
+        for (position, document) in named.iter().enumerate() {
+            self.execute(
+                "INSERT OR IGNORE INTO agent_documents (workspace, agent_id, document_id, position)
+                 VALUES (?, ?, ?, ?)",
+                params![
+                    workspace,
+                    id,
+                    document,
+                    i64::try_from(position).unwrap_or(i64::MAX)
+                ],
+            )?;
+        }
         for tag in &row.agent.spec.tags {
             self.execute(
                 "INSERT OR IGNORE INTO agent_tags (workspace, agent_id, tag) VALUES (?, ?, ?)",

@@ -200,6 +200,45 @@ impl KnowledgeTx for SqliteTx<'_> {
         }
         Ok(())
     }
+
+    async fn existing_documents(&mut self, workspace: &str, ids: &[String]) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT 1 FROM kb_documents WHERE workspace = ? AND document_id = ?")
+            .map_err(db)?;
+        let mut found = Vec::new();
+        for id in ids {
+            if statement.exists(params![workspace, id]).map_err(db)? {
+                found.push(id.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn document_referrers(
+        &mut self,
+        workspace: &str,
+        id: &str,
+    ) -> Result<Vec<(String, u32)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT agent_id, position FROM agent_documents
+                 WHERE workspace = ? AND document_id = ? ORDER BY agent_id",
+            )
+            .map_err(db)?;
+        let rows = statement
+            .query_map(params![workspace, id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(agent, position)| (agent, u32::try_from(position).unwrap_or(u32::MAX)))
+            .collect())
+    }
 }
 
 #[async_trait]

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialplane_api::agents::Pagination;
 use dialplane_api::knowledge_base::{
-    DocumentEnvelope, DocumentListEnvelope, GroupItem, GroupListEnvelope, GroupMetadata,
-    GroupPagination,
+    CursorPagination, DocumentEnvelope, DocumentListEnvelope, GroupItem, GroupListEnvelope,
+    GroupMetadata,
 };
 use dialplane_api::Envelope;
 use dialplane_core::{Pointer, ProblemCode, Problems};
@@ -253,6 +253,7 @@ pub async fn rename(
         (status = 200, description = "Deleted", body = dialplane_api::knowledge_base::DocumentDeletedEnvelope),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: agents name it (each in `details`, code `referenced`)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn delete(
@@ -368,6 +369,71 @@ pub async fn text(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+/// List the agents that name a document
+///
+/// The agents whose `conversationConfig.agent.prompt.knowledgeBase` names it (summaries, by id).
+#[utoipa::path(get, path = "/api/public/v1/knowledge-base/documents/{documentId}/agents", operation_id = "listDocumentAgents",
+    tag = "knowledge-base",
+    params(
+        ("documentId" = String, Path, description = "The document's id"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("pageSize" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 30"),
+    ),
+    responses(
+        (status = 200, description = "A page of agent summaries", body = dialplane_api::knowledge_base::DocumentAgentsEnvelope),
+        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`", body = ErrorEnvelope),
+    ),
+    security(("apiKey" = [])))]
+pub async fn agents(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let id = parse_document_id(&id)?;
+    let q = query.known(&["cursor", "pageSize"], &[])?;
+    let page_size = q
+        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after = q
+        .get("cursor")
+        .map(|c| decode_cursor(c, "agents").map(|(_, id)| id))
+        .transpose()?;
+    let workspace = &principal.workspace;
+    if state.store.get_document(workspace, &id).await?.is_none() {
+        return Err(no_document());
+    }
+    let mut agents = state
+        .store
+        .document_agents(workspace, &id, after.as_deref(), page_size)
+        .await?;
+    let has_more = agents.len() > page_size as usize;
+    agents.truncate(page_size as usize);
+    let next_cursor = agents
+        .last()
+        .filter(|_| has_more)
+        .map(|last| encode_cursor("agents", "", &last.agent_id.to_string()));
+    Ok(Json(dialplane_api::knowledge_base::DocumentAgentsEnvelope {
+        success: true,
+        data: agents
+            .into_iter()
+            .map(|a| dialplane_api::agents::AgentListItem {
+                agent_id: a.agent_id,
+                name: a.name,
+                tags: a.tags,
+                metadata: a.metadata,
+            })
+            .collect(),
+        pagination: CursorPagination {
+            page_size,
+            has_more,
+            next_cursor,
+        },
+    })
+    .into_response())
+}
+
 /// List groups
 ///
 /// Each group an upload made, with how many documents and bytes it holds, by name.
@@ -420,7 +486,7 @@ pub async fn groups(
                 },
             })
             .collect(),
-        pagination: GroupPagination {
+        pagination: CursorPagination {
             page_size,
             has_more,
             next_cursor,

@@ -63,6 +63,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(documents::content))
         .routes(routes!(documents::text))
+        .routes(routes!(documents::agents))
         .routes(routes!(documents::groups))
         .routes(routes!(search::search))
         .merge(
