@@ -405,7 +405,7 @@ async fn agent_ids_are_generated_url_safe_unique_and_usable_as_is_in_the_path() 
 }
 
 /// A body that sets every writable field of the table to a valid value other than its default.
-fn rich_agent(transfer_target: &str) -> Value {
+fn rich_agent(transfer_target: &str, documents: [&str; 2]) -> Value {
     json!({
         "name": "Rich agent",
         "direction": "both",
@@ -442,7 +442,7 @@ fn rich_agent(transfer_target: &str) -> Value {
                             "voicemailMessage": "Please call us back."
                         }
                     },
-                    "knowledgeBase": ["kb_1", "kb_2"],
+                    "knowledgeBase": documents,
                     "ignoreDefaultPersonality": true,
                     "timezone": "Europe/Paris"
                 },
@@ -508,7 +508,7 @@ fn rich_agent(transfer_target: &str) -> Value {
 
 #[test]
 fn the_rich_agent_sets_every_writable_field_to_something_other_than_its_default() {
-    let rich = rich_agent("0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b");
+    let rich = rich_agent("0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", ["kb_1", "kb_2"]);
     let defaults_kept: Vec<String> = default_table()
         .into_iter()
         .filter(|(p, _)| p != "/phoneNumbers")
@@ -528,7 +528,11 @@ fn the_rich_agent_sets_every_writable_field_to_something_other_than_its_default(
 async fn a_fully_populated_agent_comes_back_exactly_as_sent_plus_read_only_fields() {
     let app = TestApp::spawn().await;
     let target = app.create_named("Billing").await;
-    let body = rich_agent(&target);
+    let (kb1, kb2) = (
+        app.text_document("One", "1").await,
+        app.text_document("Two", "2").await,
+    );
+    let body = rich_agent(&target, [&kb1, &kb2]);
     let created = app.create_agent(&body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.data()["agentId"].as_str().unwrap().to_owned();

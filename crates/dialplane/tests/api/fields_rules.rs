@@ -237,6 +237,11 @@ pub(crate) async fn prompt_rules_refuse_what_breaks_them() {
 #[tokio::test]
 pub(crate) async fn prompt_rules_accept_their_boundaries() {
     let app = TestApp::spawn().await;
+    // Documents of the workspace, as many as a knowledge base may name (there is no limit).
+    let mut documents = Vec::new();
+    for i in 0..50 {
+        documents.push(app.text_document(&format!("kb{i}"), "Text.").await);
+    }
     let p = |field: &str| format!("{PROMPT}/{field}");
     let mut cases = vec![
         Acceptance::at(&p("prompt"), json!(x(100_000))),
@@ -246,10 +251,7 @@ pub(crate) async fn prompt_rules_accept_their_boundaries() {
         Acceptance::at(&p("temperature"), json!(1.25)),
         Acceptance::at(&p("toolIds"), json_list(64, |i| json!(format!("tool{i}")))),
         Acceptance::at(&p("toolIds"), json!([x(128)])),
-        Acceptance::at(
-            &p("knowledgeBase"),
-            json_list(200, |i| json!(format!("kb{i}"))),
-        ),
+        Acceptance::at(&p("knowledgeBase"), json!(documents)),
         Acceptance::at(&p("timezone"), json!("America/Argentina/Buenos_Aires")),
         Acceptance::at(&p("timezone"), json!("Asia/Kolkata")),
     ];

@@ -34,7 +34,7 @@ fn without_updated_at(text: &str) -> String {
 }
 
 /// An agent that sets a value, not the default, in most of the document's fields.
-fn rich_agent(transfer_to: &str) -> Value {
+fn rich_agent(transfer_to: &str, document: &str) -> Value {
     json!({
         "name": "Front desk",
         "direction": "both",
@@ -46,7 +46,7 @@ fn rich_agent(transfer_to: &str) -> Value {
                     "llm": "gpt-4o",
                     "temperature": 0.7,
                     "toolIds": ["t1", "t2"],
-                    "knowledgeBase": ["kb1"],
+                    "knowledgeBase": [document],
                     "timezone": "Europe/Paris",
                     "ignoreDefaultPersonality": true,
                     "builtInTools": {
@@ -91,7 +91,8 @@ fn rich_agent(transfer_to: &str) -> Value {
 async fn restoring_version_one_after_several_changes_reproduces_it_exactly() {
     let app = TestApp::spawn().await;
     let sales = app.create_named("Sales").await;
-    let created = app.create_agent(&rich_agent(&sales)).await;
+    let document = app.text_document("Handbook", "Text.").await;
+    let created = app.create_agent(&rich_agent(&sales, &document)).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.data()["agentId"].as_str().unwrap().to_owned();
     let v1 = app.get(&agent_path(&id, "/versions/1")).await;
