@@ -43,9 +43,13 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, JsonError> {
 
 /// A stable digest of a JSON value (keys are sorted), to tell whether two bodies are the same request.
 pub fn fingerprint(value: &Value) -> String {
+    digest(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    Sha256::digest(&bytes)
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -558,3 +558,58 @@ async fn each_route_takes_only_its_own_media_type() {
         .await;
     r.assert_error(400, "validation_error");
 }
+
+#[tokio::test]
+async fn a_retried_create_with_its_idempotency_key_is_answered_again_and_stored_once() {
+    let app = TestApp::spawn().await;
+    let path = format!("{DOCUMENTS}/text");
+    let body = json!({"name": "Hours", "text": "Nine to five."});
+    let first = app.post_idempotent(&path, "text-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = app.post_idempotent(&path, "text-1", &body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    let other = app
+        .post_idempotent(
+            &path,
+            "text-1",
+            &json!({"name": "Hours", "text": "Ten to six."}),
+        )
+        .await;
+    other.assert_error(422, "idempotency_key_reused");
+    // An upload: the same group and files under another multipart boundary is the same request.
+    let pdf = fixtures::pdf(&["Same bytes."]);
+    let upload = |boundary: &'static str, bytes: Vec<u8>| {
+        let app = &app;
+        async move {
+            let parts = [field("groupName", "Retried"), file("same.pdf", &bytes)];
+            let (content_type, body) = form_with_boundary(&parts, boundary);
+            app.send(
+                Method::POST,
+                &format!("{DOCUMENTS}/file"),
+                Some(&app.key),
+                &[
+                    ("content-type", &content_type),
+                    ("idempotency-key", "upload-1"),
+                ],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let first = upload("boundary-one", pdf.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = upload("another-boundary-two", pdf.clone()).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.data()["documents"], first.data()["documents"]);
+    let changed = upload("boundary-one", fixtures::pdf(&["Other bytes."])).await;
+    changed.assert_error(422, "idempotency_key_reused");
+    let listed = app.get(DOCUMENTS).await;
+    assert_eq!(
+        listed.data().as_array().unwrap().len(),
+        2,
+        "one text document, one upload"
+    );
+}

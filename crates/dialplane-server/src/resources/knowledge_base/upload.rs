@@ -5,18 +5,19 @@
 use super::{base_url, wire, MAX_TEXT_CHARS};
 use crate::auth::Writer;
 use crate::error::{mib, ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::JsonObject;
+use crate::extract::{idempotency, JsonObject};
+use crate::resources::agents::crud::recorded_response;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use dialplane_api::knowledge_base::{DocumentEnvelope, QuotaUse, Upload, UploadEnvelope};
 use dialplane_api::Envelope;
 use dialplane_core::{CreatedBy, Pointer, ProblemCode, Problems};
 use dialplane_extract::FileType;
 use dialplane_store::{
-    CreateDocuments, DocumentKind, DocumentStatus, Extracted, Group, NewDocument, StoredDocument,
+    CreateDocuments, CreatedDocuments, DocumentKind, DocumentStatus, Extracted, Group, Idempotent,
+    IdempotentWrite, NewDocument, Recorded, StoredDocument,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ const MAX_GROUP_FIELD_BYTES: usize = 4096;
 /// A `file` document of `fileType: "txt"` from `{name, text}`; `ready` when answered.
 #[utoipa::path(post, path = "/api/public/v1/knowledge-base/documents/text", operation_id = "createTextDocument",
     tag = "knowledge-base",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 hours replay the first answer")),
     request_body(content = dialplane_api::knowledge_base::TextDocumentCreate, content_type = "application/json",
         example = json!({"name": "Opening hours", "text": "We are open Monday to Friday, 9 to 5."})),
     responses(
@@ -36,6 +38,7 @@ const MAX_GROUP_FIELD_BYTES: usize = 4096;
         (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
         (status = 403, description = "`quota_exceeded`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`", body = ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn text_document(
@@ -44,6 +47,7 @@ pub async fn text_document(
     headers: HeaderMap,
     JsonObject { body, .. }: JsonObject,
 ) -> Result<Response, ApiError> {
+    let request = Value::Object(body.clone());
     let mut problems = Problems::new();
     for key in body
         .keys()
@@ -85,28 +89,57 @@ pub async fn text_document(
             "a checked text document lost its fields",
         ));
     };
+    let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
     let bytes: Arc<[u8]> = Arc::from(text.into_bytes());
     let document = new_document(&state, &principal.user, name, FileType::Txt, bytes).await;
+    let create = CreateDocuments {
+        workspace: principal.workspace.clone(),
+        group: None,
+        documents: vec![document],
+        quota_bytes: state.knowledge.quota_bytes,
+    };
+    let base = base_url(&state, &headers);
+    store(&state, create, idempotency, move |created| {
+        let document = created.documents.first().cloned().map(|d| wire(d, &base));
+        created_answer(&Envelope::of(document))
+    })
+    .await
+}
+
+/// Runs `create` (at most once per `Idempotency-Key`) and answers what `answer` makes of it: the
+/// same bytes again for a retry.
+async fn store(
+    state: &AppState,
+    create: CreateDocuments,
+    idempotency: Option<dialplane_store::Idempotency>,
+    answer: impl Fn(&CreatedDocuments) -> Recorded + Send + Sync + 'static,
+) -> Result<Response, ApiError> {
+    let Some(idempotency) = idempotency else {
+        let created = state.store.write(create).await?;
+        return Ok(recorded_response(answer(&created), false));
+    };
     let created = state
         .store
-        .write(CreateDocuments {
-            workspace: principal.workspace.clone(),
-            group: None,
-            documents: vec![document],
-            quota_bytes: state.knowledge.quota_bytes,
+        .write(IdempotentWrite {
+            workspace: create.workspace.clone(),
+            idempotency,
+            op: create,
+            answer: Arc::new(answer),
         })
         .await?;
-    let base = base_url(&state, &headers);
-    let document = created
-        .documents
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("a created document went missing"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Envelope::of(wire(document, &base))),
-    )
-        .into_response())
+    Ok(match created {
+        Idempotent::Fresh { answer, .. } => recorded_response(answer, false),
+        Idempotent::Replayed(first) => recorded_response(first, true),
+    })
+}
+
+/// 201 with `body` as JSON.
+fn created_answer(body: &impl serde::Serialize) -> Recorded {
+    Recorded {
+        status: StatusCode::CREATED.as_u16(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(body).unwrap_or_default(),
+    }
 }
 
 fn required_string(
@@ -183,6 +216,7 @@ async fn new_document(
 /// One `files` part as read.
 struct Part {
     name: String,
+    content_type: Option<String>,
     bytes: Vec<u8>,
     /// Bytes the part had in all (past the limit, they were counted and dropped).
     size: usize,
@@ -198,6 +232,7 @@ struct Part {
 /// `failed` with a `statusMessage`.
 #[utoipa::path(post, path = "/api/public/v1/knowledge-base/documents/file", operation_id = "uploadDocuments",
     tag = "knowledge-base",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key, group name and files (name, type, bytes, in order) replay the first answer")),
     request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored: the group, its new documents, and the quota in MiB", body = UploadEnvelope),
@@ -205,6 +240,7 @@ struct Part {
         (status = 403, description = "`quota_exceeded`", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`: a file over the size limit (each listed)", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: not `multipart/form-data`", body = ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn upload(
@@ -213,7 +249,27 @@ pub async fn upload(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let key_given = crate::extract::idempotency_key(&headers)?.is_some();
     let (group_name, parts, mut problems) = read_form(&state, req).await?;
+    // "The same body": the same group name and the same files in the same order (name, type, bytes),
+    // whatever the multipart boundary.
+    let idempotency = if key_given {
+        let files: Vec<Value> = parts
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "contentType": p.content_type,
+                    "size": p.size,
+                    "sha256": dialplane_core::json::digest(&p.bytes),
+                })
+            })
+            .collect();
+        let request = serde_json::json!({"groupName": group_name, "files": files});
+        idempotency(&headers, &request, state.idempotency_ttl)?
+    } else {
+        None
+    };
     let options = &state.knowledge;
     // 413 first: every file over the limit, listed.
     let mut too_large = Problems::new();
@@ -274,47 +330,43 @@ pub async fn upload(
             .push(new_document(&state, &principal.user, name, file_type, Arc::from(bytes)).await);
     }
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
-    let created = state
-        .store
-        .write(CreateDocuments {
-            workspace: principal.workspace.clone(),
-            group: Some(Group {
-                group_id: uuid::Uuid::now_v7().to_string(),
-                name: group_name.trim().to_owned(),
-                created_at: now,
-                created_by: principal.user.clone(),
-            }),
-            documents,
-            quota_bytes: options.quota_bytes,
-        })
-        .await?;
-    let group = created
-        .group
-        .ok_or_else(|| ApiError::internal("an upload's group went missing"))?;
-    let base = base_url(&state, &headers);
-    let answer = Upload {
-        group_id: group.group_id,
-        name: group.name,
-        documents: created
-            .documents
-            .into_iter()
-            .map(|d| wire(d, &base))
-            .collect(),
-        metadata: QuotaUse {
-            allowed_mb: mib(options.quota_bytes),
-            used_mb: mib(created.used_before),
-            used_mb_after: mib(created.used_after),
-            remaining_mb_after: mib(options.quota_bytes.saturating_sub(created.used_after)),
-        },
+    let group = Group {
+        group_id: uuid::Uuid::now_v7().to_string(),
+        name: group_name.trim().to_owned(),
+        created_at: now,
+        created_by: principal.user.clone(),
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadEnvelope {
+    let create = CreateDocuments {
+        workspace: principal.workspace.clone(),
+        group: Some(group.clone()),
+        documents,
+        quota_bytes: options.quota_bytes,
+    };
+    let base = base_url(&state, &headers);
+    let quota = options.quota_bytes;
+    store(&state, create, idempotency, move |created| {
+        let group = created.group.clone().unwrap_or_else(|| group.clone());
+        created_answer(&UploadEnvelope {
             success: true,
-            data: answer,
-        }),
-    )
-        .into_response())
+            data: Upload {
+                group_id: group.group_id,
+                name: group.name,
+                documents: created
+                    .documents
+                    .iter()
+                    .cloned()
+                    .map(|d| wire(d, &base))
+                    .collect(),
+                metadata: QuotaUse {
+                    allowed_mb: mib(quota),
+                    used_mb: mib(created.used_before),
+                    used_mb_after: mib(created.used_after),
+                    remaining_mb_after: mib(quota.saturating_sub(created.used_after)),
+                },
+            },
+        })
+    })
+    .await
 }
 
 /// The form of an upload, for the document.
@@ -385,8 +437,14 @@ async fn read_form(
                     .file_name()
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
                     .unwrap_or_default();
+                let content_type = field.content_type().map(|m| m.to_string());
                 let (bytes, size) = read_part(field, options.max_file_bytes, over).await?;
-                parts.push(Part { name, bytes, size });
+                parts.push(Part {
+                    name,
+                    content_type,
+                    bytes,
+                    size,
+                });
             }
             other => problems.push(
                 &Pointer::root().key(other),

@@ -28,7 +28,11 @@ pub fn field<'a>(name: &'a str, value: &'a str) -> FormPart<'a> {
 
 /// The `Content-Type` and body of a form of `parts`.
 pub fn form(parts: &[FormPart<'_>]) -> (String, Vec<u8>) {
-    let boundary = "dialplane-test-boundary-7MA4YWxkTrZu0gW";
+    form_with_boundary(parts, "dialplane-test-boundary-7MA4YWxkTrZu0gW")
+}
+
+/// [`form`] with another boundary.
+pub fn form_with_boundary(parts: &[FormPart<'_>], boundary: &str) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for part in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
