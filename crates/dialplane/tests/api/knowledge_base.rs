@@ -138,17 +138,15 @@ async fn an_upload_with_any_refused_file_stores_nothing_and_names_each_file() {
             file("latin1.txt", b"caf\xe9"),
         ])
         .await;
-    r.assert_error(400, "validation_error");
-    let mut details = r.detail_paths();
-    details.sort();
-    assert_eq!(
-        details,
-        [
-            ("/files/1".to_owned(), "invalid_format".to_owned()),
-            ("/files/2".to_owned(), "unsupported_type".to_owned()),
-            ("/files/3".to_owned(), "invalid_format".to_owned()),
-            ("/files/4".to_owned(), "invalid_format".to_owned()),
-        ]
+    r.assert_details(
+        400,
+        "validation_error",
+        &[
+            ("/files/1", "invalid_format"),
+            ("/files/2", "unsupported_type"),
+            ("/files/3", "invalid_format"),
+            ("/files/4", "invalid_format"),
+        ],
     );
     assert!(r.text.contains("scan.pdf"), "{}", r.text);
     let listed = app.get(DOCUMENTS).await;
@@ -157,16 +155,14 @@ async fn an_upload_with_any_refused_file_stores_nothing_and_names_each_file() {
     assert_eq!(groups.data(), &json!([]), "no group is created either");
     // A missing group name and no file at all.
     let r = app.upload(&[field("other", "x")]).await;
-    r.assert_error(400, "validation_error");
-    let mut details = r.detail_paths();
-    details.sort();
-    assert_eq!(
-        details,
-        [
-            ("/files".to_owned(), "required".to_owned()),
-            ("/groupName".to_owned(), "required".to_owned()),
-            ("/other".to_owned(), "unknown_field".to_owned()),
-        ]
+    r.assert_details(
+        400,
+        "validation_error",
+        &[
+            ("/files", "required"),
+            ("/groupName", "required"),
+            ("/other", "unknown_field"),
+        ],
     );
 }
 
@@ -310,16 +306,14 @@ async fn a_text_document_is_a_ready_txt_file_that_can_be_renamed_and_deleted() {
             &json!({"status": "failed", "nme": 1, "name": ""}),
         )
         .await;
-    r.assert_error(400, "validation_error");
-    let mut details = r.detail_paths();
-    details.sort();
-    assert_eq!(
-        details,
-        [
-            ("/name".to_owned(), "too_short".to_owned()),
-            ("/nme".to_owned(), "unknown_field".to_owned()),
-            ("/status".to_owned(), "read_only".to_owned()),
-        ]
+    r.assert_details(
+        400,
+        "validation_error",
+        &[
+            ("/name", "too_short"),
+            ("/nme", "unknown_field"),
+            ("/status", "read_only"),
+        ],
     );
     let r = app
         .json(
@@ -329,16 +323,14 @@ async fn a_text_document_is_a_ready_txt_file_that_can_be_renamed_and_deleted() {
             &json!({"text": "", "extra": true}),
         )
         .await;
-    r.assert_error(400, "validation_error");
-    let mut details = r.detail_paths();
-    details.sort();
-    assert_eq!(
-        details,
-        [
-            ("/extra".to_owned(), "unknown_field".to_owned()),
-            ("/name".to_owned(), "required".to_owned()),
-            ("/text".to_owned(), "too_short".to_owned()),
-        ]
+    r.assert_details(
+        400,
+        "validation_error",
+        &[
+            ("/extra", "unknown_field"),
+            ("/name", "required"),
+            ("/text", "too_short"),
+        ],
     );
     let r = app
         .send(

@@ -99,27 +99,21 @@ pub async fn list(
     };
     let direction = if descending { "desc" } else { "asc" };
     let order = format!("{sort_name} {direction}");
-    let page_size = q
-        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let (page_size, after) = paging(&q, &order)?;
     let query = DocumentQuery {
         search: q.get("search").filter(|s| !s.is_empty()).map(str::to_owned),
         kind,
         group_id: q.get("groupId").map(str::to_owned),
         sort,
         descending,
-        after: q
-            .get("cursor")
-            .map(|c| decode_cursor(c, &order))
-            .transpose()?,
+        after,
         page_size,
     };
-    let mut documents = state
+    let documents = state
         .store
         .list_documents(&principal.workspace, &query)
         .await?;
-    let has_more = documents.len() > page_size as usize;
-    documents.truncate(page_size as usize);
+    let (documents, has_more) = page(documents, page_size);
     let next_cursor = documents.last().filter(|_| has_more).map(|last| {
         let key = match sort {
             DocumentSort::Name => dialplane_store::knowledge::fold(&last.name),
@@ -158,17 +152,51 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_document_id(&id)?;
-    let document = state
-        .store
-        .get_document(&principal.workspace, &id)
-        .await?
-        .ok_or_else(no_document)?;
+    let (_, document) = document_at(&state, &principal.workspace, &id).await?;
     Ok(Json(Envelope::of(wire(document, &base_url(&state, &headers)))).into_response())
 }
 
 fn no_document() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such document")
+}
+
+/// The document a path names, of the caller's workspace: its id and the document.
+async fn document_at(
+    state: &AppState,
+    workspace: &str,
+    raw: &str,
+) -> Result<(String, dialplane_store::StoredDocument), ApiError> {
+    let id = parse_document_id(raw)?;
+    let document = state
+        .store
+        .get_document(workspace, &id)
+        .await?
+        .ok_or_else(no_document)?;
+    Ok((id, document))
+}
+
+/// `cursor` and `pageSize` of a list paged by a cursor made for `order`: the page size and the
+/// (key, id) the previous page ended at.
+fn paging(
+    q: &crate::query::Known,
+    order: &str,
+) -> Result<(u32, Option<(String, String)>), ApiError> {
+    let page_size = q
+        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after = q
+        .get("cursor")
+        .map(|c| decode_cursor(c, order))
+        .transpose()?;
+    Ok((page_size, after))
+}
+
+/// A page of `items` (one more than the page was read, to tell whether more follow) and whether
+/// more follow.
+fn page<T>(mut items: Vec<T>, page_size: u32) -> (Vec<T>, bool) {
+    let has_more = items.len() > page_size as usize;
+    items.truncate(page_size as usize);
+    (items, has_more)
 }
 
 /// Rename a document
@@ -302,13 +330,9 @@ pub async fn content(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_document_id(&id)?;
-    let reads = &state.store;
-    let document = reads
-        .get_document(&principal.workspace, &id)
-        .await?
-        .ok_or_else(no_document)?;
-    let bytes = reads
+    let (id, document) = document_at(&state, &principal.workspace, &id).await?;
+    let bytes = state
+        .store
         .document_bytes(&principal.workspace, &id)
         .await?
         .ok_or_else(|| {
@@ -344,12 +368,7 @@ pub async fn text(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_document_id(&id)?;
-    let reads = &state.store;
-    let document = reads
-        .get_document(&principal.workspace, &id)
-        .await?
-        .ok_or_else(no_document)?;
+    let (id, document) = document_at(&state, &principal.workspace, &id).await?;
     let not_ready = || {
         ApiError::new(
             ErrorCode::Conflict,
@@ -362,7 +381,8 @@ pub async fn text(
     if document.status != DocumentStatus::Ready {
         return Err(not_ready());
     }
-    let text = reads
+    let text = state
+        .store
         .document_text(&principal.workspace, &id)
         .await?
         .ok_or_else(not_ready)?;
@@ -391,25 +411,20 @@ pub async fn agents(
     Path(id): Path<String>,
     query: Query,
 ) -> Result<Response, ApiError> {
-    let id = parse_document_id(&id)?;
     let q = query.known(&["cursor", "pageSize"], &[])?;
-    let page_size = q
-        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = q
-        .get("cursor")
-        .map(|c| decode_cursor(c, "agents").map(|(_, id)| id))
-        .transpose()?;
+    let (page_size, after) = paging(&q, "agents")?;
     let workspace = &principal.workspace;
-    if state.store.get_document(workspace, &id).await?.is_none() {
-        return Err(no_document());
-    }
-    let mut agents = state
+    let (id, _) = document_at(&state, workspace, &id).await?;
+    let agents = state
         .store
-        .document_agents(workspace, &id, after.as_deref(), page_size)
+        .document_agents(
+            workspace,
+            &id,
+            after.as_ref().map(|(_, id)| id.as_str()),
+            page_size,
+        )
         .await?;
-    let has_more = agents.len() > page_size as usize;
-    agents.truncate(page_size as usize);
+    let (agents, has_more) = page(agents, page_size);
     let next_cursor = agents
         .last()
         .filter(|_| has_more)
@@ -454,19 +469,16 @@ pub async fn groups(
     query: Query,
 ) -> Result<Response, ApiError> {
     let q = query.known(&["cursor", "pageSize"], &[])?;
-    let page_size = q
-        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = q
-        .get("cursor")
-        .map(|c| decode_cursor(c, "groups").map(|(key, _)| key))
-        .transpose()?;
-    let mut groups = state
+    let (page_size, after) = paging(&q, "groups")?;
+    let groups = state
         .store
-        .list_groups(&principal.workspace, after.as_deref(), page_size)
+        .list_groups(
+            &principal.workspace,
+            after.as_ref().map(|(key, _)| key.as_str()),
+            page_size,
+        )
         .await?;
-    let has_more = groups.len() > page_size as usize;
-    groups.truncate(page_size as usize);
+    let (groups, has_more) = page(groups, page_size);
     let next_cursor = groups.last().filter(|_| has_more).map(|last| {
         let key = dialplane_store::knowledge::fold(&last.group.name);
         encode_cursor("groups", &key, &last.group.group_id)

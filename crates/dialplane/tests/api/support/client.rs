@@ -46,6 +46,20 @@ impl Resp {
             .unwrap_or_default()
     }
 
+    /// Panics unless this is the error `status`/`code` with exactly the `(path, code)` details
+    /// `expected`, in any order.
+    pub fn assert_details(&self, status: u16, code: &str, expected: &[(&str, &str)]) {
+        self.assert_error(status, code);
+        let mut details = self.detail_paths();
+        details.sort();
+        let mut expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+            .collect();
+        expected.sort();
+        assert_eq!(details, expected, "{}", self.text);
+    }
+
     /// Panics unless this is the error envelope with `code` and a `requestId` equal to the header.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
