@@ -77,6 +77,16 @@ pub struct QuotaUse {
     pub remaining_mb_after: f64,
 }
 
+/// `POST /knowledge-base/documents/url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlDocumentCreate {
+    /// An `http` or `https` URL, at most 2 048 characters, without a user name or password.
+    pub url: String,
+    /// 1..=200 characters after trimming, no control characters.
+    pub name: String,
+}
+
 /// `POST /knowledge-base/documents/text`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -9,6 +9,7 @@
 
 mod docx;
 pub mod fixtures;
+pub mod html;
 mod passages;
 mod sniff;
 
@@ -90,7 +91,7 @@ pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<
 }
 
 /// Line ends made `\n`, runs of blank lines made one, trailing spaces and NULs dropped.
-fn tidy(text: &str) -> String {
+pub fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.replace("\r\n", "\n").replace('\r', "\n").lines() {

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod net;
 pub mod resources;
 
 // The HTTP plumbing, at the paths the binary and the tests know it by.

@@ -30,9 +30,9 @@ pub use idempotency::{
 };
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
 pub use knowledge::{
-    CreateDocuments, CreatedDocuments, DeleteDocument, DocumentKind, DocumentQuery, DocumentSort,
-    DocumentStatus, Extracted, Group, GroupSummary, Hit, NewDocument, RenameDocument,
-    StoredDocument,
+    CompleteFetch, CreateDocuments, CreatedDocuments, DeleteDocument, DocumentKind, DocumentQuery,
+    DocumentSort, DocumentStatus, Extracted, FetchOutcome, Group, GroupSummary, Hit, NewDocument,
+    RenameDocument, StartRefresh, StoredDocument,
 };
 pub use store::{Observer, Store};
 pub use url::{BadDatabaseUrl, DatabaseUrl};
@@ -76,6 +76,9 @@ pub enum StoreError {
         by: Kind,
         ids: Vec<String>,
     },
+    /// The resource is not in a state that allows the write (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Agents name the document a write would delete: each agent's id and where it names it.
     #[error("agents name this document")]
     NamedBy(Vec<(String, String)>),

@@ -173,6 +173,13 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        match dialplane_server::resources::knowledge_base::urls::resume_fetches(&self.state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("fetching {n} URL document(s) a stop left unfetched"),
+            Err(e) => {
+                tracing::warn!(error = %e, "URL documents left unfetched could not be listed")
+            }
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let purge_task = tokio::spawn(purge_expired_keys(self.state.clone(), stopped.clone()));
         let metrics_task = self.metrics.map(|listener| {

@@ -155,6 +155,10 @@ pub struct ServeArgs {
     /// Knowledge base: the most MiB of original bytes a workspace may store.
     #[arg(long, env = "DIALPLANE_KB_QUOTA_MIB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub kb_quota_mib: u64,
+    /// Fetch URL documents from private, loopback and other non-public addresses too (tests, private
+    /// deployments). Off by default: the SSRF guard refuses them.
+    #[arg(long, env = "DIALPLANE_ALLOW_PRIVATE_URLS")]
+    pub allow_private_urls: bool,
     /// The server's base URL as clients reach it (`https://dialplane.example.com`), for the links it
     /// answers with (a document's `fileUrl`); without it, the request's Host.
     #[arg(long, env = "DIALPLANE_PUBLIC_URL")]

@@ -87,6 +87,15 @@ impl ServeArgs {
             redis_url: self.redis_url.clone(),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_minutes * 60),
             knowledge: KnowledgeOptions {
+                fetcher: dialplane_server::net::fetch::Fetcher::new(
+                    if self.allow_private_urls {
+                        dialplane_server::net::AddressPolicy::Any
+                    } else {
+                        dialplane_server::net::AddressPolicy::GlobalOnly
+                    },
+                    std::sync::Arc::new(dialplane_server::net::fetch::SystemLookup),
+                    dialplane_server::net::fetch::FetchLimits::default(),
+                ),
                 max_file_bytes: usize::try_from(self.kb_max_file_mib << 20)?,
                 max_files: usize::try_from(self.kb_max_files)?,
                 quota_bytes: self.kb_quota_mib << 20,

@@ -190,6 +190,7 @@ impl From<StoreError> for ApiError {
                     ),
                 )
             },
+            StoreError::Conflict(why) => Self::new(ErrorCode::Conflict, why),
             StoreError::NamedBy(references) => Self {
                 details: references
                     .iter()

@@ -119,6 +119,15 @@ pub trait KnowledgeTx: Send {
     ) -> Result<()>;
     /// Removes the row, its text and its passages.
     async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()>;
+    /// Writes the document's row as it is now (status, message, size, type, text length, time).
+    async fn update_document(&mut self, workspace: &str, document: &StoredDocument) -> Result<()>;
+    /// Replaces the document's text and passages (none: removes them).
+    async fn replace_text(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        text: Option<&Extracted>,
+    ) -> Result<()>;
     /// Which of `ids` are documents of the workspace, kept from being deleted until the
     /// transaction ends.
     async fn existing_documents(&mut self, workspace: &str, ids: &[String]) -> Result<Vec<String>>;
@@ -286,6 +295,138 @@ impl WriteOp for DeleteDocument {
     }
 }
 
+/// What fetching a URL document gave: its bytes with their type and text, or why it failed.
+#[derive(Debug, Clone)]
+pub enum FetchOutcome {
+    Fetched {
+        bytes: Arc<[u8]>,
+        file_type: String,
+        /// The text, or why it could not be had from those bytes.
+        text: std::result::Result<Arc<Extracted>, String>,
+    },
+    Failed(String),
+}
+
+/// Stores what a fetch of a `processing` URL document gave (nothing if the document is gone or no
+/// longer `processing`); the fetched bytes count against the quota.
+#[derive(Debug, Clone)]
+pub struct CompleteFetch {
+    pub workspace: String,
+    pub id: String,
+    pub outcome: FetchOutcome,
+    pub quota_bytes: u64,
+    pub now: String,
+}
+
+#[async_trait]
+impl WriteOp for CompleteFetch {
+    type Output = Option<StoredDocument>;
+    const NAME: &'static str = "complete_fetch";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<Option<StoredDocument>> {
+        let Some(mut document) = tx.lock_document(&self.workspace, &self.id).await? else {
+            return Ok(None);
+        };
+        if document.status != DocumentStatus::Processing {
+            return Ok(None);
+        }
+        let used = tx.stored_bytes(&self.workspace).await? - document.size_bytes;
+        let outcome = match self.outcome {
+            FetchOutcome::Fetched { bytes, .. } if used + bytes.len() as u64 > self.quota_bytes => {
+                FetchOutcome::Failed(format!(
+                    "the page's {} bytes would pass the workspace's quota of {} MiB",
+                    bytes.len(),
+                    self.quota_bytes >> 20
+                ))
+            }
+            other => other,
+        };
+        tx.delete_blob(&self.workspace, &self.id).await?;
+        document.updated_at = self.now;
+        match outcome {
+            FetchOutcome::Fetched {
+                bytes,
+                file_type,
+                text,
+            } => {
+                tx.put_blob(&self.workspace, &self.id, &bytes).await?;
+                document.size_bytes = bytes.len() as u64;
+                document.file_type = Some(file_type);
+                match text {
+                    Ok(extracted) => {
+                        document.status = DocumentStatus::Ready;
+                        document.status_message = None;
+                        document.text_chars = extracted.text.chars().count() as u64;
+                        tx.replace_text(&self.workspace, &self.id, Some(&extracted))
+                            .await?;
+                    }
+                    Err(why) => {
+                        document.status = DocumentStatus::Failed;
+                        document.status_message = Some(why);
+                        document.text_chars = 0;
+                        tx.replace_text(&self.workspace, &self.id, None).await?;
+                    }
+                }
+            }
+            FetchOutcome::Failed(why) => {
+                document.status = DocumentStatus::Failed;
+                document.status_message = Some(why);
+                document.size_bytes = 0;
+                document.text_chars = 0;
+                tx.replace_text(&self.workspace, &self.id, None).await?;
+            }
+        }
+        tx.update_document(&self.workspace, &document).await?;
+        tx.emit(Event::DocumentUpdated {
+            workspace: self.workspace,
+            document_id: self.id,
+        });
+        Ok(Some(document))
+    }
+}
+
+/// Sets a URL document `processing` again, to be fetched anew; refused for a file document and
+/// while a fetch is under way.
+#[derive(Debug, Clone)]
+pub struct StartRefresh {
+    pub workspace: String,
+    pub id: String,
+    pub now: String,
+}
+
+#[async_trait]
+impl WriteOp for StartRefresh {
+    type Output = StoredDocument;
+    const NAME: &'static str = "start_refresh";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredDocument> {
+        let Some(mut document) = tx.lock_document(&self.workspace, &self.id).await? else {
+            return Err(StoreError::NotFound {
+                kind: Kind::Document,
+            });
+        };
+        if document.kind != DocumentKind::Url {
+            return Err(StoreError::Conflict(
+                "a file document has no URL to fetch again".into(),
+            ));
+        }
+        if document.status == DocumentStatus::Processing {
+            return Err(StoreError::Conflict(
+                "the document is being fetched already".into(),
+            ));
+        }
+        document.status = DocumentStatus::Processing;
+        document.status_message = None;
+        document.updated_at = self.now;
+        tx.update_document(&self.workspace, &document).await?;
+        tx.emit(Event::DocumentUpdated {
+            workspace: self.workspace,
+            document_id: self.id,
+        });
+        Ok(document)
+    }
+}
+
 /// The knowledge-base reads, timed for the storage metric like every other.
 impl crate::Store {
     pub async fn get_document(&self, workspace: &str, id: &str) -> Result<Option<StoredDocument>> {
@@ -304,6 +445,13 @@ impl crate::Store {
             self.reads().list_documents(workspace, query),
         )
         .await
+    }
+
+    /// Every URL document left `processing` (by a fetch a stop cut short), of every workspace:
+    /// (workspace, id, url).
+    pub async fn unfetched_documents(&self) -> Result<Vec<(String, String, String)>> {
+        self.timed("unfetched_documents", self.reads().unfetched_documents())
+            .await
     }
 
     pub async fn stored_bytes(&self, workspace: &str) -> Result<u64> {

@@ -153,6 +153,15 @@ impl Reads {
         })
     }
 
+    pub async fn unfetched_documents(&self) -> Result<Vec<(String, String, String)>> {
+        let sql = "SELECT workspace, document_id, url FROM kb_documents
+                   WHERE status = 'processing' AND kind = 'url' AND url IS NOT NULL
+                   ORDER BY created_at";
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// The original bytes `workspace` stores, all documents together.
     pub async fn stored_bytes(&self, workspace: &str) -> Result<u64> {
         let sql = "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM kb_documents WHERE workspace = $1";

@@ -2,7 +2,8 @@
 
 use super::PgTx;
 use crate::knowledge::{
-    fold, BlobTx, DocumentKind, DocumentStatus, Group, KnowledgeTx, NewDocument, StoredDocument,
+    fold, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx, NewDocument,
+    StoredDocument,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -100,26 +101,67 @@ impl KnowledgeTx for PgTx<'_> {
         .execute(&mut *self.conn)
         .await?;
         if let Some(extracted) = &new.text {
-            sqlx::query("INSERT INTO kb_texts (workspace, document_id, text) VALUES ($1, $2, $3)")
+            self.replace_text(workspace, &d.document_id, Some(extracted))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn update_document(&mut self, workspace: &str, d: &StoredDocument) -> Result<()> {
+        sqlx::query(
+            "UPDATE kb_documents SET status = $1, status_message = $2, size_bytes = $3, file_type = $4,
+                 text_chars = $5, updated_at = $6
+             WHERE workspace = $7 AND document_id = $8",
+        )
+        .bind(d.status.as_str())
+        .bind(&d.status_message)
+        .bind(signed(d.size_bytes))
+        .bind(&d.file_type)
+        .bind(signed(d.text_chars))
+        .bind(&d.updated_at)
+        .bind(workspace)
+        .bind(&d.document_id)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn replace_text(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        text: Option<&Extracted>,
+    ) -> Result<()> {
+        for sql in [
+            "DELETE FROM kb_passages WHERE workspace = $1 AND document_id = $2",
+            "DELETE FROM kb_texts WHERE workspace = $1 AND document_id = $2",
+        ] {
+            sqlx::query(sql)
                 .bind(workspace)
-                .bind(&d.document_id)
-                .bind(&extracted.text)
+                .bind(id)
                 .execute(&mut *self.conn)
                 .await?;
-            let ordinals: Vec<i32> = (0..extracted.passages.len())
-                .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-                .collect();
-            sqlx::query(
-                "INSERT INTO kb_passages (workspace, document_id, ordinal, text)
-                 SELECT $1, $2, ordinal, text FROM UNNEST($3::int[], $4::text[]) AS p (ordinal, text)",
-            )
+        }
+        let Some(extracted) = text else { return Ok(()) };
+        sqlx::query("INSERT INTO kb_texts (workspace, document_id, text) VALUES ($1, $2, $3)")
             .bind(workspace)
-            .bind(&d.document_id)
-            .bind(&ordinals)
-            .bind(&extracted.passages)
+            .bind(id)
+            .bind(&extracted.text)
             .execute(&mut *self.conn)
             .await?;
-        }
+        let ordinals: Vec<i32> = (0..extracted.passages.len())
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+            .collect();
+        sqlx::query(
+            "INSERT INTO kb_passages (workspace, document_id, ordinal, text)
+             SELECT $1, $2, ordinal, text FROM UNNEST($3::int[], $4::text[]) AS p (ordinal, text)",
+        )
+        .bind(workspace)
+        .bind(id)
+        .bind(&ordinals)
+        .bind(&extracted.passages)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
@@ -161,17 +203,12 @@ impl KnowledgeTx for PgTx<'_> {
     }
 
     async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()> {
-        for sql in [
-            "DELETE FROM kb_passages WHERE workspace = $1 AND document_id = $2",
-            "DELETE FROM kb_texts WHERE workspace = $1 AND document_id = $2",
-            "DELETE FROM kb_documents WHERE workspace = $1 AND document_id = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(workspace)
-                .bind(id)
-                .execute(&mut *self.conn)
-                .await?;
-        }
+        self.replace_text(workspace, id, None).await?;
+        sqlx::query("DELETE FROM kb_documents WHERE workspace = $1 AND document_id = $2")
+            .bind(workspace)
+            .bind(id)
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 
 use super::writer::{db, SqliteTx};
 use crate::knowledge::{
-    fold, BlobTx, DocumentKind, DocumentStatus, Group, KnowledgeTx, NewDocument, StoredDocument,
+    fold, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx, NewDocument,
+    StoredDocument,
 };
 use crate::Result;
 use async_trait::async_trait;
@@ -94,16 +95,53 @@ impl KnowledgeTx for SqliteTx<'_> {
             ],
         )?;
         if let Some(extracted) = &new.text {
+            self.replace_text(workspace, &d.document_id, Some(extracted))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn update_document(&mut self, workspace: &str, d: &StoredDocument) -> Result<()> {
+        self.execute(
+            "UPDATE kb_documents SET status = ?, status_message = ?, size_bytes = ?, file_type = ?,
+                 text_chars = ?, updated_at = ?
+             WHERE workspace = ? AND document_id = ?",
+            params![
+                d.status.as_str(),
+                d.status_message,
+                signed(d.size_bytes),
+                d.file_type,
+                signed(d.text_chars),
+                d.updated_at,
+                workspace,
+                d.document_id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn replace_text(
+        &mut self,
+        workspace: &str,
+        id: &str,
+        text: Option<&Extracted>,
+    ) -> Result<()> {
+        for sql in [
+            "DELETE FROM kb_passages WHERE workspace = ? AND document_id = ?",
+            "DELETE FROM kb_texts WHERE workspace = ? AND document_id = ?",
+        ] {
+            self.execute(sql, params![workspace, id])?;
+        }
+        let Some(extracted) = text else { return Ok(()) };
+        self.execute(
+            "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
+            params![workspace, id, extracted.text],
+        )?;
+        for (ordinal, passage) in extracted.passages.iter().enumerate() {
             self.execute(
-                "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
-                params![workspace, d.document_id, extracted.text],
+                "INSERT INTO kb_passages (workspace, document_id, ordinal, text) VALUES (?, ?, ?, ?)",
+                params![workspace, id, signed(ordinal as u64), passage],
             )?;
-            for (ordinal, passage) in extracted.passages.iter().enumerate() {
-                self.execute(
-                    "INSERT INTO kb_passages (workspace, document_id, ordinal, text) VALUES (?, ?, ?, ?)",
-                    params![workspace, d.document_id, signed(ordinal as u64), passage],
-                )?;
-            }
         }
         Ok(())
     }
@@ -191,13 +229,11 @@ impl KnowledgeTx for SqliteTx<'_> {
     }
 
     async fn delete_document(&mut self, workspace: &str, id: &str) -> Result<()> {
-        for sql in [
-            "DELETE FROM kb_passages WHERE workspace = ? AND document_id = ?",
-            "DELETE FROM kb_texts WHERE workspace = ? AND document_id = ?",
+        self.replace_text(workspace, id, None).await?;
+        self.execute(
             "DELETE FROM kb_documents WHERE workspace = ? AND document_id = ?",
-        ] {
-            self.execute(sql, params![workspace, id])?;
-        }
+            params![workspace, id],
+        )?;
         Ok(())
     }
 

@@ -29,6 +29,7 @@ mod key_expiry;
 mod knowledge_base;
 mod knowledge_integrity;
 mod knowledge_search;
+mod knowledge_urls;
 mod listing;
 mod listing_filters;
 mod malformed;

@@ -318,6 +318,7 @@ pub async fn delete(
             (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
             (String = "text/plain; charset=utf-8"),
             (String = "text/markdown; charset=utf-8"),
+            (String = "text/html; charset=utf-8"),
             (Vec<u8> = "application/octet-stream"),
         )),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
@@ -341,14 +342,16 @@ pub async fn content(
                 "the document has no content yet: it was not fetched",
             )
         })?;
-    let content_type = document
-        .file_type
-        .as_deref()
-        .and_then(dialplane_extract::FileType::from_wire)
-        .map_or(
-            "application/octet-stream",
-            dialplane_extract::FileType::content_type,
-        );
+    let content_type = match document.file_type.as_deref() {
+        // A URL document's page.
+        Some("html") => "text/html; charset=utf-8",
+        other => other
+            .and_then(dialplane_extract::FileType::from_wire)
+            .map_or(
+                "application/octet-stream",
+                dialplane_extract::FileType::content_type,
+            ),
+    };
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 

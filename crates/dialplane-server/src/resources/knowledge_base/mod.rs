@@ -4,6 +4,7 @@
 pub mod documents;
 pub mod search;
 pub mod upload;
+pub mod urls;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -16,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The knowledge base's settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KnowledgeOptions {
     /// The most bytes one uploaded file may have (`--kb-max-file-mib`).
     pub max_file_bytes: usize,
@@ -32,6 +33,23 @@ pub struct KnowledgeOptions {
     /// Extractions at once: a hostile file that runs past its time limit keeps a thread until it
     /// ends, so their number is bounded.
     pub extractions: Arc<tokio::sync::Semaphore>,
+    /// Fetches URL documents, under the SSRF guard (`--allow-private-urls` lifts it).
+    pub fetcher: crate::net::fetch::Fetcher,
+}
+
+impl KnowledgeOptions {
+    /// These options with URL documents fetched under `policy` through `lookup`.
+    pub fn fetching(
+        self,
+        policy: crate::net::AddressPolicy,
+        lookup: Arc<dyn crate::net::fetch::Lookup>,
+        limits: crate::net::fetch::FetchLimits,
+    ) -> Self {
+        Self {
+            fetcher: crate::net::fetch::Fetcher::new(policy, lookup, limits),
+            ..self
+        }
+    }
 }
 
 /// The most characters of a text document.
@@ -48,6 +66,11 @@ impl Default for KnowledgeOptions {
             public_url: None,
             extraction: dialplane_extract::Limits::default(),
             extractions: Arc::new(tokio::sync::Semaphore::new(4)),
+            fetcher: crate::net::fetch::Fetcher::new(
+                crate::net::AddressPolicy::GlobalOnly,
+                Arc::new(crate::net::fetch::SystemLookup),
+                crate::net::fetch::FetchLimits::default(),
+            ),
         }
     }
 }
@@ -73,6 +96,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         )
         // The upload reads its body itself, within the limit the server's settings give it.
         .routes(routes!(upload::upload))
+        .routes(routes!(urls::create_url))
+        .routes(routes!(urls::refresh))
 }
 
 /// A document on the wire; `base` is the server's public URL (for `details.fileUrl`).

@@ -49,23 +49,7 @@ pub async fn text_document(
 ) -> Result<Response, ApiError> {
     let request = Value::Object(body.clone());
     let mut problems = Problems::new();
-    for key in body
-        .keys()
-        .filter(|k| !matches!(k.as_str(), "name" | "text"))
-    {
-        problems.push(
-            &Pointer::root().key(key),
-            ProblemCode::UnknownField,
-            "is not a known field",
-        );
-    }
-    let name = required_string(&body, "name", &mut problems);
-    if let Some(name) = &name {
-        if let Err((code, message)) = dialplane_core::validate::check_name(name) {
-            problems.push(&Pointer::root().key("name"), code, message);
-        }
-    }
-    let text = required_string(&body, "text", &mut problems);
+    let [name, text] = string_fields(&body, ["name", "text"], &mut problems);
     if let Some(text) = &text {
         let chars = text.chars().count();
         if chars == 0 || chars > MAX_TEXT_CHARS {
@@ -108,7 +92,7 @@ pub async fn text_document(
 
 /// Runs `create` (at most once per `Idempotency-Key`) and answers what `answer` makes of it: the
 /// same bytes again for a retry.
-async fn store(
+pub(super) async fn store(
     state: &AppState,
     create: CreateDocuments,
     idempotency: Option<dialplane_store::Idempotency>,
@@ -134,7 +118,7 @@ async fn store(
 }
 
 /// 201 with `body` as JSON.
-fn created_answer(body: &impl serde::Serialize) -> Recorded {
+pub(super) fn created_answer(body: &impl serde::Serialize) -> Recorded {
     Recorded {
         status: StatusCode::CREATED.as_u16(),
         headers: vec![("content-type".into(), "application/json".into())],
@@ -142,30 +126,59 @@ fn created_answer(body: &impl serde::Serialize) -> Recorded {
     }
 }
 
-fn required_string(
+/// The members `fields` of a JSON body, each a required string, with every problem reported:
+/// members it does not know, missing or non-string ones, and the name rule on `name`.
+pub(super) fn string_fields<const N: usize>(
     body: &serde_json::Map<String, Value>,
-    key: &str,
+    fields: [&str; N],
     problems: &mut Problems,
-) -> Option<String> {
-    match body.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        None | Some(Value::Null) => {
-            problems.push(
-                &Pointer::root().key(key),
-                ProblemCode::Required,
-                "is required",
-            );
-            None
-        }
-        Some(_) => {
-            problems.push(
-                &Pointer::root().key(key),
-                ProblemCode::InvalidType,
-                "must be a string",
-            );
-            None
-        }
+) -> [Option<String>; N] {
+    for key in body.keys().filter(|k| !fields.contains(&k.as_str())) {
+        problems.push(
+            &Pointer::root().key(key),
+            ProblemCode::UnknownField,
+            "is not a known field",
+        );
     }
+    fields.map(|key| {
+        let at = Pointer::root().key(key);
+        match body.get(key) {
+            Some(Value::String(s)) => {
+                if key == "name" {
+                    if let Err((code, message)) = dialplane_core::validate::check_name(s) {
+                        problems.push(&at, code, message);
+                    }
+                }
+                Some(s.clone())
+            }
+            None | Some(Value::Null) => {
+                problems.push(&at, ProblemCode::Required, "is required");
+                None
+            }
+            Some(_) => {
+                problems.push(&at, ProblemCode::InvalidType, "must be a string");
+                None
+            }
+        }
+    })
+}
+
+/// The text of `bytes` and its passages, extracted on a blocking thread (a bounded number at once),
+/// or why it cannot be had.
+pub(super) async fn extract_text(
+    state: &AppState,
+    file_type: FileType,
+    bytes: Arc<[u8]>,
+) -> Result<Arc<Extracted>, String> {
+    let limits = state.knowledge.extraction;
+    let text = {
+        let _permit = state.knowledge.extractions.acquire().await;
+        dialplane_extract::extract(file_type, bytes, limits).await
+    }
+    .map_err(|failure| failure.0)?;
+    let passages =
+        dialplane_store::cpu::run(text.len() >= 1 << 20, || dialplane_extract::passages(&text));
+    Ok(Arc::new(Extracted { text, passages }))
 }
 
 /// A document of `bytes`, its text extracted now (a file whose text cannot be had is `failed`).
@@ -176,20 +189,9 @@ async fn new_document(
     file_type: FileType,
     bytes: Arc<[u8]>,
 ) -> NewDocument {
-    let limits = state.knowledge.extraction;
-    let extracted = {
-        let _permit = state.knowledge.extractions.acquire().await;
-        dialplane_extract::extract(file_type, bytes.clone(), limits).await
-    };
-    let (status, status_message, text) = match extracted {
-        Ok(text) => {
-            let passages = dialplane_store::cpu::run(text.len() >= 1 << 20, || {
-                dialplane_extract::passages(&text)
-            });
-            let text = Extracted { text, passages };
-            (DocumentStatus::Ready, None, Some(Arc::new(text)))
-        }
-        Err(failure) => (DocumentStatus::Failed, Some(failure.0), None),
+    let (status, status_message, text) = match extract_text(state, file_type, bytes.clone()).await {
+        Ok(text) => (DocumentStatus::Ready, None, Some(text)),
+        Err(why) => (DocumentStatus::Failed, Some(why), None),
     };
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
     NewDocument {
