@@ -33,6 +33,23 @@ pub struct DecisionLabels {
     pub decision: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DocumentLabels {
+    pub kind: &'static str,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExtractionLabels {
+    pub file_type: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 fn seconds_histogram() -> Histogram {
     // 100 µs to ~13 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -46,6 +63,13 @@ pub struct Metrics {
     pub storage_seconds: Family<StorageLabels, Histogram, fn() -> Histogram>,
     pub rate_limit: Family<DecisionLabels, Counter>,
     pub redis_failures: Counter,
+    /// Knowledge-base documents stored, by kind and status when stored.
+    pub kb_documents: Family<DocumentLabels, Counter>,
+    /// Original bytes of knowledge-base documents stored.
+    pub kb_bytes: Counter,
+    pub kb_extraction_seconds: Family<ExtractionLabels, Histogram, fn() -> Histogram>,
+    /// URL fetches by outcome: `ok`, `failed`, `refused` (the SSRF guard).
+    pub kb_fetches: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,6 +111,33 @@ impl Default for Metrics {
             "Redis calls that failed (the request was served anyway)",
             redis_failures.clone(),
         );
+        let kb_documents = Family::<DocumentLabels, Counter>::default();
+        let kb_bytes = Counter::default();
+        let kb_extraction_seconds =
+            Family::<ExtractionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        let kb_fetches = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "kb_documents_stored",
+            "Knowledge-base documents stored, by kind and status when stored",
+            kb_documents.clone(),
+        );
+        registry.register(
+            "kb_stored_bytes",
+            "Original bytes of knowledge-base documents stored (uploads, text, fetched pages)",
+            kb_bytes.clone(),
+        );
+        registry.register(
+            "kb_extraction_duration_seconds",
+            "Time to extract a document's text, by file type and outcome",
+            kb_extraction_seconds.clone(),
+        );
+        registry.register(
+            "kb_url_fetches",
+            "Fetches of URL documents, by outcome: ok, failed, refused (the SSRF guard)",
+            kb_fetches.clone(),
+        );
         Self {
             registry,
             requests,
@@ -94,6 +145,10 @@ impl Default for Metrics {
             storage_seconds,
             rate_limit,
             redis_failures,
+            kb_documents,
+            kb_bytes,
+            kb_extraction_seconds,
+            kb_fetches,
         }
     }
 }
@@ -112,6 +167,19 @@ impl Metrics {
             tracing::error!(error = %e, "encoding metrics failed");
         }
         out
+    }
+
+    /// Counts stored documents and their bytes.
+    pub fn documents_stored(&self, documents: &[dialplane_store::StoredDocument]) {
+        for d in documents {
+            self.kb_documents
+                .get_or_create(&DocumentLabels {
+                    kind: d.kind.as_str(),
+                    status: d.status.as_str(),
+                })
+                .inc();
+            self.kb_bytes.inc_by(d.size_bytes);
+        }
     }
 
     pub fn decision(&self, decision: &'static str) {

@@ -66,6 +66,21 @@ pub struct Fetched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError(pub String);
 
+impl FetchError {
+    /// The guard refused an address (not a failure of the page).
+    fn refused(why: String) -> Self {
+        Self(format!("{REFUSED}{why}"))
+    }
+
+    /// Whether the SSRF guard refused the fetch.
+    pub fn is_refused(&self) -> bool {
+        self.0.starts_with(REFUSED)
+    }
+}
+
+/// How a refusal of the guard starts.
+const REFUSED: &str = "refused: ";
+
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -97,8 +112,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .collect();
             if allowed.is_empty() {
                 let shown: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
-                return Err(Box::new(FetchError(format!(
-                    "the host {host} resolves to no public address ({}): refused",
+                return Err(Box::new(FetchError::refused(format!(
+                    "the host {host} resolves to no public address ({})",
                     if shown.is_empty() {
                         "none".to_owned()
                     } else {
@@ -161,7 +176,7 @@ impl Fetcher {
         };
         match literal {
             Some(ip) if !self.policy.allows(ip) => {
-                Err(FetchError(format!("{ip} is not a public address: refused")))
+                Err(FetchError::refused(format!("{ip} is not a public address")))
             }
             _ => Ok(()),
         }

@@ -359,3 +359,49 @@ async fn a_fetch_a_stop_cut_short_is_taken_up_at_the_next_start() {
         "Fetched after the restart."
     );
 }
+
+#[tokio::test]
+async fn metrics_count_documents_bytes_extractions_and_fetch_outcomes() {
+    let app = TestApp::spawn_with(fetching(AddressPolicy::GlobalOnly)).await;
+    let pdf = fixtures::pdf(&["Counted."]);
+    let r = app
+        .upload(&[
+            field("groupName", "M"),
+            file("a.pdf", &pdf),
+            file("scan.pdf", &fixtures::pdf_without_text()),
+        ])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    fetch(&app, "http://intranet.test/page.html").await;
+    let metrics = crate::rate_limit::scrape(&app).await;
+    let value = |name: &str| crate::rate_limit::metric_value(&metrics, name);
+    assert_eq!(
+        value(r#"dialplane_kb_documents_stored_total{kind="file",status="ready"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(r#"dialplane_kb_documents_stored_total{kind="file",status="failed"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"dialplane_kb_documents_stored_total{kind="url",status="failed"}"#),
+        1.0
+    );
+    let bytes = (pdf.len() + fixtures::pdf_without_text().len()) as f64;
+    assert_eq!(value("dialplane_kb_stored_bytes_total"), bytes);
+    assert_eq!(
+        value(r#"dialplane_kb_extraction_duration_seconds_count{file_type="pdf",outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(
+            r#"dialplane_kb_extraction_duration_seconds_count{file_type="pdf",outcome="failed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(r#"dialplane_kb_url_fetches_total{outcome="refused"}"#),
+        1.0
+    );
+}

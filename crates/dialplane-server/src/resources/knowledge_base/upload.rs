@@ -100,6 +100,7 @@ pub(super) async fn store(
 ) -> Result<Response, ApiError> {
     let Some(idempotency) = idempotency else {
         let created = state.store.write(create).await?;
+        state.metrics.documents_stored(&created.documents);
         return Ok(recorded_response(answer(&created), false));
     };
     let created = state
@@ -112,7 +113,10 @@ pub(super) async fn store(
         })
         .await?;
     Ok(match created {
-        Idempotent::Fresh { answer, .. } => recorded_response(answer, false),
+        Idempotent::Fresh { answer, output } => {
+            state.metrics.documents_stored(&output.documents);
+            recorded_response(answer, false)
+        }
         Idempotent::Replayed(first) => recorded_response(first, true),
     })
 }
@@ -173,7 +177,18 @@ pub(super) async fn extract_text(
     let limits = state.knowledge.extraction;
     let text = {
         let _permit = state.knowledge.extractions.acquire().await;
-        dialplane_extract::extract(file_type, bytes, limits).await
+        let started = std::time::Instant::now();
+        let text = dialplane_extract::extract(file_type, bytes, limits).await;
+        let outcome = if text.is_ok() { "ok" } else { "failed" };
+        state
+            .metrics
+            .kb_extraction_seconds
+            .get_or_create(&crate::metrics::ExtractionLabels {
+                file_type: file_type.wire(),
+                outcome,
+            })
+            .observe(started.elapsed().as_secs_f64());
+        text
     }
     .map_err(|failure| failure.0)?;
     let passages =
@@ -379,8 +394,23 @@ struct UploadForm {
     #[schema(rename = "groupName")]
     group_name: String,
     /// One or more files.
-    files: Vec<Vec<u8>>,
+    #[schema(inline)]
+    files: Vec<FilePart>,
 }
+
+/// A file part: its bytes, and its name in `filename`.
+struct FilePart;
+
+impl utoipa::PartialSchema for FilePart {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut part = utoipa::openapi::schema::Object::with_type(utoipa::openapi::Type::String);
+        part.content_media_type = "application/octet-stream".into();
+        part.description = Some("A file: its name (in the part's filename) says its type, `.pdf`, `.docx`, `.tsx`, `.txt` or `.md`".into());
+        part.into()
+    }
+}
+
+impl utoipa::ToSchema for FilePart {}
 
 /// Reads the form: the group's name (checked) and each file, past its size limit only counted.
 async fn read_form(

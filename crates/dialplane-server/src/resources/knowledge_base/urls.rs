@@ -179,9 +179,13 @@ fn spawn_fetch(state: &AppState, workspace: String, id: String, url: String) {
             quota_bytes: state.knowledge.quota_bytes,
             now: dialplane_core::agent::timestamp(chrono::Utc::now()),
         };
-        if let Err(e) = state.store.write(complete).await {
+        match state.store.write(complete).await {
+            Ok(Some(document)) => state
+                .metrics
+                .documents_stored(std::slice::from_ref(&document)),
+            Ok(None) => {}
             // Left `processing`: the next start takes it up again.
-            tracing::warn!(document = %id, error = %e, "storing a fetched page failed");
+            Err(e) => tracing::warn!(document = %id, error = %e, "storing a fetched page failed"),
         }
     });
 }
@@ -189,7 +193,18 @@ fn spawn_fetch(state: &AppState, workspace: String, id: String, url: String) {
 /// The page at `url`, typed by its `Content-Type` (or, for a PDF or a DOCX, by its bytes), with its
 /// text.
 async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
-    let fetched = match state.knowledge.fetcher.get(url).await {
+    let fetched = state.knowledge.fetcher.get(url).await;
+    let outcome = match &fetched {
+        Ok(_) => "ok",
+        Err(why) if why.is_refused() => "refused",
+        Err(_) => "failed",
+    };
+    state
+        .metrics
+        .kb_fetches
+        .get_or_create(&crate::metrics::OutcomeLabels { outcome })
+        .inc();
+    let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(why) => return FetchOutcome::Failed(why.0),
     };
