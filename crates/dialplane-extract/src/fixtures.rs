@@ -150,3 +150,56 @@ mod tests {
         assert!(sniff("a.docx", &not_docx).is_err());
     }
 }
+
+/// A short fuzz in CI: real files with bytes flipped, cut or spliced go through the guarded
+/// extraction, which answers text or a failure and never takes the process down. (`fuzz/` runs
+/// the same for as long as you let it.)
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::{extract, sniff, Limits};
+    use proptest::prelude::*;
+
+    fn mangled(original: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+        let len = original.len();
+        (proptest::collection::vec((0..len, any::<u8>()), 1..24), 0..=len).prop_map(
+            move |(flips, cut)| {
+                let mut bytes = original.clone();
+                for (at, byte) in flips {
+                    bytes[at] = byte;
+                }
+                bytes.truncate(cut.max(8));
+                bytes
+            },
+        )
+    }
+
+    fn survives(name: &str, bytes: Vec<u8>) {
+        let Ok(file_type) = sniff(name, &bytes) else {
+            return;
+        };
+        let limits = Limits {
+            time: std::time::Duration::from_secs(10),
+            inflated_bytes: 1 << 20,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = runtime.block_on(extract(file_type, bytes.into(), limits));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn a_mangled_pdf_is_text_or_a_failure(bytes in mangled(pdf(&["Mangled (text) here.", "Second line"]))) {
+            survives("m.pdf", bytes);
+        }
+
+        #[test]
+        fn a_mangled_docx_is_text_or_a_failure(bytes in mangled(docx(&["Mangled", "document"]))) {
+            survives("m.docx", bytes);
+        }
+    }
+}
