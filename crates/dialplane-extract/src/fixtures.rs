@@ -162,16 +162,18 @@ mod hostile {
 
     fn mangled(original: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
         let len = original.len();
-        (proptest::collection::vec((0..len, any::<u8>()), 1..24), 0..=len).prop_map(
-            move |(flips, cut)| {
+        (
+            proptest::collection::vec((0..len, any::<u8>()), 1..24),
+            0..=len,
+        )
+            .prop_map(move |(flips, cut)| {
                 let mut bytes = original.clone();
                 for (at, byte) in flips {
                     bytes[at] = byte;
                 }
                 bytes.truncate(cut.max(8));
                 bytes
-            },
-        )
+            })
     }
 
     fn survives(name: &str, bytes: Vec<u8>) {

@@ -27,6 +27,7 @@ mod idempotency_expiry;
 mod json_patch;
 mod key_expiry;
 mod knowledge_base;
+mod knowledge_crash;
 mod knowledge_integrity;
 mod knowledge_search;
 mod knowledge_urls;
