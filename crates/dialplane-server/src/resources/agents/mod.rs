@@ -1,10 +1,11 @@
-//! Agents: CRUD (Callin's API and ours), duplication, version history.
+//! Agents: CRUD (Callin's API and ours), patches, duplication, version history.
 
 pub mod crud;
 pub mod duplicate;
 pub mod examples;
 pub mod history;
 pub mod listing;
+pub mod patch;
 
 use crate::AppState;
 use axum::routing::post;
@@ -20,8 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
             &format!("{}/agents/create", crate::http::API),
             post(crud::create_hosted),
         )
-        .routes(routes!(crud::get, crud::patch, crud::delete))
-        .routes(routes!(crud::json_patch))
+        .routes(routes!(crud::get, patch::patch, crud::delete))
+        .routes(routes!(patch::json_patch))
         .routes(routes!(duplicate::duplicate))
         .routes(routes!(history::list))
         .routes(routes!(history::get))

@@ -2,6 +2,7 @@
 //! delete, content, text, groups, search). See `docs/api/knowledge-base-api.md`.
 
 pub mod documents;
+mod form;
 pub mod search;
 pub mod upload;
 pub mod urls;

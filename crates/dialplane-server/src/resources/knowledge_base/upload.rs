@@ -2,6 +2,7 @@
 //! Each file's type is told by its bytes, its text extracted on a blocking thread, and the
 //! documents stored all or none in one transaction with their bytes.
 
+use super::form::read_form;
 use super::{base_url, wire, MAX_TEXT_CHARS};
 use crate::auth::Writer;
 use crate::error::{mib, ApiError, ErrorCode, ErrorEnvelope};
@@ -9,7 +10,7 @@ use crate::extract::{idempotency, JsonObject};
 use crate::resources::agents::crud::recorded_response;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use dialplane_api::knowledge_base::{DocumentEnvelope, QuotaUse, Upload, UploadEnvelope};
 use dialplane_api::Envelope;
@@ -21,9 +22,6 @@ use dialplane_store::{
 };
 use serde_json::Value;
 use std::sync::Arc;
-
-/// The most bytes of the `groupName` part.
-const MAX_GROUP_FIELD_BYTES: usize = 4096;
 
 /// Create a text document
 ///
@@ -230,15 +228,6 @@ async fn new_document(
     }
 }
 
-/// One `files` part as read.
-struct Part {
-    name: String,
-    content_type: Option<String>,
-    bytes: Vec<u8>,
-    /// Bytes the part had in all (past the limit, they were counted and dropped).
-    size: usize,
-}
-
 /// Upload files into a group
 ///
 /// Callin's upload: `multipart/form-data` with `groupName` (the group is created, or matched without
@@ -411,156 +400,3 @@ impl utoipa::PartialSchema for FilePart {
 }
 
 impl utoipa::ToSchema for FilePart {}
-
-/// Reads the form: the group's name (checked) and each file, past its size limit only counted.
-async fn read_form(
-    state: &AppState,
-    req: Request,
-) -> Result<(String, Vec<Part>, Problems), ApiError> {
-    let options = &state.knowledge;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let boundary = multer::parse_boundary(content_type).map_err(|_| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "the body must be sent as multipart/form-data with a boundary",
-        )
-    })?;
-    let limit = options.max_files.saturating_add(1) * (options.max_file_bytes + (64 << 10));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let over = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the upload is over {} MiB in all", limit >> 20),
-        )
-    };
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(over());
-    }
-    let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
-    let mut form = multer::Multipart::with_constraints(
-        req.into_body().into_data_stream(),
-        boundary,
-        constraints,
-    );
-    let mut problems = Problems::new();
-    let mut group_name = None;
-    let mut parts = Vec::new();
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return Err(form_error(e, over)),
-        };
-        match field.name().unwrap_or("") {
-            "groupName" => {
-                let bytes = read_part(field, MAX_GROUP_FIELD_BYTES, over).await?;
-                group_name = Some(String::from_utf8_lossy(&bytes.0).into_owned());
-            }
-            "files" => {
-                let name = field
-                    .file_name()
-                    .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
-                    .unwrap_or_default();
-                let content_type = field.content_type().map(|m| m.to_string());
-                let (bytes, size) = read_part(field, options.max_file_bytes, over).await?;
-                parts.push(Part {
-                    name,
-                    content_type,
-                    bytes,
-                    size,
-                });
-            }
-            other => problems.push(
-                &Pointer::root().key(other),
-                ProblemCode::UnknownField,
-                "is not a part of an upload (groupName, files)",
-            ),
-        }
-    }
-    let group_at = Pointer::root().key("groupName");
-    match &group_name {
-        None => problems.push(&group_at, ProblemCode::Required, "is required"),
-        Some(name) => {
-            if let Err((code, message)) = dialplane_core::validate::check_name(name) {
-                problems.push(&group_at, code, message);
-            }
-        }
-    }
-    if parts.is_empty() {
-        problems.push(
-            &Pointer::root().key("files"),
-            ProblemCode::Required,
-            "at least one file is required",
-        );
-    } else if parts.len() > options.max_files {
-        problems.push(
-            &Pointer::root().key("files"),
-            ProblemCode::TooLong,
-            format!(
-                "{} files, over the limit of {} an upload (--kb-max-files)",
-                parts.len(),
-                options.max_files
-            ),
-        );
-    }
-    Ok((group_name.unwrap_or_default(), parts, problems))
-}
-
-/// A part's bytes up to `keep` (the rest counted, not kept) and its size in all.
-async fn read_part(
-    mut field: multer::Field<'_>,
-    keep: usize,
-    over: impl Fn() -> ApiError,
-) -> Result<(Vec<u8>, usize), ApiError> {
-    let mut bytes = Vec::new();
-    let mut size = 0usize;
-    loop {
-        match field.chunk().await {
-            Ok(Some(chunk)) => {
-                size += chunk.len();
-                if size <= keep {
-                    // Copied: the chunk may be a slice of a much larger read buffer.
-                    bytes.extend_from_slice(&chunk);
-                } else {
-                    bytes = Vec::new();
-                }
-            }
-            Ok(None) => return Ok((bytes, size)),
-            Err(e) => return Err(form_error(e, &over)),
-        }
-    }
-}
-
-fn form_error(e: multer::Error, over: impl Fn() -> ApiError) -> ApiError {
-    use std::error::Error as _;
-    if matches!(e, multer::Error::StreamSizeExceeded { .. }) {
-        return over();
-    }
-    let mut cause = e.source();
-    let mut timed_out = false;
-    while let Some(c) = cause {
-        timed_out |= c.is::<crate::limits::BodyTimedOut>();
-        cause = c.source();
-    }
-    if timed_out {
-        return ApiError::new(
-            ErrorCode::RequestTimeout,
-            crate::limits::BodyTimedOut.to_string(),
-        );
-    }
-    let mut problems = Problems::new();
-    problems.push(
-        &Pointer::root(),
-        ProblemCode::InvalidFormat,
-        format!("the multipart body could not be read: {e}"),
-    );
-    ApiError::validation(problems)
-}
