@@ -37,6 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import agent_body  # noqa: E402
+import knowledge  # noqa: E402
 import render  # noqa: E402
 import sqlite_naive  # noqa: E402
 from baselines import nginx_baseline, pg_admin, pg_fresh_db, pg_settings, pgbench_baseline  # noqa: E402
@@ -360,6 +361,13 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     res["coldStartMs"] = cold
     res["coldStartMedianMs"] = statistics.median(cold)
     log(f"  cold starts to /readyz: {cold} ms")
+
+    # The knowledge base, on a server whose workspace quota holds what the benchmark stores.
+    kb_server = Server(cfg, f"{backend}-kb", db_url, extra=["--kb-quota-mib", "1048576"])
+    kb_server.start()
+    log(f"{backend}: knowledge base")
+    res["knowledge"] = knowledge.knowledge_bench(cfg, backend, kb_server, key)
+    kb_server.stop()
 
     counts = server.count_log({"serverPanics": r"panicked", "serverErrors": r"^\S+\s+ERROR\b",
                                "serverWarnings": r"^\S+\s+WARN\b", "server5xx": r"status=5\d\d"})

@@ -168,10 +168,11 @@ def readyz_once(port: int) -> int | None:
 # -------------------------------------------------------------------------------------------- server
 
 class Server:
-    def __init__(self, cfg: Config, name: str, db_url: str) -> None:
+    def __init__(self, cfg: Config, name: str, db_url: str, extra: list[str] | None = None) -> None:
         self.cfg = cfg
         self.name = name
         self.db_url = db_url
+        self.extra = extra or []
         self.port = free_port()
         self.metrics_port = free_port()
         while self.metrics_port == self.port:
@@ -183,7 +184,7 @@ class Server:
     def args(self) -> list[str]:
         return [self.cfg.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--database", self.db_url,
                 "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--rate-limit-per-minute", "0",
-                "--log-format", "text"]
+                "--log-format", "text", *self.extra]
 
     def start(self, timeout: float = 120.0) -> float:
         """Spawn the server and poll /readyz every millisecond; milliseconds from spawn to the first 200."""

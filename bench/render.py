@@ -151,6 +151,25 @@ def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
     rss = r["rssUnderLoad"]["maxRssMiB"]
     out.append((f"resident memory under load with {fmt(stored)} stored agents < 100 MiB",
                 f"max {fmt(rss, 1)} MiB (sampled every 50 ms)", verdict(rss < 100, small)))
+    kb = r.get("knowledge")
+    if kb:
+        up = kb["upload"]
+        floor = ratio(up.get("p50Ms"), up.get("extractionMsPerMb") and up["extractionMsPerMb"] * up["pdfBytes"] / 2**20)
+        out.append((f"upload of a 1 MB PDF, {up['clients']} clients (no target set; ratio to the server's own "
+                    f"extraction time, its floor)",
+                    f"{rate(up.get('rps'))} uploads/s, p99 {fmt(up.get('p99Ms'))} ms; extraction "
+                    f"{fmt(up.get('extractionMsPerMb'))} ms per MB; upload p50 {fmt(floor)}× the extraction", "n/a"))
+        se = kb["search"]
+        fl = se.get("fts5Floor")
+        note = (f"; {fmt(ratio(se.get('p50Ms'), fl.get('p50Ms')))}× the p50 of the same FTS5 query alone "
+                f"({fmt(fl.get('p50Ms'), 3)} ms, Python sqlite3, {fmt(fl['passages'])} passages)") if fl else ""
+        out.append((f"search at {fmt(se['documents'])} documents p99 < 20 ms",
+                    f"{fmt(se.get('p99Ms'))} ms ({rate(se.get('qps'))} queries/s, {se['clients']} clients){note}",
+                    verdict(se.get("p99Ms") is not None and se["p99Ms"] < 20 and se["failed"] == 0) + disturbed(se)))
+        me = kb["memory"]
+        out.append((f"resident memory while {me['clients']} clients upload 5 MB files < 150 MiB",
+                    f"max {fmt(me['maxRssMiB'], 1)} MiB ({fmt(me['uploads'])} uploads, sampled every 50 ms)",
+                    verdict(me["maxRssMiB"] < 150 and me["failed"] == 0)))
     cs = r["coldStartMedianMs"]
     out.append((f"cold start to /readyz with {fmt(stored)} stored agents < 200 ms",
                 f"median {fmt(cs, 1)} ms of {', '.join(fmt(x, 1) for x in r['coldStartMs'])}",
