@@ -51,7 +51,7 @@ impl Default for Limits {
 /// on its own; its result is dropped.
 pub async fn extract(
     file_type: FileType,
-    bytes: std::sync::Arc<[u8]>,
+    bytes: bytes::Bytes,
     limits: Limits,
 ) -> Result<String, Failure> {
     let work = tokio::task::spawn_blocking(move || {
@@ -76,10 +76,11 @@ pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<
         FileType::Pdf => pdf_extract::extract_text_from_mem(bytes)
             .map_err(|e| Failure(format!("the PDF could not be read: {e}")))?,
         FileType::Docx => docx::text(bytes, limits.inflated_bytes)?,
-        FileType::Txt | FileType::Md | FileType::Tsx => std::str::from_utf8(bytes)
-            .map_err(|_| Failure("the text is not UTF-8".into()))?
-            .trim_start_matches('\u{feff}')
-            .to_owned(),
+        FileType::Txt | FileType::Md | FileType::Tsx => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| Failure("the text is not UTF-8".into()))?;
+            return Ok(tidy(text.trim_start_matches('\u{feff}')));
+        }
     };
     let text = tidy(&text);
     if text.is_empty() && file_type == FileType::Pdf {
@@ -90,22 +91,25 @@ pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<
     Ok(text)
 }
 
-/// Line ends made `\n`, runs of blank lines made one, trailing spaces and NULs dropped.
+/// Line ends made `\n`, runs of blank lines made one, trailing spaces and NULs dropped. One pass,
+/// one allocation: a document's text can be megabytes.
 pub fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
-    for line in text.replace("\r\n", "\n").replace('\r', "\n").lines() {
-        let line = line.replace('\0', "");
-        let line = line.trim_end();
-        if line.is_empty() {
-            blank += 1;
-            continue;
+    for piece in text.split('\n') {
+        let piece = piece.strip_suffix('\r').unwrap_or(piece);
+        for line in piece.split('\r') {
+            let line = line.trim_end_matches(|c: char| c.is_whitespace() || c == '\0');
+            if line.chars().all(|c| c == '\0') {
+                blank += 1;
+                continue;
+            }
+            if !out.is_empty() {
+                out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+            }
+            blank = 0;
+            out.extend(line.chars().filter(|c| *c != '\0'));
         }
-        if !out.is_empty() {
-            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
-        }
-        blank = 0;
-        out.push_str(line);
     }
     out
 }

@@ -76,7 +76,7 @@ pub struct StoredDocument {
 pub struct NewDocument {
     pub document: StoredDocument,
     /// The original bytes (none for a URL document not fetched yet).
-    pub bytes: Option<Arc<[u8]>>,
+    pub bytes: Option<bytes::Bytes>,
     /// The extracted text and its passages (none unless `ready`).
     pub text: Option<Arc<Extracted>>,
 }
@@ -299,7 +299,7 @@ impl WriteOp for DeleteDocument {
 #[derive(Debug, Clone)]
 pub enum FetchOutcome {
     Fetched {
-        bytes: Arc<[u8]>,
+        bytes: bytes::Bytes,
         file_type: String,
         /// The text, or why it could not be had from those bytes.
         text: std::result::Result<Arc<Extracted>, String>,

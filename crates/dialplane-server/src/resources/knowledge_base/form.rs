@@ -50,6 +50,7 @@ pub(super) async fn read_form(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(over());
     }
+    let expected = declared.map_or(0, |n| n as usize);
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
     let mut form = multer::Multipart::with_constraints(
@@ -68,7 +69,7 @@ pub(super) async fn read_form(
         };
         match field.name().unwrap_or("") {
             "groupName" => {
-                let bytes = read_part(field, MAX_GROUP_FIELD_BYTES, over).await?;
+                let bytes = read_part(field, MAX_GROUP_FIELD_BYTES, 0, over).await?;
                 group_name = Some(String::from_utf8_lossy(&bytes.0).into_owned());
             }
             "files" => {
@@ -77,7 +78,7 @@ pub(super) async fn read_form(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
                     .unwrap_or_default();
                 let content_type = field.content_type().map(|m| m.to_string());
-                let (bytes, size) = read_part(field, options.max_file_bytes, over).await?;
+                let (bytes, size) = read_part(field, options.max_file_bytes, expected, over).await?;
                 parts.push(Part {
                     name,
                     content_type,
@@ -125,9 +126,11 @@ pub(super) async fn read_form(
 async fn read_part(
     mut field: multer::Field<'_>,
     keep: usize,
+    expected: usize,
     over: impl Fn() -> ApiError,
 ) -> Result<(Vec<u8>, usize), ApiError> {
-    let mut bytes = Vec::new();
+    // Room for what the body's length says may come (no doubling past it), at most the limit.
+    let mut bytes = Vec::with_capacity(expected.min(keep));
     let mut size = 0usize;
     loop {
         match field.chunk().await {
@@ -140,7 +143,12 @@ async fn read_part(
                     bytes = Vec::new();
                 }
             }
-            Ok(None) => return Ok((bytes, size)),
+            Ok(None) => {
+                if bytes.capacity() > 2 * bytes.len() + 4096 {
+                    bytes.shrink_to_fit();
+                }
+                return Ok((bytes, size));
+            }
             Err(e) => return Err(form_error(e, &over)),
         }
     }

@@ -72,7 +72,7 @@ pub async fn text_document(
         ));
     };
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
-    let bytes: Arc<[u8]> = Arc::from(text.into_bytes());
+    let bytes = bytes::Bytes::from(text.into_bytes());
     let document = new_document(&state, &principal.user, name, FileType::Txt, bytes).await;
     let create = CreateDocuments {
         workspace: principal.workspace.clone(),
@@ -170,7 +170,7 @@ pub(super) fn string_fields<const N: usize>(
 pub(super) async fn extract_text(
     state: &AppState,
     file_type: FileType,
-    bytes: Arc<[u8]>,
+    bytes: bytes::Bytes,
 ) -> Result<Arc<Extracted>, String> {
     let limits = state.knowledge.extraction;
     let text = {
@@ -200,7 +200,7 @@ async fn new_document(
     user: &CreatedBy,
     name: String,
     file_type: FileType,
-    bytes: Arc<[u8]>,
+    bytes: bytes::Bytes,
 ) -> NewDocument {
     let (status, status_message, text) = match extract_text(state, file_type, bytes.clone()).await {
         Ok(text) => (DocumentStatus::Ready, None, Some(text)),
@@ -333,7 +333,7 @@ pub async fn upload(
     let mut documents = Vec::with_capacity(typed.len());
     for (name, file_type, bytes) in typed {
         documents
-            .push(new_document(&state, &principal.user, name, file_type, Arc::from(bytes)).await);
+            .push(new_document(&state, &principal.user, name, file_type, bytes::Bytes::from(bytes)).await);
     }
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
     let group = Group {

@@ -209,7 +209,7 @@ async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
         Err(why) => return FetchOutcome::Failed(why.0),
     };
     let content_type = fetched.content_type.as_deref().unwrap_or("");
-    let bytes: Arc<[u8]> = Arc::from(fetched.bytes);
+    let bytes = bytes::Bytes::from(fetched.bytes);
     let html = matches!(content_type, "text/html" | "application/xhtml+xml");
     let file_type = if html {
         None
