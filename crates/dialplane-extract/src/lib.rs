@@ -73,12 +73,15 @@ pub async fn extract(
 /// [`extract`] on this thread, with no time limit or panic guard: for callers that have their own.
 pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<String, Failure> {
     let text = match file_type {
-        FileType::Pdf => pdf_extract::extract_text_from_mem(bytes)
-            .map_err(|e| Failure(format!("the PDF could not be read: {e}")))?,
+        FileType::Pdf => pdf_extract::extract_text_from_mem(bytes).map_err(|e| {
+            Failure(format!(
+                "the PDF is damaged or in a form that cannot be read ({e})"
+            ))
+        })?,
         FileType::Docx => docx::text(bytes, limits.inflated_bytes)?,
         FileType::Txt | FileType::Md | FileType::Tsx => {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| Failure("the text is not UTF-8".into()))?;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| Failure("the text is not UTF-8".into()))?;
             return Ok(tidy(text.trim_start_matches('\u{feff}')));
         }
     };

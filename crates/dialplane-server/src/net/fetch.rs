@@ -60,6 +60,8 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// The `Content-Type` the server sent, lowercased, without parameters.
     pub content_type: Option<String>,
+    /// Its `charset` parameter, if any.
+    pub charset: Option<String>,
 }
 
 /// Why a fetch gave nothing, in words for a document's `statusMessage`.
@@ -237,17 +239,23 @@ impl Fetcher {
         if response.content_length().is_some_and(|n| n > max as u64) {
             return Err(too_large());
         }
-        let content_type = response
+        let header = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .unwrap_or("")
+            .to_owned();
+        let mut params = header.split(';');
+        let content_type = params
+            .next()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty());
+        let charset = params.find_map(|p| {
+            let (name, value) = p.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().to_owned())
+        });
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(sent)? {
             if bytes.len() + chunk.len() > max {
@@ -258,6 +266,7 @@ impl Fetcher {
         Ok(Fetched {
             bytes,
             content_type,
+            charset,
         })
     }
 }

@@ -341,7 +341,6 @@ impl WriteOp for CompleteFetch {
             }
             other => other,
         };
-        tx.delete_blob(&self.workspace, &self.id).await?;
         document.updated_at = self.now;
         match outcome {
             FetchOutcome::Fetched {
@@ -349,6 +348,7 @@ impl WriteOp for CompleteFetch {
                 file_type,
                 text,
             } => {
+                tx.delete_blob(&self.workspace, &self.id).await?;
                 tx.put_blob(&self.workspace, &self.id, &bytes).await?;
                 document.size_bytes = bytes.len() as u64;
                 document.file_type = Some(file_type);
@@ -368,12 +368,12 @@ impl WriteOp for CompleteFetch {
                     }
                 }
             }
+            // What an earlier fetch got (a refresh that failed) is kept: its bytes can still be
+            // read, though the document, `failed`, is not searched.
             FetchOutcome::Failed(why) => {
                 document.status = DocumentStatus::Failed;
                 document.status_message = Some(why);
-                document.size_bytes = 0;
                 document.text_chars = 0;
-                tx.replace_text(&self.workspace, &self.id, None).await?;
             }
         }
         tx.update_document(&self.workspace, &document).await?;
@@ -417,6 +417,7 @@ impl WriteOp for StartRefresh {
         }
         document.status = DocumentStatus::Processing;
         document.status_message = None;
+        document.text_chars = 0;
         document.updated_at = self.now;
         tx.update_document(&self.workspace, &document).await?;
         tx.emit(Event::DocumentUpdated {

@@ -167,7 +167,7 @@ async fn an_upload_with_any_refused_file_stores_nothing_and_names_each_file() {
 }
 
 #[tokio::test]
-async fn a_file_over_the_size_limit_is_413_with_each_such_file_listed() {
+async fn a_file_over_the_size_limit_is_413_with_every_refused_file_listed() {
     let app = TestApp::spawn().await;
     let big = vec![b'a'; (5 << 20) + 1];
     let r = app
@@ -177,15 +177,24 @@ async fn a_file_over_the_size_limit_is_413_with_each_such_file_listed() {
             file("big.txt", &big),
             file("big.md", &big),
             file("tool.exe", b"MZ"),
+            field("groupName", "Twice"),
         ])
         .await;
-    r.assert_error(413, "payload_too_large");
-    assert_eq!(
-        r.detail_paths(),
-        [
-            ("/files/1".to_owned(), "too_large".to_owned()),
-            ("/files/2".to_owned(), "too_large".to_owned()),
-        ]
+    // 413 comes first, and every other problem is listed beside it.
+    r.assert_details(
+        413,
+        "payload_too_large",
+        &[
+            ("/files/1", "too_large"),
+            ("/files/2", "too_large"),
+            ("/files/3", "unsupported_type"),
+            ("/groupName", "duplicate"),
+        ],
+    );
+    assert!(
+        r.text.contains("2 file(s) over the size limit of 5 MiB"),
+        "{}",
+        r.text
     );
     assert_eq!(app.get(DOCUMENTS).await.data(), &json!([]));
     // Exactly at the limit is fine.
@@ -253,9 +262,24 @@ async fn the_quota_refuses_an_upload_that_would_pass_it_and_stores_none_of_it() 
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.data()["metadata"]["allowedMb"], 1.0);
     let r = app
-        .upload(&[field("groupName", "Q"), file("two.txt", &half)])
+        .upload(&[
+            field("groupName", "Q"),
+            file("small.txt", b"fits"),
+            file("two.txt", &half),
+            file("x.exe", b"MZ"),
+        ])
         .await;
-    r.assert_error(403, "quota_exceeded");
+    // 403 before 400, each file from the first that passes the quota named, and the other
+    // problems listed too.
+    r.assert_details(
+        403,
+        "quota_exceeded",
+        &[
+            ("/files/1", "quota_exceeded"),
+            ("/files/2", "quota_exceeded"),
+            ("/files/2", "unsupported_type"),
+        ],
+    );
     assert!(r.text.contains("1 MiB"), "{}", r.text);
     // A text document counts too.
     let body = json!({"name": "Long", "text": "a".repeat(600 << 10)});
@@ -604,4 +628,39 @@ async fn a_retried_create_with_its_idempotency_key_is_answered_again_and_stored_
         2,
         "one text document, one upload"
     );
+}
+
+#[tokio::test]
+async fn a_group_name_or_file_name_that_cannot_be_read_is_said_so() {
+    let app = TestApp::spawn().await;
+    let long = "g".repeat(4097);
+    let r = app
+        .upload(&[field("groupName", &long), file("a.txt", b"x")])
+        .await;
+    r.assert_details(400, "validation_error", &[("/groupName", "too_long")]);
+    let bad = FormPart {
+        field: "groupName",
+        file_name: None,
+        bytes: b"\xff\xfe",
+    };
+    let r = app.upload(&[bad, file("a.txt", b"x")]).await;
+    r.assert_details(400, "validation_error", &[("/groupName", "invalid_format")]);
+    let (content_type, mut body) = form(&[field("groupName", "G"), file("PLACEHOLDER", b"x")]);
+    // A file part whose filename is not UTF-8.
+    let at = body.windows(11).position(|w| w == b"PLACEHOLDER").unwrap();
+    body.splice(at..at + 11, b"caf\xe9.txt".iter().copied());
+    let r = app
+        .send(
+            Method::POST,
+            &format!("{DOCUMENTS}/file"),
+            Some(&app.key),
+            &[("content-type", &content_type)],
+            Some(body),
+        )
+        .await;
+    r.assert_details(400, "validation_error", &[("/files/0", "required")]);
+    assert!(r.text.contains("no file name"), "{}", r.text);
+    app.get(&format!("{DOCUMENTS}?groupId=xyz"))
+        .await
+        .assert_error(400, "invalid_parameter");
 }

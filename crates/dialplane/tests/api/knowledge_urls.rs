@@ -150,10 +150,7 @@ async fn pages_of_each_kind_become_searchable_text() {
     let text = app.get(&format!("{DOCUMENTS}/{id}/text")).await.text;
     assert_eq!(text, "Parking\nPark behind the building & ring.");
     let content = app.get(&format!("{DOCUMENTS}/{id}/content")).await;
-    assert_eq!(
-        content.header("content-type"),
-        Some("text/html; charset=utf-8")
-    );
+    assert_eq!(content.header("content-type"), Some("text/html"));
     assert!(
         content.text.contains("<script>"),
         "the original bytes are kept"
@@ -404,4 +401,88 @@ async fn metrics_count_documents_bytes_extractions_and_fetch_outcomes() {
         value(r#"dialplane_kb_url_fetches_total{outcome="refused"}"#),
         1.0
     );
+}
+
+/// A local server whose page answers 200 once, then 500; and a Latin-1 page with entities.
+async fn flaky_receiver() -> SocketAddr {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new()
+        .route(
+            "/flaky",
+            get(move || {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        ([(header::CONTENT_TYPE, "text/plain")], "Good content.").into_response()
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/latin1.html",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=iso-8859-1")],
+                    b"<p>caf\xe9 cr&egrave;me</p><table><tr><td>one</td><td>two</td></tr></table>"
+                        .to_vec(),
+                )
+            }),
+        )
+        .route(
+            "/data.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"hours": "nine to five"}"#,
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+#[tokio::test]
+async fn a_page_is_read_in_its_charset_with_its_entities_and_a_failed_refresh_keeps_the_bytes() {
+    let web = flaky_receiver().await;
+    let app = TestApp::spawn_with(fetching(AddressPolicy::Any)).await;
+    let page = fetch(&app, &format!("http://{web}/latin1.html")).await;
+    let id = page["documentId"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("{DOCUMENTS}/{id}/text")).await.text,
+        "caf\u{e9} cr\u{e8}me\none two"
+    );
+    let json_page = fetch(&app, &format!("http://{web}/data.json")).await;
+    assert_eq!(json_page["status"], "ready", "{json_page}");
+    let search = app
+        .get("/api/public/v1/knowledge-base/search?q=cr%C3%A8me")
+        .await;
+    assert_eq!(search.data()[0]["documentId"], page["documentId"]);
+    // A refresh that fails leaves the document failed, without text to search, but its bytes stay.
+    let flaky = fetch(&app, &format!("http://{web}/flaky")).await;
+    let id = flaky["documentId"].as_str().unwrap().to_owned();
+    let r = app
+        .post_empty(&format!("{DOCUMENTS}/{id}/refresh"), &[])
+        .await;
+    assert_eq!(r.data()["textChars"], 0, "no text while processing");
+    let failed = fetched(&app, &id).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["statusMessage"].as_str().unwrap().contains("500"));
+    assert_eq!(
+        app.get(&format!("{DOCUMENTS}/{id}/content")).await.text,
+        "Good content."
+    );
+    assert_eq!(
+        app.get("/api/public/v1/knowledge-base/search?q=good")
+            .await
+            .data(),
+        &json!([])
+    );
+    // An empty URL is said so.
+    let r = url_document(&app, "").await;
+    r.assert_details(400, "validation_error", &[("/url", "invalid_format")]);
+    assert!(r.text.contains("is empty"), "{}", r.text);
 }

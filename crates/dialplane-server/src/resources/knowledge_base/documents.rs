@@ -103,7 +103,16 @@ pub async fn list(
     let query = DocumentQuery {
         search: q.get("search").filter(|s| !s.is_empty()).map(str::to_owned),
         kind,
-        group_id: q.get("groupId").map(str::to_owned),
+        group_id: q
+            .get("groupId")
+            .map(|g| {
+                uuid::Uuid::try_parse(g)
+                    .map(|id| id.to_string())
+                    .map_err(|_| {
+                        ApiError::parameter("groupId", format!("is not a group id: {g:?}"))
+                    })
+            })
+            .transpose()?,
         sort,
         descending,
         after,
@@ -318,7 +327,9 @@ pub async fn delete(
             (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
             (String = "text/plain; charset=utf-8"),
             (String = "text/markdown; charset=utf-8"),
-            (String = "text/html; charset=utf-8"),
+            (String = "text/html"),
+            (String = "text/plain"),
+            (String = "text/markdown"),
             (Vec<u8> = "application/octet-stream"),
         )),
         (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
@@ -342,10 +353,12 @@ pub async fn content(
                 "the document has no content yet: it was not fetched",
             )
         })?;
-    let content_type = match document.file_type.as_deref() {
-        // A URL document's page.
-        Some("html") => "text/html; charset=utf-8",
-        other => other
+    // A page is served as fetched, in its own charset, which is not kept: so none is claimed.
+    let content_type = match (document.kind, document.file_type.as_deref()) {
+        (DocumentKind::Url, Some("html")) => "text/html",
+        (DocumentKind::Url, Some("txt")) => "text/plain",
+        (DocumentKind::Url, Some("md")) => "text/markdown",
+        (_, other) => other
             .and_then(dialplane_extract::FileType::from_wire)
             .map_or(
                 "application/octet-stream",

@@ -69,8 +69,30 @@ pub(super) async fn read_form(
         };
         match field.name().unwrap_or("") {
             "groupName" => {
-                let bytes = read_part(field, MAX_GROUP_FIELD_BYTES, 0, over).await?;
-                group_name = Some(String::from_utf8_lossy(&bytes.0).into_owned());
+                let at = Pointer::root().key("groupName");
+                let (bytes, size) = read_part(field, MAX_GROUP_FIELD_BYTES, 0, over).await?;
+                if group_name.is_some() {
+                    problems.push(
+                        &at,
+                        ProblemCode::Duplicate,
+                        "is sent more than once: send one",
+                    );
+                }
+                group_name = Some(match String::from_utf8(bytes) {
+                    Ok(name) if size <= MAX_GROUP_FIELD_BYTES => name,
+                    Ok(_) => {
+                        problems.push(
+                            &at,
+                            ProblemCode::TooLong,
+                            format!("must have at most 200 characters, got {size} bytes"),
+                        );
+                        String::new()
+                    }
+                    Err(_) => {
+                        problems.push(&at, ProblemCode::InvalidFormat, "is not UTF-8");
+                        String::new()
+                    }
+                });
             }
             "files" => {
                 let name = field
@@ -78,7 +100,8 @@ pub(super) async fn read_form(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
                     .unwrap_or_default();
                 let content_type = field.content_type().map(|m| m.to_string());
-                let (bytes, size) = read_part(field, options.max_file_bytes, expected, over).await?;
+                let (bytes, size) =
+                    read_part(field, options.max_file_bytes, expected, over).await?;
                 parts.push(Part {
                     name,
                     content_type,
@@ -94,8 +117,10 @@ pub(super) async fn read_form(
         }
     }
     let group_at = Pointer::root().key("groupName");
+    let group_reported = problems.iter().any(|p| p.path == group_at.as_str());
     match &group_name {
         None => problems.push(&group_at, ProblemCode::Required, "is required"),
+        Some(_) if group_reported => {}
         Some(name) => {
             if let Err((code, message)) = dialplane_core::validate::check_name(name) {
                 problems.push(&group_at, code, message);

@@ -277,63 +277,23 @@ pub async fn upload(
         None
     };
     let options = &state.knowledge;
-    // 413 first: every file over the limit, listed.
-    let mut too_large = Problems::new();
-    for (i, part) in parts.iter().enumerate() {
-        if part.size > options.max_file_bytes {
-            too_large.push(
-                &Pointer::root().key("files").index(i),
-                ProblemCode::TooLarge,
-                format!(
-                    "{:?} has {} bytes, over the limit of {} MiB (--kb-max-file-mib)",
-                    part.name,
-                    part.size,
-                    options.max_file_bytes >> 20
-                ),
-            );
-        }
-    }
-    if !too_large.is_empty() {
-        return Err(ApiError {
-            code: ErrorCode::PayloadTooLarge,
-            ..ApiError::validation(too_large)
-        });
-    }
-    // Then the quota, as far as it can be told before the write (which checks it again).
-    let adding: u64 = parts.iter().map(|p| p.bytes.len() as u64).sum();
     let used = state.store.stored_bytes(&principal.workspace).await?;
-    if used + adding > options.quota_bytes {
-        return Err(dialplane_store::StoreError::QuotaExceeded {
-            allowed: options.quota_bytes,
-            used,
-            adding,
-        }
-        .into());
+    let (typed, statuses) = check_files(options, used, parts, &mut problems);
+    if !problems.is_empty() {
+        return Err(refused(options, used, &statuses, problems));
     }
-    // Then every other problem: names, types, bytes that are not of their type.
-    let mut typed = Vec::with_capacity(parts.len());
-    for (i, part) in parts.into_iter().enumerate() {
-        let at = Pointer::root().key("files").index(i);
-        if let Err((code, message)) = dialplane_core::validate::check_name(&part.name) {
-            problems.push(&at, code, format!("file name {message}"));
-        }
-        match dialplane_extract::sniff(&part.name, &part.bytes) {
-            Ok(file_type) => typed.push((part.name, file_type, part.bytes)),
-            Err(dialplane_extract::Refusal::UnsupportedType(why)) => {
-                problems.push(&at, ProblemCode::UnsupportedType, why)
-            }
-            Err(dialplane_extract::Refusal::InvalidFormat(why)) => {
-                problems.push(&at, ProblemCode::InvalidFormat, why)
-            }
-        }
-    }
-    let group_name = problems
-        .into_result(group_name)
-        .map_err(ApiError::validation)?;
     let mut documents = Vec::with_capacity(typed.len());
     for (name, file_type, bytes) in typed {
-        documents
-            .push(new_document(&state, &principal.user, name, file_type, bytes::Bytes::from(bytes)).await);
+        documents.push(
+            new_document(
+                &state,
+                &principal.user,
+                name,
+                file_type,
+                bytes::Bytes::from(bytes),
+            )
+            .await,
+        );
     }
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
     let group = Group {
@@ -373,6 +333,116 @@ pub async fn upload(
         })
     })
     .await
+}
+
+/// What was wrong with an upload's files, for the status of its answer.
+#[derive(Default)]
+struct Statuses {
+    too_large: usize,
+    over_quota: bool,
+    adding: u64,
+}
+
+/// Every problem of every file, each at `/files/<i>`: over the size limit, past the quota (from the
+/// first file that would pass it, as far as it can be told before the write, which checks again),
+/// a name that is none, a type not taken, bytes that are not of their type. The files that pass.
+fn check_files(
+    options: &super::KnowledgeOptions,
+    used: u64,
+    parts: Vec<super::form::Part>,
+    problems: &mut Problems,
+) -> (Vec<(String, FileType, Vec<u8>)>, Statuses) {
+    let mut statuses = Statuses::default();
+    let mut typed = Vec::with_capacity(parts.len());
+    let mut total = used;
+    for (i, part) in parts.into_iter().enumerate() {
+        let at = Pointer::root().key("files").index(i);
+        if part.size > options.max_file_bytes {
+            statuses.too_large += 1;
+            problems.push(
+                &at,
+                ProblemCode::TooLarge,
+                format!(
+                    "{:?} has {} bytes, over the limit of {} MiB (--kb-max-file-mib)",
+                    part.name,
+                    part.size,
+                    options.max_file_bytes >> 20
+                ),
+            );
+            continue;
+        }
+        total += part.size as u64;
+        statuses.adding += part.size as u64;
+        if total > options.quota_bytes {
+            statuses.over_quota = true;
+            problems.push(
+                &at,
+                ProblemCode::QuotaExceeded,
+                format!(
+                    "{:?} would take the workspace past its quota of {} MiB",
+                    part.name,
+                    options.quota_bytes >> 20
+                ),
+            );
+        }
+        if part.name.is_empty() {
+            problems.push(
+                &at,
+                ProblemCode::Required,
+                "the part has no file name to read (filename=\"…\" in its Content-Disposition, in UTF-8)",
+            );
+            continue;
+        }
+        if let Err((code, message)) = dialplane_core::validate::check_name(&part.name) {
+            problems.push(&at, code, format!("file name {message}"));
+        }
+        match dialplane_extract::sniff(&part.name, &part.bytes) {
+            Ok(file_type) => typed.push((part.name, file_type, part.bytes)),
+            Err(dialplane_extract::Refusal::UnsupportedType(why)) => {
+                problems.push(&at, ProblemCode::UnsupportedType, why)
+            }
+            Err(dialplane_extract::Refusal::InvalidFormat(why)) => {
+                problems.push(&at, ProblemCode::InvalidFormat, why)
+            }
+        }
+    }
+    (typed, statuses)
+}
+
+/// The refusal of an upload: every problem in `details`, under the first status that applies of
+/// 413 (a file over the size limit), 403 (the quota), 400.
+fn refused(
+    options: &super::KnowledgeOptions,
+    used: u64,
+    statuses: &Statuses,
+    problems: Problems,
+) -> ApiError {
+    let all = ApiError::validation(problems);
+    if statuses.too_large > 0 {
+        return ApiError {
+            code: ErrorCode::PayloadTooLarge,
+            message: format!(
+                "{} file(s) over the size limit of {} MiB; nothing was stored (every refused file is in details)",
+                statuses.too_large,
+                options.max_file_bytes >> 20
+            ),
+            ..all
+        };
+    }
+    if statuses.over_quota {
+        let quota: ApiError = dialplane_store::StoreError::QuotaExceeded {
+            allowed: options.quota_bytes,
+            used,
+            adding: statuses.adding,
+        }
+        .into();
+        return ApiError {
+            code: quota.code,
+            message: quota.message,
+            ..all
+        };
+    }
+    all
 }
 
 /// The form of an upload, for the document.

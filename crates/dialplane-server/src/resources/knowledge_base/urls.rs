@@ -107,6 +107,9 @@ pub async fn create_url(
 
 /// What is wrong with `url` as a document's URL, if anything.
 fn check_url(state: &AppState, url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("is empty: an http or https URL is required".into());
+    }
     let chars = url.chars().count();
     if chars > MAX_URL_CHARS {
         return Err(format!(
@@ -209,8 +212,9 @@ async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
         Err(why) => return FetchOutcome::Failed(why.0),
     };
     let content_type = fetched.content_type.as_deref().unwrap_or("");
-    let bytes = bytes::Bytes::from(fetched.bytes);
+    let charset = fetched.charset.clone();
     let html = matches!(content_type, "text/html" | "application/xhtml+xml");
+    let bytes = bytes::Bytes::from(fetched.bytes);
     let file_type = if html {
         None
     } else if bytes.starts_with(b"%PDF-") || content_type == "application/pdf" {
@@ -219,7 +223,12 @@ async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
         Some(FileType::Docx)
     } else if content_type == "text/markdown" {
         Some(FileType::Md)
-    } else if content_type.starts_with("text/") || content_type.is_empty() {
+    } else if content_type.starts_with("text/")
+        || content_type.is_empty()
+        || matches!(content_type, "application/json" | "application/xml")
+        || content_type.ends_with("+json")
+        || content_type.ends_with("+xml")
+    {
         Some(FileType::Txt)
     } else {
         return FetchOutcome::Failed(format!(
@@ -227,17 +236,24 @@ async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
         ));
     };
     let text = match file_type {
-        None => {
-            let page = String::from_utf8_lossy(&bytes).into_owned();
+        Some(file_type @ (FileType::Pdf | FileType::Docx)) => {
+            extract_text(state, file_type, bytes.clone()).await
+        }
+        // Text in the page's charset.
+        _ => {
+            let page = dialplane_extract::html::decode(&bytes, charset.as_deref());
             let text = dialplane_store::cpu::run(page.len() >= 1 << 20, || {
-                dialplane_extract::tidy(&dialplane_extract::html::text(&page))
+                if html {
+                    dialplane_extract::tidy(&dialplane_extract::html::text(&page))
+                } else {
+                    dialplane_extract::tidy(&page)
+                }
             });
             Ok(Arc::new(dialplane_store::Extracted {
                 passages: dialplane_extract::passages(&text),
                 text,
             }))
         }
-        Some(file_type) => extract_text(state, file_type, bytes.clone()).await,
     };
     FetchOutcome::Fetched {
         bytes,
