@@ -30,6 +30,7 @@ mod knowledge_base;
 mod knowledge_crash;
 mod knowledge_integrity;
 mod knowledge_search;
+mod knowledge_uploads;
 mod knowledge_urls;
 mod listing;
 mod listing_filters;

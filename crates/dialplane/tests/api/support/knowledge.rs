@@ -7,6 +7,11 @@ use serde_json::json;
 /// Where the documents are.
 pub const DOCUMENTS: &str = "/api/public/v1/knowledge-base/documents";
 
+/// The path of document `id`, with `rest` after it (`/content`).
+pub fn document_path(id: &str, rest: &str) -> String {
+    format!("{DOCUMENTS}/{id}{rest}")
+}
+
 impl TestApp {
     /// `POST /knowledge-base/documents/file` of `parts` with `key`.
     pub async fn upload_as(&self, key: &str, parts: &[FormPart<'_>]) -> Resp {
@@ -16,6 +21,25 @@ impl TestApp {
             &format!("{DOCUMENTS}/file"),
             Some(key),
             &[("content-type", &content_type)],
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /knowledge-base/documents/file` of a body made by hand, with `headers`.
+    pub async fn upload_raw(
+        &self,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut all = vec![("content-type", content_type)];
+        all.extend_from_slice(headers);
+        self.send(
+            Method::POST,
+            &format!("{DOCUMENTS}/file"),
+            Some(&self.key),
+            &all,
             Some(body),
         )
         .await
