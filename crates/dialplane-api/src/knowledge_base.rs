@@ -165,7 +165,7 @@ named_envelope! {
 }
 
 named_envelope! {
-    GroupListEnvelope = ListEnvelope<GroupItem, CursorPagination>
+    GroupListEnvelope = ListEnvelope<GroupItem, Pagination>
 }
 
 named_envelope! {

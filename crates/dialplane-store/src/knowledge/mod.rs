@@ -486,18 +486,14 @@ impl crate::Store {
         .await
     }
 
-    /// Up to `page_size + 1` groups by name.
+    /// Up to `page_size + 1` groups, in the order `query` asks (its filters do not apply).
     pub async fn list_groups(
         &self,
         workspace: &str,
-        after: Option<&str>,
-        page_size: u32,
+        query: &DocumentQuery,
     ) -> Result<Vec<GroupSummary>> {
-        self.timed(
-            "list_groups",
-            self.reads().list_groups(workspace, after, page_size),
-        )
-        .await
+        self.timed("list_groups", self.reads().list_groups(workspace, query))
+            .await
     }
 
     pub async fn search(

@@ -26,8 +26,8 @@ pub struct DocumentQuery {
     pub group_id: Option<String>,
     pub sort: DocumentSort,
     pub descending: bool,
-    /// The sort key and id of the last document of the previous page.
-    pub after: Option<(String, String)>,
+    /// The sort key and id of the last document of the previous page (no id: after the key).
+    pub after: Option<(String, Option<String>)>,
     pub page_size: u32,
 }
 
@@ -103,12 +103,19 @@ where
     } else {
         (">", "ASC")
     };
-    if let Some((key, id)) = &query.after {
-        q.push(format_args!(" AND ({column}, document_id) {cmp} ("))
-            .push_bind(key.as_str())
-            .push(", ")
-            .push_bind(id.as_str())
-            .push(")");
+    match &query.after {
+        Some((key, Some(id))) => {
+            q.push(format_args!(" AND ({column}, document_id) {cmp} ("))
+                .push_bind(key.as_str())
+                .push(", ")
+                .push_bind(id.as_str())
+                .push(")");
+        }
+        Some((key, None)) => {
+            q.push(format_args!(" AND {column} {cmp} "))
+                .push_bind(key.as_str());
+        }
+        None => {}
     }
     q.push(format_args!(
         " ORDER BY {column} {order}, document_id {order} LIMIT "
@@ -233,26 +240,47 @@ impl Reads {
         })
     }
 
-    /// Up to `page_size + 1` groups by name, after the group named `after` (folded) if given.
+    /// Up to `page_size + 1` groups in the order `query` asks.
     pub async fn list_groups(
         &self,
         workspace: &str,
-        after: Option<&str>,
-        page_size: u32,
+        query: &DocumentQuery,
     ) -> Result<Vec<GroupSummary>> {
-        let sql = "SELECT g.group_id, g.name, g.created_at, g.user_id, g.user_email,
-                          COUNT(d.document_id) AS documents, CAST(COALESCE(SUM(d.size_bytes), 0) AS BIGINT) AS bytes
-                   FROM kb_groups g
-                   LEFT JOIN kb_documents d ON d.workspace = g.workspace AND d.group_id = g.group_id
-                   WHERE g.workspace = $1 AND g.name_folded > $2
-                   GROUP BY g.group_id, g.name, g.name_folded, g.created_at, g.user_id, g.user_email
-                   ORDER BY g.name_folded LIMIT $3";
+        let column = match query.sort {
+            DocumentSort::Name => "g.name_folded",
+            DocumentSort::CreatedAt => "g.created_at",
+        };
+        let (cmp, order) = if query.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let after = match &query.after {
+            Some((_, Some(_))) => format!("AND ({column}, g.group_id) {cmp} ($2, $3)"),
+            Some((_, None)) => format!("AND {column} {cmp} $2 AND $3 = $3"),
+            None => "AND $2 = $2 AND $3 = $3".to_owned(),
+        };
+        let sql = format!(
+            "SELECT g.group_id, g.name, g.created_at, g.user_id, g.user_email,
+                    COUNT(d.document_id) AS documents,
+                    CAST(COALESCE(SUM(d.size_bytes), 0) AS BIGINT) AS bytes
+             FROM kb_groups g
+             LEFT JOIN kb_documents d ON d.workspace = g.workspace AND d.group_id = g.group_id
+             WHERE g.workspace = $1 {after}
+             GROUP BY g.group_id, g.name, g.name_folded, g.created_at, g.user_id, g.user_email
+             ORDER BY {column} {order}, g.group_id {order} LIMIT $4"
+        );
+        let (key, id) = match &query.after {
+            Some((key, id)) => (key.clone(), id.clone().unwrap_or_default()),
+            None => (String::new(), String::new()),
+        };
         type Entry = (String, String, String, String, String, i64, i64);
         let rows: Vec<Entry> = on_pool!(self, |pool| {
-            sqlx::query_as(sql)
+            sqlx::query_as(&sql)
                 .bind(workspace)
-                .bind(after.unwrap_or(""))
-                .bind(i64::from(page_size) + 1)
+                .bind(&key)
+                .bind(&id)
+                .bind(i64::from(query.page_size) + 1)
                 .fetch_all(pool)
                 .await?
         });

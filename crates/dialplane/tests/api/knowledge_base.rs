@@ -418,3 +418,64 @@ async fn a_retried_create_with_its_idempotency_key_is_answered_again_and_stored_
         "one text document, one upload"
     );
 }
+
+#[tokio::test]
+async fn groups_list_newest_first_by_default_and_lists_take_plain_cursors() {
+    let app = TestApp::spawn().await;
+    for name in ["beta", "Alpha", "gamma"] {
+        let r = app
+            .upload(&[field("groupName", name), file("a.txt", b"x")])
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let names = |r: &Resp| -> Vec<String> {
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let groups = "/api/public/v1/knowledge-base/groups";
+    let newest = app.get(groups).await;
+    assert_eq!(names(&newest), ["gamma", "Alpha", "beta"]);
+    assert_eq!(newest.body["pagination"]["sortBy"], "created_at");
+    assert_eq!(newest.body["pagination"]["sortDirection"], "desc");
+    let first = app
+        .get(&format!(
+            "{groups}?sortBy=name&sortDirection=asc&pageSize=2"
+        ))
+        .await;
+    assert_eq!(names(&first), ["Alpha", "beta"]);
+    let cursor = first.body["pagination"]["nextCursor"].as_str().unwrap();
+    let rest = app
+        .get(&format!(
+            "{groups}?sortBy=name&sortDirection=asc&pageSize=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(names(&rest), ["gamma"]);
+    // A plain name, or a plain timestamp, as the hosted API's lists take them.
+    let after_beta = app
+        .get(&format!(
+            "{groups}?sortBy=name&sortDirection=asc&cursor=BETA"
+        ))
+        .await;
+    assert_eq!(names(&after_beta), ["gamma"]);
+    let documents = app.get(DOCUMENTS).await;
+    let created = documents.data()[1]["metadata"]["createdAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let older = app.get(&format!("{DOCUMENTS}?cursor={created}")).await;
+    assert_eq!(older.status, 200, "{}", older.text);
+    assert_eq!(
+        older.data().as_array().unwrap().len(),
+        1,
+        "only the first is older: {}",
+        older.text
+    );
+    assert_eq!(older.data()[0], documents.data()[2]);
+    app.get(&format!("{DOCUMENTS}?cursor=yesterday"))
+        .await
+        .assert_error(400, "invalid_parameter");
+}

@@ -98,7 +98,7 @@ fn decode_cursor(cursor: &str, q: &ListQuery) -> Result<After, ApiError> {
 /// A timestamp cursor at the microseconds timestamps are stored with, rounded so that the page still
 /// starts strictly after it: down when ascending, up when descending (an agent created at `.126685`
 /// is before a cursor of `.1266855`, and a newest-first page after that cursor must hold it).
-fn stored_precision(
+pub fn stored_precision(
     at: chrono::DateTime<chrono::Utc>,
     direction: SortDirection,
 ) -> chrono::DateTime<chrono::Utc> {

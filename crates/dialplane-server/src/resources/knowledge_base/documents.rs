@@ -1,6 +1,7 @@
 //! Documents: list, get, rename, delete, their bytes and their text; and the groups.
 
-use super::{base_url, decode_cursor, encode_cursor, parse_document_id, wire};
+use super::listing::{page, paging, Order};
+use super::{base_url, encode_cursor, parse_document_id, wire};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::JsonObject;
@@ -10,19 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialplane_api::agents::Pagination;
-use dialplane_api::knowledge_base::{
-    CursorPagination, DocumentEnvelope, DocumentListEnvelope, GroupItem, GroupListEnvelope,
-    GroupMetadata,
-};
+use dialplane_api::knowledge_base::{CursorPagination, DocumentEnvelope, DocumentListEnvelope};
 use dialplane_api::Envelope;
 use dialplane_core::{Pointer, ProblemCode, Problems};
 use dialplane_store::{
-    DeleteDocument, DocumentKind, DocumentQuery, DocumentSort, DocumentStatus, RenameDocument,
+    DeleteDocument, DocumentKind, DocumentQuery, DocumentStatus, RenameDocument,
 };
-
-const DEFAULT_PAGE_SIZE: u32 = 30;
-const MAX_PAGE_SIZE: u32 = 100;
 
 /// List documents
 ///
@@ -61,26 +55,7 @@ pub async fn list(
         ],
         &[],
     )?;
-    let sort = match q.get("sortBy") {
-        None | Some("created_at") => DocumentSort::CreatedAt,
-        Some("name") => DocumentSort::Name,
-        Some(other) => {
-            return Err(ApiError::parameter(
-                "sortBy",
-                format!("must be name or created_at, got {other:?}"),
-            ))
-        }
-    };
-    let descending = match q.get("sortDirection") {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(other) => {
-            return Err(ApiError::parameter(
-                "sortDirection",
-                format!("must be asc or desc, got {other:?}"),
-            ))
-        }
-    };
+    let order = Order::read(&q)?;
     let kind = match q.get("type") {
         None => None,
         Some("url") => Some(DocumentKind::Url),
@@ -92,14 +67,6 @@ pub async fn list(
             ))
         }
     };
-    let sort_name = if sort == DocumentSort::Name {
-        "name"
-    } else {
-        "created_at"
-    };
-    let direction = if descending { "desc" } else { "asc" };
-    let order = format!("{sort_name} {direction}");
-    let (page_size, after) = paging(&q, &order)?;
     let query = DocumentQuery {
         search: q.get("search").filter(|s| !s.is_empty()).map(str::to_owned),
         kind,
@@ -113,34 +80,22 @@ pub async fn list(
                     })
             })
             .transpose()?,
-        sort,
-        descending,
-        after,
-        page_size,
+        ..order.query()
     };
     let documents = state
         .store
         .list_documents(&principal.workspace, &query)
         .await?;
-    let (documents, has_more) = page(documents, page_size);
-    let next_cursor = documents.last().filter(|_| has_more).map(|last| {
-        let key = match sort {
-            DocumentSort::Name => dialplane_store::knowledge::fold(&last.name),
-            DocumentSort::CreatedAt => last.created_at.clone(),
-        };
-        encode_cursor(&order, &key, &last.document_id)
-    });
+    let (documents, has_more) = page(documents, order.page_size);
+    let next = documents
+        .last()
+        .filter(|_| has_more)
+        .map(|last| order.cursor_after(&last.name, &last.created_at, &last.document_id));
     let base = base_url(&state, &headers);
     Ok(Json(DocumentListEnvelope {
         success: true,
         data: documents.into_iter().map(|d| wire(d, &base)).collect(),
-        pagination: Pagination {
-            page_size,
-            has_more,
-            next_cursor,
-            sort_by: sort_name.into(),
-            sort_direction: direction.into(),
-        },
+        pagination: order.pagination(has_more, next),
     })
     .into_response())
 }
@@ -182,30 +137,6 @@ async fn document_at(
         .await?
         .ok_or_else(no_document)?;
     Ok((id, document))
-}
-
-/// `cursor` and `pageSize` of a list paged by a cursor made for `order`: the page size and the
-/// (key, id) the previous page ended at.
-fn paging(
-    q: &crate::query::Known,
-    order: &str,
-) -> Result<(u32, Option<(String, String)>), ApiError> {
-    let page_size = q
-        .integer("pageSize", 1..=MAX_PAGE_SIZE)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = q
-        .get("cursor")
-        .map(|c| decode_cursor(c, order))
-        .transpose()?;
-    Ok((page_size, after))
-}
-
-/// A page of `items` (one more than the page was read, to tell whether more follow) and whether
-/// more follow.
-fn page<T>(mut items: Vec<T>, page_size: u32) -> (Vec<T>, bool) {
-    let has_more = items.len() > page_size as usize;
-    items.truncate(page_size as usize);
-    (items, has_more)
 }
 
 /// Rename a document
@@ -454,64 +385,6 @@ pub async fn agents(
                 name: a.name,
                 tags: a.tags,
                 metadata: a.metadata,
-            })
-            .collect(),
-        pagination: CursorPagination {
-            page_size,
-            has_more,
-            next_cursor,
-        },
-    })
-    .into_response())
-}
-
-/// List groups
-///
-/// Each group an upload made, with how many documents and bytes it holds, by name.
-#[utoipa::path(get, path = "/api/public/v1/knowledge-base/groups", operation_id = "listGroups",
-    tag = "knowledge-base",
-    params(
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
-        ("pageSize" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..=100, default 30"),
-    ),
-    responses(
-        (status = 200, description = "A page of groups", body = GroupListEnvelope),
-        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
-    ),
-    security(("apiKey" = [])))]
-pub async fn groups(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let q = query.known(&["cursor", "pageSize"], &[])?;
-    let (page_size, after) = paging(&q, "groups")?;
-    let groups = state
-        .store
-        .list_groups(
-            &principal.workspace,
-            after.as_ref().map(|(key, _)| key.as_str()),
-            page_size,
-        )
-        .await?;
-    let (groups, has_more) = page(groups, page_size);
-    let next_cursor = groups.last().filter(|_| has_more).map(|last| {
-        let key = dialplane_store::knowledge::fold(&last.group.name);
-        encode_cursor("groups", &key, &last.group.group_id)
-    });
-    Ok(Json(GroupListEnvelope {
-        success: true,
-        data: groups
-            .into_iter()
-            .map(|g| GroupItem {
-                group_id: g.group.group_id,
-                name: g.group.name,
-                document_count: g.document_count,
-                bytes: g.bytes,
-                metadata: GroupMetadata {
-                    created_at: g.group.created_at,
-                    created_by: g.group.created_by,
-                },
             })
             .collect(),
         pagination: CursorPagination {

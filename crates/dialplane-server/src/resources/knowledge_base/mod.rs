@@ -3,6 +3,7 @@
 
 pub mod documents;
 mod form;
+pub mod listing;
 pub mod search;
 pub mod upload;
 pub mod urls;
@@ -88,7 +89,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::content))
         .routes(routes!(documents::text))
         .routes(routes!(documents::agents))
-        .routes(routes!(documents::groups))
+        .routes(routes!(listing::groups))
         .routes(routes!(search::search))
         .merge(
             OpenApiRouter::new()
