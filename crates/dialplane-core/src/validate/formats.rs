@@ -84,6 +84,19 @@ pub fn name(s: &str) -> Result<(), Fault> {
             "must not contain control characters",
         );
     }
+    // A name that shows nothing, or shows its characters in another order than they are, is a
+    // name two users can confuse (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`).
+    if s.chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return fault(
+            ProblemCode::InvalidFormat,
+            "must not contain text-direction overrides or isolates",
+        );
+    }
+    if s.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return fault(ProblemCode::TooShort, "must have a visible character");
+    }
     Ok(())
 }
 
@@ -283,6 +296,33 @@ pub fn sip_uri(s: &str) -> Result<(), Fault> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_must_show_something_and_in_the_order_it_is_written() {
+        assert!(name("Front desk").is_ok());
+        assert!(
+            name("مكتب الاستقبال").is_ok(),
+            "right-to-left text itself is fine"
+        );
+        assert!(
+            name("a\u{200B}b").is_ok(),
+            "an invisible character beside visible ones is kept"
+        );
+        for invisible in ["\u{200B}", " \u{FEFF} ", "\u{2060}\u{00AD}"] {
+            assert_eq!(
+                name(invisible).unwrap_err().0,
+                ProblemCode::TooShort,
+                "{invisible:?}"
+            );
+        }
+        for spoof in ["invoice\u{202E}fdp.exe", "a\u{2066}b\u{2069}"] {
+            assert_eq!(
+                name(spoof).unwrap_err().0,
+                ProblemCode::InvalidFormat,
+                "{spoof:?}"
+            );
+        }
+    }
 
     #[test]
     fn e164_accepts_plus_and_up_to_15_digits() {
