@@ -155,6 +155,10 @@ pub struct ServeArgs {
     /// Knowledge base: the most MiB of original bytes a workspace may store.
     #[arg(long, env = "DIALPLANE_KB_QUOTA_MIB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub kb_quota_mib: u64,
+    /// Fetch URL documents at all: `false` refuses every URL document at creation, without resolving
+    /// its host (air-gapped servers).
+    #[arg(long, env = "DIALPLANE_KB_URL_FETCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub kb_url_fetch: bool,
     /// Fetch URL documents from private, loopback and other non-public addresses too (tests, private
     /// deployments). Off by default: the SSRF guard refuses them.
     #[arg(long, env = "DIALPLANE_ALLOW_PRIVATE_URLS")]

@@ -88,7 +88,9 @@ impl ServeArgs {
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_minutes * 60),
             knowledge: KnowledgeOptions {
                 fetcher: dialplane_server::net::fetch::Fetcher::new(
-                    if self.allow_private_urls {
+                    if !self.kb_url_fetch {
+                        dialplane_server::net::AddressPolicy::Nothing
+                    } else if self.allow_private_urls {
                         dialplane_server::net::AddressPolicy::Any
                     } else {
                         dialplane_server::net::AddressPolicy::GlobalOnly

@@ -159,6 +159,11 @@ impl Fetcher {
     /// Whether `url` may be fetched as far as it can be told without resolving it: http or https,
     /// no user-info, and a literal address only if the policy allows it.
     pub fn check(&self, url: &url::Url) -> Result<(), FetchError> {
+        if matches!(self.policy, AddressPolicy::Nothing) {
+            return Err(FetchError::refused(
+                "this server fetches no URLs (--kb-url-fetch false)".into(),
+            ));
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError(format!(
                 "{} URLs are not fetched: only http and https",

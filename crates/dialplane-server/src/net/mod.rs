@@ -20,6 +20,9 @@ pub enum AddressPolicy {
     Any,
     /// Whatever this says (tests that need an address to count as public without one).
     Custom(Arc<dyn Fn(IpAddr) -> bool + Send + Sync>),
+    /// No URL at all, not even resolved (`--kb-url-fetch false`: air-gapped servers, and CI's
+    /// conformance run, whose generated URLs must not leave the machine).
+    Nothing,
 }
 
 impl std::fmt::Debug for AddressPolicy {
@@ -28,6 +31,7 @@ impl std::fmt::Debug for AddressPolicy {
             Self::GlobalOnly => "GlobalOnly",
             Self::Any => "Any",
             Self::Custom(_) => "Custom",
+            Self::Nothing => "Nothing",
         })
     }
 }
@@ -38,6 +42,7 @@ impl AddressPolicy {
             Self::GlobalOnly => is_global(ip),
             Self::Any => true,
             Self::Custom(allows) => allows(ip),
+            Self::Nothing => false,
         }
     }
 }

@@ -486,3 +486,36 @@ async fn a_page_is_read_in_its_charset_with_its_entities_and_a_failed_refresh_ke
     r.assert_details(400, "validation_error", &[("/url", "invalid_format")]);
     assert!(r.text.contains("is empty"), "{}", r.text);
 }
+
+/// A resolver that counts the names it is asked for, and knows none.
+struct CountingLookup(Arc<AtomicUsize>);
+
+impl Lookup for CountingLookup {
+    fn lookup(
+        &self,
+        _: &str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>
+    {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+#[tokio::test]
+async fn with_url_fetching_off_a_url_document_is_refused_without_resolving_its_host() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let app = TestApp::spawn_with(TestOptions {
+        knowledge: KnowledgeOptions::default().fetching(
+            AddressPolicy::Nothing,
+            Arc::new(CountingLookup(asked.clone())),
+            FetchLimits::default(),
+        ),
+        ..TestOptions::default()
+    })
+    .await;
+    let r = url_document(&app, "https://docs.example.test/handbook").await;
+    r.assert_details(400, "validation_error", &[("/url", "invalid_format")]);
+    assert!(r.text.contains("fetches no URLs"), "{}", r.text);
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "no name was resolved");
+    assert_eq!(app.get(DOCUMENTS).await.data(), &json!([]));
+}
