@@ -53,27 +53,32 @@ CREATE TABLE kb_texts (
     PRIMARY KEY (workspace, document_id)
 );
 
+-- `scope` is the passage's workspace and document as two tokens (`w<hex of the workspace>
+-- d<document id>`), indexed beside the text: a search matches them in the index with the words, so
+-- bm25 ranks one workspace's (or one agent's documents') passages without reading any other's.
 CREATE TABLE kb_passages (
     passage_id   INTEGER PRIMARY KEY,
     workspace    TEXT NOT NULL,
     document_id  TEXT NOT NULL,
     ordinal      INTEGER NOT NULL,
+    scope        TEXT NOT NULL,
     text         TEXT NOT NULL
 );
 
 CREATE INDEX kb_passages_by_document ON kb_passages (workspace, document_id);
 
 CREATE VIRTUAL TABLE kb_passages_fts USING fts5(
-    text, content = 'kb_passages', content_rowid = 'passage_id',
+    scope, text, content = 'kb_passages', content_rowid = 'passage_id',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 
 CREATE TRIGGER kb_passages_indexed AFTER INSERT ON kb_passages BEGIN
-    INSERT INTO kb_passages_fts (rowid, text) VALUES (new.passage_id, new.text);
+    INSERT INTO kb_passages_fts (rowid, scope, text) VALUES (new.passage_id, new.scope, new.text);
 END;
 
 CREATE TRIGGER kb_passages_unindexed AFTER DELETE ON kb_passages BEGIN
-    INSERT INTO kb_passages_fts (kb_passages_fts, rowid, text) VALUES ('delete', old.passage_id, old.text);
+    INSERT INTO kb_passages_fts (kb_passages_fts, rowid, scope, text)
+    VALUES ('delete', old.passage_id, old.scope, old.text);
 END;
 
 -- The documents each agent names (conversationConfig.agent.prompt.knowledgeBase), at the first

@@ -7,7 +7,7 @@ pub(crate) mod reads;
 mod search;
 
 pub use reads::{DocumentQuery, DocumentSort, GroupSummary};
-pub use search::{fts5_query, Hit};
+pub use search::{fts5_query, search_scope, Hit};
 
 use crate::write::{Event, Tx, WriteOp};
 use crate::{Kind, Result, StoreError};

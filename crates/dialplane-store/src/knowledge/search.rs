@@ -81,6 +81,44 @@ fn terms(q: &str) -> Vec<(String, bool)> {
     }
 }
 
+/// The FTS5 tokens of a workspace and, if given, a document: `w<hex of the workspace>` and
+/// `d<document id without dashes>`, single tokens whatever the workspace's name holds.
+pub fn search_scope(workspace: &str, document: Option<&str>) -> String {
+    let mut scope = String::with_capacity(1 + 2 * workspace.len() + 34);
+    scope.push('w');
+    for b in workspace.bytes() {
+        scope.push_str(&format!("{b:02x}"));
+    }
+    if let Some(id) = document {
+        scope.push_str(" d");
+        scope.extend(id.chars().filter(char::is_ascii_alphanumeric));
+    }
+    scope
+}
+
+/// The whole FTS5 query: the workspace's scope, the documents' if given, and `q` on the text.
+fn scoped_query(workspace: &str, documents: Option<&[String]>, q: &str) -> Option<String> {
+    let text = fts5_query(q)?;
+    let mut query = format!(
+        "scope : \"{}\" AND text : ({text})",
+        search_scope(workspace, None)
+    );
+    if let Some(ids) = documents {
+        let alternatives: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                let token = search_scope("", Some(id));
+                format!("\"{}\"", token.trim_start_matches('w').trim())
+            })
+            .collect();
+        if alternatives.is_empty() {
+            return None;
+        }
+        query = format!("{query} AND scope : ({})", alternatives.join(" OR "));
+    }
+    Some(query)
+}
+
 impl Reads {
     /// The best `limit` passages of `workspace`'s ready documents for `q`, among `documents` if
     /// given.
@@ -93,24 +131,28 @@ impl Reads {
     ) -> Result<Vec<Hit>> {
         let limit = i64::from(limit);
         let within = documents.map(|ids| serde_json::to_string(ids).unwrap_or_default());
+        if documents.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
         type Entry = (String, String, String, f64);
         let rows: Vec<Entry> = match self {
             Reads::Sqlite(pool) => {
-                let Some(query) = fts5_query(q) else {
+                let Some(query) = scoped_query(workspace, documents, q) else {
                     return Ok(Vec::new());
                 };
+                // The best passages straight from the index (a few more than asked, for those of
+                // documents no longer `ready`), then their rows.
                 sqlx::query_as(
-                    "SELECT p.document_id, d.name, p.text, -bm25(kb_passages_fts) AS score
-                     FROM kb_passages_fts
-                     JOIN kb_passages p ON p.passage_id = kb_passages_fts.rowid
+                    "SELECT p.document_id, d.name, p.text, -h.rank AS score
+                     FROM (SELECT rowid, bm25(kb_passages_fts, 0.0, 1.0) AS rank FROM kb_passages_fts
+                           WHERE kb_passages_fts MATCH $1 ORDER BY rank LIMIT $2) h
+                     JOIN kb_passages p ON p.passage_id = h.rowid
                      JOIN kb_documents d ON d.workspace = p.workspace AND d.document_id = p.document_id
-                     WHERE kb_passages_fts MATCH $1 AND p.workspace = $2 AND d.status = 'ready'
-                       AND ($3 IS NULL OR p.document_id IN (SELECT value FROM json_each($3)))
-                     ORDER BY bm25(kb_passages_fts), p.passage_id LIMIT $4",
+                     WHERE d.status = 'ready'
+                     ORDER BY h.rank, p.passage_id LIMIT $3",
                 )
                 .bind(query)
-                .bind(workspace)
-                .bind(within)
+                .bind(limit + 20)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
@@ -150,6 +192,17 @@ impl Reads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_is_scoped_to_its_workspace_and_documents_by_tokens() {
+        assert_eq!(search_scope("ab", Some("0193-aa")), "w6162 d0193aa");
+        let q = scoped_query("ab", Some(&["01-a".to_owned(), "02-b".to_owned()]), "hours").unwrap();
+        assert_eq!(
+            q,
+            r#"scope : "w6162" AND text : (("hours")) AND scope : ("d01a" OR "d02b")"#
+        );
+        assert_eq!(scoped_query("ab", Some(&[]), "hours"), None);
+    }
 
     #[test]
     fn web_search_syntax_becomes_quoted_fts5() {

@@ -133,14 +133,16 @@ impl KnowledgeTx for SqliteTx<'_> {
             self.execute(sql, params![workspace, id])?;
         }
         let Some(extracted) = text else { return Ok(()) };
+        let scope = crate::knowledge::search_scope(workspace, Some(id));
         self.execute(
             "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
             params![workspace, id, extracted.text],
         )?;
         for (ordinal, passage) in extracted.passages.iter().enumerate() {
             self.execute(
-                "INSERT INTO kb_passages (workspace, document_id, ordinal, text) VALUES (?, ?, ?, ?)",
-                params![workspace, id, signed(ordinal as u64), passage],
+                "INSERT INTO kb_passages (workspace, document_id, ordinal, scope, text)
+                 VALUES (?, ?, ?, ?, ?)",
+                params![workspace, id, signed(ordinal as u64), scope, passage],
             )?;
         }
         Ok(())
