@@ -132,14 +132,17 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// Fetches user-given URLs under an [`AddressPolicy`].
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// `None` when it could not be built: then the policy is `Nothing`.
+    client: Option<reqwest::Client>,
     policy: AddressPolicy,
     limits: FetchLimits,
 }
 
 impl Fetcher {
+    /// A fetcher under `policy`. If the guarded client cannot be built (its TLS backend fails to
+    /// start), it fails closed: it fetches nothing, rather than fetch with a client without the guard.
     pub fn new(policy: AddressPolicy, lookup: Arc<dyn Lookup>, limits: FetchLimits) -> Self {
-        let client = reqwest::Client::builder()
+        let built = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver {
@@ -147,8 +150,14 @@ impl Fetcher {
                 lookup,
             }))
             .user_agent(concat!("dialplane/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+            .build();
+        let (client, policy) = match built {
+            Ok(client) => (Some(client), policy),
+            Err(e) => {
+                tracing::error!(error = %e, "the HTTP client for URL documents could not be built: no URL will be fetched");
+                (None, AddressPolicy::Nothing)
+            }
+        };
         Self {
             client,
             policy,
@@ -206,7 +215,10 @@ impl Fetcher {
         let mut url = url::Url::parse(url).map_err(|e| FetchError(format!("not a URL: {e}")))?;
         for _ in 0..=self.limits.max_redirects {
             self.check(&url)?;
-            let response = self.client.get(url.clone()).send().await.map_err(sent)?;
+            let Some(client) = &self.client else {
+                return Err(FetchError::refused("this server fetches no URLs".into()));
+            };
+            let response = client.get(url.clone()).send().await.map_err(sent)?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
