@@ -206,26 +206,25 @@ fn flatten(schemas: &Schemas, name: &str) -> Option<Object> {
 
 /// The objects reachable from `root` through `$ref`s, `root` included.
 fn reachable(flat: &BTreeMap<String, Object>, root: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut next = vec![root.to_owned()];
-    while let Some(name) = next.pop() {
-        let Some(object) = flat.get(&name) else {
-            continue;
-        };
-        if !seen.insert(name) {
-            continue;
-        }
-        for property in object.properties.values() {
-            let mut found = Vec::new();
-            refs_in(&unwrap(property).0, &mut found);
-            next.extend(found);
-        }
-    }
-    seen
+    closure(flat, root, refs_in)
 }
 
 /// The objects a merge patch from `root` merges into: those its properties name directly.
 fn merged_into(flat: &BTreeMap<String, Object>, root: &str) -> BTreeSet<String> {
+    closure(flat, root, |property, next| {
+        if let RefOr::Ref(r) = property {
+            next.push(ref_name(r).to_owned());
+        }
+    })
+}
+
+/// The objects reached from `root`, `root` included, following what `edges` finds in each
+/// property (unwrapped).
+fn closure(
+    flat: &BTreeMap<String, Object>,
+    root: &str,
+    edges: impl Fn(&RefOr<Schema>, &mut Vec<String>),
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut next = vec![root.to_owned()];
     while let Some(name) = next.pop() {
@@ -236,9 +235,7 @@ fn merged_into(flat: &BTreeMap<String, Object>, root: &str) -> BTreeSet<String> 
             continue;
         }
         for property in object.properties.values() {
-            if let RefOr::Ref(r) = unwrap(property).0 {
-                next.push(ref_name(&r).to_owned());
-            }
+            edges(&unwrap(property).0, &mut next);
         }
     }
     seen

@@ -144,9 +144,14 @@ pub trait BlobTx: Send {
     async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()>;
 }
 
-/// The folded form of a name, for case-insensitive matching and sorting.
-pub fn fold(name: &str) -> String {
-    name.to_lowercase()
+/// A count or size as the databases' signed integers hold it.
+pub(crate) fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count or size read back from the databases' signed integers.
+pub(crate) fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Stores documents, all or none, in a group if `group_name` is given (created, or matched without
@@ -187,7 +192,10 @@ impl WriteOp for CreateDocuments {
         }
         let group = match self.group {
             None => None,
-            Some(group) => match tx.group_named(&self.workspace, &fold(&group.name)).await? {
+            Some(group) => match tx
+                .group_named(&self.workspace, &crate::fold_name(&group.name))
+                .await?
+            {
                 Some(existing) => Some(existing),
                 None => {
                     tx.insert_group(&self.workspace, &group).await?;

@@ -1,6 +1,6 @@
 //! The knowledge-base reads, once for both backends (see [`crate::reads`]).
 
-use super::{DocumentKind, DocumentStatus, Group, StoredDocument};
+use super::{unsigned, DocumentKind, DocumentStatus, Group, StoredDocument};
 use crate::reads::{on_pool, Reads};
 use crate::Result;
 use dialplane_core::CreatedBy;
@@ -31,16 +31,29 @@ pub struct DocumentQuery {
     pub page_size: u32,
 }
 
+impl DocumentQuery {
+    /// The column this order sorts by (`name_folded` or `created_at`, after `prefix`), the
+    /// comparison that continues after a key in that order, and the order's SQL keyword.
+    fn keyset(&self, prefix: &str) -> (String, &'static str, &'static str) {
+        let column = match self.sort {
+            DocumentSort::Name => "name_folded",
+            DocumentSort::CreatedAt => "created_at",
+        };
+        let (cmp, order) = if self.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        (format!("{prefix}{column}"), cmp, order)
+    }
+}
+
 /// A group with what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSummary {
     pub group: Group,
     pub document_count: u64,
     pub bytes: u64,
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 macro_rules! document_from_row {
@@ -53,11 +66,11 @@ macro_rules! document_from_row {
             name: row.try_get("name")?,
             url: row.try_get("url")?,
             file_type: row.try_get("file_type")?,
-            size_bytes: count(row.try_get("size_bytes")?),
+            size_bytes: unsigned(row.try_get("size_bytes")?),
             group_id: row.try_get("group_id")?,
             status: DocumentStatus::parse(row.try_get("status")?)?,
             status_message: row.try_get("status_message")?,
-            text_chars: count(row.try_get("text_chars")?),
+            text_chars: unsigned(row.try_get("text_chars")?),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             created_by: CreatedBy {
@@ -85,7 +98,7 @@ where
     q.push(" WHERE workspace = ").push_bind(workspace);
     if let Some(search) = &query.search {
         q.push(format_args!(" AND {find}(name_folded, "))
-            .push_bind(super::fold(search))
+            .push_bind(crate::fold_name(search))
             .push(") > 0");
     }
     if let Some(kind) = query.kind {
@@ -94,15 +107,7 @@ where
     if let Some(group) = &query.group_id {
         q.push(" AND group_id = ").push_bind(group.as_str());
     }
-    let column = match query.sort {
-        DocumentSort::Name => "name_folded",
-        DocumentSort::CreatedAt => "created_at",
-    };
-    let (cmp, order) = if query.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
+    let (column, cmp, order) = query.keyset("");
     match &query.after {
         Some((key, Some(id))) => {
             q.push(format_args!(" AND ({column}, document_id) {cmp} ("))
@@ -178,7 +183,7 @@ impl Reads {
                 .fetch_one(pool)
                 .await?
         });
-        Ok(count(bytes))
+        Ok(unsigned(bytes))
     }
 
     /// A document's original bytes (the blob seam's read).
@@ -246,15 +251,7 @@ impl Reads {
         workspace: &str,
         query: &DocumentQuery,
     ) -> Result<Vec<GroupSummary>> {
-        let column = match query.sort {
-            DocumentSort::Name => "g.name_folded",
-            DocumentSort::CreatedAt => "g.created_at",
-        };
-        let (cmp, order) = if query.descending {
-            ("<", "DESC")
-        } else {
-            (">", "ASC")
-        };
+        let (column, cmp, order) = query.keyset("g.");
         let after = match &query.after {
             Some((_, Some(_))) => format!("AND ({column}, g.group_id) {cmp} ($2, $3)"),
             Some((_, None)) => format!("AND {column} {cmp} $2 AND $3 = $3"),
@@ -298,8 +295,8 @@ impl Reads {
                                 user_email,
                             },
                         },
-                        document_count: count(documents),
-                        bytes: count(bytes),
+                        document_count: unsigned(documents),
+                        bytes: unsigned(bytes),
                     }
                 },
             )

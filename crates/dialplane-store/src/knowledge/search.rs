@@ -130,7 +130,6 @@ impl Reads {
         limit: u32,
     ) -> Result<Vec<Hit>> {
         let limit = i64::from(limit);
-        let within = documents.map(|ids| serde_json::to_string(ids).unwrap_or_default());
         if documents.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
@@ -158,6 +157,7 @@ impl Reads {
                 .await?
             }
             Reads::Postgres(pool) => {
+                let within = documents.map(|ids| serde_json::to_string(ids).unwrap_or_default());
                 sqlx::query_as(
                     "SELECT p.document_id, d.name, p.text,
                             CAST(ts_rank_cd(p.tsv, query) AS DOUBLE PRECISION) AS score

@@ -2,20 +2,12 @@
 
 use super::PgTx;
 use crate::knowledge::{
-    fold, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx, NewDocument,
-    StoredDocument,
+    signed, unsigned, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
+    NewDocument, StoredDocument,
 };
 use crate::Result;
 use async_trait::async_trait;
 use dialplane_core::CreatedBy;
-
-fn signed(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 #[async_trait]
 impl KnowledgeTx for PgTx<'_> {
@@ -49,7 +41,7 @@ impl KnowledgeTx for PgTx<'_> {
         .bind(workspace)
         .bind(&group.group_id)
         .bind(&group.name)
-        .bind(fold(&group.name))
+        .bind(crate::fold_name(&group.name))
         .bind(&group.created_at)
         .bind(&group.created_by.user_id)
         .bind(&group.created_by.user_email)
@@ -71,7 +63,7 @@ impl KnowledgeTx for PgTx<'_> {
         .bind(workspace)
         .fetch_one(&mut *self.conn)
         .await?;
-        Ok(count(bytes))
+        Ok(unsigned(bytes))
     }
 
     async fn insert_document(&mut self, workspace: &str, new: &NewDocument) -> Result<()> {
@@ -86,7 +78,7 @@ impl KnowledgeTx for PgTx<'_> {
         .bind(&d.document_id)
         .bind(d.kind.as_str())
         .bind(&d.name)
-        .bind(fold(&d.name))
+        .bind(crate::fold_name(&d.name))
         .bind(&d.url)
         .bind(&d.file_type)
         .bind(signed(d.size_bytes))
@@ -193,7 +185,7 @@ impl KnowledgeTx for PgTx<'_> {
              WHERE workspace = $4 AND document_id = $5",
         )
         .bind(name)
-        .bind(fold(name))
+        .bind(crate::fold_name(name))
         .bind(updated_at)
         .bind(workspace)
         .bind(id)

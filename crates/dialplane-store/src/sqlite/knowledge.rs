@@ -3,17 +3,13 @@
 
 use super::writer::{db, SqliteTx};
 use crate::knowledge::{
-    fold, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx, NewDocument,
-    StoredDocument,
+    signed, unsigned, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
+    NewDocument, StoredDocument,
 };
 use crate::Result;
 use async_trait::async_trait;
 use dialplane_core::CreatedBy;
 use rusqlite::{params, OptionalExtension};
-
-fn signed(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 #[async_trait]
 impl KnowledgeTx for SqliteTx<'_> {
@@ -48,7 +44,7 @@ impl KnowledgeTx for SqliteTx<'_> {
                 workspace,
                 group.group_id,
                 group.name,
-                fold(&group.name),
+                crate::fold_name(&group.name),
                 group.created_at,
                 group.created_by.user_id,
                 group.created_by.user_email,
@@ -65,7 +61,7 @@ impl KnowledgeTx for SqliteTx<'_> {
             )
             .and_then(|mut s| s.query_row(params![workspace], |r| r.get(0)))
             .map_err(db)?;
-        Ok(u64::try_from(bytes).unwrap_or(0))
+        Ok(unsigned(bytes))
     }
 
     async fn insert_document(&mut self, workspace: &str, new: &NewDocument) -> Result<()> {
@@ -80,7 +76,7 @@ impl KnowledgeTx for SqliteTx<'_> {
                 d.document_id,
                 d.kind.as_str(),
                 d.name,
-                fold(&d.name),
+                crate::fold_name(&d.name),
                 d.url,
                 d.file_type,
                 signed(d.size_bytes),
@@ -198,11 +194,11 @@ impl KnowledgeTx for SqliteTx<'_> {
                         name,
                         url,
                         file_type,
-                        size_bytes: u64::try_from(size).unwrap_or(0),
+                        size_bytes: unsigned(size),
                         group_id,
                         status: DocumentStatus::parse(&status)?,
                         status_message: message,
-                        text_chars: u64::try_from(chars).unwrap_or(0),
+                        text_chars: unsigned(chars),
                         created_at,
                         updated_at,
                         created_by: CreatedBy {
@@ -225,7 +221,7 @@ impl KnowledgeTx for SqliteTx<'_> {
         self.execute(
             "UPDATE kb_documents SET name = ?, name_folded = ?, updated_at = ?
              WHERE workspace = ? AND document_id = ?",
-            params![name, fold(name), updated_at, workspace, id],
+            params![name, crate::fold_name(name), updated_at, workspace, id],
         )?;
         Ok(())
     }

@@ -10,6 +10,7 @@ use crate::query::{dry_run, Query};
 use crate::resources::agents::listing::{
     encode_cursor, parse_query, sort_by_name, sort_direction_name,
 };
+use crate::resources::write_answered;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,8 +22,8 @@ pub use dialplane_api::agents::{
 use dialplane_core::validate::validate_create;
 use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
 use dialplane_store::{
-    Change, CreateAgent, DeleteAgent, Idempotency, Idempotent, IdempotentWrite, Principal,
-    Recorded, Rejection, StoredAgent, Transform, UpdateAgent, Updated,
+    Change, CreateAgent, DeleteAgent, Idempotency, Principal, Recorded, Rejection, StoredAgent,
+    Transform, UpdateAgent, Updated,
 };
 use std::sync::Arc;
 
@@ -125,23 +126,15 @@ pub async fn store_new(
         let stored = state.store.write(create).await?;
         return Ok(written(StatusCode::OK, stored, true));
     }
-    let Some(idempotency) = idempotency else {
-        let stored = state.store.write(create).await?;
-        return Ok(recorded_response(created_answer(&stored), false));
-    };
-    let created = state
-        .store
-        .write(IdempotentWrite {
-            workspace,
-            idempotency,
-            op: create,
-            answer: Arc::new(created_answer),
-        })
-        .await?;
-    Ok(match created {
-        Idempotent::Fresh { answer, .. } => recorded_response(answer, false),
-        Idempotent::Replayed(first) => recorded_response(first, true),
-    })
+    let (response, _) = write_answered(
+        state,
+        &workspace,
+        create,
+        idempotency,
+        Arc::new(created_answer),
+    )
+    .await?;
+    Ok(response)
 }
 
 /// The answer to a create: 201 with the agent, its `ETag` and its `Location`. It is recorded with
@@ -160,27 +153,6 @@ pub fn created_answer(stored: &StoredAgent) -> Recorded {
         ],
         body,
     }
-}
-
-/// A recorded answer as a response, marked `Idempotent-Replayed: true` if it answers the same
-/// request again.
-pub fn recorded_response(answer: Recorded, replayed: bool) -> Response {
-    let mut response = Response::new(axum::body::Body::from(answer.body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    for (name, value) in &answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    if replayed {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
 }
 
 /// The answer to a write: the agent with its `ETag`, or, for a dry run, what would be stored, marked

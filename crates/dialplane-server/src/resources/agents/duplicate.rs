@@ -75,9 +75,7 @@ pub async fn duplicate(
             .idempotent_answer(&principal.workspace, idempotency)
             .await?
         {
-            return Ok(crate::resources::agents::crud::recorded_response(
-                first, true,
-            ));
+            return Ok(crate::resources::recorded_response(first, true));
         }
     }
     let source = state

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialplane_api::agents::Pagination;
 use dialplane_api::knowledge_base::{GroupItem, GroupListEnvelope, GroupMetadata};
-use dialplane_store::knowledge::fold;
 use dialplane_store::{DocumentQuery, DocumentSort};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 30;
@@ -90,7 +89,7 @@ impl Order {
             return Err(ApiError::parameter("cursor", "holds a NUL character"));
         }
         match self.sort {
-            DocumentSort::Name => Ok((fold(cursor), None)),
+            DocumentSort::Name => Ok((dialplane_store::fold_name(cursor), None)),
             DocumentSort::CreatedAt => chrono::DateTime::parse_from_rfc3339(cursor)
                 .map(|t| {
                     let direction = if self.descending {
@@ -129,7 +128,7 @@ impl Order {
     /// The cursor after an item named `name`, created at `created_at`, of id `id`.
     pub fn cursor_after(&self, name: &str, created_at: &str, id: &str) -> String {
         let key = match self.sort {
-            DocumentSort::Name => fold(name),
+            DocumentSort::Name => dialplane_store::fold_name(name),
             DocumentSort::CreatedAt => created_at.to_owned(),
         };
         encode_cursor(&self.name(), &key, id)

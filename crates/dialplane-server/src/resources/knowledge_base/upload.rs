@@ -7,7 +7,7 @@ use super::{base_url, wire, MAX_TEXT_CHARS};
 use crate::auth::Writer;
 use crate::error::{mib, ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{idempotency, JsonObject};
-use crate::resources::agents::crud::recorded_response;
+use crate::resources::write_answered;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,8 +17,8 @@ use dialplane_api::Envelope;
 use dialplane_core::{CreatedBy, Pointer, ProblemCode, Problems};
 use dialplane_extract::FileType;
 use dialplane_store::{
-    CreateDocuments, CreatedDocuments, DocumentKind, DocumentStatus, Extracted, Group, Idempotent,
-    IdempotentWrite, NewDocument, Recorded, StoredDocument,
+    CreateDocuments, CreatedDocuments, DocumentKind, DocumentStatus, Extracted, Group, NewDocument,
+    Recorded, StoredDocument,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -80,43 +80,34 @@ pub async fn text_document(
         documents: vec![document],
         quota_bytes: state.knowledge.quota_bytes,
     };
-    let base = base_url(&state, &headers);
-    store(&state, create, idempotency, move |created| {
-        let document = created.documents.first().cloned().map(|d| wire(d, &base));
-        created_answer(&Envelope::of(document))
-    })
-    .await
+    let answer = one_document(base_url(&state, &headers));
+    let (response, _) = store(&state, create, idempotency, answer).await?;
+    Ok(response)
 }
 
-/// Runs `create` (at most once per `Idempotency-Key`) and answers what `answer` makes of it: the
-/// same bytes again for a retry.
+/// The answer to a create of one document: 201 with it.
+pub(super) fn one_document(base: String) -> impl Fn(&CreatedDocuments) -> Recorded + Send + Sync {
+    move |created| {
+        let document = created.documents.first().cloned().map(|d| wire(d, &base));
+        created_answer(&Envelope::of(document))
+    }
+}
+
+/// Runs `create` (at most once per `Idempotency-Key`) and answers what `answer` makes of it;
+/// counts what it stored. The documents, when this request stored them.
 pub(super) async fn store(
     state: &AppState,
     create: CreateDocuments,
     idempotency: Option<dialplane_store::Idempotency>,
     answer: impl Fn(&CreatedDocuments) -> Recorded + Send + Sync + 'static,
-) -> Result<Response, ApiError> {
-    let Some(idempotency) = idempotency else {
-        let created = state.store.write(create).await?;
+) -> Result<(Response, Option<CreatedDocuments>), ApiError> {
+    let workspace = create.workspace.clone();
+    let (response, created) =
+        write_answered(state, &workspace, create, idempotency, Arc::new(answer)).await?;
+    if let Some(created) = &created {
         state.metrics.documents_stored(&created.documents);
-        return Ok(recorded_response(answer(&created), false));
-    };
-    let created = state
-        .store
-        .write(IdempotentWrite {
-            workspace: create.workspace.clone(),
-            idempotency,
-            op: create,
-            answer: Arc::new(answer),
-        })
-        .await?;
-    Ok(match created {
-        Idempotent::Fresh { answer, output } => {
-            state.metrics.documents_stored(&output.documents);
-            recorded_response(answer, false)
-        }
-        Idempotent::Replayed(first) => recorded_response(first, true),
-    })
+    }
+    Ok((response, created))
 }
 
 /// 201 with `body` as JSON.
@@ -333,6 +324,7 @@ pub async fn upload(
         })
     })
     .await
+    .map(|(response, _)| response)
 }
 
 /// What was wrong with an upload's files, for the status of its answer.

@@ -2,7 +2,7 @@
 //! `ready` or `failed`; fetched again on `refresh`; a fetch a stop cut short is taken up again at
 //! the next start.
 
-use super::upload::{created_answer, extract_text, store, string_fields};
+use super::upload::{extract_text, one_document, store, string_fields};
 use super::{base_url, parse_document_id, wire};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
@@ -92,14 +92,10 @@ pub async fn create_url(
         }],
         quota_bytes: state.knowledge.quota_bytes,
     };
-    let base = base_url(&state, &headers);
-    let response = store(&state, create, idempotency, move |created| {
-        let document = created.documents.first().cloned().map(|d| wire(d, &base));
-        created_answer(&Envelope::of(document))
-    })
-    .await?;
+    let answer = one_document(base_url(&state, &headers));
+    let (response, created) = store(&state, create, idempotency, answer).await?;
     // A replayed answer names the document its first request made (and fetched).
-    if response.headers().get("idempotent-replayed").is_none() {
+    if created.is_some() {
         spawn_fetch(&state, workspace, id, url);
     }
     Ok(response)
