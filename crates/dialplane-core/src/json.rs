@@ -48,11 +48,27 @@ pub fn fingerprint(value: &Value) -> String {
 
 /// The SHA-256 of `bytes`, in hex.
 pub fn digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut digester = Digester::default();
+    digester.update(bytes);
+    digester.finish()
+}
+
+/// The SHA-256 of bytes given piece by piece (as they stream in), in hex: what [`digest`] gives
+/// for them all at once.
+#[derive(Default, Clone)]
+pub struct Digester(sha2::Sha256);
+
+impl Digester {
+    pub fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    pub fn finish(self) -> String {
+        sha2::Digest::finalize(self.0)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// The JSON type of a value, as used in messages.

@@ -6,9 +6,9 @@ use std::io::{Cursor, Read};
 
 const DOCUMENT: &str = "word/document.xml";
 
-/// Whether `bytes` are a ZIP holding `word/document.xml`.
-pub fn is_docx(bytes: &[u8]) -> bool {
-    zip::ZipArchive::new(Cursor::new(bytes)).is_ok_and(|mut zip| zip.by_name(DOCUMENT).is_ok())
+/// Whether `file` is a ZIP holding `word/document.xml`.
+pub fn is_docx(file: impl Read + std::io::Seek) -> bool {
+    zip::ZipArchive::new(file).is_ok_and(|mut zip| zip.by_name(DOCUMENT).is_ok())
 }
 
 /// The document's paragraphs in order, one a line; `inflated` caps the XML's size (a zip bomb is

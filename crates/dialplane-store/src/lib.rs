@@ -30,9 +30,9 @@ pub use idempotency::{
 };
 pub use keys::{CreateFirstKey, CreateKey, KeyRecord, NewKey, Principal, RevokeKey};
 pub use knowledge::{
-    CompleteFetch, CreateDocuments, CreatedDocuments, DeleteDocument, DocumentKind, DocumentQuery,
-    DocumentSort, DocumentStatus, Extracted, FetchOutcome, Group, GroupSummary, Hit, NewDocument,
-    RenameDocument, StartRefresh, StoredDocument,
+    Blob, CompleteFetch, CreateDocuments, CreatedDocuments, DeleteDocument, DocumentKind,
+    DocumentQuery, DocumentSort, DocumentStatus, Extracted, FetchOutcome, Group, GroupSummary, Hit,
+    NewDocument, RenameDocument, Spool, StartRefresh, StoredDocument,
 };
 pub use store::{Observer, Store};
 pub use url::{BadDatabaseUrl, DatabaseUrl};

@@ -152,6 +152,12 @@ pub struct ServeArgs {
     /// Knowledge base: the most files one upload may carry.
     #[arg(long, env = "DIALPLANE_KB_MAX_FILES", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub kb_max_files: u64,
+    /// Knowledge base: the MiB of uploaded files the server reads back, extracts and stores at
+    /// once, all uploads together; the others wait, their files spooled in the temporary directory
+    /// (`TMPDIR`). Bounds an upload burst's memory (about two to three times this); the SQLite writer
+    /// stores one upload at a time, so more rarely makes uploads faster.
+    #[arg(long, env = "DIALPLANE_KB_UPLOAD_MEMORY_MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub kb_upload_memory_mib: u64,
     /// Knowledge base: the most MiB of original bytes a workspace may store.
     #[arg(long, env = "DIALPLANE_KB_QUOTA_MIB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub kb_quota_mib: u64,

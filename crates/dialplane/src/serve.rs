@@ -4,7 +4,7 @@ use crate::app::{App, AppConfig};
 use crate::cli::{LogFormat, ServeArgs};
 use dialplane_core::{ApiKey, CreatedBy, Rules, Scope};
 use dialplane_server::cache::CacheOptions;
-use dialplane_server::resources::knowledge_base::KnowledgeOptions;
+use dialplane_server::resources::knowledge_base::{KnowledgeOptions, UploadBudget};
 use dialplane_server::HttpOptions;
 use dialplane_store::{NewKey, Store, StoreOptions};
 use std::time::Duration;
@@ -101,6 +101,7 @@ impl ServeArgs {
                 max_file_bytes: usize::try_from(self.kb_max_file_mib << 20)?,
                 max_files: usize::try_from(self.kb_max_files)?,
                 quota_bytes: self.kb_quota_mib << 20,
+                upload_memory: UploadBudget::new(self.kb_upload_memory_mib << 20),
                 public_url: match &self.public_url {
                     Some(url) => Some(public_url(url)?),
                     None => None,

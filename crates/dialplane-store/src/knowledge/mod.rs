@@ -3,9 +3,11 @@
 //! runs are [`KnowledgeTx`] (rows) and [`BlobTx`] (original bytes: the seam an object store would
 //! plug into); the writes are [`CreateDocuments`], [`RenameDocument`] and [`DeleteDocument`].
 
+mod blob;
 pub(crate) mod reads;
 mod search;
 
+pub use blob::{Blob, Spool};
 pub use reads::{DocumentQuery, DocumentSort, GroupSummary};
 pub use search::{fts5_query, search_scope, Hit};
 
@@ -76,16 +78,25 @@ pub struct StoredDocument {
 pub struct NewDocument {
     pub document: StoredDocument,
     /// The original bytes (none for a URL document not fetched yet).
-    pub bytes: Option<bytes::Bytes>,
+    pub bytes: Option<Blob>,
     /// The extracted text and its passages (none unless `ready`).
     pub text: Option<Arc<Extracted>>,
 }
 
-/// A document's text, and that text cut into passages.
+/// A document's text, and that text cut into passages (byte ranges of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     pub text: String,
-    pub passages: Vec<String>,
+    pub passages: Vec<std::ops::Range<usize>>,
+}
+
+impl Extracted {
+    /// The passages' text, in order (a range that is not of the text is skipped).
+    pub fn passages(&self) -> impl Iterator<Item = &str> {
+        self.passages
+            .iter()
+            .filter_map(|r| self.text.get(r.clone()))
+    }
 }
 
 /// A group of documents: what an upload's `groupName` names.
@@ -140,7 +151,7 @@ pub trait KnowledgeTx: Send {
 /// the row, so a backup holds them and a crash leaves no orphan).
 #[async_trait]
 pub trait BlobTx: Send {
-    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()>;
+    async fn put_blob(&mut self, workspace: &str, id: &str, blob: &Blob) -> Result<()>;
     async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()>;
 }
 
@@ -357,8 +368,9 @@ impl WriteOp for CompleteFetch {
                 text,
             } => {
                 tx.delete_blob(&self.workspace, &self.id).await?;
-                tx.put_blob(&self.workspace, &self.id, &bytes).await?;
                 document.size_bytes = bytes.len() as u64;
+                tx.put_blob(&self.workspace, &self.id, &Blob::Memory(bytes))
+                    .await?;
                 document.file_type = Some(file_type);
                 match text {
                     Ok(extracted) => {

@@ -2,10 +2,10 @@
 
 use super::PgTx;
 use crate::knowledge::{
-    signed, unsigned, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
+    signed, unsigned, Blob, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
     NewDocument, StoredDocument,
 };
-use crate::Result;
+use crate::{Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::CreatedBy;
 
@@ -151,7 +151,7 @@ impl KnowledgeTx for PgTx<'_> {
         .bind(workspace)
         .bind(id)
         .bind(&ordinals)
-        .bind(&extracted.passages)
+        .bind(extracted.passages().collect::<Vec<_>>())
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -239,11 +239,16 @@ impl KnowledgeTx for PgTx<'_> {
 
 #[async_trait]
 impl BlobTx for PgTx<'_> {
-    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()> {
+    async fn put_blob(&mut self, workspace: &str, id: &str, blob: &Blob) -> Result<()> {
+        // A spooled file is read now, inside the transaction: one file's bytes at a time.
+        let bytes = blob
+            .bytes()
+            .await
+            .map_err(|e| StoreError::Internal(format!("reading a spooled upload: {e}")))?;
         sqlx::query("INSERT INTO kb_blobs (workspace, document_id, content) VALUES ($1, $2, $3)")
             .bind(workspace)
             .bind(id)
-            .bind(bytes)
+            .bind(bytes.as_ref())
             .execute(&mut *self.conn)
             .await?;
         Ok(())

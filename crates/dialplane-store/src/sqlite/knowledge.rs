@@ -3,10 +3,10 @@
 
 use super::writer::{db, SqliteTx};
 use crate::knowledge::{
-    signed, unsigned, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
+    signed, unsigned, Blob, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
     NewDocument, StoredDocument,
 };
-use crate::Result;
+use crate::{Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::CreatedBy;
 use rusqlite::{params, OptionalExtension};
@@ -134,7 +134,7 @@ impl KnowledgeTx for SqliteTx<'_> {
             "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
             params![workspace, id, extracted.text],
         )?;
-        for (ordinal, passage) in extracted.passages.iter().enumerate() {
+        for (ordinal, passage) in extracted.passages().enumerate() {
             self.execute(
                 "INSERT INTO kb_passages (workspace, document_id, ordinal, scope, text)
                  VALUES (?, ?, ?, ?, ?)",
@@ -277,11 +277,37 @@ impl KnowledgeTx for SqliteTx<'_> {
 
 #[async_trait]
 impl BlobTx for SqliteTx<'_> {
-    async fn put_blob(&mut self, workspace: &str, id: &str, bytes: &[u8]) -> Result<()> {
-        self.execute(
-            "INSERT INTO kb_blobs (workspace, document_id, content) VALUES (?, ?, ?)",
-            params![workspace, id, bytes],
-        )?;
+    async fn put_blob(&mut self, workspace: &str, id: &str, blob: &Blob) -> Result<()> {
+        match blob {
+            Blob::Memory(bytes) => {
+                self.execute(
+                    "INSERT INTO kb_blobs (workspace, document_id, content) VALUES (?, ?, ?)",
+                    params![workspace, id, bytes.as_ref()],
+                )?;
+            }
+            // Streamed from the file into the row through SQLite's incremental blob I/O: the
+            // bytes never sit in memory whole.
+            Blob::Spooled(spool) => {
+                self.execute(
+                    "INSERT INTO kb_blobs (workspace, document_id, content) VALUES (?, ?, zeroblob(?))",
+                    params![workspace, id, signed(spool.len())],
+                )?;
+                let row = self.conn.last_insert_rowid();
+                let mut content = self
+                    .conn
+                    .blob_open(
+                        rusqlite::DatabaseName::Main,
+                        "kb_blobs",
+                        "content",
+                        row,
+                        false,
+                    )
+                    .map_err(db)?;
+                spool
+                    .copy_to(&mut content)
+                    .map_err(|e| StoreError::Internal(format!("reading a spooled upload: {e}")))?;
+            }
+        }
         Ok(())
     }
 

@@ -1,11 +1,16 @@
 //! Reading an upload's `multipart/form-data` body as it streams in: the group's name and each
-//! file, within the route's own limits (each file past its own limit counted, not kept).
+//! file, within the route's own limits (each file past its own limit counted, not kept). Files are
+//! spooled to anonymous temporary files (in `$TMPDIR`) as they arrive, so an upload holds none of
+//! its files in memory while it is read or while it waits for its turn to be stored.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::extract::Request;
 use axum::http::header;
 use dialplane_core::{Pointer, ProblemCode, Problems};
+use dialplane_store::Spool;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 
 /// The most bytes of the `groupName` part.
 const MAX_GROUP_FIELD_BYTES: usize = 4096;
@@ -14,9 +19,12 @@ const MAX_GROUP_FIELD_BYTES: usize = 4096;
 pub(super) struct Part {
     pub name: String,
     pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
+    /// Its bytes, if it is within the size limit.
+    pub spool: Option<Arc<Spool>>,
     /// Bytes the part had in all (past the limit, they were counted and dropped).
     pub size: usize,
+    /// The SHA-256 of every byte of the part, in hex.
+    pub sha256: String,
 }
 
 /// Reads the form: the group's name (checked) and each file, past its size limit only counted.
@@ -50,7 +58,6 @@ pub(super) async fn read_form(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(over());
     }
-    let expected = declared.map_or(0, |n| n as usize);
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
     let mut form = multer::Multipart::with_constraints(
@@ -70,7 +77,7 @@ pub(super) async fn read_form(
         match field.name().unwrap_or("") {
             "groupName" => {
                 let at = Pointer::root().key("groupName");
-                let (bytes, size) = read_part(field, MAX_GROUP_FIELD_BYTES, 0, over).await?;
+                let (bytes, size) = read_field(field, MAX_GROUP_FIELD_BYTES, over).await?;
                 if group_name.is_some() {
                     problems.push(
                         &at,
@@ -100,13 +107,13 @@ pub(super) async fn read_form(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
                     .unwrap_or_default();
                 let content_type = field.content_type().map(|m| m.to_string());
-                let (bytes, size) =
-                    read_part(field, options.max_file_bytes, expected, over).await?;
+                let (spool, size, sha256) = spool_part(field, options.max_file_bytes, over).await?;
                 parts.push(Part {
                     name,
                     content_type,
-                    bytes,
+                    spool,
                     size,
+                    sha256,
                 });
             }
             other => problems.push(
@@ -147,36 +154,56 @@ pub(super) async fn read_form(
     Ok((group_name.unwrap_or_default(), parts, problems))
 }
 
-/// A part's bytes up to `keep` (the rest counted, not kept) and its size in all.
-async fn read_part(
+/// A field's bytes up to `keep` (the rest counted, not kept) and its size in all.
+async fn read_field(
     mut field: multer::Field<'_>,
     keep: usize,
-    expected: usize,
     over: impl Fn() -> ApiError,
 ) -> Result<(Vec<u8>, usize), ApiError> {
-    // Room for what the body's length says may come (no doubling past it), at most the limit.
-    let mut bytes = Vec::with_capacity(expected.min(keep));
+    let mut bytes = Vec::new();
     let mut size = 0usize;
-    loop {
-        match field.chunk().await {
-            Ok(Some(chunk)) => {
-                size += chunk.len();
-                if size <= keep {
-                    // Copied: the chunk may be a slice of a much larger read buffer.
-                    bytes.extend_from_slice(&chunk);
-                } else {
-                    bytes = Vec::new();
-                }
-            }
-            Ok(None) => {
-                if bytes.capacity() > 2 * bytes.len() + 4096 {
-                    bytes.shrink_to_fit();
-                }
-                return Ok((bytes, size));
-            }
-            Err(e) => return Err(form_error(e, &over)),
+    while let Some(chunk) = field.chunk().await.map_err(|e| form_error(e, &over))? {
+        size += chunk.len();
+        if size <= keep {
+            bytes.extend_from_slice(&chunk);
         }
     }
+    Ok((bytes, size))
+}
+
+/// A file part written to a temporary file as it streams in, if it is within `keep` bytes (past
+/// that, counted and dropped); its size in all and the SHA-256 of its bytes.
+async fn spool_part(
+    mut field: multer::Field<'_>,
+    keep: usize,
+    over: impl Fn() -> ApiError,
+) -> Result<(Option<Arc<Spool>>, usize, String), ApiError> {
+    let spool_failed = |e: std::io::Error| {
+        ApiError::internal(format!(
+            "an upload could not be spooled to a temporary file: {e}"
+        ))
+    };
+    let mut file = Some(tokio::fs::File::from_std(
+        tempfile::tempfile().map_err(spool_failed)?,
+    ));
+    let mut digest = dialplane_core::json::Digester::default();
+    let mut size = 0usize;
+    while let Some(chunk) = field.chunk().await.map_err(|e| form_error(e, &over))? {
+        size += chunk.len();
+        digest.update(&chunk);
+        match &mut file {
+            Some(f) if size <= keep => f.write_all(&chunk).await.map_err(spool_failed)?,
+            _ => file = None,
+        }
+    }
+    let spool = match file {
+        Some(mut f) => {
+            f.flush().await.map_err(spool_failed)?;
+            Some(Arc::new(Spool::new(f.into_std().await, size as u64)))
+        }
+        None => None,
+    };
+    Ok((spool, size, digest.finish()))
 }
 
 fn form_error(e: multer::Error, over: impl Fn() -> ApiError) -> ApiError {

@@ -35,6 +35,9 @@ pub struct KnowledgeOptions {
     /// Extractions at once: a hostile file that runs past its time limit keeps a thread until it
     /// ends, so their number is bounded.
     pub extractions: Arc<tokio::sync::Semaphore>,
+    /// The file bytes uploads may be reading, extracting and storing at once
+    /// (`--kb-upload-memory-mib`); the others wait with their files spooled on disk.
+    pub upload_memory: UploadBudget,
     /// Fetches URL documents, under the SSRF guard (`--allow-private-urls` lifts it).
     pub fetcher: crate::net::fetch::Fetcher,
 }
@@ -54,6 +57,68 @@ impl KnowledgeOptions {
     }
 }
 
+/// A bound on the file bytes that uploads work on in memory at once. An upload reserves its files'
+/// size before it reads them back from their spool, and keeps it until it is answered; one larger
+/// than the whole budget reserves all of it and so runs alone.
+#[derive(Clone)]
+pub struct UploadBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    kib: u32,
+}
+
+impl UploadBudget {
+    pub fn new(bytes: u64) -> Self {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
+            kib,
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free, and holds them until dropped.
+    pub async fn reserve(&self, bytes: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.kib);
+        self.permits
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .expect("the upload budget's semaphore is never closed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UploadBudget;
+    use std::time::Duration;
+
+    /// Whether `reserve(bytes)` is granted without waiting (a zero timeout polls it once first).
+    async fn granted_now(budget: &UploadBudget, bytes: u64) -> bool {
+        tokio::time::timeout(Duration::ZERO, budget.reserve(bytes))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn uploads_past_the_budget_wait_and_one_larger_than_it_runs_alone() {
+        let budget = UploadBudget::new(8 << 20);
+        let five = budget.reserve(5 << 20).await;
+        assert!(granted_now(&budget, 3 << 20).await, "3 MiB more fits");
+        assert!(!granted_now(&budget, 4 << 20).await, "4 MiB more must wait");
+        drop(five);
+        let all = budget.reserve(50 << 20).await;
+        assert!(
+            !granted_now(&budget, 1).await,
+            "a larger one holds the whole budget"
+        );
+        drop(all);
+        assert!(granted_now(&budget, 8 << 20).await);
+    }
+}
+
 /// The most characters of a text document.
 pub const MAX_TEXT_CHARS: usize = 1_000_000;
 /// The body limit of the text route.
@@ -68,6 +133,7 @@ impl Default for KnowledgeOptions {
             public_url: None,
             extraction: dialplane_extract::Limits::default(),
             extractions: Arc::new(tokio::sync::Semaphore::new(4)),
+            upload_memory: UploadBudget::new(8 << 20),
             fetcher: crate::net::fetch::Fetcher::new(
                 crate::net::AddressPolicy::GlobalOnly,
                 Arc::new(crate::net::fetch::SystemLookup),

@@ -17,8 +17,8 @@ use dialplane_api::Envelope;
 use dialplane_core::{CreatedBy, Pointer, ProblemCode, Problems};
 use dialplane_extract::FileType;
 use dialplane_store::{
-    CreateDocuments, CreatedDocuments, DocumentKind, DocumentStatus, Extracted, Group, NewDocument,
-    Recorded, StoredDocument,
+    Blob, CreateDocuments, CreatedDocuments, DocumentKind, DocumentStatus, Extracted, Group,
+    NewDocument, Recorded, Spool, StoredDocument,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -72,8 +72,8 @@ pub async fn text_document(
         ));
     };
     let idempotency = idempotency(&headers, &request, state.idempotency_ttl)?;
-    let bytes = bytes::Bytes::from(text.into_bytes());
-    let document = new_document(&state, &principal.user, name, FileType::Txt, bytes).await;
+    let blob = Blob::Memory(bytes::Bytes::from(text.into_bytes()));
+    let document = new_document(&state, &principal.user, name, FileType::Txt, blob).await?;
     let create = CreateDocuments {
         workspace: principal.workspace.clone(),
         group: None,
@@ -156,18 +156,29 @@ pub(super) fn string_fields<const N: usize>(
     })
 }
 
-/// The text of `bytes` and its passages, extracted on a blocking thread (a bounded number at once),
-/// or why it cannot be had.
+/// The text of `blob` and its passages, extracted on a blocking thread (a bounded number at once),
+/// or why it cannot be had. A spooled blob is read on that thread and freed there.
 pub(super) async fn extract_text(
     state: &AppState,
     file_type: FileType,
-    bytes: bytes::Bytes,
-) -> Result<Arc<Extracted>, String> {
+    blob: Blob,
+) -> Result<Result<Arc<Extracted>, String>, ApiError> {
     let limits = state.knowledge.extraction;
     let text = {
         let _permit = state.knowledge.extractions.acquire().await;
         let started = std::time::Instant::now();
-        let text = dialplane_extract::extract(file_type, bytes, limits).await;
+        let text = match blob {
+            Blob::Memory(bytes) => dialplane_extract::extract(file_type, bytes, limits).await,
+            Blob::Spooled(spool) => {
+                let len = usize::try_from(spool.len()).unwrap_or(usize::MAX);
+                let load = move |buf: &mut [u8]| spool.read_into(buf);
+                dialplane_extract::extract_loaded(file_type, len, load, limits)
+                    .await
+                    .map_err(|e| {
+                        ApiError::internal(format!("a spooled upload could not be read back: {e}"))
+                    })?
+            }
+        };
         let outcome = if text.is_ok() { "ok" } else { "failed" };
         state
             .metrics
@@ -178,34 +189,37 @@ pub(super) async fn extract_text(
             })
             .observe(started.elapsed().as_secs_f64());
         text
-    }
-    .map_err(|failure| failure.0)?;
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(failure) => return Ok(Err(failure.0)),
+    };
     let passages =
         dialplane_store::cpu::run(text.len() >= 1 << 20, || dialplane_extract::passages(&text));
-    Ok(Arc::new(Extracted { text, passages }))
+    Ok(Ok(Arc::new(Extracted { text, passages })))
 }
 
-/// A document of `bytes`, its text extracted now (a file whose text cannot be had is `failed`).
+/// A document of `blob`, its text extracted now (a file whose text cannot be had is `failed`).
 async fn new_document(
     state: &AppState,
     user: &CreatedBy,
     name: String,
     file_type: FileType,
-    bytes: bytes::Bytes,
-) -> NewDocument {
-    let (status, status_message, text) = match extract_text(state, file_type, bytes.clone()).await {
+    blob: Blob,
+) -> Result<NewDocument, ApiError> {
+    let (status, status_message, text) = match extract_text(state, file_type, blob.clone()).await? {
         Ok(text) => (DocumentStatus::Ready, None, Some(text)),
         Err(why) => (DocumentStatus::Failed, Some(why), None),
     };
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
-    NewDocument {
+    Ok(NewDocument {
         document: StoredDocument {
             document_id: uuid::Uuid::now_v7().to_string(),
             kind: DocumentKind::File,
             name: name.trim().to_owned(),
             url: None,
             file_type: Some(file_type.wire().to_owned()),
-            size_bytes: bytes.len() as u64,
+            size_bytes: blob.len(),
             group_id: None,
             status,
             status_message,
@@ -214,9 +228,9 @@ async fn new_document(
             updated_at: now,
             created_by: user.clone(),
         },
-        bytes: Some(bytes),
+        bytes: Some(blob),
         text,
-    }
+    })
 }
 
 /// Upload files into a group
@@ -258,7 +272,7 @@ pub async fn upload(
                     "name": p.name,
                     "contentType": p.content_type,
                     "size": p.size,
-                    "sha256": dialplane_core::json::digest(&p.bytes),
+                    "sha256": p.sha256,
                 })
             })
             .collect();
@@ -268,23 +282,21 @@ pub async fn upload(
         None
     };
     let options = &state.knowledge;
+    // From here the files are read back into memory: within the servers' budget for that.
+    let in_memory: u64 = parts
+        .iter()
+        .filter_map(|p| p.spool.as_ref().map(|s| s.len()))
+        .sum();
+    let _budget = options.upload_memory.reserve(in_memory).await;
     let used = state.store.stored_bytes(&principal.workspace).await?;
-    let (typed, statuses) = check_files(options, used, parts, &mut problems);
+    let (typed, statuses) = check_files(options, used, parts, &mut problems).await?;
     if !problems.is_empty() {
         return Err(refused(options, used, &statuses, problems));
     }
+    // One file at a time: its bytes are read back, its text extracted, and its bytes dropped.
     let mut documents = Vec::with_capacity(typed.len());
-    for (name, file_type, bytes) in typed {
-        documents.push(
-            new_document(
-                &state,
-                &principal.user,
-                name,
-                file_type,
-                bytes::Bytes::from(bytes),
-            )
-            .await,
-        );
+    for (name, file_type, blob) in typed {
+        documents.push(new_document(&state, &principal.user, name, file_type, blob).await?);
     }
     let now = dialplane_core::agent::timestamp(chrono::Utc::now());
     let group = Group {
@@ -338,18 +350,19 @@ struct Statuses {
 /// Every problem of every file, each at `/files/<i>`: over the size limit, past the quota (from the
 /// first file that would pass it, as far as it can be told before the write, which checks again),
 /// a name that is none, a type not taken, bytes that are not of their type. The files that pass.
-fn check_files(
+/// Each file's bytes are read back to tell its type, one file at a time.
+async fn check_files(
     options: &super::KnowledgeOptions,
     used: u64,
     parts: Vec<super::form::Part>,
     problems: &mut Problems,
-) -> (Vec<(String, FileType, Vec<u8>)>, Statuses) {
+) -> Result<(Vec<(String, FileType, Blob)>, Statuses), ApiError> {
     let mut statuses = Statuses::default();
     let mut typed = Vec::with_capacity(parts.len());
     let mut total = used;
     for (i, part) in parts.into_iter().enumerate() {
         let at = Pointer::root().key("files").index(i);
-        if part.size > options.max_file_bytes {
+        let Some(spool) = part.spool.filter(|_| part.size <= options.max_file_bytes) else {
             statuses.too_large += 1;
             problems.push(
                 &at,
@@ -362,7 +375,7 @@ fn check_files(
                 ),
             );
             continue;
-        }
+        };
         total += part.size as u64;
         statuses.adding += part.size as u64;
         if total > options.quota_bytes {
@@ -388,8 +401,8 @@ fn check_files(
         if let Err((code, message)) = dialplane_core::validate::check_name(&part.name) {
             problems.push(&at, code, format!("file name {message}"));
         }
-        match dialplane_extract::sniff(&part.name, &part.bytes) {
-            Ok(file_type) => typed.push((part.name, file_type, part.bytes)),
+        match sniff(&part.name, &spool).await? {
+            Ok(file_type) => typed.push((part.name, file_type, Blob::Spooled(spool))),
             Err(dialplane_extract::Refusal::UnsupportedType(why)) => {
                 problems.push(&at, ProblemCode::UnsupportedType, why)
             }
@@ -398,7 +411,25 @@ fn check_files(
             }
         }
     }
-    (typed, statuses)
+    Ok((typed, statuses))
+}
+
+/// The type of the spooled file named `name`, read on a blocking thread a piece at a time.
+async fn sniff(
+    name: &str,
+    spool: &Arc<Spool>,
+) -> Result<Result<FileType, dialplane_extract::Refusal>, ApiError> {
+    let (name, spool) = (name.to_owned(), spool.clone());
+    let read_back = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!("a spooled upload could not be read back: {e}"))
+    };
+    tokio::task::spawn_blocking(move || {
+        spool.with_file(|file| dialplane_extract::sniff_reader(&name, file))
+    })
+    .await
+    .map_err(|e| read_back(&e))?
+    .and_then(|read| read)
+    .map_err(|e| read_back(&e))
 }
 
 /// The refusal of an upload: every problem in `details`, under the first status that applies of

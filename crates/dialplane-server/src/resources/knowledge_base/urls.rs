@@ -17,7 +17,7 @@ use dialplane_api::Envelope;
 use dialplane_core::{Pointer, ProblemCode, Problems};
 use dialplane_extract::FileType;
 use dialplane_store::{
-    CompleteFetch, CreateDocuments, DocumentKind, DocumentStatus, FetchOutcome, NewDocument,
+    Blob, CompleteFetch, CreateDocuments, DocumentKind, DocumentStatus, FetchOutcome, NewDocument,
     StartRefresh, StoredDocument,
 };
 use serde_json::Value;
@@ -233,7 +233,10 @@ async fn fetch(state: &AppState, url: &str) -> FetchOutcome {
     };
     let text = match file_type {
         Some(file_type @ (FileType::Pdf | FileType::Docx)) => {
-            extract_text(state, file_type, bytes.clone()).await
+            match extract_text(state, file_type, Blob::Memory(bytes.clone())).await {
+                Ok(text) => text,
+                Err(e) => Err(e.message),
+            }
         }
         // Text in the page's charset.
         _ => {
