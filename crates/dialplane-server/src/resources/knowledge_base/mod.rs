@@ -90,35 +90,6 @@ impl UploadBudget {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::UploadBudget;
-    use std::time::Duration;
-
-    /// Whether `reserve(bytes)` is granted without waiting (a zero timeout polls it once first).
-    async fn granted_now(budget: &UploadBudget, bytes: u64) -> bool {
-        tokio::time::timeout(Duration::ZERO, budget.reserve(bytes))
-            .await
-            .is_ok()
-    }
-
-    #[tokio::test]
-    async fn uploads_past_the_budget_wait_and_one_larger_than_it_runs_alone() {
-        let budget = UploadBudget::new(8 << 20);
-        let five = budget.reserve(5 << 20).await;
-        assert!(granted_now(&budget, 3 << 20).await, "3 MiB more fits");
-        assert!(!granted_now(&budget, 4 << 20).await, "4 MiB more must wait");
-        drop(five);
-        let all = budget.reserve(50 << 20).await;
-        assert!(
-            !granted_now(&budget, 1).await,
-            "a larger one holds the whole budget"
-        );
-        drop(all);
-        assert!(granted_now(&budget, 8 << 20).await);
-    }
-}
-
 /// The most characters of a text document.
 pub const MAX_TEXT_CHARS: usize = 1_000_000;
 /// The body limit of the text route.
@@ -254,5 +225,34 @@ pub fn decode_cursor(cursor: &str, order: &str) -> Result<(String, String), ApiE
             Ok((key.to_owned(), id.to_owned()))
         }
         _ => Err(refused()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UploadBudget;
+    use std::time::Duration;
+
+    /// Whether `reserve(bytes)` is granted without waiting (a zero timeout polls it once first).
+    async fn granted_now(budget: &UploadBudget, bytes: u64) -> bool {
+        tokio::time::timeout(Duration::ZERO, budget.reserve(bytes))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn uploads_past_the_budget_wait_and_one_larger_than_it_runs_alone() {
+        let budget = UploadBudget::new(8 << 20);
+        let five = budget.reserve(5 << 20).await;
+        assert!(granted_now(&budget, 3 << 20).await, "3 MiB more fits");
+        assert!(!granted_now(&budget, 4 << 20).await, "4 MiB more must wait");
+        drop(five);
+        let all = budget.reserve(50 << 20).await;
+        assert!(
+            !granted_now(&budget, 1).await,
+            "a larger one holds the whole budget"
+        );
+        drop(all);
+        assert!(granted_now(&budget, 8 << 20).await);
     }
 }
