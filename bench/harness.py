@@ -217,6 +217,11 @@ class Server:
             self.proc.wait(timeout=timeout)
         return time.perf_counter() - t0
 
+    def analyze(self) -> None:
+        """On PostgreSQL, gathers the planner's statistics now (what autovacuum does on its own)."""
+        if self.db_url.startswith("postgres"):
+            subprocess.run(["psql", self.db_url, "-qc", "ANALYZE"], check=True)
+
     @property
     def pid(self) -> int:
         assert self.proc is not None

@@ -166,6 +166,11 @@ def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
         out.append((f"search at {fmt(se['documents'])} documents p99 < 20 ms",
                     f"{fmt(se.get('p99Ms'))} ms ({rate(se.get('qps'))} queries/s, {se['clients']} clients){note}",
                     verdict(se.get("p99Ms") is not None and se["p99Ms"] < 20 and se["failed"] == 0) + disturbed(se)))
+        cw = se.get("commonWords")
+        if cw:
+            out.append(("search for one common word (each in about 1 passage in 10; no target set)",
+                        f"p99 {fmt(cw.get('p99Ms'))} ms, p50 {fmt(cw.get('p50Ms'))} ms ({rate(cw.get('qps'))} queries/s)",
+                        "n/a"))
         me = kb["memory"]
         out.append((f"resident memory while {me['clients']} clients upload 5 MB files < 150 MiB",
                     f"max {fmt(me['maxRssMiB'], 1)} MiB ({fmt(me['uploads'])} uploads, sampled every 50 ms)",

@@ -158,16 +158,23 @@ impl Reads {
             }
             Reads::Postgres(pool) => {
                 let within = documents.map(|ids| serde_json::to_string(ids).unwrap_or_default());
+                // The best passages ranked first (a few more than asked, for those of documents
+                // no longer `ready`), then only their text and their documents' names.
                 sqlx::query_as(
-                    "SELECT p.document_id, d.name, p.text,
-                            CAST(ts_rank_cd(p.tsv, query) AS DOUBLE PRECISION) AS score
-                     FROM kb_passages p
-                     JOIN kb_documents d ON d.workspace = p.workspace AND d.document_id = p.document_id,
-                          websearch_to_tsquery('english', $1) query
-                     WHERE p.workspace = $2 AND p.tsv @@ query AND d.status = 'ready'
-                       AND ($3::jsonb IS NULL OR p.document_id IN
-                            (SELECT jsonb_array_elements_text($3::jsonb)))
-                     ORDER BY score DESC, p.passage_id LIMIT $4",
+                    "WITH hits AS MATERIALIZED (
+                         SELECT passage_id, document_id,
+                                CAST(ts_rank_cd(tsv, query) AS DOUBLE PRECISION) AS score
+                         FROM kb_passages, websearch_to_tsquery('english', $1) query
+                         WHERE workspace = $2 AND tsv @@ query
+                           AND ($3::jsonb IS NULL OR document_id IN
+                                (SELECT jsonb_array_elements_text($3::jsonb)))
+                         ORDER BY score DESC, passage_id LIMIT $4 + 20)
+                     SELECT h.document_id, d.name, p.text, h.score
+                     FROM hits h
+                     JOIN kb_passages p ON p.passage_id = h.passage_id
+                     JOIN kb_documents d ON d.workspace = $2 AND d.document_id = h.document_id
+                     WHERE d.status = 'ready'
+                     ORDER BY h.score DESC, h.passage_id LIMIT $4",
                 )
                 .bind(q)
                 .bind(workspace)
