@@ -96,13 +96,11 @@ pub fn search_scope(workspace: &str, document: Option<&str>) -> String {
     scope
 }
 
-/// The whole FTS5 query: the workspace's scope, the documents' if given, and `q` on the text.
-fn scoped_query(workspace: &str, documents: Option<&[String]>, q: &str) -> Option<String> {
+/// The whole FTS5 query: `q` on the text, and the documents' tokens on the scope if given (the
+/// workspace is a rowid range, see `sqlite/knowledge.rs`).
+fn scoped_query(documents: Option<&[String]>, q: &str) -> Option<String> {
     let text = fts5_query(q)?;
-    let mut query = format!(
-        "scope : \"{}\" AND text : ({text})",
-        search_scope(workspace, None)
-    );
+    let mut query = format!("text : ({text})");
     if let Some(ids) = documents {
         let alternatives: Vec<String> = ids
             .iter()
@@ -136,15 +134,25 @@ impl Reads {
         type Entry = (String, String, String, f64);
         let rows: Vec<Entry> = match self {
             Reads::Sqlite(pool) => {
-                let Some(query) = scoped_query(workspace, documents, q) else {
+                let Some(query) = scoped_query(documents, q) else {
                     return Ok(Vec::new());
                 };
-                // The best passages straight from the index (a few more than asked, for those of
-                // documents no longer `ready`), then their rows.
+                // The workspace's rowid range (see migration 0007), then the best passages in it
+                // straight from the index (a few more than asked, for those of documents no longer
+                // `ready`), then their rows.
+                let slot: Option<i64> =
+                    sqlx::query_scalar("SELECT slot FROM kb_workspaces WHERE workspace = $1")
+                        .bind(workspace)
+                        .fetch_optional(pool)
+                        .await?;
+                let Some(slot) = slot else {
+                    return Ok(Vec::new());
+                };
                 sqlx::query_as(
                     "SELECT p.document_id, d.name, p.text, -h.rank AS score
                      FROM (SELECT rowid, bm25(kb_passages_fts, 0.0, 1.0) AS rank FROM kb_passages_fts
-                           WHERE kb_passages_fts MATCH $1 ORDER BY rank LIMIT $2) h
+                           WHERE kb_passages_fts MATCH $1 AND rowid BETWEEN $4 AND $5
+                           ORDER BY rank LIMIT $2) h
                      JOIN kb_passages p ON p.passage_id = h.rowid
                      JOIN kb_documents d ON d.workspace = p.workspace AND d.document_id = p.document_id
                      WHERE d.status = 'ready'
@@ -153,6 +161,8 @@ impl Reads {
                 .bind(query)
                 .bind(limit + 20)
                 .bind(limit)
+                .bind(slot << 32)
+                .bind((slot << 32) | 0xFFFF_FFFF)
                 .fetch_all(pool)
                 .await?
             }
@@ -203,12 +213,13 @@ mod tests {
     #[test]
     fn a_search_is_scoped_to_its_workspace_and_documents_by_tokens() {
         assert_eq!(search_scope("ab", Some("0193-aa")), "w6162 d0193aa");
-        let q = scoped_query("ab", Some(&["01-a".to_owned(), "02-b".to_owned()]), "hours").unwrap();
+        let q = scoped_query(Some(&["01-a".to_owned(), "02-b".to_owned()]), "hours").unwrap();
+        assert_eq!(q, r#"text : (("hours")) AND scope : ("d01a" OR "d02b")"#);
         assert_eq!(
-            q,
-            r#"scope : "w6162" AND text : (("hours")) AND scope : ("d01a" OR "d02b")"#
+            scoped_query(None, "hours").unwrap(),
+            r#"text : (("hours"))"#
         );
-        assert_eq!(scoped_query("ab", Some(&[]), "hours"), None);
+        assert_eq!(scoped_query(Some(&[]), "hours"), None);
     }
 
     #[test]

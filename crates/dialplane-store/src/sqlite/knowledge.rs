@@ -134,11 +134,25 @@ impl KnowledgeTx for SqliteTx<'_> {
             "INSERT INTO kb_texts (workspace, document_id, text) VALUES (?, ?, ?)",
             params![workspace, id, extracted.text],
         )?;
+        let first = self.next_passage_id(workspace)?;
         for (ordinal, passage) in extracted.passages().enumerate() {
+            let passage_id = first + signed(ordinal as u64);
+            if passage_id & (PASSAGES_PER_WORKSPACE - 1) == 0 {
+                return Err(StoreError::Internal(format!(
+                    "workspace {workspace:?} has used all of its passage ids"
+                )));
+            }
             self.execute(
-                "INSERT INTO kb_passages (workspace, document_id, ordinal, scope, text)
-                 VALUES (?, ?, ?, ?, ?)",
-                params![workspace, id, signed(ordinal as u64), scope, passage],
+                "INSERT INTO kb_passages (passage_id, workspace, document_id, ordinal, scope, text)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    passage_id,
+                    workspace,
+                    id,
+                    signed(ordinal as u64),
+                    scope,
+                    passage
+                ],
             )?;
         }
         Ok(())
@@ -272,6 +286,30 @@ impl KnowledgeTx for SqliteTx<'_> {
             .into_iter()
             .map(|(agent, position)| (agent, u32::try_from(position).unwrap_or(u32::MAX)))
             .collect())
+    }
+}
+
+/// The passage ids of a workspace: `slot << 32` plus 1 to `PASSAGES_PER_WORKSPACE - 1`.
+const PASSAGES_PER_WORKSPACE: i64 = 1 << 32;
+
+impl SqliteTx<'_> {
+    /// The id the workspace's next passage takes: past the highest of its range (see migration 0007:
+    /// a search finds a workspace's passages by that range).
+    fn next_passage_id(&mut self, workspace: &str) -> Result<i64> {
+        self.execute(
+            "INSERT OR IGNORE INTO kb_workspaces (workspace) VALUES (?)",
+            params![workspace],
+        )?;
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(max(p.passage_id), w.slot * ?1) + 1
+                 FROM kb_workspaces w
+                 LEFT JOIN kb_passages p
+                   ON p.passage_id BETWEEN w.slot * ?1 AND w.slot * ?1 + (?1 - 1)
+                 WHERE w.workspace = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![PASSAGES_PER_WORKSPACE, workspace], |r| r.get(0)))
+            .map_err(db)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use dialplane_extract::fixtures;
+use reqwest::Method;
 use serde_json::json;
 
 const SEARCH: &str = "/api/public/v1/knowledge-base/search";
@@ -169,4 +170,47 @@ async fn a_long_document_is_searched_passage_by_passage() {
         "{}",
         passage.chars().count()
     );
+}
+
+#[tokio::test]
+async fn a_search_finds_only_its_own_workspaces_passages() {
+    let app = TestApp::spawn().await;
+    let ours = app
+        .text_document("Ours", "The lighthouse keeper rings the bell.")
+        .await;
+    let other = app
+        .new_key("elsewhere", dialplane_core::Scope::Write, "mallory")
+        .await;
+    let body = json!({"name": "Theirs", "text": "The lighthouse keeper sleeps."});
+    let created = app
+        .send(
+            Method::POST,
+            "/api/public/v1/knowledge-base/documents/text",
+            Some(&other),
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let theirs = created.data()["documentId"].as_str().unwrap().to_owned();
+    // More passages of ours after theirs: each workspace's passages keep their own range.
+    let later = app
+        .text_document("Later", "A second lighthouse stands on the hill.")
+        .await;
+    let r = app.get(&format!("{SEARCH}?q=lighthouse")).await;
+    let mut found = ids(&r);
+    found.sort();
+    let mut expected = vec![ours, later];
+    expected.sort();
+    assert_eq!(found, expected);
+    let r = app
+        .send(
+            Method::GET,
+            &format!("{SEARCH}?q=lighthouse"),
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(ids(&r), [theirs]);
 }
