@@ -6,6 +6,14 @@ few paragraphs of prompt and most sections filled in. Stdlib only.
 
 import json
 
+# The knowledge-base documents the agent names: they must exist in the server's workspace, so the suite
+# creates two and puts their ids here (`use_documents`) before it builds a body for that server.
+KNOWLEDGE_BASE: list[str] = []
+
+
+def use_documents(ids: list[str]) -> None:
+    KNOWLEDGE_BASE[:] = ids
+
 PROMPT = """\
 You are Maya, the phone receptionist of Harbor Dental Care, a family dental clinic with two locations \
 (Rue de Rivoli and Canal Street). You answer inbound calls and call patients back about their \
@@ -57,7 +65,7 @@ def body(name: str = "__NAME__") -> dict:
                             "Please call us back at your convenience.",
                         },
                     },
-                    "knowledgeBase": ["kb-prices-2025", "kb-opening-hours"],
+                    "knowledgeBase": list(KNOWLEDGE_BASE),
                     "timezone": "Europe/Paris",
                 },
                 "greetingMessage": "Hello, Harbor Dental Care, this is Maya. How can I help you today?",

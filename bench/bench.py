@@ -229,7 +229,17 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     log(f"{backend}: server on port {server.port}, ready in {res['firstStartMs']} ms")
     c = Client(server.port, key)
 
-    # The create body, validated by the server before anything else.
+    # The documents the agent names (an agent may name only documents of its workspace), then the
+    # create body, validated by the server before anything else.
+    docs = []
+    for name, text in (("Prices 2025", "A check-up is 45 euros; a cleaning 70 euros."),
+                       ("Opening hours", "Open Monday to Friday, 8 to 19; Saturday 9 to 13.")):
+        status, _, data = c.request("POST", f"{API}/knowledge-base/documents/text",
+                                    json.dumps({"name": name, "text": text}).encode())
+        if status != 201:
+            raise RuntimeError(f"creating the bench agent's documents: {status} {data[:500]!r}")
+        docs.append(json.loads(data)["data"]["documentId"])
+    agent_body.use_documents(docs)
     body = agent_body.body_bytes("Bench validation")
     status, _, data = c.request("POST", f"{API}/agents?dryRun=true", body)
     if status != 200:
@@ -380,8 +390,7 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
 
 def write_template(cfg: Config) -> Path:
     p = cfg.tmp / "create-body.json"
-    if not p.exists():
-        p.write_bytes(agent_body.body_bytes("__NAME__"))
+    p.write_bytes(agent_body.body_bytes("__NAME__"))  # each backend's own document ids
     return p
 
 
