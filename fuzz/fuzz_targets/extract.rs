@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let text = std::panic::catch_unwind(|| extract_now(file_type, bytes, limits));
     if let Ok(Ok(text)) = text {
         let words = |s: &str| s.split_whitespace().collect::<String>();
-        let joined: String = passages(&text).iter().map(|p| words(p)).collect();
+        let joined: String = passages(&text).into_iter().map(|r| words(&text[r])).collect();
         assert_eq!(joined, words(&text));
     }
 });

@@ -18,5 +18,5 @@ mod testing;
 pub use agent::{Agent, AgentSpec, CreatedBy, Metadata};
 pub use ids::{AgentId, KeyId};
 pub use keys::{ApiKey, KeyHash, Scope};
-pub use problems::{Pointer, Problem, ProblemCode, Problems};
+pub use problems::{Pointer, Problem, ProblemCode, Problems, Reference};
 pub use validate::Rules;

@@ -106,24 +106,33 @@ pub struct Problem {
 
 /// Every problem found in one document, in the order they were found.
 ///
-/// When a document has other problems, the agents it transfers to are not looked up by the store's
-/// write; they travel here as `references` so that whoever reports the problems can look them up too
-/// and report every problem at once.
+/// When a document has other problems, the agents it transfers to and the knowledge-base documents
+/// it names are not looked up by the store's write; they travel here as `references` so that whoever
+/// reports the problems can look them up too and report every problem at once.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Problems(Vec<Problem>, Vec<(Pointer, crate::AgentId)>);
+pub struct Problems(Vec<Problem>, Vec<(Pointer, Reference)>);
+
+/// A name in a document that only the store can tell exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// An agent of the workspace (a transfer target).
+    Agent(crate::AgentId),
+    /// A knowledge-base document of the workspace.
+    Document(String),
+}
 
 impl Problems {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Notes that the agent `id`, named at `path`, must still be looked up.
-    pub fn defer_reference(&mut self, path: &Pointer, id: crate::AgentId) {
-        self.1.push((path.clone(), id));
+    /// Notes that `reference`, named at `path`, must still be looked up.
+    pub fn defer_reference(&mut self, path: &Pointer, reference: Reference) {
+        self.1.push((path.clone(), reference));
     }
 
     /// The references still to look up (see [`Problems::defer_reference`]).
-    pub fn take_references(&mut self) -> Vec<(Pointer, crate::AgentId)> {
+    pub fn take_references(&mut self) -> Vec<(Pointer, Reference)> {
         std::mem::take(&mut self.1)
     }
 

@@ -54,9 +54,8 @@ pub async fn extract(
     bytes: bytes::Bytes,
     limits: Limits,
 ) -> Result<String, Failure> {
-    let text = text_buffer(file_type, bytes.len());
     on_blocking_thread(file_type, limits, move || {
-        Ok(extract_into(file_type, &bytes, limits, text))
+        Ok(extract_owned(file_type, Vec::from(bytes), limits))
     })
     .await
     .unwrap_or_else(|e| Err(Failure(e.to_string())))
@@ -66,10 +65,10 @@ pub async fn extract(
 /// on the same blocking thread. An error of `load` is returned as is: it is the server's, not the
 /// file's.
 ///
-/// The two large buffers, the bytes and (for a text file, whose text is at most as long) the text,
-/// are allocated here on the caller's thread, an async worker that runs all the time, rather than on
-/// a blocking thread that may then sit idle: allocators keep memory a thread freed for that thread's
-/// next allocations, so megabytes freed by idle threads would stay resident.
+/// The buffer for the bytes is allocated here on the caller's thread, an async worker that runs all
+/// the time, rather than on a blocking thread that may then sit idle: allocators keep memory a thread
+/// freed for that thread's next allocations, so megabytes freed by idle threads would stay resident.
+/// A text file's text is made in that same buffer.
 pub async fn extract_loaded(
     file_type: FileType,
     len: usize,
@@ -77,19 +76,20 @@ pub async fn extract_loaded(
     limits: Limits,
 ) -> std::io::Result<Result<String, Failure>> {
     let mut bytes = vec![0; len];
-    let text = text_buffer(file_type, len);
     on_blocking_thread(file_type, limits, move || {
         load(&mut bytes)?;
-        Ok(extract_into(file_type, &bytes, limits, text))
+        Ok(extract_owned(file_type, bytes, limits))
     })
     .await
 }
 
-/// The buffer a file's text is written into: for a text file, room for all of it.
-fn text_buffer(file_type: FileType, len: usize) -> String {
+/// [`extract_now`] of bytes it owns: a text file's text is tidied in their own buffer.
+fn extract_owned(file_type: FileType, bytes: Vec<u8>, limits: Limits) -> Result<String, Failure> {
     match file_type {
-        FileType::Txt | FileType::Md | FileType::Tsx => String::with_capacity(len),
-        FileType::Pdf | FileType::Docx => String::new(),
+        FileType::Txt | FileType::Md | FileType::Tsx => String::from_utf8(bytes)
+            .map(tidy_in_place)
+            .map_err(|_| Failure("the text is not UTF-8".into())),
+        FileType::Pdf | FileType::Docx => extract_now(file_type, &bytes, limits),
     }
 }
 
@@ -119,16 +119,6 @@ async fn on_blocking_thread(
 
 /// [`extract`] on this thread, with no time limit or panic guard: for callers that have their own.
 pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<String, Failure> {
-    extract_into(file_type, bytes, limits, String::new())
-}
-
-/// [`extract_now`], the text written into `out` (emptied first).
-fn extract_into(
-    file_type: FileType,
-    bytes: &[u8],
-    limits: Limits,
-    mut out: String,
-) -> Result<String, Failure> {
     let text = match file_type {
         FileType::Pdf => pdf_extract::extract_text_from_mem(bytes).map_err(|e| {
             Failure(format!(
@@ -139,46 +129,83 @@ fn extract_into(
         FileType::Txt | FileType::Md | FileType::Tsx => {
             let text =
                 std::str::from_utf8(bytes).map_err(|_| Failure("the text is not UTF-8".into()))?;
-            tidy_into(text.trim_start_matches('\u{feff}'), &mut out);
-            return Ok(out);
+            return Ok(tidy(text.trim_start_matches('\u{feff}')));
         }
     };
-    tidy_into(&text, &mut out);
-    if out.is_empty() && file_type == FileType::Pdf {
+    let text = tidy(&text);
+    if text.is_empty() && file_type == FileType::Pdf {
         return Err(Failure(
             "the PDF has no text layer (a scan or images only): nothing to search".into(),
         ));
     }
-    Ok(out)
+    Ok(text)
 }
 
 /// Line ends made `\n`, runs of blank lines made one, trailing spaces and NULs dropped. One pass,
 /// one allocation: a document's text can be megabytes.
 pub fn tidy(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    tidy_into(text, &mut out);
-    out
+    tidy_in_place(text.to_owned())
 }
 
-/// [`tidy`] into `out` (emptied first; never longer than `text`).
-fn tidy_into(text: &str, out: &mut String) {
-    out.clear();
-    let mut blank = 0;
-    for piece in text.split('\n') {
-        let piece = piece.strip_suffix('\r').unwrap_or(piece);
-        for line in piece.split('\r') {
-            let line = line.trim_end_matches(|c: char| c.is_whitespace() || c == '\0');
-            if line.chars().all(|c| c == '\0') {
+/// [`tidy`] of a text without a leading byte-order mark, made in the text's own buffer: what it
+/// writes is never longer than what it has read (a separator it writes stands for at least as many
+/// line ends it has read), so a text of megabytes is never copied.
+fn tidy_in_place(text: String) -> String {
+    let skip = text.len() - text.trim_start_matches('\u{feff}').len();
+    let mut buf = text.into_bytes();
+    let len = buf.len();
+    let (mut out, mut blank, mut at) = (0, 0, skip);
+    loop {
+        let end = buf[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(len, |i| at + i);
+        let piece_end = if end > at && buf[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        let mut start = at;
+        loop {
+            let line_end = buf[start..piece_end]
+                .iter()
+                .position(|&b| b == b'\r')
+                .map_or(piece_end, |i| start + i);
+            // Cut at ASCII bytes only, so every line is UTF-8 as the whole text is.
+            let line = std::str::from_utf8(&buf[start..line_end]).unwrap_or("");
+            let kept = start
+                + line
+                    .trim_end_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .len();
+            if buf[start..kept].iter().all(|&b| b == 0) {
                 blank += 1;
-                continue;
+            } else {
+                if out > 0 {
+                    let separator: &[u8] = if blank > 0 { b"\n\n" } else { b"\n" };
+                    buf[out..out + separator.len()].copy_from_slice(separator);
+                    out += separator.len();
+                }
+                blank = 0;
+                for i in start..kept {
+                    // A NUL byte is never part of a longer UTF-8 character.
+                    if buf[i] != 0 {
+                        buf[out] = buf[i];
+                        out += 1;
+                    }
+                }
             }
-            if !out.is_empty() {
-                out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+            if line_end == piece_end {
+                break;
             }
-            blank = 0;
-            out.extend(line.chars().filter(|c| *c != '\0'));
+            start = line_end + 1;
         }
+        if end == len {
+            break;
+        }
+        at = end + 1;
     }
+    buf.truncate(out);
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -189,6 +216,38 @@ mod tests {
     fn tidy_keeps_paragraphs_and_drops_the_noise() {
         assert_eq!(tidy("a  \r\n\r\n\r\nb\rc\0\n\n"), "a\n\nb\nc");
         assert_eq!(tidy("\n\n"), "");
+        assert_eq!(tidy("\u{feff}\u{feff}x\u{3000}\n\0\ny"), "x\n\ny");
+        assert_eq!(tidy("é\r\r\0é\u{2003}\n"), "é\n\né");
+    }
+
+    /// What `tidy` did before it worked in place: line by line into a new string.
+    fn tidy_by_copy(text: &str) -> String {
+        let text = text.trim_start_matches('\u{feff}');
+        let mut out = String::new();
+        let mut blank = 0;
+        for piece in text.split('\n') {
+            let piece = piece.strip_suffix('\r').unwrap_or(piece);
+            for line in piece.split('\r') {
+                let line = line.trim_end_matches(|c: char| c.is_whitespace() || c == '\0');
+                if line.chars().all(|c| c == '\0') {
+                    blank += 1;
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+                }
+                blank = 0;
+                out.extend(line.chars().filter(|c| *c != '\0'));
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tidy_in_place_gives_what_tidy_by_copy_gave(text in "[a\u{e9}\u{feff}\u{3000} \t\r\n\0]{0,200}") {
+            proptest::prop_assert_eq!(tidy(&text), tidy_by_copy(&text));
+        }
     }
 
     #[tokio::test]

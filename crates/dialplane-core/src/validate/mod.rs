@@ -12,7 +12,7 @@ mod spec;
 use crate::agent::{Agent, AgentSpec};
 use crate::ids::AgentId;
 use crate::merge::merge;
-use crate::problems::{Pointer, ProblemCode, Problems};
+use crate::problems::{Pointer, ProblemCode, Problems, Reference};
 use reader::{Absence, Ctx, Obj};
 use serde_json::{Map, Value};
 
@@ -316,7 +316,7 @@ fn finish(
                 ProblemCode::SelfReference,
                 "an agent cannot transfer to itself",
             ),
-            Ok(id) => references.push((path, id)),
+            Ok(id) => references.push((path, Reference::Agent(id))),
             // An empty id is a missing or faulty one, already reported.
             Err(_) if target.is_empty() => {}
             Err(_) => problems.push(&path, ProblemCode::NotFound, missing_agent(target)),
@@ -325,29 +325,71 @@ fn finish(
     if problems.is_empty() {
         return Ok(spec);
     }
-    for (path, id) in references {
-        problems.defer_reference(&path, id);
+    let documents = knowledge_base_pointer();
+    for (i, id) in spec
+        .conversation_config
+        .agent
+        .prompt
+        .knowledge_base
+        .iter()
+        .enumerate()
+    {
+        // An empty id is a faulty one, already reported.
+        if !id.is_empty() {
+            references.push((documents.index(i), Reference::Document(id.clone())));
+        }
+    }
+    for (path, reference) in references {
+        problems.defer_reference(&path, reference);
     }
     Err(problems)
 }
 
 /// The agents `references` name, each once, to be looked up.
-pub fn referenced(references: &[(Pointer, AgentId)]) -> Vec<AgentId> {
-    let mut ids: Vec<AgentId> = references.iter().map(|(_, id)| *id).collect();
+pub fn referenced(references: &[(Pointer, Reference)]) -> Vec<AgentId> {
+    let mut ids: Vec<AgentId> = references
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Reference::Agent(id) => Some(*id),
+            Reference::Document(_) => None,
+        })
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids
 }
 
-/// Reports each deferred reference whose agent is not among `found`.
+/// The knowledge-base documents `references` name, each once, to be looked up.
+pub fn referenced_documents(references: &[(Pointer, Reference)]) -> Vec<String> {
+    let mut ids: Vec<String> = references
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Reference::Document(id) => Some(id.clone()),
+            Reference::Agent(_) => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Reports each deferred reference that is not among those found: agents `agents`, documents
+/// `documents`.
 pub fn report_missing(
     problems: &mut Problems,
-    references: &[(Pointer, AgentId)],
-    found: &[AgentId],
+    references: &[(Pointer, Reference)],
+    agents: &[AgentId],
+    documents: &[String],
 ) {
-    for (path, id) in references {
-        if !found.contains(id) {
-            problems.push(path, ProblemCode::NotFound, missing_agent(&id.to_string()));
+    for (path, reference) in references {
+        match reference {
+            Reference::Agent(id) if !agents.contains(id) => {
+                problems.push(path, ProblemCode::NotFound, missing_agent(&id.to_string()))
+            }
+            Reference::Document(id) if !documents.contains(id) => {
+                problems.push(path, ProblemCode::NotFound, missing_document(id))
+            }
+            _ => {}
         }
     }
 }
@@ -386,13 +428,22 @@ pub fn named_documents(spec: &AgentSpec) -> Vec<String> {
     ids
 }
 
-/// A `not_found` problem at each index of `knowledgeBase` that names one of `missing`.
-pub fn missing_documents(spec: &AgentSpec, missing: &[String]) -> Problems {
-    let base = Pointer::root()
+/// Where an agent names its knowledge-base documents.
+fn knowledge_base_pointer() -> Pointer {
+    Pointer::root()
         .key("conversationConfig")
         .key("agent")
         .key("prompt")
-        .key("knowledgeBase");
+        .key("knowledgeBase")
+}
+
+fn missing_document(id: &str) -> String {
+    format!("names no knowledge-base document of this workspace: {id:?}")
+}
+
+/// A `not_found` problem at each index of `knowledgeBase` that names one of `missing`.
+pub fn missing_documents(spec: &AgentSpec, missing: &[String]) -> Problems {
+    let base = knowledge_base_pointer();
     let mut problems = Problems::new();
     for (i, id) in spec
         .conversation_config
@@ -403,11 +454,7 @@ pub fn missing_documents(spec: &AgentSpec, missing: &[String]) -> Problems {
         .enumerate()
     {
         if missing.contains(id) {
-            problems.push(
-                &base.index(i),
-                ProblemCode::NotFound,
-                format!("names no knowledge-base document of this workspace: {id:?}"),
-            );
+            problems.push(&base.index(i), ProblemCode::NotFound, missing_document(id));
         }
     }
     problems

@@ -285,13 +285,21 @@ async fn rejected(tx: &mut dyn Tx, workspace: &str, rejection: Rejection) -> Sto
         Rejection::Invalid(mut problems) => {
             let references = problems.take_references();
             if !references.is_empty() {
-                let ids = dialplane_core::validate::referenced(&references);
-                match tx.existing(workspace, &ids).await {
-                    Ok(found) => {
-                        dialplane_core::validate::report_missing(&mut problems, &references, &found)
-                    }
-                    Err(e) => return e,
-                }
+                let agents = dialplane_core::validate::referenced(&references);
+                let documents = dialplane_core::validate::referenced_documents(&references);
+                let found = match (
+                    tx.existing(workspace, &agents).await,
+                    tx.existing_documents(workspace, &documents).await,
+                ) {
+                    (Ok(agents), Ok(documents)) => (agents, documents),
+                    (Err(e), _) | (_, Err(e)) => return e,
+                };
+                dialplane_core::validate::report_missing(
+                    &mut problems,
+                    &references,
+                    &found.0,
+                    &found.1,
+                );
             }
             StoreError::Invalid(problems)
         }

@@ -26,15 +26,18 @@ impl Blob {
         self.len() == 0
     }
 
-    /// The bytes in memory, read on a blocking thread if they are spooled.
+    /// The bytes in memory, read on a blocking thread if they are spooled (into a buffer allocated
+    /// here, on the caller's thread: see `dialplane_extract::extract_loaded` for why).
     pub async fn bytes(&self) -> std::io::Result<bytes::Bytes> {
         match self {
             Self::Memory(bytes) => Ok(bytes.clone()),
             Self::Spooled(spool) => {
                 let spool = spool.clone();
-                tokio::task::spawn_blocking(move || spool.read_all().map(bytes::Bytes::from))
+                let mut buf = vec![0; usize::try_from(spool.len()).unwrap_or(usize::MAX)];
+                tokio::task::spawn_blocking(move || spool.read_into(&mut buf).map(|()| buf))
                     .await
                     .map_err(std::io::Error::other)?
+                    .map(bytes::Bytes::from)
             }
         }
     }

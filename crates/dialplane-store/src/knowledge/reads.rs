@@ -190,22 +190,28 @@ impl Reads {
     pub async fn document_bytes(&self, workspace: &str, id: &str) -> Result<Option<Vec<u8>>> {
         let sql = "SELECT content FROM kb_blobs WHERE workspace = $1 AND document_id = $2";
         Ok(on_pool!(self, |pool| {
-            sqlx::query_scalar(sql)
+            let mut conn = pool.acquire().await?;
+            let bytes: Option<Vec<u8>> = sqlx::query_scalar(sql)
                 .bind(workspace)
                 .bind(id)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *conn)
+                .await?;
+            shrink_after(&mut *conn, bytes.as_ref().map_or(0, Vec::len));
+            bytes
         }))
     }
 
     pub async fn document_text(&self, workspace: &str, id: &str) -> Result<Option<String>> {
         let sql = "SELECT text FROM kb_texts WHERE workspace = $1 AND document_id = $2";
         Ok(on_pool!(self, |pool| {
-            sqlx::query_scalar(sql)
+            let mut conn = pool.acquire().await?;
+            let text: Option<String> = sqlx::query_scalar(sql)
                 .bind(workspace)
                 .bind(id)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *conn)
+                .await?;
+            shrink_after(&mut *conn, text.as_ref().map_or(0, String::len));
+            text
         }))
     }
 
@@ -301,5 +307,13 @@ impl Reads {
                 },
             )
             .collect())
+    }
+}
+
+/// After a read of `len` bytes: a pooled connection's buffers grew to hold them and would keep that
+/// memory for as long as the connection lives, so past a megabyte it is given back now.
+fn shrink_after(conn: &mut impl sqlx::Connection, len: usize) {
+    if len >= 1 << 20 {
+        conn.shrink_buffers();
     }
 }

@@ -135,25 +135,39 @@ impl KnowledgeTx for PgTx<'_> {
                 .await?;
         }
         let Some(extracted) = text else { return Ok(()) };
+        self.large |= extracted.text.len() >= LARGE_MESSAGE / 2;
         sqlx::query("INSERT INTO kb_texts (workspace, document_id, text) VALUES ($1, $2, $3)")
             .bind(workspace)
             .bind(id)
             .bind(&extracted.text)
             .execute(&mut *self.conn)
             .await?;
-        let ordinals: Vec<i32> = (0..extracted.passages.len())
-            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-            .collect();
-        sqlx::query(
-            "INSERT INTO kb_passages (workspace, document_id, ordinal, text)
-             SELECT $1, $2, ordinal, text FROM UNNEST($3::int[], $4::text[]) AS p (ordinal, text)",
-        )
-        .bind(workspace)
-        .bind(id)
-        .bind(&ordinals)
-        .bind(extracted.passages().collect::<Vec<_>>())
-        .execute(&mut *self.conn)
-        .await?;
+        // In statements of about 256 KiB of text each: one statement of a document's megabytes
+        // would grow the connection's buffers to hold it all at once.
+        let passages: Vec<&str> = extracted.passages().collect();
+        let mut first = 0;
+        while first < passages.len() {
+            let mut last = first;
+            let mut bytes = 0;
+            while last < passages.len() && (last == first || bytes < 256 << 10) {
+                bytes += passages[last].len();
+                last += 1;
+            }
+            let ordinals: Vec<i32> = (first..last)
+                .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+                .collect();
+            sqlx::query(
+                "INSERT INTO kb_passages (workspace, document_id, ordinal, text)
+                 SELECT $1, $2, ordinal, text FROM UNNEST($3::int[], $4::text[]) AS p (ordinal, text)",
+            )
+            .bind(workspace)
+            .bind(id)
+            .bind(&ordinals)
+            .bind(&passages[first..last])
+            .execute(&mut *self.conn)
+            .await?;
+            first = last;
+        }
         Ok(())
     }
 
@@ -237,6 +251,10 @@ impl KnowledgeTx for PgTx<'_> {
     }
 }
 
+/// A message this large grows a connection's buffers past what its other work needs (see
+/// `PgTx::large`).
+const LARGE_MESSAGE: usize = 1 << 20;
+
 #[async_trait]
 impl BlobTx for PgTx<'_> {
     async fn put_blob(&mut self, workspace: &str, id: &str, blob: &Blob) -> Result<()> {
@@ -245,6 +263,7 @@ impl BlobTx for PgTx<'_> {
             .bytes()
             .await
             .map_err(|e| StoreError::Internal(format!("reading a spooled upload: {e}")))?;
+        self.large |= bytes.len() >= LARGE_MESSAGE;
         sqlx::query("INSERT INTO kb_blobs (workspace, document_id, content) VALUES ($1, $2, $3)")
             .bind(workspace)
             .bind(id)

@@ -114,9 +114,15 @@ async fn run_once(pool: &PgPool, job: &mut dyn Job, again: bool) -> Result<(Ran,
     let mut pg = PgTx {
         conn: &mut tx,
         events: Vec::new(),
+        large: false,
     };
     let ran = job.run(&mut pg, again).await;
     let events = std::mem::take(&mut pg.events);
+    if pg.large {
+        // The connection's buffers grew to hold the largest message; it goes back to the pool, so
+        // give that memory back now rather than keep it for as long as the connection lives.
+        sqlx::Connection::shrink_buffers(&mut *tx);
+    }
     if ran == Ran::Ok && !dry_run {
         tx.commit().await?;
         Ok((ran, events))
@@ -192,6 +198,8 @@ pub(super) struct PgTx<'c> {
     pub conn: &'c mut PgConnection,
     /// What the running job emitted.
     events: Vec<Event>,
+    /// Whether the job sent a message of megabytes (a document's bytes or text).
+    pub large: bool,
 }
 
 impl Tx for PgTx<'_> {

@@ -199,3 +199,49 @@ async fn an_agent_stored_before_documents_were_checked_works_until_its_next_writ
     let listed = app.get(&document(&fresh, "/agents")).await;
     assert_eq!(listed.data()[0]["agentId"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_missing_document_is_reported_beside_the_bodys_other_problems() {
+    let app = TestApp::spawn().await;
+    let known = app.text_document("Known", "Known text.").await;
+    let missing = "01931c1e-7b1a-7f00-8000-00000000abcd";
+    let mut body = naming(&[missing, &known]);
+    body["conversationConfig"]["turn"] = json!({"turnTimeout": "soon"});
+    // Create: found by the request, before the store.
+    let r = app.create_agent(&body).await;
+    r.assert_error(400, "validation_error");
+    let mut paths = r.detail_paths();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            (format!("{KB}/0"), "not_found".to_owned()),
+            (
+                "/conversationConfig/turn/turnTimeout".to_owned(),
+                "invalid_type".to_owned()
+            ),
+        ]
+    );
+    // PATCH: found by the store's write, which validates the merged document.
+    let created = app.create_agent(&naming(&[&known])).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.data()["agentId"].as_str().unwrap().to_owned();
+    let patch = json!({"conversationConfig": {
+        "agent": {"prompt": {"knowledgeBase": [known, missing]}},
+        "turn": {"turnTimeout": "soon"}
+    }});
+    let r = app.patch_agent(&id, &patch).await;
+    r.assert_error(400, "validation_error");
+    let mut paths = r.detail_paths();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            (format!("{KB}/1"), "not_found".to_owned()),
+            (
+                "/conversationConfig/turn/turnTimeout".to_owned(),
+                "invalid_type".to_owned()
+            ),
+        ]
+    );
+}

@@ -84,19 +84,27 @@ pub async fn create(
     store_new(&state, principal, spec, idempotency, dry_run).await
 }
 
-/// The validation error for `problems`, with the agents the faulty document names looked up too,
-/// so that every problem is reported at once.
+/// The validation error for `problems`, with the agents and documents the faulty document names
+/// looked up too, so that every problem is reported at once.
 pub async fn invalid(state: &AppState, workspace: &str, mut problems: Problems) -> ApiError {
     let references = problems.take_references();
-    let mut found = Vec::new();
+    let mut agents = Vec::new();
     for id in dialplane_core::validate::referenced(&references) {
         match state.store.get_agent(workspace, id).await {
-            Ok(Some(_)) => found.push(id),
+            Ok(Some(_)) => agents.push(id),
             Ok(None) => {}
             Err(e) => return e.into(),
         }
     }
-    dialplane_core::validate::report_missing(&mut problems, &references, &found);
+    let mut documents = Vec::new();
+    for id in dialplane_core::validate::referenced_documents(&references) {
+        match state.store.get_document(workspace, &id).await {
+            Ok(Some(_)) => documents.push(id),
+            Ok(None) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    dialplane_core::validate::report_missing(&mut problems, &references, &agents, &documents);
     ApiError::validation(problems)
 }
 

@@ -16,7 +16,8 @@ use tokio::io::AsyncWriteExt;
 const MAX_GROUP_FIELD_BYTES: usize = 4096;
 
 /// One `files` part as read.
-pub(super) struct Part {
+#[derive(Debug)]
+pub struct Part {
     pub name: String,
     pub content_type: Option<String>,
     /// Its bytes, if it is within the size limit.
@@ -27,17 +28,46 @@ pub(super) struct Part {
     pub sha256: String,
 }
 
-/// Reads the form: the group's name (checked) and each file, past its size limit only counted.
-pub(super) async fn read_form(
-    state: &AppState,
-    req: Request,
-) -> Result<(String, Vec<Part>, Problems), ApiError> {
-    let options = &state.knowledge;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+/// What an upload's form holds: the group's name, each file, and every problem found in them.
+pub type Form = (String, Vec<Part>, Problems);
+
+/// The limits an upload's form is read within.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimits {
+    /// The most bytes one file may have (`--kb-max-file-mib`).
+    pub max_file_bytes: usize,
+    /// The most files one upload may carry (`--kb-max-files`).
+    pub max_files: usize,
+}
+
+/// Reads the request's form within the server's limits (see [`read`]).
+pub(super) async fn read_form(state: &AppState, req: Request) -> Result<Form, ApiError> {
+    // In a block of its own: a closure that borrows the request must not live across the await.
+    let (content_type, declared) = {
+        let header = |name| Some(req.headers().get(name)?.to_str().ok()?.to_owned());
+        (
+            header(header::CONTENT_TYPE).unwrap_or_default(),
+            header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()),
+        )
+    };
+    let limits = FormLimits {
+        max_file_bytes: state.knowledge.max_file_bytes,
+        max_files: state.knowledge.max_files,
+    };
+    read(&content_type, declared, req.into_body(), limits).await
+}
+
+/// Reads a `multipart/form-data` body of `content_type` (and `declared` length, if the request
+/// gave one) as it streams in: the group's name (checked) and each file, spooled, past its size
+/// limit only counted. A body that cannot be read is an error; what is wrong with the fields it
+/// holds is in the form's problems.
+pub async fn read(
+    content_type: &str,
+    declared: Option<u64>,
+    body: axum::body::Body,
+    limits: FormLimits,
+) -> Result<Form, ApiError> {
+    let options = limits;
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -45,10 +75,6 @@ pub(super) async fn read_form(
         )
     })?;
     let limit = options.max_files.saturating_add(1) * (options.max_file_bytes + (64 << 10));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let over = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -60,11 +86,8 @@ pub(super) async fn read_form(
     }
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
-    let mut form = multer::Multipart::with_constraints(
-        req.into_body().into_data_stream(),
-        boundary,
-        constraints,
-    );
+    let mut form =
+        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut problems = Problems::new();
     let mut group_name = None;
     let mut parts = Vec::new();
@@ -230,4 +253,142 @@ fn form_error(e: multer::Error, over: impl Fn() -> ApiError) -> ApiError {
         format!("the multipart body could not be read: {e}"),
     );
     ApiError::validation(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The multipart reader on whole and mangled bodies, delivered in pieces of any size: the short
+    //! fuzz run that CI makes of it (the `multipart` cargo-fuzz target runs it longer).
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    const BOUNDARY: &str = "x-boundary-7e1";
+
+    /// A body that arrives in the pieces given.
+    struct Pieces(VecDeque<bytes::Bytes>);
+
+    impl http_body::Body for Pieces {
+        type Data = bytes::Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+
+    fn form_body(group: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"groupName\"\r\n\r\n{group}\r\n"
+        )
+        .into_bytes();
+        for (name, bytes) in files {
+            body.extend(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; \
+                     filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n"
+                )
+                .bytes(),
+            );
+            body.extend(bytes);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{BOUNDARY}--\r\n").bytes());
+        body
+    }
+
+    /// `body` read in pieces cut at `cuts` (offsets, any order), within small limits.
+    fn read_in_pieces(body: &[u8], cuts: &[usize]) -> Result<Form, ApiError> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        at.extend([0, body.len()]);
+        at.sort_unstable();
+        at.dedup();
+        let pieces = at
+            .windows(2)
+            .map(|w| bytes::Bytes::copy_from_slice(&body[w[0]..w[1]]))
+            .collect();
+        let limits = FormLimits {
+            max_file_bytes: 2048,
+            max_files: 3,
+        };
+        let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+        let body = axum::body::Body::new(Pieces(pieces));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(read(&content_type, None, body, limits))
+    }
+
+    fn files() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+        prop::collection::vec(
+            (
+                "[a-z]{1,8}\\.txt",
+                prop::collection::vec(any::<u8>(), 0..3000),
+            ),
+            1..4,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_form_in_pieces_of_any_size_gives_back_every_file(
+            files in files(),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            // A random file could hold the boundary line itself; then it would not be one file.
+            let needle = format!("--{BOUNDARY}");
+            prop_assume!(files.iter().all(|(_, b)| !b.windows(needle.len()).any(|w| w == needle.as_bytes())));
+            let (group, parts, problems) = read_in_pieces(&form_body("Front desk", &files), &cuts).unwrap();
+            prop_assert_eq!(group, "Front desk");
+            prop_assert!(problems.is_empty(), "{:?}", problems.iter().collect::<Vec<_>>());
+            prop_assert_eq!(parts.len(), files.len());
+            for (part, (name, bytes)) in parts.iter().zip(&files) {
+                prop_assert_eq!(&part.name, name);
+                prop_assert_eq!(part.size, bytes.len());
+                prop_assert_eq!(&part.sha256, &dialplane_core::json::digest(bytes));
+                match &part.spool {
+                    Some(spool) => prop_assert_eq!(&spool.read_all().unwrap(), bytes),
+                    None => prop_assert!(bytes.len() > 2048, "only a file over the limit is dropped"),
+                }
+            }
+        }
+
+        #[test]
+        fn a_mangled_form_is_a_4xx_or_its_fields_never_a_panic_or_a_5xx(
+            files in files(),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+            flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            truncate in prop::option::of(any::<usize>()),
+        ) {
+            let mut body = form_body("Front desk", &files);
+            for (at, byte) in flips {
+                let at = at % body.len();
+                body[at] = byte;
+            }
+            if let Some(at) = truncate {
+                body.truncate(at % (body.len() + 1));
+            }
+            match read_in_pieces(&body, &cuts) {
+                Ok((_, parts, _)) => {
+                    for part in parts {
+                        let kept = part.spool.map_or(0, |s| s.len());
+                        prop_assert!(kept as usize <= part.size && part.size <= body.len());
+                    }
+                }
+                Err(e) => {
+                    use crate::error::Status as _;
+                    let status = e.code.status();
+                    prop_assert!(status.is_client_error(), "{status} {}", e.message);
+                }
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! delete, content, text, groups, search). See `docs/api/knowledge-base-api.md`.
 
 pub mod documents;
-mod form;
+pub mod form;
 pub mod listing;
 pub mod search;
 pub mod upload;
