@@ -107,6 +107,9 @@ pub enum Scope {
     Read,
     /// Everything.
     Write,
+    /// A voice runtime's: what a `read` key may, and recording calls (creating and changing
+    /// conversations, appending their turns, adding opt-outs).
+    Runtime,
 }
 
 impl Scope {
@@ -114,15 +117,19 @@ impl Scope {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Runtime => "runtime",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "read" => Some(Scope::Read),
-            "write" => Some(Scope::Write),
-            _ => None,
-        }
+        [Scope::Read, Scope::Write, Scope::Runtime]
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+    }
+
+    /// Whether a key of this scope may record calls (a voice runtime's writes).
+    pub fn records_calls(self) -> bool {
+        matches!(self, Scope::Write | Scope::Runtime)
     }
 }
 

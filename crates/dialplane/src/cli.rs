@@ -265,6 +265,7 @@ pub enum KeysCommand {
 pub enum ScopeArg {
     Read,
     Write,
+    Runtime,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -280,7 +281,8 @@ pub struct CreateKeyArgs {
     /// The user's e-mail (`metadata.createdBy.userEmail`).
     #[arg(long)]
     pub user_email: String,
-    /// `read` (GET only) or `write` (everything).
+    /// `read` (GET only), `write` (everything) or `runtime` (a voice runtime's: what `read` may, and
+    /// recording calls: conversations, their turns, opt-outs).
     #[arg(long, value_enum, default_value_t = ScopeArg::Write)]
     pub scope: ScopeArg,
     /// Make the key stop working after this long (e.g. `90d`, `12h`, `30min`; at least a second);

@@ -121,6 +121,7 @@ async fn create(args: CreateKeyArgs) -> anyhow::Result<()> {
     let scope = match args.scope {
         ScopeArg::Read => Scope::Read,
         ScopeArg::Write => Scope::Write,
+        ScopeArg::Runtime => Scope::Runtime,
     };
     let store = open_existing(&args.database).await?;
     let user = CreatedBy {

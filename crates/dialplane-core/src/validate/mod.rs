@@ -325,18 +325,10 @@ fn finish(
     if problems.is_empty() {
         return Ok(spec);
     }
-    let documents = knowledge_base_pointer();
-    for (i, id) in spec
-        .conversation_config
-        .agent
-        .prompt
-        .knowledge_base
-        .iter()
-        .enumerate()
-    {
+    for (path, id) in knowledge_base(&spec) {
         // An empty id is a faulty one, already reported.
         if !id.is_empty() {
-            references.push((documents.index(i), Reference::Document(id.clone())));
+            references.push((path, Reference::Document(id.clone())));
         }
     }
     for (path, reference) in references {
@@ -428,13 +420,17 @@ pub fn named_documents(spec: &AgentSpec) -> Vec<String> {
     ids
 }
 
-/// Where an agent names its knowledge-base documents.
-fn knowledge_base_pointer() -> Pointer {
-    Pointer::root()
+/// The knowledge-base documents an agent names, each with where it names it.
+fn knowledge_base(spec: &AgentSpec) -> impl Iterator<Item = (Pointer, &String)> {
+    let base = Pointer::root()
         .key("conversationConfig")
         .key("agent")
         .key("prompt")
-        .key("knowledgeBase")
+        .key("knowledgeBase");
+    let ids = &spec.conversation_config.agent.prompt.knowledge_base;
+    ids.iter()
+        .enumerate()
+        .map(move |(i, id)| (base.index(i), id))
 }
 
 fn missing_document(id: &str) -> String {
@@ -443,18 +439,10 @@ fn missing_document(id: &str) -> String {
 
 /// A `not_found` problem at each index of `knowledgeBase` that names one of `missing`.
 pub fn missing_documents(spec: &AgentSpec, missing: &[String]) -> Problems {
-    let base = knowledge_base_pointer();
     let mut problems = Problems::new();
-    for (i, id) in spec
-        .conversation_config
-        .agent
-        .prompt
-        .knowledge_base
-        .iter()
-        .enumerate()
-    {
+    for (path, id) in knowledge_base(spec) {
         if missing.contains(id) {
-            problems.push(&base.index(i), ProblemCode::NotFound, missing_document(id));
+            problems.push(&path, ProblemCode::NotFound, missing_document(id));
         }
     }
     problems

@@ -112,9 +112,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Writer {
         if principal.scope != Scope::Write {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
-                "this API key is read-only; a key with the write scope is needed",
+                format!(
+                    "this API key has the {} scope; a key with the write scope is needed",
+                    principal.scope.as_str()
+                ),
             ));
         }
         Ok(Writer(principal))
+    }
+}
+
+/// A valid key that may record calls: the `runtime` or the `write` scope.
+pub struct Recorder(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Recorder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if !principal.scope.records_calls() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this API key is read-only; a key with the runtime or write scope is needed",
+            ));
+        }
+        Ok(Recorder(principal))
     }
 }

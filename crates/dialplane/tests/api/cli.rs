@@ -261,6 +261,49 @@ pub(crate) async fn serve_prints_a_working_bootstrap_key_once_and_keeps_data_acr
 }
 
 #[tokio::test]
+async fn a_runtime_key_made_by_the_cli_reads_agents_and_cannot_change_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let args = [
+        "create",
+        "--workspace",
+        "acme",
+        "--user-id",
+        "runtime",
+        "--user-email",
+        "runtime@acme.test",
+        "--scope",
+        "runtime",
+        "--json",
+    ];
+    let (ok, out, err) = keys(dir.path(), &args).await;
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(created["scope"], "runtime");
+    let key = created["key"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let url = server.url("/api/public/v1/agents");
+    let listed = client
+        .get(&url)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let write = client
+        .post(&url)
+        .header("x-api-key", key)
+        .json(&minimal())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
+    let body: Value = write.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("runtime scope"), "{message}");
+}
+
+#[tokio::test]
 pub(crate) async fn keys_can_be_created_listed_and_revoked_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;

@@ -209,19 +209,7 @@ async fn a_missing_document_is_reported_beside_the_bodys_other_problems() {
     body["conversationConfig"]["turn"] = json!({"turnTimeout": "soon"});
     // Create: found by the request, before the store.
     let r = app.create_agent(&body).await;
-    r.assert_error(400, "validation_error");
-    let mut paths = r.detail_paths();
-    paths.sort();
-    assert_eq!(
-        paths,
-        [
-            (format!("{KB}/0"), "not_found".to_owned()),
-            (
-                "/conversationConfig/turn/turnTimeout".to_owned(),
-                "invalid_type".to_owned()
-            ),
-        ]
-    );
+    assert_missing_beside_the_rest(&r, 0);
     // PATCH: found by the store's write, which validates the merged document.
     let created = app.create_agent(&naming(&[&known])).await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -231,17 +219,20 @@ async fn a_missing_document_is_reported_beside_the_bodys_other_problems() {
         "turn": {"turnTimeout": "soon"}
     }});
     let r = app.patch_agent(&id, &patch).await;
+    assert_missing_beside_the_rest(&r, 1);
+}
+
+/// A 400 with the document missing at `KB/<index>` and the faulty `turnTimeout`, and nothing else.
+fn assert_missing_beside_the_rest(r: &Resp, index: usize) {
     r.assert_error(400, "validation_error");
     let mut paths = r.detail_paths();
     paths.sort();
+    let turn_timeout = "/conversationConfig/turn/turnTimeout".to_owned();
     assert_eq!(
         paths,
         [
-            (format!("{KB}/1"), "not_found".to_owned()),
-            (
-                "/conversationConfig/turn/turnTimeout".to_owned(),
-                "invalid_type".to_owned()
-            ),
+            (format!("{KB}/{index}"), "not_found".to_owned()),
+            (turn_timeout, "invalid_type".to_owned()),
         ]
     );
 }

@@ -148,10 +148,19 @@ async fn revoked_key_stops_working(app: &TestApp, key_ttl: std::time::Duration) 
 
 #[tokio::test]
 async fn a_read_key_can_get_and_list_but_every_write_is_forbidden_and_changes_nothing() {
+    reads_but_never_writes_an_agent(Scope::Read).await;
+}
+
+#[tokio::test]
+async fn a_runtime_key_reads_agents_as_a_read_key_does_and_writes_none() {
+    reads_but_never_writes_an_agent(Scope::Runtime).await;
+}
+
+async fn reads_but_never_writes_an_agent(scope: Scope) {
     let app = TestApp::spawn().await;
     let id = app.create_named("Front desk").await;
     let before = app.get_agent(&id).await;
-    let reader = app.new_key("default", Scope::Read, "rita").await;
+    let reader = app.new_key("default", scope, "rita").await;
 
     let got = app.get_agent_as(&reader, &id).await;
     assert_eq!(got.status, 200, "{}", got.text);
