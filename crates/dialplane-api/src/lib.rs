@@ -11,6 +11,7 @@ pub mod agents;
 mod envelope;
 mod error;
 pub mod knowledge_base;
+pub mod opt_outs;
 pub mod views;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};

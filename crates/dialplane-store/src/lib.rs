@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod idempotency;
 pub mod keys;
 pub mod knowledge;
+pub mod opt_outs;
 pub mod postgres;
 pub mod reads;
 pub mod sqlite;

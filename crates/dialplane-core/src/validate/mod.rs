@@ -29,6 +29,11 @@ pub fn check_name(s: &str) -> Result<(), (ProblemCode, String)> {
     formats::name(s)
 }
 
+/// Checks a phone number as the API checks its fields (E.164): the problem with it, if any.
+pub fn check_e164(s: &str) -> Result<(), (ProblemCode, String)> {
+    formats::e164(s)
+}
+
 /// Checks an e-mail address as the API checks its fields: what is wrong with it, if anything.
 pub fn check_email(s: &str) -> Result<(), String> {
     formats::email(s).map_err(|(_, why)| why)

@@ -29,7 +29,8 @@ pub fn api(
 ) -> OpenApiRouter<AppState> {
     let resources = OpenApiRouter::new()
         .merge(crate::resources::agents::routes())
-        .merge(crate::resources::knowledge_base::routes());
+        .merge(crate::resources::knowledge_base::routes())
+        .merge(crate::resources::opt_outs::routes());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(guard(resources))
         .routes(routes!(health::healthz))

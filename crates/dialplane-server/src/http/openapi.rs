@@ -18,7 +18,9 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, Detail)),
     tags((name = "agents", description = "Voice-AI agent configuration"),
-        (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"))
+        (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"),
+        (name = "knowledge-base", description = "Documents agents draw on mid-call, and search over them"),
+        (name = "opt-outs", description = "Numbers a workspace must not call"))
 )]
 pub struct ApiDoc;
 

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod knowledge_base;
+pub mod opt_outs;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -9,6 +9,7 @@ mod agents;
 mod idempotency;
 mod keys;
 mod knowledge;
+mod opt_outs;
 
 use crate::reads::Reads;
 use crate::store::Backend;

@@ -8,6 +8,7 @@ mod idempotency;
 mod keys;
 mod knowledge;
 mod lock;
+mod opt_outs;
 mod writer;
 
 pub use lock::{lock_for_serving, try_server_lock, ServerLock};

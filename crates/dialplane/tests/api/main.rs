@@ -41,6 +41,7 @@ mod metrics;
 mod multi_instance;
 mod openapi;
 mod operations;
+mod opt_outs;
 mod outage;
 mod patch;
 mod rate_limit;
