@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const WINDOW_SECS: u64 = 60;
 /// How long one Redis call may take before the request is served without it.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long the probe at start waits for Redis: no request waits on it, and a busy machine must not
+/// have a Redis that refuses reported as one that is slow.
+const REDIS_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a failed connection attempt, requests skip Redis for this long.
 const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -225,7 +228,7 @@ impl RateLimiter {
             // Requests that waited here while another tried to connect and failed fail open at
             // once, instead of each trying again for the whole timeout, one after another.
             recently_failed(last_failure)?;
-            let connected = self.connect(client).await;
+            let connected = self.connect(client, REDIS_TIMEOUT).await;
             if connected.is_err() {
                 // Before the lock is let go, so that whoever waits for it sees the failure.
                 failed_now(last_failure);
@@ -248,15 +251,19 @@ impl RateLimiter {
         Ok((count, reset))
     }
 
-    async fn connect(&self, client: &redis::Client) -> Result<ConnectionManager, String> {
+    async fn connect(
+        &self,
+        client: &redis::Client,
+        timeout: Duration,
+    ) -> Result<ConnectionManager, String> {
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_connection_timeout(timeout)
             .set_response_timeout(REDIS_TIMEOUT)
             // No retries inside one attempt: a refused connection is reported as refused at once,
             // not as a timeout after backing off past REDIS_TIMEOUT.
             .set_number_of_retries(0);
         tokio::time::timeout(
-            REDIS_TIMEOUT,
+            timeout,
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
@@ -270,7 +277,7 @@ impl RateLimiter {
         let Self::Redis { client, conn, .. } = self else {
             return Ok(());
         };
-        let manager = self.connect(client).await?;
+        let manager = self.connect(client, REDIS_PROBE_TIMEOUT).await?;
         *conn.lock().await = Some(manager);
         Ok(())
     }

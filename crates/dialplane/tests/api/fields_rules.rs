@@ -186,6 +186,8 @@ pub(crate) async fn an_empty_body_reports_both_required_fields() {
 #[tokio::test]
 pub(crate) async fn prompt_rules_refuse_what_breaks_them() {
     let app = TestApp::spawn().await;
+    // A document that exists, so that naming it twice is the one problem reported.
+    let kb = app.text_document("Handbook", "Opening hours.").await;
     let p = |field: &str| format!("{PROMPT}/{field}");
     let cases = [
         Refusal::at(&p("llm"), json!("gpt-2"), "invalid_value"),
@@ -211,7 +213,7 @@ pub(crate) async fn prompt_rules_refuse_what_breaks_them() {
         Refusal::reported_at(&p("toolIds"), json!([x(129)]), &p("toolIds/0"), "too_long"),
         Refusal::reported_at(
             &p("knowledgeBase"),
-            json!(["kb", "kb"]),
+            json!([kb, kb]),
             &p("knowledgeBase/1"),
             "duplicate",
         ),
