@@ -155,6 +155,7 @@ fn not_listed() -> ApiError {
         (status = 200, description = "Already on the list", body = OptOutEnvelope),
         (status = 400, description = "`invalid_json` or `validation_error`", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: a `read` key", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: not JSON", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn add(
