@@ -222,22 +222,7 @@ async fn the_list_columns_of_agents_stored_before_them_come_from_their_documents
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
     // The database as the migrations before 0004 left it, with one agent.
-    let old = tempfile::tempdir().unwrap();
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    for file in std::fs::read_dir(&here).unwrap() {
-        let file = file.unwrap();
-        let name = file.file_name().into_string().unwrap();
-        if name.as_str() < "0004" {
-            std::fs::copy(file.path(), old.path().join(&name)).unwrap();
-        }
-    }
-    let mut conn = connect_options(&url).unwrap().connect().await.unwrap();
-    sqlx::migrate::Migrator::new(old.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = database_before(&url, "0004").await;
     let mut stored = agent("Old");
     stored.spec.tags = vec!["b".into(), "a".into()];
     sqlx::query(
@@ -251,13 +236,7 @@ async fn the_list_columns_of_agents_stored_before_them_come_from_their_documents
     .execute(&mut conn)
     .await
     .unwrap();
-    sqlx::Connection::close(conn).await.unwrap();
-
-    let store = Store::new(
-        SqliteStore::open(&url, &StoreOptions::default())
-            .await
-            .unwrap(),
-    );
+    let store = upgraded(conn, &url).await;
     let query = ListQuery {
         sort_by: SortBy::CreatedAt,
         sort_direction: SortDirection::Desc,
@@ -294,6 +273,103 @@ async fn the_list_columns_of_agents_stored_before_them_come_from_their_documents
         page.items[0].metadata.updated_at,
         "2030-01-01T00:00:00.000000Z"
     );
+    store.close().await;
+}
+
+/// The database as the migrations before `before` left it, at `url`.
+async fn database_before(url: &str, before: &str) -> sqlx::SqliteConnection {
+    let old = tempfile::tempdir().unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for file in std::fs::read_dir(&here).unwrap() {
+        let file = file.unwrap();
+        let name = file.file_name().into_string().unwrap();
+        if name.as_str() < before {
+            std::fs::copy(file.path(), old.path().join(&name)).unwrap();
+        }
+    }
+    let mut conn = connect_options(url).unwrap().connect().await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+/// The store opened on the old database `conn` is connected to: the migrations since applied.
+async fn upgraded(conn: sqlx::SqliteConnection, url: &str) -> Store {
+    sqlx::Connection::close(conn).await.unwrap();
+    Store::new(
+        SqliteStore::open(url, &StoreOptions::default())
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn passages_and_keys_stored_before_0007_and_0008_come_through_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let mut conn = database_before(&url, "0007").await;
+    let key = dialplane_core::ApiKey::generate();
+    sqlx::query(
+        "INSERT INTO api_keys (key_id, key_hash, workspace, scope, user_id, user_email, created_at)
+         VALUES (?, ?, 'a', 'read', 'u', 'u@a.test', '2026-01-01T00:00:00.000000Z')",
+    )
+    .bind(dialplane_core::KeyId::generate().to_string())
+    .bind(key.hash().as_bytes().to_vec())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Passages of two workspaces, their ids interleaved as a shared sequence gave them.
+    for (workspace, document, text) in [
+        ("a", "d1", "the lighthouse keeper"),
+        ("b", "d2", "a lighthouse in the fog"),
+        ("a", "d3", "the harbour master"),
+    ] {
+        sqlx::query(
+            "INSERT INTO kb_documents (workspace, document_id, kind, name, name_folded, size_bytes,
+                 status, text_chars, created_at, updated_at, user_id, user_email)
+             VALUES (?, ?, 'file', ?, ?, 1, 'ready', 1, '2026-01-01T00:00:00.000000Z',
+                     '2026-01-01T00:00:00.000000Z', 'u', 'u@a.test')",
+        )
+        .bind(workspace)
+        .bind(document)
+        .bind(document)
+        .bind(document)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO kb_passages (workspace, document_id, ordinal, scope, text)
+             VALUES (?, ?, 0, ?, ?)",
+        )
+        .bind(workspace)
+        .bind(document)
+        .bind(crate::knowledge::search_scope(workspace, Some(document)))
+        .bind(text)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let store = upgraded(conn, &url).await;
+    let principal = store.authenticate(&key.hash()).await.unwrap().unwrap();
+    assert_eq!(principal.workspace, "a");
+    assert_eq!(principal.scope, dialplane_core::Scope::Read);
+    let found = |workspace: &'static str, q: &'static str| {
+        let store = store.clone();
+        async move {
+            let hits = store.search(workspace, q, None, 10).await.unwrap();
+            let mut ids: Vec<String> = hits.into_iter().map(|h| h.document_id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(found("a", "lighthouse").await, ["d1"]);
+    assert_eq!(found("b", "lighthouse").await, ["d2"]);
+    assert_eq!(found("a", "harbour").await, ["d3"]);
+    assert!(found("b", "harbour").await.is_empty());
     store.close().await;
 }
 
