@@ -108,24 +108,29 @@ def metric(metrics_port: int, name: str) -> float:
     return 0.0
 
 
-def uploads(cfg: Config, port: int, key: str, metrics_port: int) -> dict:
-    pdf = pdf_of(1 << 20)
-    seconds = max(3, min(cfg.seconds, 10))
-    wait_idle(cfg, "PDF uploads")
-    ext = 'dialplane_kb_extraction_duration_seconds_{}{{file_type="pdf",outcome="ok"}}'
-    before = (metric(metrics_port, ext.format("sum")), metric(metrics_port, ext.format("count")))
+def uploader(port: int, key: str, group: str, name: str, data: bytes, ok: tuple[int, ...]):
+    """For `hammer`: each client uploads `data` as file `name` into a new group `<group>-<n>`; a call
+    succeeds when the status is one of `ok`."""
     counter = iter(range(10**9))
 
     def make():
         c = Client(port, key)
 
         def call() -> bool:
-            ctype, body = form(f"pdf-{next(counter)}", "bench.pdf", pdf)
+            ctype, body = form(f"{group}-{next(counter)}", name, data)
             status, _, _ = c.request("POST", f"{API}/knowledge-base/documents/file", body, {"content-type": ctype})
-            return status == 201
+            return status in ok
         return call
+    return make
 
-    lat, elapsed, failed = hammer(4, seconds, make)
+
+def uploads(cfg: Config, port: int, key: str, metrics_port: int) -> dict:
+    pdf = pdf_of(1 << 20)
+    seconds = max(3, min(cfg.seconds, 10))
+    wait_idle(cfg, "PDF uploads")
+    ext = 'dialplane_kb_extraction_duration_seconds_{}{{file_type="pdf",outcome="ok"}}'
+    before = (metric(metrics_port, ext.format("sum")), metric(metrics_port, ext.format("count")))
+    lat, elapsed, failed = hammer(4, seconds, uploader(port, key, "pdf", "bench.pdf", pdf, (201,)))
     after = (metric(metrics_port, ext.format("sum")), metric(metrics_port, ext.format("count")))
     n = after[1] - before[1]
     extraction_ms = (after[0] - before[0]) / n * 1000 if n else None
@@ -243,17 +248,8 @@ def search(cfg: Config, backend: str, server, key: str) -> dict:
 def upload_memory(cfg: Config, port: int, pid: int, key: str) -> dict:
     data = b"x" * (5 * 2**20 - 4096)
     seconds = max(4, min(cfg.seconds, 6))
-    counter = iter(range(10**9))
-
-    def make():
-        c = Client(port, key)
-
-        def call() -> bool:
-            ctype, body = form(f"mem-{next(counter)}", "big.txt", data)
-            status, _, _ = c.request("POST", f"{API}/knowledge-base/documents/file", body, {"content-type": ctype})
-            return status in (201, 403)  # 403: the quota is reached; the upload was read all the same
-        return call
-
+    # 403: the quota is reached; the upload was read all the same.
+    make = uploader(port, key, "mem", "big.txt", data, (201, 403))
     with RssSampler(pid) as rss:
         lat, elapsed, failed = hammer(8, seconds, make)
     out = {"clients": 8, "fileBytes": len(data), "uploads": len(lat), "failed": failed, **rss.summary()}

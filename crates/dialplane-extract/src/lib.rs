@@ -89,7 +89,7 @@ fn extract_owned(file_type: FileType, bytes: Vec<u8>, limits: Limits) -> Result<
         FileType::Txt | FileType::Md | FileType::Tsx => String::from_utf8(bytes)
             .map(tidy_in_place)
             .map_err(|_| Failure("the text is not UTF-8".into())),
-        FileType::Pdf | FileType::Docx => extract_now(file_type, &bytes, limits),
+        FileType::Pdf | FileType::Docx => extract_document(file_type, &bytes, limits),
     }
 }
 
@@ -119,18 +119,23 @@ async fn on_blocking_thread(
 
 /// [`extract`] on this thread, with no time limit or panic guard: for callers that have their own.
 pub fn extract_now(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<String, Failure> {
+    match file_type {
+        FileType::Txt | FileType::Md | FileType::Tsx => {
+            extract_owned(file_type, bytes.to_vec(), limits)
+        }
+        FileType::Pdf | FileType::Docx => extract_document(file_type, bytes, limits),
+    }
+}
+
+/// The text of a PDF or a DOCX file.
+fn extract_document(file_type: FileType, bytes: &[u8], limits: Limits) -> Result<String, Failure> {
     let text = match file_type {
         FileType::Pdf => pdf_extract::extract_text_from_mem(bytes).map_err(|e| {
             Failure(format!(
                 "the PDF is damaged or in a form that cannot be read ({e})"
             ))
         })?,
-        FileType::Docx => docx::text(bytes, limits.inflated_bytes)?,
-        FileType::Txt | FileType::Md | FileType::Tsx => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|_| Failure("the text is not UTF-8".into()))?;
-            return Ok(tidy(text.trim_start_matches('\u{feff}')));
-        }
+        _ => docx::text(bytes, limits.inflated_bytes)?,
     };
     let text = tidy(&text);
     if text.is_empty() && file_type == FileType::Pdf {

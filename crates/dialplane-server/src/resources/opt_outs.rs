@@ -11,8 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use dialplane_api::knowledge_base::CursorPagination;
 use dialplane_api::opt_outs::{
     OptOut, OptOutDeleted, OptOutDeletedEnvelope, OptOutEnvelope, OptOutListEnvelope,
@@ -96,17 +94,15 @@ pub async fn list(
     .into_response())
 }
 
+/// The order of the list, named in its cursors (see `knowledge_base::encode_cursor`).
+const ORDER: &str = "number";
+
 fn encode_cursor(number: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("oo1\n{number}"))
+    crate::resources::knowledge_base::encode_cursor(ORDER, number, "")
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("oo1\n").map(str::to_owned))
-        .ok_or_else(|| ApiError::parameter("cursor", "is not a cursor this list gave out"))
+    crate::resources::knowledge_base::decode_cursor(cursor, ORDER).map(|(number, _)| number)
 }
 
 /// Get an opt-out

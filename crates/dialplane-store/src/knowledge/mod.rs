@@ -155,6 +155,10 @@ pub trait BlobTx: Send {
     async fn delete_blob(&mut self, workspace: &str, id: &str) -> Result<()>;
 }
 
+/// A message or a row this large grows a pooled connection's buffers past what its other work needs,
+/// so the connection is asked to give the memory back afterwards (`shrink_buffers`).
+pub(crate) const LARGE_MESSAGE: usize = 1 << 20;
+
 /// A count or size as the databases' signed integers hold it.
 pub(crate) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

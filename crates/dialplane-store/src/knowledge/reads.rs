@@ -311,9 +311,9 @@ impl Reads {
 }
 
 /// After a read of `len` bytes: a pooled connection's buffers grew to hold them and would keep that
-/// memory for as long as the connection lives, so past a megabyte it is given back now.
+/// memory for as long as the connection lives, so past [`super::LARGE_MESSAGE`] it is given back now.
 fn shrink_after(conn: &mut impl sqlx::Connection, len: usize) {
-    if len >= 1 << 20 {
+    if len >= super::LARGE_MESSAGE {
         conn.shrink_buffers();
     }
 }

@@ -3,7 +3,7 @@
 use super::PgTx;
 use crate::knowledge::{
     signed, unsigned, Blob, BlobTx, DocumentKind, DocumentStatus, Extracted, Group, KnowledgeTx,
-    NewDocument, StoredDocument,
+    NewDocument, StoredDocument, LARGE_MESSAGE,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -135,7 +135,7 @@ impl KnowledgeTx for PgTx<'_> {
                 .await?;
         }
         let Some(extracted) = text else { return Ok(()) };
-        self.large |= extracted.text.len() >= LARGE_MESSAGE / 2;
+        self.large |= extracted.text.len() >= LARGE_MESSAGE;
         sqlx::query("INSERT INTO kb_texts (workspace, document_id, text) VALUES ($1, $2, $3)")
             .bind(workspace)
             .bind(id)
@@ -250,10 +250,6 @@ impl KnowledgeTx for PgTx<'_> {
             .collect())
     }
 }
-
-/// A message this large grows a connection's buffers past what its other work needs (see
-/// `PgTx::large`).
-const LARGE_MESSAGE: usize = 1 << 20;
 
 #[async_trait]
 impl BlobTx for PgTx<'_> {

@@ -162,14 +162,16 @@ async fn a_runtime_key_adds_a_read_key_only_reads_and_workspaces_keep_their_own_
         .assert_error(404, "not_found");
     let theirs = app.json(Method::POST, OPT_OUTS, &other, &number).await;
     assert_eq!(theirs.status, 201, "{}", theirs.text);
-    app.send(
-        Method::DELETE,
-        &entry("+14155550123"),
-        Some(&other),
-        &[],
-        None,
-    )
-    .await;
+    let removed = app
+        .send(
+            Method::DELETE,
+            &entry("+14155550123"),
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 200, "theirs is removed: {}", removed.text);
     let ours = app.get(&entry("+14155550123")).await;
     assert_eq!(
         ours.status, 200,

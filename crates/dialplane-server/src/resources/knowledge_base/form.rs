@@ -67,14 +67,13 @@ pub async fn read(
     body: axum::body::Body,
     limits: FormLimits,
 ) -> Result<Form, ApiError> {
-    let options = limits;
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "the body must be sent as multipart/form-data with a boundary",
         )
     })?;
-    let limit = options.max_files.saturating_add(1) * (options.max_file_bytes + (64 << 10));
+    let limit = limits.max_files.saturating_add(1) * (limits.max_file_bytes + (64 << 10));
     let over = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -130,7 +129,7 @@ pub async fn read(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or("").trim().to_owned())
                     .unwrap_or_default();
                 let content_type = field.content_type().map(|m| m.to_string());
-                let (spool, size, sha256) = spool_part(field, options.max_file_bytes, over).await?;
+                let (spool, size, sha256) = spool_part(field, limits.max_file_bytes, over).await?;
                 parts.push(Part {
                     name,
                     content_type,
@@ -163,14 +162,14 @@ pub async fn read(
             ProblemCode::Required,
             "at least one file is required",
         );
-    } else if parts.len() > options.max_files {
+    } else if parts.len() > limits.max_files {
         problems.push(
             &Pointer::root().key("files"),
             ProblemCode::TooLong,
             format!(
                 "{} files, over the limit of {} an upload (--kb-max-files)",
                 parts.len(),
-                options.max_files
+                limits.max_files
             ),
         );
     }

@@ -174,9 +174,7 @@ pub(super) async fn extract_text(
                 let load = move |buf: &mut [u8]| spool.read_into(buf);
                 dialplane_extract::extract_loaded(file_type, len, load, limits)
                     .await
-                    .map_err(|e| {
-                        ApiError::internal(format!("a spooled upload could not be read back: {e}"))
-                    })?
+                    .map_err(|e| read_back_failed(&e))?
             }
         };
         let outcome = if text.is_ok() { "ok" } else { "failed" };
@@ -414,22 +412,24 @@ async fn check_files(
     Ok((typed, statuses))
 }
 
+/// The answer when a spooled upload cannot be read back from its temporary file: the server's fault.
+fn read_back_failed(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("a spooled upload could not be read back: {e}"))
+}
+
 /// The type of the spooled file named `name`, read on a blocking thread a piece at a time.
 async fn sniff(
     name: &str,
     spool: &Arc<Spool>,
 ) -> Result<Result<FileType, dialplane_extract::Refusal>, ApiError> {
     let (name, spool) = (name.to_owned(), spool.clone());
-    let read_back = |e: &dyn std::fmt::Display| {
-        ApiError::internal(format!("a spooled upload could not be read back: {e}"))
-    };
     tokio::task::spawn_blocking(move || {
         spool.with_file(|file| dialplane_extract::sniff_reader(&name, file))
     })
     .await
-    .map_err(|e| read_back(&e))?
+    .map_err(|e| read_back_failed(&e))?
     .and_then(|read| read)
-    .map_err(|e| read_back(&e))
+    .map_err(|e| read_back_failed(&e))
 }
 
 /// The refusal of an upload: every problem in `details`, under the first status that applies of
