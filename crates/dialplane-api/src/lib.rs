@@ -12,6 +12,7 @@ mod envelope;
 mod error;
 pub mod knowledge_base;
 pub mod opt_outs;
+pub mod phone_numbers;
 pub mod views;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};

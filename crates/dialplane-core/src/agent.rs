@@ -68,6 +68,7 @@ macro_rules! choice {
         impl ToSchema for $name {}
     };
 }
+pub(crate) use choice;
 
 choice!(
     /// Which calls the agent takes part in.

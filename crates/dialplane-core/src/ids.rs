@@ -70,6 +70,14 @@ uuid_id!(
     /// The id of an API key (never the key itself).
     KeyId
 );
+uuid_id!(
+    /// The id of a phone number of a workspace.
+    PhoneNumberId
+);
+uuid_id!(
+    /// The id of a conversation (one call).
+    ConversationId
+);
 
 #[cfg(test)]
 mod tests {

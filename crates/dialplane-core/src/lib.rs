@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod calls;
 pub mod ids;
 pub mod json;
 pub mod json_patch;
@@ -16,7 +17,7 @@ pub mod validate;
 mod testing;
 
 pub use agent::{Agent, AgentSpec, CreatedBy, Metadata};
-pub use ids::{AgentId, KeyId};
+pub use ids::{AgentId, ConversationId, KeyId, PhoneNumberId};
 pub use keys::{ApiKey, KeyHash, Scope};
 pub use problems::{Pointer, Problem, ProblemCode, Problems, Reference};
 pub use validate::Rules;

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod knowledge;
 pub mod opt_outs;
+pub mod phone_numbers;
 pub mod postgres;
 pub mod reads;
 pub mod sqlite;
@@ -46,6 +47,7 @@ use dialplane_core::Problems;
 pub enum Kind {
     Agent,
     Document,
+    PhoneNumber,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
         match self {
             Kind::Agent => "agent",
             Kind::Document => "document",
+            Kind::PhoneNumber => "phone number",
         }
     }
 }

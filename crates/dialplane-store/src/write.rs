@@ -16,6 +16,7 @@ use crate::idempotency::IdempotencyTx;
 use crate::keys::KeyTx;
 use crate::knowledge::{BlobTx, KnowledgeTx};
 use crate::opt_outs::OptOutTx;
+use crate::phone_numbers::PhoneNumberTx;
 use crate::{Result, StoreError, StoredAgent};
 use async_trait::async_trait;
 use dialplane_core::AgentId;
@@ -46,7 +47,9 @@ pub trait WriteOp: Clone + Send + Sync + 'static {
 }
 
 /// Everything a write's transaction can do: the statements of each resource, and events.
-pub trait Tx: AgentTx + KeyTx + IdempotencyTx + KnowledgeTx + BlobTx + OptOutTx + Send {
+pub trait Tx:
+    AgentTx + KeyTx + IdempotencyTx + KnowledgeTx + BlobTx + OptOutTx + PhoneNumberTx + Send
+{
     /// Records that the write changed something; announced if and when it commits.
     fn emit(&mut self, event: Event);
     /// Counts an update worked out beforehand: used as it was (`true`), or worked out again because

@@ -13,22 +13,38 @@ use serde_json::Value;
 
 use crate::problems::push_token;
 
-/// The JSON Pointers of every writable field that differs between two stored documents of an agent
-/// (the read-only members, [`super::READ_ONLY`], are left out). Documents that do not parse as JSON
-/// objects give no paths.
+/// The JSON Pointers of every field that differs between two stored documents of an agent, but for
+/// the members every version changes or none does (`metadata`, `agentId`): a client's fields and
+/// `phoneNumbers` (which the server changes when numbers are assigned). Documents that do not parse
+/// as JSON objects give no paths.
 pub fn changed_paths(before: &str, after: &str) -> Vec<String> {
-    let keep = |key: &str| !super::READ_ONLY.contains(&key);
+    let keep = |key: &str| !matches!(key, "metadata" | "agentId");
     let mut paths = Vec::new();
     let mut pair = Pair::new(before, after);
     if pair.objects(&keep, &mut String::new(), &mut paths).is_ok() && pair.at_end() {
-        return paths;
+        return whole_phone_numbers(paths);
     }
     // Not JSON, or not objects: what parsing each says.
     paths.clear();
     match diff_by_key(before, after, &keep, &mut String::new(), &mut paths) {
-        Ok(()) => paths,
+        Ok(()) => whole_phone_numbers(paths),
         Err(Malformed) => Vec::new(),
     }
+}
+
+/// `phoneNumbers` is one list the server keeps: any change in it is a change of `/phoneNumbers`.
+fn whole_phone_numbers(mut paths: Vec<String>) -> Vec<String> {
+    const LIST: &str = "/phoneNumbers";
+    let mut seen = false;
+    paths.retain_mut(|p| {
+        if p.starts_with(LIST) && (p.len() == LIST.len() || p.as_bytes()[LIST.len()] == b'/') {
+            *p = LIST.to_owned();
+            !std::mem::replace(&mut seen, true)
+        } else {
+            true
+        }
+    });
+    paths
 }
 
 /// Diffs two objects by matching their members by key.

@@ -194,6 +194,30 @@ fn the_read_only_values_are_those_of_the_stored_document() {
 }
 
 #[test]
+fn a_change_of_the_phone_numbers_is_one_change_of_the_list() {
+    let before = stored(validate_create(&minimal(), &rules()).unwrap());
+    let mut after = before.clone();
+    let number = |n: &str| crate::agent::PhoneNumber {
+        provider: "twilio".into(),
+        number: n.into(),
+        label: String::new(),
+    };
+    after.phone_numbers = vec![number("+14155550100"), number("+14155550123")];
+    after.spec.name = "Renamed".into();
+    let text = |a: &crate::Agent| serde_json::to_string(a).unwrap();
+    assert_eq!(
+        changed_paths(&text(&before), &text(&after)),
+        vec!["/name", "/phoneNumbers"]
+    );
+    let mut relabelled = after.clone();
+    relabelled.phone_numbers[1].label = "Main".into();
+    assert_eq!(
+        changed_paths(&text(&after), &text(&relabelled)),
+        vec!["/phoneNumbers"]
+    );
+}
+
+#[test]
 fn changed_paths_compare_values_and_leave_out_the_read_only_members() {
     let before = stored(validate_create(&minimal(), &rules()).unwrap());
     let mut after = before.clone();

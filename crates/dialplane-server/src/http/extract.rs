@@ -189,8 +189,17 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentPath {
 
 /// An `{agentId}` from a path.
 pub fn parse_agent_id(raw: &str) -> Result<AgentId, ApiError> {
+    parse_path_id(raw, "agentId", "an agent id")
+}
+
+/// An id of ours (`what`) from the path parameter `name` (`400 invalid_parameter` if it is not one).
+pub fn parse_path_id<T: std::str::FromStr>(
+    raw: &str,
+    name: &str,
+    what: &str,
+) -> Result<T, ApiError> {
     raw.parse()
-        .map_err(|_| ApiError::parameter("agentId", format!("is not an agent id: {raw:?}")))
+        .map_err(|_| ApiError::parameter(name, format!("is not {what}: {raw:?}")))
 }
 
 /// The ETag of a revision.

@@ -20,7 +20,9 @@ use utoipa::{Modify, OpenApi};
     tags((name = "agents", description = "Voice-AI agent configuration"),
         (name = "history", description = "Every stored change of an agent, as immutable versions"), (name = "operations", description = "Health and readiness"),
         (name = "knowledge-base", description = "Documents agents draw on mid-call, and search over them"),
-        (name = "opt-outs", description = "Numbers a workspace must not call"))
+        (name = "opt-outs", description = "Numbers a workspace must not call"),
+        (name = "phone-numbers", description = "A workspace's numbers and the agents that answer them"),
+        (name = "conversations", description = "Calls as voice runtimes report them, read back in Callin's shape"))
 )]
 pub struct ApiDoc;
 

@@ -2,8 +2,10 @@
 //! write that honours `Idempotency-Key` is answered, for all of them.
 
 pub mod agents;
+pub mod fields;
 pub mod knowledge_base;
 pub mod opt_outs;
+pub mod phone_numbers;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -5,6 +5,7 @@ use crate::auth::{Caller, Recorder, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::JsonObject;
 use crate::query::Query;
+use crate::resources::fields::Fields;
 use crate::resources::knowledge_base::listing::{page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -17,9 +18,8 @@ use dialplane_api::opt_outs::{
     OptOutMetadata,
 };
 use dialplane_api::{Envelope, ListEnvelope};
-use dialplane_core::{Pointer, ProblemCode, Problems};
+use dialplane_core::{Pointer, Problems};
 use dialplane_store::opt_outs::{AddOptOut, RemoveOptOut};
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -160,57 +160,10 @@ pub async fn add(
     JsonObject { body, .. }: JsonObject,
 ) -> Result<Response, ApiError> {
     let mut problems = Problems::new();
-    for key in body
-        .keys()
-        .filter(|k| !["number", "reason"].contains(&k.as_str()))
-    {
-        problems.push(
-            &Pointer::root().key(key),
-            ProblemCode::UnknownField,
-            "is not a known field (number, reason)",
-        );
-    }
-    let number = match body.get("number") {
-        Some(Value::String(n)) => {
-            if let Err((code, why)) = dialplane_core::validate::check_e164(n) {
-                problems.push(&Pointer::root().key("number"), code, why);
-            }
-            n.clone()
-        }
-        None | Some(Value::Null) => {
-            problems.push(
-                &Pointer::root().key("number"),
-                ProblemCode::Required,
-                "is required",
-            );
-            String::new()
-        }
-        Some(_) => {
-            let at = Pointer::root().key("number");
-            problems.push(&at, ProblemCode::InvalidType, "must be a string");
-            String::new()
-        }
-    };
-    let reason = match body.get("reason") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(r)) if r.chars().count() <= MAX_REASON_CHARS => r.clone(),
-        Some(Value::String(r)) => {
-            problems.push(
-                &Pointer::root().key("reason"),
-                ProblemCode::TooLong,
-                format!(
-                    "must have at most {MAX_REASON_CHARS} characters, got {}",
-                    r.chars().count()
-                ),
-            );
-            String::new()
-        }
-        Some(_) => {
-            let at = Pointer::root().key("reason");
-            problems.push(&at, ProblemCode::InvalidType, "must be a string");
-            String::new()
-        }
-    };
+    let mut fields = Fields::new(&body, Pointer::root(), &["number", "reason"], &mut problems);
+    fields.required("number");
+    let number = fields.e164("number").unwrap_or_default();
+    let reason = fields.text("reason", MAX_REASON_CHARS).unwrap_or_default();
     problems.into_result(()).map_err(ApiError::validation)?;
     let add = AddOptOut {
         workspace: principal.workspace,

@@ -428,7 +428,8 @@ async fn delete_agent(
             ids: referrers.iter().map(AgentId::to_string).collect(),
         });
     }
-    tx.delete_agent(workspace, id).await
+    tx.delete_agent(workspace, id).await?;
+    tx.unassign_numbers(workspace, id).await
 }
 
 /// Fails with every transfer target that is not an agent of the workspace.

@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 mod knowledge;
 mod opt_outs;
+mod phone_numbers;
 
 use crate::reads::Reads;
 use crate::store::Backend;

@@ -9,6 +9,7 @@ mod keys;
 mod knowledge;
 mod lock;
 mod opt_outs;
+mod phone_numbers;
 mod writer;
 
 pub use lock::{lock_for_serving, try_server_lock, ServerLock};

@@ -44,6 +44,7 @@ mod operations;
 mod opt_outs;
 mod outage;
 mod patch;
+mod phone_numbers;
 mod rate_limit;
 mod read_cache;
 mod schemas;
