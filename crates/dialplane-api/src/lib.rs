@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agents;
+pub mod conversations;
 mod envelope;
 mod error;
 pub mod knowledge_base;

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod calls;
+pub mod conversation;
 pub mod ids;
 pub mod json;
 pub mod json_patch;

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agents;
+pub mod conversations;
 pub mod cpu;
 pub mod idempotency;
 pub mod keys;
@@ -48,6 +49,7 @@ pub enum Kind {
     Agent,
     Document,
     PhoneNumber,
+    Conversation,
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::Document => "document",
             Kind::PhoneNumber => "phone number",
+            Kind::Conversation => "conversation",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! it committed (never for a dry run or a write that failed).
 
 use crate::agents::AgentTx;
+use crate::conversations::ConversationTx;
 use crate::idempotency::IdempotencyTx;
 use crate::keys::KeyTx;
 use crate::knowledge::{BlobTx, KnowledgeTx};
@@ -19,7 +20,7 @@ use crate::opt_outs::OptOutTx;
 use crate::phone_numbers::PhoneNumberTx;
 use crate::{Result, StoreError, StoredAgent};
 use async_trait::async_trait;
-use dialplane_core::AgentId;
+use dialplane_core::{AgentId, ConversationId};
 use std::sync::{Arc, RwLock};
 use tokio::sync::oneshot;
 
@@ -48,7 +49,15 @@ pub trait WriteOp: Clone + Send + Sync + 'static {
 
 /// Everything a write's transaction can do: the statements of each resource, and events.
 pub trait Tx:
-    AgentTx + KeyTx + IdempotencyTx + KnowledgeTx + BlobTx + OptOutTx + PhoneNumberTx + Send
+    AgentTx
+    + KeyTx
+    + IdempotencyTx
+    + KnowledgeTx
+    + BlobTx
+    + OptOutTx
+    + PhoneNumberTx
+    + ConversationTx
+    + Send
 {
     /// Records that the write changed something; announced if and when it commits.
     fn emit(&mut self, event: Event);
@@ -95,6 +104,18 @@ pub enum Event {
     DocumentDeleted {
         workspace: String,
         document_id: String,
+    },
+    /// A conversation was recorded finished, or reached `completed`, `failed` or `cancelled`.
+    ConversationCompleted {
+        workspace: String,
+        conversation_id: ConversationId,
+        agent_id: AgentId,
+    },
+    /// The analysis of a finished conversation changed.
+    ConversationAnalyzed {
+        workspace: String,
+        conversation_id: ConversationId,
+        agent_id: AgentId,
     },
 }
 

@@ -159,7 +159,9 @@ impl ReadCache {
                 // No answer about a document is cached.
                 Event::DocumentCreated { .. }
                 | Event::DocumentUpdated { .. }
-                | Event::DocumentDeleted { .. } => {}
+                | Event::DocumentDeleted { .. }
+                | Event::ConversationCompleted { .. }
+                | Event::ConversationAnalyzed { .. } => {}
             }
         }
     }

@@ -102,6 +102,31 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An absolute http or https URL of at most `max_chars` characters.
+    pub fn http_url(&mut self, key: &str, max_chars: usize) -> Option<String> {
+        let text = self.text(key, max_chars)?;
+        match url::Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(text),
+            _ => {
+                self.problem(
+                    key,
+                    ProblemCode::InvalidFormat,
+                    "must be an absolute http(s) URL",
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports `key` if it is `null` (a field a merge patch cannot reset); whether it was.
+    pub fn not_null(&mut self, key: &str) -> bool {
+        let null = self.is_null(key);
+        if null {
+            self.problem(key, ProblemCode::InvalidType, "must not be null");
+        }
+        null
+    }
+
     /// One of a closed set of strings.
     pub fn choice<C: Choice>(&mut self, key: &str) -> Option<C> {
         match self.value(key)? {

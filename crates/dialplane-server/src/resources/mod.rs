@@ -2,6 +2,7 @@
 //! write that honours `Idempotency-Key` is answered, for all of them.
 
 pub mod agents;
+pub mod conversations;
 pub mod fields;
 pub mod knowledge_base;
 pub mod opt_outs;

@@ -195,6 +195,8 @@ pub trait AgentTx: Send {
 pub enum Lock {
     Update,
     Delete,
+    /// Only read, and kept from being deleted until the transaction ends (a call recorded of it).
+    Share,
 }
 
 /// An agent as written: the document and the columns derived from it.

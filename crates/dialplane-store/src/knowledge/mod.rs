@@ -5,7 +5,7 @@
 
 mod blob;
 pub(crate) mod reads;
-mod search;
+pub(crate) mod search;
 
 pub use blob::{Blob, Spool};
 pub use reads::{DocumentQuery, DocumentSort, GroupSummary};

@@ -28,6 +28,10 @@ impl AgentTx for PgTx<'_> {
                 "SELECT document::text, revision FROM agents
                  WHERE workspace = $1 AND agent_id = $2 FOR UPDATE"
             }
+            Lock::Share => {
+                "SELECT document::text, revision FROM agents
+                 WHERE workspace = $1 AND agent_id = $2 FOR KEY SHARE"
+            }
         };
         let row = sqlx::query(sql)
             .bind(workspace)

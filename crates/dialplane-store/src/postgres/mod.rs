@@ -6,6 +6,7 @@
 //! that loses a deadlock is retried. PostgreSQL's own group commit shares fsyncs between transactions.
 
 mod agents;
+mod conversations;
 mod idempotency;
 mod keys;
 mod knowledge;

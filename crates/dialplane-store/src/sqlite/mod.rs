@@ -4,6 +4,7 @@
 
 mod agents;
 pub mod backup;
+mod conversations;
 mod idempotency;
 mod keys;
 mod knowledge;

@@ -3,6 +3,7 @@
 
 mod app;
 mod bodies;
+mod calls;
 mod client;
 mod db;
 mod knowledge;
@@ -13,6 +14,7 @@ mod tables;
 
 pub use app::*;
 pub use bodies::*;
+pub use calls::*;
 pub use client::*;
 pub use db::*;
 pub use knowledge::*;
