@@ -14,6 +14,7 @@ mod error;
 pub mod knowledge_base;
 pub mod opt_outs;
 pub mod phone_numbers;
+pub mod runtime_config;
 pub mod views;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};

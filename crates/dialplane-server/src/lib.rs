@@ -45,6 +45,8 @@ pub struct Shared {
     pub idempotency_ttl: std::time::Duration,
     /// Resolved keys and finished agent answers.
     pub cache: Arc<cache::ReadCache>,
+    /// Finished runtime configurations.
+    pub runtime_configs: Arc<resources::runtime_config::cache::ConfigCache>,
     /// Where the line for each served request goes.
     pub request_log: Arc<dyn observe::RequestLog>,
     /// The OpenAPI document as this server serves it (its settings in it).
@@ -76,8 +78,13 @@ impl AppState {
         let metrics = Arc::new(metrics);
         let observer: Arc<dyn dialplane_store::Observer> = metrics.clone();
         store.observe(&observer);
+        let runtime_configs = Arc::new(resources::runtime_config::cache::ConfigCache::new(
+            cache.runtime_configs,
+        ));
         let cache = Arc::new(cache::ReadCache::new(cache));
         let forget = cache.clone();
+        store.on_commit(Arc::new(move |events| forget.forget(events)));
+        let forget = runtime_configs.clone();
         store.on_commit(Arc::new(move |events| forget.forget(events)));
         Self(Arc::new(Shared {
             store,
@@ -87,6 +94,7 @@ impl AppState {
             limiter: Arc::new(ratelimit::RateLimiter::Off),
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             cache,
+            runtime_configs,
             request_log: Arc::new(observe::TracingRequestLog),
             knowledge: Arc::default(),
         }))

@@ -18,6 +18,7 @@ pub mod opt_outs;
 pub mod phone_numbers;
 pub mod postgres;
 pub mod reads;
+pub mod runtime;
 pub mod sqlite;
 mod store;
 mod url;

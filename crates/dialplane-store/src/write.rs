@@ -105,6 +105,8 @@ pub enum Event {
         workspace: String,
         document_id: String,
     },
+    /// A number was put on or taken off the workspace's opt-out list.
+    OptOutsChanged { workspace: String },
     /// A conversation was recorded finished, or reached `completed`, `failed` or `cancelled`.
     ConversationCompleted {
         workspace: String,

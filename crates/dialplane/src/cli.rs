@@ -235,6 +235,10 @@ pub struct ServeArgs {
     /// database, so they never cache agents.
     #[arg(long, env = "DIALPLANE_AGENT_CACHE_MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub agent_cache_mib: u64,
+    /// Runtime configurations kept in memory as finished answers (0: none). On PostgreSQL each is
+    /// served only after one small query finds nothing it was built from has changed.
+    #[arg(long, env = "DIALPLANE_RUNTIME_CONFIG_CACHE_ENTRIES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub runtime_config_cache_entries: u64,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

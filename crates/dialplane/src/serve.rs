@@ -82,6 +82,8 @@ impl ServeArgs {
             cache: CacheOptions {
                 key_ttl: Duration::from_millis(self.key_cache_ms),
                 agent_bytes: self.agent_cache_mib << 20,
+                runtime_configs: usize::try_from(self.runtime_config_cache_entries)
+                    .unwrap_or(usize::MAX),
             },
             rate_limit_per_minute: self.rate_limit_per_minute,
             redis_url: self.redis_url.clone(),

@@ -26,6 +26,8 @@ pub struct CacheOptions {
     pub key_ttl: Duration,
     /// Bytes of agent answers to keep; zero turns the agent cache off.
     pub agent_bytes: u64,
+    /// Runtime configurations to keep as finished answers; zero keeps none.
+    pub runtime_configs: usize,
 }
 
 impl Default for CacheOptions {
@@ -33,6 +35,7 @@ impl Default for CacheOptions {
         Self {
             key_ttl: Duration::from_millis(100),
             agent_bytes: 0,
+            runtime_configs: 10_000,
         }
     }
 }
@@ -84,6 +87,7 @@ impl ReadCache {
         Self::new(CacheOptions {
             key_ttl: Duration::ZERO,
             agent_bytes: 0,
+            runtime_configs: 0,
         })
     }
 
@@ -161,7 +165,8 @@ impl ReadCache {
                 | Event::DocumentUpdated { .. }
                 | Event::DocumentDeleted { .. }
                 | Event::ConversationCompleted { .. }
-                | Event::ConversationAnalyzed { .. } => {}
+                | Event::ConversationAnalyzed { .. }
+                | Event::OptOutsChanged { .. } => {}
             }
         }
     }
@@ -190,6 +195,7 @@ mod tests {
         ReadCache::new(CacheOptions {
             key_ttl: Duration::from_millis(50),
             agent_bytes: 1 << 20,
+            runtime_configs: 0,
         })
     }
 
@@ -215,6 +221,7 @@ mod tests {
         let cache = ReadCache::new(CacheOptions {
             key_ttl: Duration::ZERO,
             agent_bytes: 64 * 1024,
+            runtime_configs: 0,
         });
         let id = AgentId::generate();
         cache.remember_agent("a", id, cache.write_sequence(), answer("a's"));

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod knowledge_base;
 pub mod opt_outs;
 pub mod phone_numbers;
+pub mod runtime_config;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -412,7 +412,11 @@ async fn recorded_effects(
             created_at: now(),
             created_by: user.clone(),
         };
-        tx.add_opt_out(workspace, &entry).await?;
+        if tx.add_opt_out(workspace, &entry).await?.1 {
+            tx.emit(Event::OptOutsChanged {
+                workspace: workspace.to_owned(),
+            });
+        }
     }
     let was_finished = before.is_some_and(|b| b.conversation().status.is_finished());
     if c.status.is_finished() {

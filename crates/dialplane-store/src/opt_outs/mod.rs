@@ -3,7 +3,7 @@
 //! [`OptOutTx`]; the writes are [`AddOptOut`] and [`RemoveOptOut`].
 
 use crate::reads::{on_pool, Reads};
-use crate::write::{Tx, WriteOp};
+use crate::write::{Event, Tx, WriteOp};
 use crate::{now, Result};
 use async_trait::async_trait;
 use dialplane_core::CreatedBy;
@@ -50,7 +50,13 @@ impl WriteOp for AddOptOut {
             created_at: now(),
             created_by: self.user,
         };
-        tx.add_opt_out(&self.workspace, &entry).await
+        let (entry, added) = tx.add_opt_out(&self.workspace, &entry).await?;
+        if added {
+            tx.emit(Event::OptOutsChanged {
+                workspace: self.workspace,
+            });
+        }
+        Ok((entry, added))
     }
 }
 
@@ -67,7 +73,13 @@ impl WriteOp for RemoveOptOut {
     const NAME: &'static str = "remove_opt_out";
 
     async fn run(self, tx: &mut dyn Tx) -> Result<bool> {
-        tx.remove_opt_out(&self.workspace, &self.number).await
+        let removed = tx.remove_opt_out(&self.workspace, &self.number).await?;
+        if removed {
+            tx.emit(Event::OptOutsChanged {
+                workspace: self.workspace,
+            });
+        }
+        Ok(removed)
     }
 }
 

@@ -50,6 +50,7 @@ mod patch;
 mod phone_numbers;
 mod rate_limit;
 mod read_cache;
+mod runtime_config;
 mod schemas;
 mod settings;
 mod smoke;
