@@ -53,6 +53,26 @@ pub struct Shared {
     pub openapi: Arc<str>,
     /// The knowledge base's limits and quota.
     pub knowledge: Arc<resources::knowledge_base::KnowledgeOptions>,
+    /// How long conversations are kept.
+    pub retention: Retention,
+}
+
+/// How long conversations are kept, and how many one purge transaction erases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Conversations that started more than this many days ago are erased; `None`: kept forever.
+    pub days: Option<u32>,
+    /// At most this many in one transaction, so that a purge never holds the writer long.
+    pub batch: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            days: None,
+            batch: 1_000,
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +117,7 @@ impl AppState {
             runtime_configs,
             request_log: Arc::new(observe::TracingRequestLog),
             knowledge: Arc::default(),
+            retention: Retention::default(),
         }))
     }
 
@@ -117,6 +138,37 @@ impl AppState {
         self.store
             .write(dialplane_store::PurgeIdempotencyKeys(before))
             .await
+    }
+
+    pub fn with_retention(self, retention: Retention) -> Self {
+        self.with(|shared| shared.retention = retention)
+    }
+
+    /// Erases the conversations past retention, a batch a transaction until none is left (or
+    /// `stopped` says so); answers how many.
+    pub async fn purge_old_conversations(
+        &self,
+        stopped: impl Fn() -> bool,
+    ) -> Result<u64, dialplane_store::StoreError> {
+        let Some(days) = self.retention.days else {
+            return Ok(0);
+        };
+        let started_before = chrono::Utc::now().timestamp() - i64::from(days) * 86_400;
+        let mut erased = 0;
+        while !stopped() {
+            let batch = self
+                .store
+                .write(dialplane_store::conversations::PurgeConversations {
+                    started_before,
+                    limit: self.retention.batch,
+                })
+                .await?;
+            erased += batch;
+            if batch < u64::from(self.retention.batch) {
+                break;
+            }
+        }
+        Ok(erased)
     }
 
     pub fn with_limiter(self, limiter: ratelimit::RateLimiter) -> Self {

@@ -39,6 +39,8 @@ pub struct AppConfig {
     /// The clock of the rate limit's windows (default: the system's).
     pub rate_limit_clock: Option<Arc<dyn dialplane_server::ratelimit::Clock>>,
     pub idempotency_ttl: Duration,
+    /// How long conversations are kept.
+    pub retention: dialplane_server::Retention,
     /// Where the line for each request goes (default: tracing events).
     pub request_log: Option<Arc<dyn RequestLog>>,
     /// Routes served beside the API, in the same middleware (tests add one that panics).
@@ -63,6 +65,7 @@ impl AppConfig {
             redis_url: None,
             rate_limit_clock: None,
             idempotency_ttl: dialplane_server::DEFAULT_IDEMPOTENCY_TTL,
+            retention: dialplane_server::Retention::default(),
             request_log: None,
             extra_routes: None,
             knowledge: Default::default(),
@@ -129,6 +132,7 @@ impl App {
         let mut state = AppState::new(store.clone(), config.rules, cache)
             .with_limiter(limiter)
             .with_idempotency_ttl(config.idempotency_ttl)
+            .with_retention(config.retention)
             .with_knowledge(config.knowledge);
         if let Some(log) = config.request_log {
             state = state.with_request_log(log);
@@ -208,7 +212,8 @@ impl App {
     }
 }
 
-/// Forgets expired idempotency keys every few minutes until told to stop.
+/// Forgets expired idempotency keys and erases conversations past retention, at start and every
+/// few minutes, until told to stop.
 async fn purge_expired_keys(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let mut every = tokio::time::interval(PURGE_EVERY);
     loop {
@@ -218,6 +223,12 @@ async fn purge_expired_keys(state: AppState, mut stopped: tokio::sync::watch::Re
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "forgot expired idempotency keys"),
                     Err(e) => tracing::warn!(error = %e, "purging expired idempotency keys failed"),
+                }
+                let stop = stopped.clone();
+                match state.purge_old_conversations(move || *stop.borrow()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(erased = n, "erased conversations past retention"),
+                    Err(e) => tracing::warn!(error = %e, "erasing conversations past retention failed"),
                 }
             }
             () = async { let _ = stopped.wait_for(|s| *s).await; } => return,

@@ -227,6 +227,14 @@ pub struct ServeArgs {
     /// Minutes an Idempotency-Key is remembered (its first answer replayed).
     #[arg(long, env = "DIALPLANE_IDEMPOTENCY_TTL_MINUTES", default_value_t = 24 * 60, value_parser = clap::value_parser!(u64).range(1..=525_600))]
     pub idempotency_ttl_minutes: u64,
+    /// Days a conversation is kept after it started; older ones are erased by a background task
+    /// (at start, then every 10 minutes). Default: kept forever.
+    #[arg(long, env = "DIALPLANE_CONVERSATION_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub conversation_retention_days: Option<u32>,
+    /// Conversations erased in one transaction by retention (it goes on, batch by batch, until none
+    /// is left).
+    #[arg(long, env = "DIALPLANE_CONVERSATION_RETENTION_BATCH", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub conversation_retention_batch: u32,
     /// Milliseconds a resolved API key is trusted before the database is asked again: a revoked or
     /// expired key stops working within this time. 0: ask on every request.
     #[arg(long, env = "DIALPLANE_KEY_CACHE_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]

@@ -88,6 +88,10 @@ impl ServeArgs {
             rate_limit_per_minute: self.rate_limit_per_minute,
             redis_url: self.redis_url.clone(),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_minutes * 60),
+            retention: dialplane_server::Retention {
+                days: self.conversation_retention_days,
+                batch: self.conversation_retention_batch,
+            },
             knowledge: KnowledgeOptions {
                 fetcher: dialplane_server::net::fetch::Fetcher::new(
                     if !self.kb_url_fetch {

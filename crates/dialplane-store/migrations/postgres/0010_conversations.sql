@@ -29,6 +29,8 @@ CREATE UNIQUE INDEX conversations_by_external ON conversations (workspace, exter
 CREATE INDEX conversations_by_start ON conversations (workspace, start_time, conversation_id);
 CREATE INDEX conversations_by_agent
     ON conversations (workspace, agent_id, start_time, conversation_id);
+-- Retention deletes by age, across workspaces.
+CREATE INDEX conversations_by_age ON conversations (start_time);
 CREATE INDEX conversations_by_contact
     ON conversations (workspace, contact_number, start_time, conversation_id);
 CREATE INDEX conversations_search ON conversations USING GIN (search);

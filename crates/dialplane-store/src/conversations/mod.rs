@@ -66,6 +66,9 @@ pub trait ConversationTx: Send {
     ) -> Result<()>;
     /// Erases it: whether there was one.
     async fn delete_conversation(&mut self, workspace: &str, id: ConversationId) -> Result<bool>;
+    /// Erases up to `limit` conversations of any workspace that started before `before` (Unix
+    /// seconds), skipping any another transaction holds: how many.
+    async fn purge_conversations(&mut self, before: i64, limit: u32) -> Result<u64>;
 }
 
 /// What a write of a conversation answers.
@@ -364,6 +367,26 @@ impl WriteOp for DeleteConversation {
         } else {
             Err(not_found())
         }
+    }
+}
+
+/// Erases a batch of conversations past retention (every workspace's): how many it erased.
+#[derive(Debug, Clone)]
+pub struct PurgeConversations {
+    /// Unix seconds: conversations that started before this go.
+    pub started_before: i64,
+    /// At most this many in one transaction.
+    pub limit: u32,
+}
+
+#[async_trait]
+impl WriteOp for PurgeConversations {
+    type Output = u64;
+    const NAME: &'static str = "purge_conversations";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<u64> {
+        tx.purge_conversations(self.started_before, self.limit)
+            .await
     }
 }
 

@@ -119,4 +119,18 @@ impl ConversationTx for PgTx<'_> {
                 == 1,
         )
     }
+
+    async fn purge_conversations(&mut self, before: i64, limit: u32) -> Result<u64> {
+        // Instances purging at once take different rows: each skips what another has locked.
+        Ok(sqlx::query(
+            "DELETE FROM conversations WHERE conversation_id IN
+                 (SELECT conversation_id FROM conversations WHERE start_time < $1
+                  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(&mut *self.conn)
+        .await?
+        .rows_affected())
+    }
 }

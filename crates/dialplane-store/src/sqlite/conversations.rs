@@ -134,4 +134,13 @@ impl ConversationTx for SqliteTx<'_> {
             params![workspace, id.to_string()],
         )? == 1)
     }
+
+    async fn purge_conversations(&mut self, before: i64, limit: u32) -> Result<u64> {
+        let erased = self.execute(
+            "DELETE FROM conversations WHERE seq IN
+                 (SELECT seq FROM conversations WHERE start_time < ? LIMIT ?)",
+            params![before, limit],
+        )?;
+        Ok(u64::try_from(erased).unwrap_or_default())
+    }
 }

@@ -9,6 +9,7 @@ mod cli_keys;
 mod concurrency;
 mod conversations;
 mod conversations_list;
+mod conversations_retention;
 mod conversations_settings;
 mod crash;
 mod dry_run;

@@ -49,6 +49,8 @@ pub struct TestOptions {
     pub cache: Option<CacheOptions>,
     /// The knowledge base's limits and quota.
     pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
+    /// How long conversations are kept (default: forever).
+    pub retention: dialplane_server::Retention,
 }
 
 /// The caches `dialplane serve` uses by default (`App::build` caches agents only on SQLite).
@@ -80,6 +82,29 @@ impl TestApp {
         app
     }
 
+    /// This instance stopped, and another started on its database with `options` (and its key).
+    pub async fn restarted_with(self, options: TestOptions) -> Self {
+        let (db, url, key) = (self.db.clone(), self.db_url.clone(), self.key.clone());
+        self.stop().await;
+        let mut app = Self::start(options, db, &url).await;
+        app.key = key;
+        app
+    }
+
+    /// Runs retention now, as the background task does: how many conversations it erased.
+    pub async fn purge_old_conversations(&self) -> u64 {
+        let state = AppState::new(
+            self.store.clone(),
+            Rules::default(),
+            CacheOptions::default(),
+        )
+        .with_retention(self.options.retention);
+        state
+            .purge_old_conversations(|| false)
+            .await
+            .expect("retention runs")
+    }
+
     /// A server on `db` reached through `url` (which may lead through a proxy).
     pub async fn start_on(options: TestOptions, db: Arc<TestDb>, url: &str) -> Self {
         Self::start(options, db, url).await
@@ -101,6 +126,7 @@ impl TestApp {
                 .unwrap_or(dialplane_server::DEFAULT_IDEMPOTENCY_TTL),
             extra_routes: options.extra_routes.clone(),
             knowledge: options.knowledge.clone(),
+            retention: options.retention,
             ..AppConfig::new(
                 "127.0.0.1:0".parse().unwrap(),
                 db_url.parse().expect("a database URL"),
