@@ -62,10 +62,7 @@ async fn conversations_past_retention_are_erased_in_batches_and_the_rest_kept() 
             app.record(&json!({"agentId": agent, "direction": "inbound", "startTimeUnix": now - age * day}))
                 .await;
         }
-        let (a, b) = tokio::join!(
-            app.purge_old_conversations(),
-            app.purge_old_conversations()
-        );
+        let (a, b) = tokio::join!(app.purge_old_conversations(), app.purge_old_conversations());
         assert_eq!(a + b, 40, "each erased once");
         assert_eq!(until_listed(&app, 2).await, kept);
     }

@@ -57,4 +57,5 @@ mod settings;
 mod smoke;
 mod storage;
 mod tenancy;
+mod voice_runtime;
 mod writes;
