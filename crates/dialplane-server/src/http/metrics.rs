@@ -50,6 +50,20 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngestionLabels {
+    /// `create`, `update` or `turns`.
+    pub operation: &'static str,
+    /// The conversation's status after the write.
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `memory` or `storage`.
+    pub source: &'static str,
+}
+
 fn seconds_histogram() -> Histogram {
     // 100 µs to ~13 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -70,6 +84,11 @@ pub struct Metrics {
     pub kb_extraction_seconds: Family<ExtractionLabels, Histogram, fn() -> Histogram>,
     /// URL fetches by outcome: `ok`, `failed`, `refused` (the SSRF guard).
     pub kb_fetches: Family<OutcomeLabels, Counter>,
+    /// Conversation writes of runtimes, by operation and the status they left the call in.
+    pub conversations: Family<IngestionLabels, Counter>,
+    pub ingestion_seconds: Family<IngestionLabels, Histogram, fn() -> Histogram>,
+    /// Runtime configurations answered, from memory or built from storage.
+    pub runtime_configs: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -138,8 +157,32 @@ impl Default for Metrics {
             "Fetches of URL documents, by outcome: ok, failed, refused (the SSRF guard)",
             kb_fetches.clone(),
         );
+        let conversations = Family::<IngestionLabels, Counter>::default();
+        let ingestion_seconds =
+            Family::<IngestionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        let runtime_configs = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "conversations_ingested",
+            "Conversation writes of voice runtimes, by operation (create, update, turns) and the status they left the call in",
+            conversations.clone(),
+        );
+        registry.register(
+            "conversation_ingestion_duration_seconds",
+            "Time to take a conversation write, from its parsed body to its commit",
+            ingestion_seconds.clone(),
+        );
+        registry.register(
+            "runtime_config_answers",
+            "Runtime configurations answered (200 or 304), by source: memory or storage",
+            runtime_configs.clone(),
+        );
         Self {
             registry,
+            conversations,
+            ingestion_seconds,
+            runtime_configs,
             requests,
             request_seconds,
             storage_seconds,
@@ -154,6 +197,24 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a conversation write of `operation` that left the call in `status`, taken in `took`.
+    pub fn ingested(
+        &self,
+        operation: &'static str,
+        status: dialplane_core::calls::ConversationStatus,
+        took: std::time::Duration,
+    ) {
+        use dialplane_core::agent::Choice;
+        let labels = IngestionLabels {
+            operation,
+            status: status.wire(),
+        };
+        self.conversations.get_or_create(&labels).inc();
+        self.ingestion_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
     /// Also reports, at each scrape, how `store`'s writer groups writes into commits (where it does).
     pub fn collect_write_batching(&mut self, store: Store) {
         self.registry

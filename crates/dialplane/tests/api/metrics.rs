@@ -98,3 +98,41 @@ async fn on_sqlite_the_metrics_count_the_writes_and_the_commits_they_share() {
     assert_eq!(prepared, 32.0, "{after}");
     assert!(after.contains("# HELP dialplane_sqlite_commits Commits of the SQLite writer"));
 }
+
+#[tokio::test]
+async fn conversation_writes_and_runtime_configurations_are_counted() {
+    let app = TestApp::spawn().await;
+    let agent = app.keeping_agent("Counted", false).await;
+    let id = app.call_started(&agent, 1_000).await;
+    let turn = serde_json::json!([{"role": "user", "text": "hi", "startMs": 0, "endMs": 1}]);
+    for _ in 0..2 {
+        assert_eq!(app.append_turns(&id, &turn).await.status, 200);
+    }
+    let done = serde_json::json!({"status": "completed"});
+    assert_eq!(app.patch_conversation(&id, &done).await.status, 200);
+    let config = agent_path(&agent, "/runtime-config");
+    for _ in 0..3 {
+        assert_eq!(app.get(&config).await.status, 200);
+    }
+    let metrics = scrape(&app).await;
+    for (labels, count) in [
+        (r#"operation="create",status="in_progress""#, 1.0),
+        (r#"operation="turns",status="in_progress""#, 2.0),
+        (r#"operation="update",status="completed""#, 1.0),
+    ] {
+        let counted = format!("dialplane_conversations_ingested_total{{{labels}}}");
+        assert_eq!(metric_value(&metrics, &counted), count, "{labels}");
+        let timed = format!("dialplane_conversation_ingestion_duration_seconds_count{{{labels}}}");
+        assert_eq!(metric_value(&metrics, &timed), count, "{labels}");
+    }
+    // Built once, then answered from memory.
+    let answers = "dialplane_runtime_config_answers_total";
+    assert_eq!(
+        metric_value(&metrics, &format!("{answers}{{source=\"storage\"}}")),
+        1.0
+    );
+    assert_eq!(
+        metric_value(&metrics, &format!("{answers}{{source=\"memory\"}}")),
+        2.0
+    );
+}

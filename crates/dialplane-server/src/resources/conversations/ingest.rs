@@ -80,6 +80,7 @@ pub async fn create(
     let (Some(agent_id), Some(direction), true) = (agent_id, direction, problems.is_empty()) else {
         return Err(ApiError::validation(problems));
     };
+    let started = std::time::Instant::now();
     let written = state
         .store
         .write(CreateConversation {
@@ -94,6 +95,10 @@ pub async fn create(
             user: principal.user,
         })
         .await?;
+    let took = started.elapsed();
+    state
+        .metrics
+        .ingested("create", written.stored.conversation().status, took);
     let status = if written.created {
         StatusCode::CREATED
     } else {
@@ -168,6 +173,7 @@ pub async fn update(
     }
     let changes = body::changes(&mut f);
     problems.into_result(()).map_err(ApiError::validation)?;
+    let started = std::time::Instant::now();
     let written = state
         .store
         .write(UpdateConversation {
@@ -178,6 +184,10 @@ pub async fn update(
             user: principal.user,
         })
         .await?;
+    let took = started.elapsed();
+    state
+        .metrics
+        .ingested("update", written.stored.conversation().status, took);
     Ok(answer(StatusCode::OK, written.stored, &written.dropped))
 }
 
@@ -213,6 +223,7 @@ pub async fn append_turns(
     let (Some(turns), true) = (turns, problems.is_empty()) else {
         return Err(ApiError::validation(problems));
     };
+    let started = std::time::Instant::now();
     let stored = state
         .store
         .write(AppendTurns {
@@ -221,6 +232,10 @@ pub async fn append_turns(
             turns,
         })
         .await?;
+    let took = started.elapsed();
+    state
+        .metrics
+        .ingested("turns", stored.conversation().status, took);
     Ok(answer(StatusCode::OK, stored, &[]))
 }
 

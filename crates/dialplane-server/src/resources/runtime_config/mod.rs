@@ -73,7 +73,18 @@ pub async fn get(
         base: base_url(&state, &headers),
     };
     let configs = &state.runtime_configs;
-    let config = match configs.current(&state, &key).await? {
+    let remembered = configs.current(&state, &key).await?;
+    let source = if remembered.is_some() {
+        "memory"
+    } else {
+        "storage"
+    };
+    state
+        .metrics
+        .runtime_configs
+        .get_or_create(&crate::metrics::SourceLabels { source })
+        .inc();
+    let config = match remembered {
         Some(config) => config,
         None => {
             let generation = configs.generation();
