@@ -4,6 +4,7 @@ mod support;
 
 mod backend;
 mod backup;
+mod calls_crash;
 mod cli;
 mod cli_keys;
 mod concurrency;
