@@ -37,6 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import agent_body  # noqa: E402
+import calls  # noqa: E402
 import knowledge  # noqa: E402
 import render  # noqa: E402
 import sqlite_naive  # noqa: E402
@@ -378,6 +379,7 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     log(f"{backend}: knowledge base")
     res["knowledge"] = knowledge.knowledge_bench(cfg, backend, kb_server, key)
     kb_server.stop()
+    res["calls"] = calls.calls_bench(cfg, backend, db_url, key, agent_body.body_bytes("__NAME__"))
 
     counts = server.count_log({"serverPanics": r"panicked", "serverErrors": r"^\S+\s+ERROR\b",
                                "serverWarnings": r"^\S+\s+WARN\b", "server5xx": r"status=5\d\d"})

@@ -175,10 +175,45 @@ def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
         out.append((f"resident memory while {me['clients']} clients upload 5 MB files < 150 MiB",
                     f"max {fmt(me['maxRssMiB'], 1)} MiB ({fmt(me['uploads'])} uploads, sampled every 50 ms)",
                     verdict(me["maxRssMiB"] < 150 and me["failed"] == 0)))
+    out.extend(calls_targets(r.get("calls"), dur, backend))
     cs = r["coldStartMedianMs"]
     out.append((f"cold start to /readyz with {fmt(stored)} stored agents < 200 ms",
                 f"median {fmt(cs, 1)} ms of {', '.join(fmt(x, 1) for x in r['coldStartMs'])}",
                 verdict(cs < 200, small)))
+    return out
+
+
+def calls_targets(calls: dict | None, dur: dict, backend: str) -> list[tuple[str, str, str]]:
+    """The rows of the calls benchmarks (issue #22)."""
+    if not calls:
+        return []
+    out = []
+    ing = calls["ingestion"]
+    out.append((f"ingestion: a call's whole life ({ing['writesPerCall']} writes: create, 20 turns in 4 "
+                f"requests, finish), {ing['clients']} clients (no target set; writes vs the {baseline_name(backend)})",
+                f"{rate(ing['callsPerSecond'])} calls/s, p99 of a call {fmt(ing.get('p99Ms'))} ms; "
+                f"{rate(ing['writesPerSecond'])} writes/s = {fmt(ratio(ing['writesPerSecond'], dur.get('rps')))}× "
+                f"the baseline's {rate(dur.get('rps'))} per s; failed {fmt(ing['failed'])}", "n/a"))
+    li = calls["list"]
+    for first, deep, what in (("first", "deep", ""), ("agentFirst", "agentDeep", " with agentId")):
+        f, d = li[first], li[deep]
+        lat, thr = ratio(d["p50Ms"], f["p50Ms"]), ratio(f["rps"], d["rps"])
+        out.append((f"GET /conversations{what}: the page at depth {fmt(li['stored'])} ≤ 1.5× the first",
+                    f"p50 {fmt(lat)}×, p99 {fmt(ratio(d['p99Ms'], f['p99Ms']))}×, cost per request {fmt(thr)}× "
+                    f"({rate(d['rps'])} vs {rate(f['rps'])} req/s)",
+                    verdict(lat is not None and thr is not None and lat <= 1.5 and thr <= 1.5) + disturbed(f, d)))
+    rc = calls["runtimeConfig"]
+    ok, nm, ng = rc["ok"], rc["notModified"], rc["nginx"]
+    rr = ratio(ok["rps"], ng.get("rps"))
+    out.append((f"GET runtime config ≥ 0.8× nginx serving the same {fmt(rc['bytes'])} bytes",
+                f"{fmt(rr)}× ({rate(ok['rps'])} vs {rate(ng.get('rps'))} req/s)",
+                verdict(rr is not None and rr >= 0.8) + disturbed(ok, ng)))
+    out.append(("runtime config 304 (If-None-Match) at least as fast as the 200",
+                f"{fmt(ratio(nm['rps'], ok['rps']))}× ({rate(nm['rps'])} vs {rate(ok['rps'])} req/s)",
+                verdict(nm["rps"] >= ok["rps"]) + disturbed(nm, ok)))
+    out.append(("runtime config p99 < 5 ms (200 and 304)",
+                f"{fmt(ok['p99Ms'])} ms and {fmt(nm['p99Ms'])} ms",
+                verdict(ok["p99Ms"] < 5 and nm["p99Ms"] < 5) + disturbed(ok, nm)))
     return out
 
 
