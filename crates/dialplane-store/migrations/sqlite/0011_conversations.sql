@@ -32,9 +32,10 @@ CREATE INDEX conversations_by_age ON conversations (start_time);
 CREATE INDEX conversations_by_contact
     ON conversations (workspace, contact_number, start_time, conversation_id);
 
--- Summary and transcript, searchable; the text itself is not kept twice.
+-- Summary and transcript, searchable; the text itself is not kept twice (contentless: a row is
+-- taken out by the 'delete' command with the values it was indexed with).
 CREATE VIRTUAL TABLE conversations_fts USING fts5(
-    summary, transcript, content = '', contentless_delete = 1,
+    summary, transcript, content = '',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 
@@ -44,11 +45,13 @@ CREATE TRIGGER conversations_indexed AFTER INSERT ON conversations BEGIN
 END;
 
 CREATE TRIGGER conversations_reindexed AFTER UPDATE OF document ON conversations BEGIN
-    DELETE FROM conversations_fts WHERE rowid = old.seq;
+    INSERT INTO conversations_fts (conversations_fts, rowid, summary, transcript)
+    VALUES ('delete', old.seq, old.summary, json_extract(old.document, '$.transcript'));
     INSERT INTO conversations_fts (rowid, summary, transcript)
     VALUES (new.seq, new.summary, json_extract(new.document, '$.transcript'));
 END;
 
 CREATE TRIGGER conversations_unindexed AFTER DELETE ON conversations BEGIN
-    DELETE FROM conversations_fts WHERE rowid = old.seq;
+    INSERT INTO conversations_fts (conversations_fts, rowid, summary, transcript)
+    VALUES ('delete', old.seq, old.summary, json_extract(old.document, '$.transcript'));
 END;
