@@ -187,6 +187,35 @@ def runtime_config(cfg: Config, server: Server, key: str, agent: str) -> dict:
     return out
 
 
+def change_delay(cfg: Config, server: Server, db_url: str, key: str, agent: str, rounds: int = 200) -> dict:
+    """PostgreSQL: how long after another instance acknowledged a change this one answers with it
+    (the notification's delay, the bound of a runtime configuration's staleness)."""
+    other = Server(cfg, "postgres-calls-other", db_url)
+    other.start()
+    a, b = Client(server.port, key), Client(other.port, key)
+    path = f"{API}/agents/{agent}/runtime-config"
+    delays, polls = [], 0
+    for n in range(rounds):
+        a.json("GET", path)  # remembered
+        name = f"Calls bench 0 round {n}"
+        b.json("PATCH", f"{API}/agents/{agent}", json.dumps({"name": name}).encode())
+        t = time.perf_counter()
+        while True:
+            polls += 1
+            if a.json("GET", path)["data"]["name"] == name:
+                break
+            if time.perf_counter() - t > 10:
+                raise RuntimeError("a change through another instance never showed")
+        delays.append(time.perf_counter() - t)
+    a.close()
+    b.close()
+    other.stop()
+    out = {"rounds": rounds, "stalePolls": polls - rounds, **percentiles(delays)}
+    log(f"  a change through another instance showed after p50 {out.get('p50Ms')} ms, p99 {out.get('p99Ms')} ms "
+        f"({out['stalePolls']} stale answers in {rounds} rounds)")
+    return out
+
+
 def calls_bench(cfg: Config, backend: str, db_url: str, key: str, agent_body: bytes) -> dict:
     """Everything above on a server of its own over the backend's database."""
     server = Server(cfg, f"{backend}-calls", db_url)
@@ -203,6 +232,8 @@ def calls_bench(cfg: Config, backend: str, db_url: str, key: str, agent_body: by
     log(f"{backend}: calls")
     out: dict = {"ingestion": ingestion(cfg, server.port, key, agents[1], backend)}
     out["runtimeConfig"] = runtime_config(cfg, server, key, agents[0])
+    if backend == "postgres":
+        out["changeDelay"] = change_delay(cfg, server, db_url, key, agents[0])
     server.stop()
     want = stored_conversations(cfg)
     log(f"{backend}: storing {want} conversations straight in the database")

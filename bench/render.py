@@ -214,6 +214,12 @@ def calls_targets(calls: dict | None, dur: dict, backend: str) -> list[tuple[str
     out.append(("runtime config p99 < 5 ms (200 and 304)",
                 f"{fmt(ok['p99Ms'])} ms and {fmt(nm['p99Ms'])} ms",
                 verdict(ok["p99Ms"] < 5 and nm["p99Ms"] < 5) + disturbed(ok, nm)))
+    cd = calls.get("changeDelay")
+    if cd:
+        out.append(("runtime config: a change acknowledged by another instance shows here after "
+                    "(the bound of its staleness without --strict-runtime-config; no target set)",
+                    f"p50 {fmt(cd.get('p50Ms'), 3)} ms, p99 {fmt(cd.get('p99Ms'), 3)} ms, max {fmt(cd.get('maxMs'), 3)} ms "
+                    f"({fmt(cd['stalePolls'])} stale answers over {fmt(cd['rounds'])} changes)", "n/a"))
     return out
 
 

@@ -101,11 +101,18 @@ impl AppState {
         let runtime_configs = Arc::new(resources::runtime_config::cache::ConfigCache::new(
             cache.runtime_configs,
         ));
+        let strict_runtime_config = cache.strict_runtime_config;
         let cache = Arc::new(cache::ReadCache::new(cache));
         let forget = cache.clone();
         store.on_commit(Arc::new(move |events| forget.forget(events)));
         let forget = runtime_configs.clone();
         store.on_commit(Arc::new(move |events| forget.forget(events)));
+        if store.single_writer() {
+            runtime_configs.only_writer();
+        } else if !strict_runtime_config {
+            let hear = runtime_configs.clone();
+            store.watch_other_instances(Arc::new(move |news| hear.other_instances(news)));
+        }
         Self(Arc::new(Shared {
             store,
             openapi: openapi::served_document(&rules).into(),

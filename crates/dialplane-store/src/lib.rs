@@ -44,6 +44,20 @@ pub use write::{Event, Listener, WriteOp};
 
 use dialplane_core::Problems;
 
+/// What [`Store::watch_other_instances`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherInstances {
+    /// Listening (again): changes from now on are reported.
+    Listening,
+    /// Another instance committed a change (or some may have been missed while reconnecting).
+    Changed,
+    /// No longer listening: changes may be missed until `Listening` again.
+    Lost,
+}
+
+/// Called by [`Store::watch_other_instances`].
+pub type OthersListener = std::sync::Arc<dyn Fn(OtherInstances) + Send + Sync>;
+
 /// The kinds of resource a store holds, for errors that name one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -52,6 +52,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// The pool that reads use.
     fn reads(&self) -> &Reads;
+
+    /// Tells `listener` of the changes other instances commit, if other instances can write to
+    /// this database (`false`: none can, and nothing is started).
+    fn watch_others(&self, _listener: crate::OthersListener) -> bool {
+        false
+    }
 }
 
 impl Store {
@@ -68,6 +74,13 @@ impl Store {
     /// and before it is answered.
     pub fn on_commit(&self, listener: Listener) {
         self.0.listeners.add(listener);
+    }
+
+    /// Tells `listener` when another instance commits a change of agents, documents or opt-outs
+    /// (PostgreSQL: `NOTIFY`, sent in the change's transaction); `false` if no other instance can
+    /// write to this database (SQLite), and then it is never called.
+    pub fn watch_other_instances(&self, listener: crate::OthersListener) -> bool {
+        self.backend().watch_others(listener)
     }
 
     /// Tells `observer` how long each call takes from now on, for as long as it lives.

@@ -247,6 +247,12 @@ pub struct ServeArgs {
     /// served only after one small query finds nothing it was built from has changed.
     #[arg(long, env = "DIALPLANE_RUNTIME_CONFIG_CACHE_ENTRIES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub runtime_config_cache_entries: u64,
+    /// PostgreSQL: check every runtime configuration answered from memory against the database (one
+    /// small query each) instead of trusting the other instances' change notifications, so that none
+    /// is older than a change acknowledged before the request began (without it: by at most the
+    /// notification's delay).
+    #[arg(long, env = "DIALPLANE_STRICT_RUNTIME_CONFIG", default_value_t = false, action = clap::ArgAction::Set)]
+    pub strict_runtime_config: bool,
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

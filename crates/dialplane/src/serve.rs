@@ -84,6 +84,7 @@ impl ServeArgs {
                 agent_bytes: self.agent_cache_mib << 20,
                 runtime_configs: usize::try_from(self.runtime_config_cache_entries)
                     .unwrap_or(usize::MAX),
+                strict_runtime_config: self.strict_runtime_config,
             },
             rate_limit_per_minute: self.rate_limit_per_minute,
             redis_url: self.redis_url.clone(),

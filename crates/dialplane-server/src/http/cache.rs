@@ -28,6 +28,9 @@ pub struct CacheOptions {
     pub agent_bytes: u64,
     /// Runtime configurations to keep as finished answers; zero keeps none.
     pub runtime_configs: usize,
+    /// Where other instances write too: check every remembered runtime configuration against the
+    /// database before serving it, rather than trust their change notifications.
+    pub strict_runtime_config: bool,
 }
 
 impl Default for CacheOptions {
@@ -36,6 +39,7 @@ impl Default for CacheOptions {
             key_ttl: Duration::from_millis(100),
             agent_bytes: 0,
             runtime_configs: 10_000,
+            strict_runtime_config: false,
         }
     }
 }
@@ -88,6 +92,7 @@ impl ReadCache {
             key_ttl: Duration::ZERO,
             agent_bytes: 0,
             runtime_configs: 0,
+            strict_runtime_config: false,
         })
     }
 
@@ -196,6 +201,7 @@ mod tests {
             key_ttl: Duration::from_millis(50),
             agent_bytes: 1 << 20,
             runtime_configs: 0,
+            strict_runtime_config: false,
         })
     }
 
@@ -222,6 +228,7 @@ mod tests {
             key_ttl: Duration::ZERO,
             agent_bytes: 64 * 1024,
             runtime_configs: 0,
+            strict_runtime_config: false,
         });
         let id = AgentId::generate();
         cache.remember_agent("a", id, cache.write_sequence(), answer("a's"));

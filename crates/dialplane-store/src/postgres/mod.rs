@@ -10,6 +10,7 @@ mod conversations;
 mod idempotency;
 mod keys;
 mod knowledge;
+mod notify;
 mod opt_outs;
 mod phone_numbers;
 
@@ -20,12 +21,17 @@ use crate::{Result, StoreError, StoreOptions};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// How often a write that lost a deadlock is tried again.
 const RETRIES: usize = 5;
 
 pub struct PgStore {
     pool: PgPool,
+    /// A pool of one connection, for listening to the other instances' changes.
+    listening: PgPool,
+    /// This instance, as its notifications name it (it ignores its own).
+    instance: Arc<str>,
     /// The same pool, for the reads.
     reads: Reads,
     /// See [`Store::answer_deadline`]: waiting for a connection, then up to two statement timeouts.
@@ -58,7 +64,7 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("migrating: {e}")))?;
         let _ = sqlx::Connection::close(migrating).await;
         let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
-        let connect = base.options([
+        let connect = base.clone().options([
             ("statement_timeout", timeout_ms.as_str()),
             ("lock_timeout", timeout_ms.as_str()),
             ("idle_in_transaction_session_timeout", timeout_ms.as_str()),
@@ -69,21 +75,27 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(unreachable)?;
+        let listening = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(base.clone());
         Ok(Self {
             reads: Reads::Postgres(pool.clone()),
             pool,
+            listening,
+            instance: notify::instance().into(),
             deadline: options.acquire_timeout + 2 * options.statement_timeout,
         })
     }
 }
 
 /// Runs `job` in a transaction, again when it loses a deadlock, and answers through it.
-async fn run_job(pool: PgPool, mut job: Box<dyn Job>) {
+async fn run_job(pool: PgPool, instance: Arc<str>, mut job: Box<dyn Job>) {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let again = attempt < RETRIES;
-        let retry = match run_once(&pool, job.as_mut(), again).await {
+        let retry = match run_once(&pool, &instance, job.as_mut(), again).await {
             Ok((Ran::Retry, _)) => true,
             // The transaction itself failed (begin or commit): nothing of it stands.
             Err(StoreError::Retry(_)) => true,
@@ -111,7 +123,12 @@ async fn run_job(pool: PgPool, mut job: Box<dyn Job>) {
 
 /// Runs `job` once in a transaction of its own: commits it if it stood and is not a dry run, else
 /// rolls it back. Answers how it ran and its events (none unless it committed).
-async fn run_once(pool: &PgPool, job: &mut dyn Job, again: bool) -> Result<(Ran, Vec<Event>)> {
+async fn run_once(
+    pool: &PgPool,
+    instance: &str,
+    job: &mut dyn Job,
+    again: bool,
+) -> Result<(Ran, Vec<Event>)> {
     let mut tx = pool.begin().await?;
     let dry_run = job.dry_run();
     let mut pg = PgTx {
@@ -127,6 +144,13 @@ async fn run_once(pool: &PgPool, job: &mut dyn Job, again: bool) -> Result<(Ran,
         sqlx::Connection::shrink_buffers(&mut *tx);
     }
     if ran == Ran::Ok && !dry_run {
+        if let Some(payload) = notify::payload(instance, &events) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(notify::CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok((ran, events))
     } else {
@@ -151,7 +175,7 @@ impl Backend for PgStore {
     /// connection inside an open transaction (sqlx 0.8), which the next user of the connection would
     /// inherit.
     async fn submit(&self, job: Box<dyn Job>) -> Result<()> {
-        tokio::spawn(run_job(self.pool.clone(), job));
+        tokio::spawn(run_job(self.pool.clone(), self.instance.clone(), job));
         Ok(())
     }
 
@@ -161,7 +185,18 @@ impl Backend for PgStore {
     }
 
     async fn close(&self) {
+        self.listening.close().await;
         self.pool.close().await;
+    }
+
+    fn watch_others(&self, listener: crate::OthersListener) -> bool {
+        tokio::spawn(notify::listen(
+            self.pool.clone(),
+            self.listening.clone(),
+            self.instance.clone(),
+            listener,
+        ));
+        true
     }
 
     fn answer_deadline(&self) -> Option<std::time::Duration> {

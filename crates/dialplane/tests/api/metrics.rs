@@ -125,14 +125,14 @@ async fn conversation_writes_and_runtime_configurations_are_counted() {
         let timed = format!("dialplane_conversation_ingestion_duration_seconds_count{{{labels}}}");
         assert_eq!(metric_value(&metrics, &timed), count, "{labels}");
     }
-    // Built once, then answered from memory.
+    // Built, then answered from memory (on PostgreSQL the instance may build it once more as it
+    // starts listening for the other instances' changes).
     let answers = "dialplane_runtime_config_answers_total";
-    assert_eq!(
-        metric_value(&metrics, &format!("{answers}{{source=\"storage\"}}")),
-        1.0
-    );
-    assert_eq!(
-        metric_value(&metrics, &format!("{answers}{{source=\"memory\"}}")),
-        2.0
+    let storage = metric_value(&metrics, &format!("{answers}{{source=\"storage\"}}"));
+    let memory = metric_value(&metrics, &format!("{answers}{{source=\"memory\"}}"));
+    assert_eq!(storage + memory, 3.0);
+    assert!(
+        storage >= 1.0 && memory >= 1.0,
+        "storage {storage}, memory {memory}"
     );
 }

@@ -243,15 +243,41 @@ async fn past_versions_dial_rules_and_bad_parameters() {
         .assert_error(404, "not_found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
-async fn no_instance_serves_a_configuration_older_than_a_change_made_through_another() {
+/// Two instances on one fresh PostgreSQL database, with `--strict-runtime-config` as given.
+async fn two_instances(strict: bool) -> (TestApp, TestApp) {
     assert!(
         postgres_url().is_some(),
         "this test needs PostgreSQL: set {POSTGRES_URL_VAR}"
     );
-    let a = TestApp::spawn().await;
+    let a = TestApp::spawn_with(TestOptions {
+        cache: Some(dialplane_server::cache::CacheOptions {
+            strict_runtime_config: strict,
+            ..serve_cache()
+        }),
+        ..TestOptions::default()
+    })
+    .await;
     let b = a.another_instance().await;
+    (a, b)
+}
+
+/// A's configuration of `id` (`?to=` `to`) once its name is `name`, within a few seconds.
+async fn until_named(a: &TestApp, id: &str, to: &str, name: &str) -> Resp {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = a.config(id, to).await;
+        if r.data()["name"] == name || std::time::Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn with_strict_checks_no_instance_serves_a_configuration_older_than_a_change_through_another()
+{
+    let (a, b) = two_instances(true).await;
     let id = a.create_named("Shared").await;
     let to = "?to=%2B14155550123";
     for round in 0..5 {
@@ -291,4 +317,51 @@ async fn no_instance_serves_a_configuration_older_than_a_change_made_through_ano
         a.config(&id, to).await.data()["dial"],
         json!({"allowed": true})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn instances_hear_each_others_changes_and_a_lost_listener_stops_trusting_memory() {
+    let (a, b) = two_instances(false).await;
+    let id = a.create_named("Shared").await;
+    let to = "?to=%2B14155550123";
+    let memory = |metrics: &str| {
+        crate::rate_limit::metric_value(
+            metrics,
+            "dialplane_runtime_config_answers_total{source=\"memory\"}",
+        )
+    };
+    // Unchanged, A answers from memory (once it listens: it starts to as it starts).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        a.config(&id, to).await;
+        let metrics = crate::rate_limit::scrape(&a).await;
+        if metrics.contains("source=\"memory\"") && memory(&metrics) >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never from memory:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for round in 0..3 {
+        let name = format!("Round {round}");
+        b.patch_agent(&id, &json!({"name": name})).await;
+        let r = until_named(&a, &id, to, &name).await;
+        assert_eq!(r.data()["name"], name.as_str(), "B's change reached A");
+    }
+    // The connections that listen are cut: A stops trusting memory and listens again.
+    a.execute_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .await;
+    b.patch_agent(&id, &json!({"name": "After the cut"})).await;
+    let r = until_named(&a, &id, to, "After the cut").await;
+    assert_eq!(r.data()["name"], "After the cut");
+    b.patch_agent(&id, &json!({"name": "Listening again"}))
+        .await;
+    let r = until_named(&a, &id, to, "Listening again").await;
+    assert_eq!(r.data()["name"], "Listening again");
 }

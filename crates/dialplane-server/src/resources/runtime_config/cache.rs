@@ -6,19 +6,23 @@
 //! generation counter tells without asking storage. A build that raced a change is never served,
 //! since it carries the generation taken before it began.
 //!
-//! Where other instances write too (PostgreSQL), their changes never reach this process; an answer
-//! then carries the fingerprint of what it was built from (each agent's revision, each document's
-//! state, the opt-out), and is served only after one small query finds the same fingerprint in the
-//! database. So no instance serves a configuration older than a change acknowledged before the
-//! request began.
+//! Where other instances write too (PostgreSQL), their changes reach this process as notifications
+//! (`NOTIFY`, sent by each change's transaction and delivered on its commit), which bump the same
+//! generation: an answer may then lag a change another instance acknowledged by the time its
+//! notification takes to arrive (milliseconds; measured by the benchmarks). While the listening
+//! connection is lost (or fell silent: it pings itself), and always with
+//! `--strict-runtime-config`, an answer carries the fingerprint of what it was built from (each
+//! agent's revision, each document's state, the opt-out) and is served only after one small query
+//! finds the same fingerprint in the database: then no instance serves a configuration older than a
+//! change acknowledged before the request began.
 
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use dialplane_core::AgentId;
 use dialplane_store::runtime::ConfigInputs;
-use dialplane_store::Event;
-use std::sync::atomic::{AtomicU64, Ordering};
+use dialplane_store::{Event, OtherInstances};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What one request asks for: the workspace, the agent, `?version=`, `?to=`, and the base URL its
@@ -49,6 +53,8 @@ pub struct ConfigCache {
     entries: Option<quick_cache::sync::Cache<ConfigKey, Arc<CachedConfig>>>,
     /// Bumped by every change that could touch a configuration.
     generation: AtomicU64,
+    /// Whether every change reaches this process: it is the only writer, or it hears the others'.
+    hears_every_change: AtomicBool,
 }
 
 impl ConfigCache {
@@ -56,6 +62,23 @@ impl ConfigCache {
         Self {
             entries: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
             generation: AtomicU64::new(0),
+            hears_every_change: AtomicBool::new(false),
+        }
+    }
+
+    /// This process is the database's only writer: every change reaches [`Self::forget`].
+    pub fn only_writer(&self) {
+        self.hears_every_change.store(true, Ordering::SeqCst);
+    }
+
+    /// What the other instances' notifications say.
+    pub fn other_instances(&self, news: OtherInstances) {
+        // Bumped first: an answer built before the news is not served after it.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match news {
+            OtherInstances::Listening => self.hears_every_change.store(true, Ordering::SeqCst),
+            OtherInstances::Lost => self.hears_every_change.store(false, Ordering::SeqCst),
+            OtherInstances::Changed => {}
         }
     }
 
@@ -79,7 +102,7 @@ impl ConfigCache {
         let Some(cached) = self.entries.as_ref().and_then(|e| e.get(key)) else {
             return Ok(None);
         };
-        let current = if state.store.single_writer() {
+        let current = if self.hears_every_change.load(Ordering::SeqCst) {
             cached.generation == self.generation()
         } else {
             let now = state
