@@ -29,8 +29,10 @@ CREATE UNIQUE INDEX conversations_by_external ON conversations (workspace, exter
 CREATE INDEX conversations_by_start ON conversations (workspace, start_time, conversation_id);
 CREATE INDEX conversations_by_agent
     ON conversations (workspace, agent_id, start_time, conversation_id);
--- Retention deletes by age, across workspaces.
-CREATE INDEX conversations_by_age ON conversations (start_time);
+-- Retention deletes by age, across workspaces. BRIN, not a B-tree: a B-tree on start_time alone is
+-- an order the planner would take for the list's pages too, filtering its way past other agents'
+-- recent calls (measured: a first page filtered by agentId at 573 a second instead of 5 000).
+CREATE INDEX conversations_by_age ON conversations USING BRIN (start_time);
 CREATE INDEX conversations_by_contact
     ON conversations (workspace, contact_number, start_time, conversation_id);
 CREATE INDEX conversations_search ON conversations USING GIN (search);
