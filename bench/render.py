@@ -208,8 +208,10 @@ def calls_targets(calls: dict | None, dur: dict, backend: str) -> list[tuple[str
     out.append((f"GET runtime config ≥ 0.8× nginx serving the same {fmt(rc['bytes'])} bytes",
                 f"{fmt(rr)}× ({rate(ok['rps'])} vs {rate(ng.get('rps'))} req/s)",
                 verdict(rr is not None and rr >= 0.8) + disturbed(ok, ng)))
+    cpu = (f"; server CPU {fmt(nm.get('serverCpuUsPerRequest'), 1)} vs {fmt(ok.get('serverCpuUsPerRequest'), 1)} µs "
+           f"a request" if nm.get("serverCpuUsPerRequest") and ok.get("serverCpuUsPerRequest") else "")
     out.append(("runtime config 304 (If-None-Match) at least as fast as the 200",
-                f"{fmt(ratio(nm['rps'], ok['rps']))}× ({rate(nm['rps'])} vs {rate(ok['rps'])} req/s)",
+                f"{fmt(ratio(nm['rps'], ok['rps']))}× ({rate(nm['rps'])} vs {rate(ok['rps'])} req/s{cpu})",
                 verdict(nm["rps"] >= ok["rps"]) + disturbed(nm, ok)))
     out.append(("runtime config p99 < 5 ms (200 and 304)",
                 f"{fmt(ok['p99Ms'])} ms and {fmt(nm['p99Ms'])} ms",

@@ -25,15 +25,16 @@ use dialplane_store::{Event, OtherInstances};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// What one request asks for: the workspace, the agent, `?version=`, `?to=`, and the base URL its
-/// links are made from.
+/// What one request asks for: the workspace, the agent, `?version=`, `?to=`, and the `Host` its
+/// links are made from (none with `--public-url`). Made on every request: it copies nothing it can
+/// take.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConfigKey {
-    pub workspace: Arc<str>,
+    pub workspace: String,
     pub agent: AgentId,
     pub version: Option<u64>,
     pub to: Option<String>,
-    pub base: String,
+    pub host: Option<HeaderValue>,
 }
 
 /// A finished answer.

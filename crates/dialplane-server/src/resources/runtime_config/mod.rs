@@ -65,30 +65,30 @@ pub async fn get(
         dialplane_core::validate::check_e164(to)
             .map_err(|(_, why)| ApiError::parameter("to", why))?;
     }
+    let host = match state.knowledge.public_url {
+        Some(_) => None,
+        None => headers.get(header::HOST).cloned(),
+    };
     let key = ConfigKey {
-        workspace: Arc::from(principal.workspace.as_str()),
+        workspace: principal.workspace,
         agent,
         version,
         to,
-        base: base_url(&state, &headers),
+        host,
     };
     let configs = &state.runtime_configs;
     let remembered = configs.current(&state, &key).await?;
-    let source = if remembered.is_some() {
-        "memory"
+    if remembered.is_some() {
+        state.metrics.runtime_configs_from_memory.inc();
     } else {
-        "storage"
-    };
-    state
-        .metrics
-        .runtime_configs
-        .get_or_create(&crate::metrics::SourceLabels { source })
-        .inc();
+        state.metrics.runtime_configs_from_storage.inc();
+    }
     let config = match remembered {
         Some(config) => config,
         None => {
             let generation = configs.generation();
-            let config = Arc::new(build(&state, &key, generation).await?);
+            let base = base_url(&state, &headers);
+            let config = Arc::new(build(&state, &key, &base, generation).await?);
             configs.remember(key, config.clone());
             config
         }
@@ -135,10 +135,11 @@ fn not_found(why: &str) -> ApiError {
 async fn build(
     state: &AppState,
     key: &ConfigKey,
+    base: &str,
     generation: u64,
 ) -> Result<CachedConfig, ApiError> {
     let store = &state.store;
-    let workspace = &*key.workspace;
+    let workspace = key.workspace.as_str();
     let current = store
         .get_agent(workspace, key.agent)
         .await?
@@ -163,10 +164,7 @@ async fn build(
         if let Some(d) = store.get_document(workspace, id).await? {
             read.document(id, d.status.as_str(), &d.updated_at, &d.name);
             knowledge_base.push(ConfigDocument {
-                text_url: format!(
-                    "{}/api/public/v1/knowledge-base/documents/{id}/text",
-                    key.base
-                ),
+                text_url: format!("{base}/api/public/v1/knowledge-base/documents/{id}/text"),
                 document_id: d.document_id,
                 name: d.name,
                 status: d.status.as_str().to_owned(),
