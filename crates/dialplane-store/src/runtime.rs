@@ -18,6 +18,31 @@ pub struct ConfigInputs {
     pub to: Option<String>,
 }
 
+/// The fingerprint of what was read, line by line as [`Reads::config_fingerprint`] writes it (the
+/// one place its lines are spelled twice: here, and in that SQL).
+#[derive(Default)]
+pub struct Fingerprint(Vec<String>);
+
+impl Fingerprint {
+    pub fn agent(&mut self, id: AgentId, revision: u64) {
+        self.0.push(format!("a {id} {revision}"));
+    }
+
+    pub fn document(&mut self, id: &str, status: &str, updated_at: &str, name: &str) {
+        self.0.push(format!("d {id} {status} {updated_at} {name}"));
+    }
+
+    pub fn opt_out(&mut self, number: &str) {
+        self.0.push(format!("o {number} "));
+    }
+
+    pub fn finish(mut self) -> String {
+        self.0.sort();
+        self.0.dedup();
+        self.0.iter().map(|line| format!("{line}\n")).collect()
+    }
+}
+
 impl Reads {
     /// The revision of each agent, the status, change time and name of each document, and whether
     /// `to` is opted out, as one string: a line `a {id} {revision}`, `d {id} {status} {updatedAt}

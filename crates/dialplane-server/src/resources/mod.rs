@@ -15,6 +15,29 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use dialplane_store::{Answer, Idempotency, Idempotent, IdempotentWrite, Recorded, WriteOp};
 
+/// A list answer with an opaque cursor, from up to `page_size + 1` items in the list's order: the
+/// first `page_size` as `wire` makes them, whether more follow, and `cursor` of the last.
+pub fn cursor_list<T, W: serde::Serialize>(
+    items: Vec<T>,
+    page_size: u32,
+    cursor: impl Fn(&T) -> String,
+    wire: impl FnMut(T) -> W,
+) -> Response {
+    use axum::response::IntoResponse;
+    let (items, has_more) = knowledge_base::listing::page(items, page_size);
+    let next_cursor = has_more.then(|| items.last().map(cursor)).flatten();
+    axum::Json(dialplane_api::ListEnvelope {
+        success: true,
+        data: items.into_iter().map(wire).collect::<Vec<_>>(),
+        pagination: dialplane_api::knowledge_base::CursorPagination {
+            page_size,
+            has_more,
+            next_cursor,
+        },
+    })
+    .into_response()
+}
+
 /// Runs `op`, at most once per `Idempotency-Key` when one is sent, and answers what `answer` makes of
 /// its output: a retry gets the first answer again, byte for byte, marked `Idempotent-Replayed`.
 /// Also hands back the output when this request is the one that ran it.

@@ -5,19 +5,19 @@ use crate::auth::{Caller, Recorder, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::JsonObject;
 use crate::query::Query;
+use crate::resources::cursor_list;
 use crate::resources::fields::Fields;
-use crate::resources::knowledge_base::listing::{page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialplane_api::knowledge_base::CursorPagination;
 use dialplane_api::opt_outs::{
     OptOut, OptOutDeleted, OptOutDeletedEnvelope, OptOutEnvelope, OptOutListEnvelope,
     OptOutMetadata,
 };
-use dialplane_api::{Envelope, ListEnvelope};
+use dialplane_api::Envelope;
 use dialplane_core::{Pointer, Problems};
 use dialplane_store::opt_outs::{AddOptOut, RemoveOptOut};
 use utoipa_axum::router::OpenApiRouter;
@@ -78,20 +78,12 @@ pub async fn list(
         .store
         .list_opt_outs(&principal.workspace, after.as_deref(), page_size + 1)
         .await?;
-    let (items, has_more) = page(items, page_size);
-    let next_cursor = has_more
-        .then(|| items.last().map(|o| encode_cursor(&o.number)))
-        .flatten();
-    Ok(Json(ListEnvelope {
-        success: true,
-        data: items.into_iter().map(wire).collect(),
-        pagination: CursorPagination {
-            page_size,
-            has_more,
-            next_cursor,
-        },
-    })
-    .into_response())
+    Ok(cursor_list(
+        items,
+        page_size,
+        |o| encode_cursor(&o.number),
+        wire,
+    ))
 }
 
 /// The order of the list, named in its cursors (see `knowledge_base::encode_cursor`).

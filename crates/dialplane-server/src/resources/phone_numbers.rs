@@ -5,20 +5,20 @@ use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{parse_agent_id, parse_path_id, JsonObject};
 use crate::query::Query;
+use crate::resources::cursor_list;
 use crate::resources::fields::Fields;
-use crate::resources::knowledge_base::listing::{page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::resources::knowledge_base::{base_url, decode_cursor, encode_cursor};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialplane_api::knowledge_base::CursorPagination;
 use dialplane_api::phone_numbers::{
     PhoneNumber, PhoneNumberDeleted, PhoneNumberDeletedEnvelope, PhoneNumberEnvelope,
     PhoneNumberListEnvelope, ResolvedNumber, ResolvedNumberEnvelope,
 };
-use dialplane_api::{Envelope, ListEnvelope};
+use dialplane_api::Envelope;
 use dialplane_core::agent::{Choice, Direction};
 use dialplane_core::calls::NumberProvider;
 use dialplane_core::{AgentId, PhoneNumberId, Pointer, Problems};
@@ -118,20 +118,12 @@ pub async fn list(
             },
         )
         .await?;
-    let (items, has_more) = page(items, page_size);
-    let next_cursor = has_more
-        .then(|| items.last().map(|n| encode_cursor(ORDER, &n.number, "")))
-        .flatten();
-    Ok(Json(ListEnvelope {
-        success: true,
-        data: items.into_iter().map(wire).collect(),
-        pagination: CursorPagination {
-            page_size,
-            has_more,
-            next_cursor,
-        },
-    })
-    .into_response())
+    Ok(cursor_list(
+        items,
+        page_size,
+        |n| encode_cursor(ORDER, &n.number, ""),
+        wire,
+    ))
 }
 
 /// Add a phone number
@@ -230,25 +222,27 @@ pub async fn update(
     let mut problems = Problems::new();
     let known = ["label", "agentId", "number", "provider"];
     let mut fields = Fields::new(&body, Pointer::root(), &known, &mut problems);
-    let current = state
-        .store
-        .get_phone_number(&principal.workspace, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    // Read-only: the stored value again is no change, anything else is refused.
-    if fields.has("number") && body.get("number") != Some(&current.number.as_str().into()) {
-        fields.problem(
-            "number",
-            dialplane_core::ProblemCode::ReadOnly,
-            "is read-only",
-        );
-    }
-    if fields.has("provider") && body.get("provider") != Some(&current.provider.wire().into()) {
-        fields.problem(
-            "provider",
-            dialplane_core::ProblemCode::ReadOnly,
-            "is read-only",
-        );
+    if fields.has("number") || fields.has("provider") {
+        // Read-only: the stored value again is no change, anything else is refused.
+        let current = state
+            .store
+            .get_phone_number(&principal.workspace, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if fields.has("number") && body.get("number") != Some(&current.number.as_str().into()) {
+            fields.problem(
+                "number",
+                dialplane_core::ProblemCode::ReadOnly,
+                "is read-only",
+            );
+        }
+        if fields.has("provider") && body.get("provider") != Some(&current.provider.wire().into()) {
+            fields.problem(
+                "provider",
+                dialplane_core::ProblemCode::ReadOnly,
+                "is read-only",
+            );
+        }
     }
     let label = if fields.is_null("label") {
         Some(String::new())

@@ -317,6 +317,13 @@ async fn with_strict_checks_no_instance_serves_a_configuration_older_than_a_chan
         a.config(&id, to).await.data()["dial"],
         json!({"allowed": true})
     );
+    // Unchanged, the configuration is answered from memory: what the build noted it read is what
+    // the fingerprint query finds.
+    let memory = "dialplane_runtime_config_answers_total{source=\"memory\"}";
+    let before = crate::rate_limit::metric_value(&crate::rate_limit::scrape(&a).await, memory);
+    a.config(&id, to).await;
+    let after = crate::rate_limit::metric_value(&crate::rate_limit::scrape(&a).await, memory);
+    assert_eq!(after, before + 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{etag, parse_agent_id, parse_path_id};
 use crate::query::{Known, Query};
-use crate::resources::knowledge_base::listing::{page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::resources::cursor_list;
+use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::resources::knowledge_base::{decode_cursor, encode_cursor};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -18,8 +19,7 @@ use axum::Json;
 use dialplane_api::conversations::{
     ConversationEnvelope, ConversationItem, ConversationListEnvelope, ItemMetadata,
 };
-use dialplane_api::knowledge_base::CursorPagination;
-use dialplane_api::{Envelope, ListEnvelope};
+use dialplane_api::Envelope;
 use dialplane_core::agent::Choice;
 use dialplane_core::calls::{unix_seconds, ConversationStatus};
 use dialplane_core::ConversationId;
@@ -195,28 +195,11 @@ pub async fn list(
         .store
         .list_conversations(&principal.workspace, &query)
         .await?;
-    let (items, has_more) = page(items, page_size);
-    let next_cursor = has_more
-        .then(|| {
-            items.last().map(|c| {
-                encode_cursor(
-                    ORDER,
-                    &c.start_time_unix.to_string(),
-                    &c.conversation_id.to_string(),
-                )
-            })
-        })
-        .flatten();
-    Ok(Json(ListEnvelope {
-        success: true,
-        data: items.into_iter().map(item).collect(),
-        pagination: CursorPagination {
-            page_size,
-            has_more,
-            next_cursor,
-        },
-    })
-    .into_response())
+    let cursor = |c: &ConversationSummary| {
+        let start = c.start_time_unix.to_string();
+        encode_cursor(ORDER, &start, &c.conversation_id.to_string())
+    };
+    Ok(cursor_list(items, page_size, cursor, item))
 }
 
 /// Get a conversation

@@ -20,8 +20,7 @@ use dialplane_api::runtime_config::{
 };
 use dialplane_api::Envelope;
 use dialplane_core::agent::Direction;
-use dialplane_core::AgentId;
-use dialplane_store::runtime::ConfigInputs;
+use dialplane_store::runtime::{ConfigInputs, Fingerprint};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -228,28 +227,4 @@ async fn build(
         etag,
         body: body.into(),
     })
-}
-
-/// What a build read, in the form of [`dialplane_store::Store::config_fingerprint`].
-#[derive(Default)]
-struct Fingerprint(Vec<String>);
-
-impl Fingerprint {
-    fn agent(&mut self, id: AgentId, revision: u64) {
-        self.0.push(format!("a {id} {revision}"));
-    }
-
-    fn document(&mut self, id: &str, status: &str, updated_at: &str, name: &str) {
-        self.0.push(format!("d {id} {status} {updated_at} {name}"));
-    }
-
-    fn opt_out(&mut self, number: &str) {
-        self.0.push(format!("o {number} "));
-    }
-
-    fn finish(mut self) -> String {
-        self.0.sort();
-        self.0.dedup();
-        self.0.iter().map(|line| format!("{line}\n")).collect()
-    }
 }
