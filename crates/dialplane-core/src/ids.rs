@@ -78,6 +78,18 @@ uuid_id!(
     /// The id of a conversation (one call).
     ConversationId
 );
+uuid_id!(
+    /// The id of a workspace's webhook endpoint.
+    EndpointId
+);
+uuid_id!(
+    /// The id of an event: a delivery's `webhook-id`, the same on every attempt.
+    EventId
+);
+uuid_id!(
+    /// The id of one event's delivery to one target.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

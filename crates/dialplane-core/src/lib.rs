@@ -13,12 +13,13 @@ pub mod keys;
 pub mod merge;
 pub mod problems;
 pub mod validate;
+pub mod webhooks;
 
 #[cfg(test)]
 mod testing;
 
 pub use agent::{Agent, AgentSpec, CreatedBy, Metadata};
-pub use ids::{AgentId, ConversationId, KeyId, PhoneNumberId};
+pub use ids::{AgentId, ConversationId, DeliveryId, EndpointId, EventId, KeyId, PhoneNumberId};
 pub use keys::{ApiKey, KeyHash, Scope};
 pub use problems::{Pointer, Problem, ProblemCode, Problems, Reference};
 pub use validate::Rules;

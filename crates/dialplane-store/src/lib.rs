@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod sqlite;
 mod store;
 mod url;
+pub mod webhooks;
 pub mod write;
 
 pub use agents::{
@@ -65,6 +66,8 @@ pub enum Kind {
     Document,
     PhoneNumber,
     Conversation,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -74,6 +77,8 @@ impl Kind {
             Kind::Document => "document",
             Kind::PhoneNumber => "phone number",
             Kind::Conversation => "conversation",
+            Kind::WebhookEndpoint => "webhook endpoint",
+            Kind::WebhookDelivery => "webhook delivery",
         }
     }
 }

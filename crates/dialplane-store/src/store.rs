@@ -3,7 +3,7 @@
 //! write's committed events reach the listeners before the write is answered.
 
 use crate::reads::Reads;
-use crate::write::{Job, Listener, Listeners, Queued, WriteOp};
+use crate::write::{Hooks, Job, Listener, Queued, WriteOp};
 use crate::{Result, StoreError, WriteBatching};
 use async_trait::async_trait;
 use std::future::Future;
@@ -21,7 +21,7 @@ pub struct Store(Arc<Shared>);
 
 struct Shared {
     backend: Box<dyn Backend>,
-    listeners: Arc<Listeners>,
+    hooks: Arc<Hooks>,
     /// Held weakly: the observer (the metrics) may hold the store.
     observer: RwLock<Option<Weak<dyn Observer>>>,
     /// See [`Backend::answer_deadline`].
@@ -65,7 +65,7 @@ impl Store {
         Self(Arc::new(Shared {
             deadline: backend.answer_deadline(),
             backend: Box::new(backend),
-            listeners: Arc::default(),
+            hooks: Arc::default(),
             observer: RwLock::new(None),
         }))
     }
@@ -73,7 +73,13 @@ impl Store {
     /// Calls `listener` with the events of every write that commits from now on, after its commit
     /// and before it is answered.
     pub fn on_commit(&self, listener: Listener) {
-        self.0.listeners.add(listener);
+        self.0.hooks.add(listener);
+    }
+
+    /// What the webhook outbox needs of the server: how many attempts a delivery gets, how a
+    /// document is rendered.
+    pub fn set_outbox(&self, settings: crate::webhooks::outbox::OutboxSettings) {
+        self.0.hooks.set_outbox(settings);
     }
 
     /// Tells `listener` when another instance commits a change of agents, documents or opt-outs
@@ -105,7 +111,7 @@ impl Store {
     /// stored in the end is unknown, as with any write whose answer was lost. A caller that goes away
     /// does not stop it either: once taken, a write runs to its end, and its events are announced.
     pub async fn write<W: WriteOp>(&self, op: W) -> Result<W::Output> {
-        let (job, answer) = Queued::new(op, self.0.listeners.clone());
+        let (job, answer) = Queued::new(op, self.0.hooks.clone());
         self.timed(W::NAME, async {
             self.0.backend.submit(job).await?;
             answer

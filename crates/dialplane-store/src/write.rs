@@ -18,9 +18,11 @@ use crate::keys::KeyTx;
 use crate::knowledge::{BlobTx, KnowledgeTx};
 use crate::opt_outs::OptOutTx;
 use crate::phone_numbers::PhoneNumberTx;
+use crate::webhooks::outbox::{self, OutboxSettings};
+use crate::webhooks::WebhookTx;
 use crate::{Result, StoreError, StoredAgent};
 use async_trait::async_trait;
-use dialplane_core::{AgentId, ConversationId};
+use dialplane_core::{AgentId, ConversationId, EndpointId};
 use std::sync::{Arc, RwLock};
 use tokio::sync::oneshot;
 
@@ -57,10 +59,13 @@ pub trait Tx:
     + OptOutTx
     + PhoneNumberTx
     + ConversationTx
+    + WebhookTx
     + Send
 {
     /// Records that the write changed something; announced if and when it commits.
     fn emit(&mut self, event: Event);
+    /// What the running write has emitted so far.
+    fn emitted(&self) -> &[Event];
     /// Counts an update worked out beforehand: used as it was (`true`), or worked out again because
     /// the agent had changed meanwhile.
     fn prepared(&mut self, _used: bool) {}
@@ -90,6 +95,8 @@ pub enum Event {
     AgentDeleted {
         workspace: String,
         agent_id: AgentId,
+        /// The version it had.
+        version: u64,
     },
     /// An API key was created or revoked.
     KeysChanged,
@@ -107,39 +114,70 @@ pub enum Event {
     },
     /// A number was put on or taken off the workspace's opt-out list.
     OptOutsChanged { workspace: String },
+    /// A document reached `ready` or `failed` (at upload, after a fetch).
+    DocumentSettled {
+        workspace: String,
+        document_id: String,
+        ready: bool,
+    },
     /// A conversation was recorded finished, or reached `completed`, `failed` or `cancelled`.
     ConversationCompleted {
         workspace: String,
         conversation_id: ConversationId,
         agent_id: AgentId,
+        /// The agent's `platformSettings.callActions.postCallWebhook` (`""`: none).
+        post_call_webhook: String,
     },
     /// The analysis of a finished conversation changed.
     ConversationAnalyzed {
         workspace: String,
         conversation_id: ConversationId,
         agent_id: AgentId,
+        post_call_webhook: String,
     },
+    /// A webhook endpoint was disabled: it answered 410, or failed every attempt for days.
+    EndpointDisabled {
+        workspace: String,
+        endpoint_id: EndpointId,
+        reason: String,
+    },
+    /// Webhook deliveries became due (the outbox stored some, or one is redelivered).
+    DeliveriesDue,
 }
 
 /// Called with the events of each committed write, before the write is answered.
 pub type Listener = Arc<dyn Fn(&[Event]) + Send + Sync>;
 
-/// The listeners of one store.
+/// What a store does with every write's events: the outbox, inside the transaction; the
+/// listeners, after the commit.
 #[derive(Default)]
-pub(crate) struct Listeners(RwLock<Vec<Listener>>);
+pub(crate) struct Hooks {
+    listeners: RwLock<Vec<Listener>>,
+    outbox: RwLock<OutboxSettings>,
+}
 
-impl Listeners {
+impl Hooks {
     pub fn add(&self, listener: Listener) {
-        if let Ok(mut all) = self.0.write() {
+        if let Ok(mut all) = self.listeners.write() {
             all.push(listener);
         }
+    }
+
+    pub fn set_outbox(&self, settings: OutboxSettings) {
+        if let Ok(mut outbox) = self.outbox.write() {
+            *outbox = settings;
+        }
+    }
+
+    fn outbox(&self) -> OutboxSettings {
+        self.outbox.read().map(|o| o.clone()).unwrap_or_default()
     }
 
     fn announce(&self, events: &[Event]) {
         if events.is_empty() {
             return;
         }
-        if let Ok(all) = self.0.read() {
+        if let Ok(all) = self.listeners.read() {
             for listener in all.iter() {
                 listener(events);
             }
@@ -174,20 +212,17 @@ pub(crate) struct Queued<W: WriteOp> {
     op: Option<W>,
     outcome: Option<Result<W::Output>>,
     reply: oneshot::Sender<Result<W::Output>>,
-    listeners: Arc<Listeners>,
+    hooks: Arc<Hooks>,
 }
 
 impl<W: WriteOp> Queued<W> {
-    pub fn new(
-        op: W,
-        listeners: Arc<Listeners>,
-    ) -> (Box<Self>, oneshot::Receiver<Result<W::Output>>) {
+    pub fn new(op: W, hooks: Arc<Hooks>) -> (Box<Self>, oneshot::Receiver<Result<W::Output>>) {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Self {
             op: Some(op),
             outcome: None,
             reply,
-            listeners,
+            hooks,
         });
         (job, answer)
     }
@@ -215,7 +250,15 @@ impl<W: WriteOp> Job for Queued<W> {
             self.outcome = Some(Err(StoreError::Internal("a write ran twice".into())));
             return Ran::Failed;
         };
-        let outcome = op.run(tx).await;
+        let dry_run = op.dry_run();
+        let mut outcome = op.run(tx).await;
+        if outcome.is_ok() && !dry_run {
+            // The events it emitted go into the outbox in its own transaction.
+            let events = tx.emitted().to_vec();
+            if let Err(e) = outbox::record(tx, &events, &self.hooks.outbox()).await {
+                outcome = Err(e);
+            }
+        }
         let ran = match &outcome {
             Ok(_) => Ran::Ok,
             Err(StoreError::Retry(_)) => Ran::Retry,
@@ -233,7 +276,7 @@ impl<W: WriteOp> Job for Queued<W> {
             Err(e) => Err(e),
         };
         if outcome.is_ok() {
-            self.listeners.announce(&events);
+            self.hooks.announce(&events);
         }
         // The caller may have gone away (client disconnected); the write stands either way.
         let _ = self.reply.send(outcome);

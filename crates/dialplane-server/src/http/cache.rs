@@ -163,6 +163,7 @@ impl ReadCache {
                 | Event::AgentDeleted {
                     workspace,
                     agent_id,
+                    ..
                 } => self.forget_agent(workspace, *agent_id),
                 Event::KeysChanged => self.forget_keys(),
                 // No answer about a document is cached.
@@ -170,8 +171,11 @@ impl ReadCache {
                 | Event::DocumentUpdated { .. }
                 | Event::DocumentDeleted { .. }
                 | Event::ConversationCompleted { .. }
+                | Event::DocumentSettled { .. }
                 | Event::ConversationAnalyzed { .. }
-                | Event::OptOutsChanged { .. } => {}
+                | Event::OptOutsChanged { .. }
+                | Event::EndpointDisabled { .. }
+                | Event::DeliveriesDue => {}
             }
         }
     }

@@ -150,10 +150,11 @@ impl WriteOp for DeleteAgent {
     }
 
     async fn run(self, tx: &mut dyn Tx) -> Result<()> {
-        delete_agent(tx, &self.workspace, self.id, self.if_match).await?;
+        let version = delete_agent(tx, &self.workspace, self.id, self.if_match).await?;
         tx.emit(Event::AgentDeleted {
             workspace: self.workspace,
             agent_id: self.id,
+            version,
         });
         Ok(())
     }
@@ -412,7 +413,7 @@ async fn delete_agent(
     workspace: &str,
     id: AgentId,
     if_match: Option<IfMatch>,
-) -> Result<()> {
+) -> Result<u64> {
     let current = tx
         .lock_agent(workspace, id, Lock::Delete)
         .await?
@@ -429,7 +430,8 @@ async fn delete_agent(
         });
     }
     tx.delete_agent(workspace, id).await?;
-    tx.unassign_numbers(workspace, id).await
+    tx.unassign_numbers(workspace, id).await?;
+    Ok(current.revision)
 }
 
 /// Fails with every transfer target that is not an agent of the workspace.

@@ -116,6 +116,7 @@ impl WriteOp for CreateConversation {
             ));
         };
         let settings = Settings::of(&agent.agent);
+        let webhook = post_call_webhook(Some(&agent));
         let problems = settings.check(&self.changes);
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
@@ -166,7 +167,16 @@ impl WriteOp for CreateConversation {
             let existing = existing.ok_or_else(|| StoreError::Retry("externalId".into()))?;
             return again(existing, &self.digest, dropped);
         }
-        recorded_effects(tx, &self.workspace, &settings, None, &stored, &self.user).await?;
+        recorded_effects(
+            tx,
+            &self.workspace,
+            &settings,
+            webhook,
+            None,
+            &stored,
+            &self.user,
+        )
+        .await?;
         Ok(Written {
             stored,
             created: true,
@@ -257,13 +267,14 @@ impl WriteOp for UpdateConversation {
     async fn run(mut self, tx: &mut dyn Tx) -> Result<Written> {
         let current = locked(tx, &self.workspace, self.id, self.if_match.as_ref()).await?;
         let agent_id = current.conversation().agent_id;
-        let settings = match tx
+        let agent = tx
             .lock_agent(&self.workspace, agent_id, Lock::Share)
-            .await?
-        {
+            .await?;
+        let settings = match &agent {
             Some(agent) => Settings::of(&agent.agent),
             None => Settings::of_deleted_agent(),
         };
+        let webhook = post_call_webhook(agent.as_deref());
         let problems = settings.check(&self.changes);
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
@@ -287,6 +298,7 @@ impl WriteOp for UpdateConversation {
             tx,
             &self.workspace,
             &settings,
+            webhook,
             Some(&current),
             &stored,
             &self.user,
@@ -363,6 +375,9 @@ impl WriteOp for DeleteConversation {
 
     async fn run(self, tx: &mut dyn Tx) -> Result<()> {
         if tx.delete_conversation(&self.workspace, self.id).await? {
+            // Its webhook payloads go with it.
+            tx.erase_conversation_deliveries(&self.workspace, self.id, crate::webhooks::now_ms())
+                .await?;
             Ok(())
         } else {
             Err(not_found())
@@ -388,6 +403,18 @@ impl WriteOp for PurgeConversations {
         tx.purge_conversations(self.started_before, self.limit)
             .await
     }
+}
+
+/// The agent's `postCallWebhook` (`""` for none, or a deleted agent).
+fn post_call_webhook(agent: Option<&crate::StoredAgent>) -> String {
+    agent.map_or_else(String::new, |a| {
+        a.agent
+            .spec
+            .platform_settings
+            .call_actions
+            .post_call_webhook
+            .clone()
+    })
 }
 
 fn not_found() -> StoreError {
@@ -420,6 +447,7 @@ async fn recorded_effects(
     tx: &mut dyn Tx,
     workspace: &str,
     settings: &Settings,
+    post_call_webhook: String,
     before: Option<&StoredConversation>,
     after: &StoredConversation,
     user: &CreatedBy,
@@ -450,12 +478,14 @@ async fn recorded_effects(
                 workspace,
                 conversation_id,
                 agent_id,
+                post_call_webhook,
             }
         } else {
             Event::ConversationCompleted {
                 workspace,
                 conversation_id,
                 agent_id,
+                post_call_webhook,
             }
         });
     }

@@ -230,6 +230,13 @@ impl WriteOp for CreateDocuments {
                 workspace: self.workspace.clone(),
                 document_id: new.document.document_id.clone(),
             });
+            if new.document.status != DocumentStatus::Processing {
+                tx.emit(Event::DocumentSettled {
+                    workspace: self.workspace.clone(),
+                    document_id: new.document.document_id.clone(),
+                    ready: new.document.status == DocumentStatus::Ready,
+                });
+            }
             stored.push(new.document);
         }
         Ok(CreatedDocuments {
@@ -401,6 +408,11 @@ impl WriteOp for CompleteFetch {
             }
         }
         tx.update_document(&self.workspace, &document).await?;
+        tx.emit(Event::DocumentSettled {
+            workspace: self.workspace.clone(),
+            document_id: self.id.clone(),
+            ready: document.status == DocumentStatus::Ready,
+        });
         tx.emit(Event::DocumentUpdated {
             workspace: self.workspace,
             document_id: self.id,

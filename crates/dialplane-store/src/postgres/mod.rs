@@ -13,6 +13,7 @@ mod knowledge;
 mod notify;
 mod opt_outs;
 mod phone_numbers;
+mod webhooks;
 
 use crate::reads::Reads;
 use crate::store::Backend;
@@ -243,5 +244,9 @@ pub(super) struct PgTx<'c> {
 impl Tx for PgTx<'_> {
     fn emit(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    fn emitted(&self) -> &[Event] {
+        &self.events
     }
 }

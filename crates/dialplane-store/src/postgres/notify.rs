@@ -35,8 +35,11 @@ pub fn payload(instance: &str, events: &[Event]) -> Option<String> {
         | Event::DocumentDeleted { workspace, .. }
         | Event::OptOutsChanged { workspace } => Some(workspace.as_str()),
         Event::KeysChanged
+        | Event::DocumentSettled { .. }
         | Event::ConversationCompleted { .. }
-        | Event::ConversationAnalyzed { .. } => None,
+        | Event::ConversationAnalyzed { .. }
+        | Event::EndpointDisabled { .. }
+        | Event::DeliveriesDue => None,
     })?;
     Some(format!("change {instance} {workspace}"))
 }

@@ -11,6 +11,7 @@ mod knowledge;
 mod lock;
 mod opt_outs;
 mod phone_numbers;
+mod webhooks;
 mod writer;
 
 pub use lock::{lock_for_serving, try_server_lock, ServerLock};

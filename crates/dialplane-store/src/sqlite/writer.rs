@@ -404,6 +404,10 @@ impl Tx for SqliteTx<'_> {
         self.events.push(event);
     }
 
+    fn emitted(&self) -> &[Event] {
+        &self.events
+    }
+
     fn prepared(&mut self, used: bool) {
         let counter = if used {
             &self.stats.prepared_used

@@ -209,11 +209,13 @@ async fn the_agent_story() {
         [
             Event::AgentDeleted {
                 workspace: "w".into(),
-                agent_id: referrer
+                agent_id: referrer,
+                version: 1,
             },
             Event::AgentDeleted {
                 workspace: "w".into(),
-                agent_id: id
+                agent_id: id,
+                version: 2,
             },
         ]
     );

@@ -1,0 +1,385 @@
+//! Webhooks: a workspace's endpoints and secrets, the outbox of events ([`outbox`]: written in the
+//! transaction of the change that causes them), and each event's deliveries with their attempts
+//! ([`deliveries`]: claimed under a lease, recorded, retried, redelivered).
+//!
+//! Times here are Unix milliseconds. An endpoint is stored as one JSON document beside the columns
+//! its queries need (whether it is enabled, the event types it subscribes to).
+
+pub mod deliveries;
+pub mod outbox;
+pub(crate) mod reads;
+pub(crate) mod sql;
+pub(crate) mod tx;
+
+use crate::write::{Tx, WriteOp};
+use crate::{Kind, Result, StoreError};
+use async_trait::async_trait;
+use dialplane_core::webhooks::{generate_secret, EventType};
+use dialplane_core::{AgentId, ConversationId, CreatedBy, DeliveryId, EndpointId, EventId};
+use serde::{Deserialize, Serialize};
+
+pub use deliveries::{
+    Attempt, ClaimDeliveries, Claimed, Claims, DeliveryStatus, Outcome, PurgeDeliveryLog,
+    RecordAttempt, Redeliver, ReleaseLeases, SendPing, StoredDelivery, Target,
+};
+pub use outbox::{DocumentPayload, OutboxSettings};
+pub use reads::{DeliveryQuery, WebhookStats};
+
+/// How long a replaced secret keeps signing beside the new one.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
+
+/// The secrets that sign one target's deliveries: the current one, and during a rotation the one
+/// it replaced, until `previous_until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets {
+    pub current: String,
+    pub previous: Option<String>,
+    pub previous_until: Option<i64>,
+}
+
+impl Secrets {
+    pub fn generate() -> Self {
+        Self {
+            current: generate_secret(),
+            previous: None,
+            previous_until: None,
+        }
+    }
+
+    /// The secrets that sign at `now`: the current one first.
+    pub fn signing(&self, now: i64) -> Vec<String> {
+        let mut all = vec![self.current.clone()];
+        if let (Some(previous), Some(until)) = (&self.previous, self.previous_until) {
+            if now < until {
+                all.push(previous.clone());
+            }
+        }
+        all
+    }
+
+    /// A new current secret; the old one signs beside it for [`ROTATION_OVERLAP_MS`].
+    pub fn rotate(&mut self, now: i64) {
+        let old = std::mem::replace(&mut self.current, generate_secret());
+        self.previous = Some(old);
+        self.previous_until = Some(now + ROTATION_OVERLAP_MS);
+    }
+}
+
+/// A workspace endpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEndpoint {
+    pub id: EndpointId,
+    pub url: String,
+    pub event_types: Vec<EventType>,
+    pub description: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub secrets: Secrets,
+    /// When the attempts to it started failing, every one since (none while the last succeeded).
+    pub failing_since: Option<i64>,
+    /// Attempts failed in a row.
+    pub failure_streak: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: CreatedBy,
+}
+
+impl StoredEndpoint {
+    /// The column its fan-out query matches: each type between spaces.
+    pub(crate) fn subscribed(&self) -> String {
+        let mut s = String::from(" ");
+        for t in &self.event_types {
+            s.push_str(t.as_str());
+            s.push(' ');
+        }
+        s
+    }
+
+    pub(crate) fn to_document(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| StoreError::Internal(format!("endpoint: {e}")))
+    }
+
+    pub(crate) fn from_document(document: &str) -> Result<Self> {
+        serde_json::from_str(document)
+            .map_err(|e| StoreError::Internal(format!("stored endpoint: {e}")))
+    }
+}
+
+/// The webhook statements of a write's transaction.
+#[async_trait]
+pub trait WebhookTx: Send {
+    /// Stores the endpoint, new or changed.
+    async fn put_endpoint(&mut self, workspace: &str, endpoint: &StoredEndpoint) -> Result<()>;
+    /// The endpoint; `lock`: against concurrent writers until the transaction ends.
+    async fn endpoint(
+        &mut self,
+        workspace: &str,
+        id: EndpointId,
+        lock: bool,
+    ) -> Result<Option<StoredEndpoint>>;
+    async fn delete_endpoint(&mut self, workspace: &str, id: EndpointId) -> Result<bool>;
+    /// The enabled endpoints of the workspace that subscribe to `event_type`.
+    async fn subscribed_endpoints(
+        &mut self,
+        workspace: &str,
+        event_type: EventType,
+    ) -> Result<Vec<StoredEndpoint>>;
+    /// The workspace's secrets for `postCallWebhook` deliveries; `lock` as for endpoints.
+    async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>>;
+    async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()>;
+    async fn insert_event(&mut self, event: &deliveries::StoredEvent) -> Result<()>;
+    /// The body an event's deliveries send (empty once its conversation was erased).
+    async fn event_payload(&mut self, id: EventId) -> Result<Option<String>>;
+    /// Stores the delivery, new or changed (its lease included).
+    async fn put_delivery(&mut self, delivery: &StoredDelivery) -> Result<()>;
+    /// The delivery, locked against concurrent writers until the transaction ends.
+    async fn lock_delivery(
+        &mut self,
+        workspace: Option<&str>,
+        id: DeliveryId,
+    ) -> Result<Option<StoredDelivery>>;
+    /// Up to `limit` pending deliveries due at `now` and not leased, oldest due first, leaving out
+    /// targets in `busy`; on PostgreSQL, skipping rows other transactions hold.
+    async fn due_deliveries(
+        &mut self,
+        now: i64,
+        limit: u32,
+        busy: &[String],
+    ) -> Result<Vec<StoredDelivery>>;
+    /// When the next pending delivery after `now` falls due.
+    async fn next_due(&mut self, now: i64) -> Result<Option<i64>>;
+    async fn insert_attempt(&mut self, delivery: DeliveryId, attempt: &Attempt) -> Result<()>;
+    /// Ends the endpoint's pending deliveries with `status` and `error`: how many.
+    async fn end_pending_deliveries(
+        &mut self,
+        workspace: &str,
+        endpoint: EndpointId,
+        status: DeliveryStatus,
+        error: &str,
+        now: i64,
+    ) -> Result<u64>;
+    /// Cancels the pending deliveries of the conversation's events and blanks their payloads and
+    /// the response bodies of their attempts.
+    async fn erase_conversation_deliveries(
+        &mut self,
+        workspace: &str,
+        conversation: ConversationId,
+        now: i64,
+    ) -> Result<()>;
+    /// Clears every lease (the only instance, starting: no attempt is under way).
+    async fn release_leases(&mut self) -> Result<u64>;
+    /// Forgets up to `limit` deliveries that ended before `before`, their attempts, and events left
+    /// without deliveries: how many deliveries.
+    async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64>;
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Adds an endpoint to the workspace, with a new secret.
+#[derive(Debug, Clone)]
+pub struct CreateEndpoint {
+    pub workspace: String,
+    pub url: String,
+    pub event_types: Vec<EventType>,
+    pub description: String,
+    pub user: CreatedBy,
+}
+
+#[async_trait]
+impl WriteOp for CreateEndpoint {
+    type Output = StoredEndpoint;
+    const NAME: &'static str = "create_webhook_endpoint";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredEndpoint> {
+        let at = crate::now();
+        let endpoint = StoredEndpoint {
+            id: EndpointId::generate(),
+            url: self.url,
+            event_types: self.event_types,
+            description: self.description,
+            disabled: false,
+            disabled_reason: None,
+            secrets: Secrets::generate(),
+            failing_since: None,
+            failure_streak: 0,
+            created_at: at.clone(),
+            updated_at: at,
+            created_by: self.user,
+        };
+        tx.put_endpoint(&self.workspace, &endpoint).await?;
+        Ok(endpoint)
+    }
+}
+
+/// A merge patch of an endpoint's `url`, `eventTypes`, `description` and `disabled`.
+#[derive(Debug, Clone)]
+pub struct UpdateEndpoint {
+    pub workspace: String,
+    pub id: EndpointId,
+    pub url: Option<String>,
+    pub event_types: Option<Vec<EventType>>,
+    pub description: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[async_trait]
+impl WriteOp for UpdateEndpoint {
+    type Output = StoredEndpoint;
+    const NAME: &'static str = "update_webhook_endpoint";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredEndpoint> {
+        let current = locked_endpoint(tx, &self.workspace, self.id).await?;
+        let mut next = current.clone();
+        if let Some(url) = self.url {
+            next.url = url;
+        }
+        if let Some(types) = self.event_types {
+            next.event_types = types;
+        }
+        if let Some(description) = self.description {
+            next.description = description;
+        }
+        match self.disabled {
+            Some(true) if !current.disabled => {
+                next.disabled = true;
+                next.disabled_reason = Some("disabled by a PATCH".into());
+            }
+            Some(false) if current.disabled => {
+                // Enabled again: it starts afresh.
+                next.disabled = false;
+                next.disabled_reason = None;
+                next.failing_since = None;
+                next.failure_streak = 0;
+            }
+            _ => {}
+        }
+        if next == current {
+            return Ok(current);
+        }
+        next.updated_at = crate::now();
+        tx.put_endpoint(&self.workspace, &next).await?;
+        if next.disabled && !current.disabled {
+            tx.end_pending_deliveries(
+                &self.workspace,
+                self.id,
+                DeliveryStatus::Failed,
+                "the endpoint was disabled by a PATCH",
+                now_ms(),
+            )
+            .await?;
+        }
+        Ok(next)
+    }
+}
+
+/// Removes an endpoint; its pending deliveries are cancelled.
+#[derive(Debug, Clone)]
+pub struct DeleteEndpoint {
+    pub workspace: String,
+    pub id: EndpointId,
+}
+
+#[async_trait]
+impl WriteOp for DeleteEndpoint {
+    type Output = ();
+    const NAME: &'static str = "delete_webhook_endpoint";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<()> {
+        if !tx.delete_endpoint(&self.workspace, self.id).await? {
+            return Err(StoreError::NotFound {
+                kind: Kind::WebhookEndpoint,
+            });
+        }
+        tx.end_pending_deliveries(
+            &self.workspace,
+            self.id,
+            DeliveryStatus::Cancelled,
+            "the endpoint was deleted",
+            now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A new secret for an endpoint; the old one keeps signing beside it for 24 h.
+#[derive(Debug, Clone)]
+pub struct RotateEndpointSecret {
+    pub workspace: String,
+    pub id: EndpointId,
+}
+
+#[async_trait]
+impl WriteOp for RotateEndpointSecret {
+    type Output = StoredEndpoint;
+    const NAME: &'static str = "rotate_webhook_endpoint_secret";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<StoredEndpoint> {
+        let mut endpoint = locked_endpoint(tx, &self.workspace, self.id).await?;
+        endpoint.secrets.rotate(now_ms());
+        endpoint.updated_at = crate::now();
+        tx.put_endpoint(&self.workspace, &endpoint).await?;
+        Ok(endpoint)
+    }
+}
+
+/// The workspace's secret for `postCallWebhook` deliveries, made if it has none yet; with
+/// `rotate`, a new one (the old one signs beside it for 24 h).
+#[derive(Debug, Clone)]
+pub struct WorkspaceSecret {
+    pub workspace: String,
+    pub rotate: bool,
+}
+
+#[async_trait]
+impl WriteOp for WorkspaceSecret {
+    type Output = Secrets;
+    const NAME: &'static str = "webhook_workspace_secret";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<Secrets> {
+        let (mut secrets, stored) = match tx.workspace_secrets(&self.workspace, true).await? {
+            Some(secrets) => (secrets, true),
+            None => (Secrets::generate(), false),
+        };
+        if self.rotate {
+            secrets.rotate(now_ms());
+        }
+        if self.rotate || !stored {
+            tx.put_workspace_secrets(&self.workspace, &secrets).await?;
+        }
+        Ok(secrets)
+    }
+}
+
+async fn locked_endpoint(
+    tx: &mut dyn Tx,
+    workspace: &str,
+    id: EndpointId,
+) -> Result<StoredEndpoint> {
+    tx.endpoint(workspace, id, true)
+        .await?
+        .ok_or(StoreError::NotFound {
+            kind: Kind::WebhookEndpoint,
+        })
+}
+
+/// A delivery's target as stored: an endpoint, or an agent's `postCallWebhook`.
+pub(crate) fn target_columns(target: &Target) -> (Option<String>, Option<String>) {
+    match target {
+        Target::Endpoint(id) => (Some(id.to_string()), None),
+        Target::PostCallWebhook(agent) => (None, Some(agent.to_string())),
+    }
+}
+
+/// A target from its stored columns.
+pub(crate) fn target_from(endpoint: Option<&str>, agent: Option<&str>) -> Result<Target> {
+    match (endpoint, agent) {
+        (Some(e), _) => Ok(Target::Endpoint(crate::parse_id(e)?)),
+        (None, Some(a)) => Ok(Target::PostCallWebhook(crate::parse_id::<AgentId>(a)?)),
+        (None, None) => Err(StoreError::Internal("a delivery without a target".into())),
+    }
+}

@@ -1,0 +1,163 @@
+//! The webhook statements both backends run as they are (`$N` parameters, numbered in order of
+//! first appearance, which SQLite binds by position too), and reading a delivery from a row of
+//! either driver.
+
+use super::deliveries::{DeliveryStatus, StoredDelivery};
+use crate::{parse_id, Result, StoreError};
+use dialplane_core::webhooks::EventType;
+
+pub const PUT_ENDPOINT: &str = "INSERT INTO webhook_endpoints
+        (workspace, endpoint_id, enabled, event_types, document) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (workspace, endpoint_id) DO UPDATE SET
+        enabled = excluded.enabled, event_types = excluded.event_types, document = excluded.document";
+
+pub const ENDPOINT: &str =
+    "SELECT document FROM webhook_endpoints WHERE workspace = $1 AND endpoint_id = $2";
+
+pub const DELETE_ENDPOINT: &str =
+    "DELETE FROM webhook_endpoints WHERE workspace = $1 AND endpoint_id = $2";
+
+pub const SUBSCRIBED: &str = "SELECT document FROM webhook_endpoints
+    WHERE workspace = $1 AND enabled = 1 AND event_types LIKE $2 ORDER BY endpoint_id";
+
+pub const WORKSPACE_SECRETS: &str = "SELECT secrets FROM webhook_secrets WHERE workspace = $1";
+
+pub const PUT_WORKSPACE_SECRETS: &str = "INSERT INTO webhook_secrets (workspace, secrets)
+    VALUES ($1, $2) ON CONFLICT (workspace) DO UPDATE SET secrets = excluded.secrets";
+
+pub const INSERT_EVENT: &str = "INSERT INTO webhook_events
+        (event_id, workspace, event_type, conversation_id, created_at, payload)
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub const EVENT_PAYLOAD: &str = "SELECT payload FROM webhook_events WHERE event_id = $1";
+
+pub const DELIVERY_COLUMNS: &str = "delivery_id, workspace, event_id, event_type, endpoint_id, \
+    agent_id, url, status, attempts, max_attempts, next_attempt_at, last_status_code, last_error, \
+    created_at, first_attempt_at, finished_at, lease_token, lease_until";
+
+pub const PUT_DELIVERY: &str = "INSERT INTO webhook_deliveries (delivery_id, workspace, event_id,
+        event_type, endpoint_id, agent_id, url, status, attempts, max_attempts, next_attempt_at,
+        last_status_code, last_error, created_at, first_attempt_at, finished_at, lease_token,
+        lease_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    ON CONFLICT (delivery_id) DO UPDATE SET url = excluded.url, status = excluded.status,
+        attempts = excluded.attempts, max_attempts = excluded.max_attempts,
+        next_attempt_at = excluded.next_attempt_at, last_status_code = excluded.last_status_code,
+        last_error = excluded.last_error, first_attempt_at = excluded.first_attempt_at,
+        finished_at = excluded.finished_at, lease_token = excluded.lease_token,
+        lease_until = excluded.lease_until";
+
+pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at > $1";
+
+pub const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts
+        (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub const END_PENDING: &str = "UPDATE webhook_deliveries
+    SET status = $1, last_error = $2, finished_at = $3, next_attempt_at = NULL
+    WHERE endpoint_id = $4 AND workspace = $5 AND status = 'pending'";
+
+pub const ERASE_CANCEL: &str = "UPDATE webhook_deliveries
+    SET status = 'cancelled', finished_at = $1, next_attempt_at = NULL,
+        last_error = 'the conversation was erased'
+    WHERE status = 'pending' AND event_id IN
+        (SELECT event_id FROM webhook_events WHERE conversation_id = $2 AND workspace = $3)";
+
+pub const ERASE_BODIES: &str = "UPDATE webhook_attempts SET response_body = NULL
+    WHERE delivery_id IN (SELECT d.delivery_id FROM webhook_deliveries d
+        JOIN webhook_events e ON e.event_id = d.event_id
+        WHERE e.conversation_id = $1 AND e.workspace = $2)";
+
+pub const ERASE_PAYLOADS: &str = "UPDATE webhook_events SET payload = ''
+    WHERE conversation_id = $1 AND workspace = $2";
+
+pub const RELEASE_LEASES: &str = "UPDATE webhook_deliveries
+    SET lease_token = NULL, lease_until = NULL WHERE lease_token IS NOT NULL";
+
+/// The deliveries a purge takes: ended before `$1`, at most `$2`.
+pub const PURGE_ATTEMPTS: &str = "DELETE FROM webhook_attempts WHERE delivery_id IN
+    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)";
+
+pub const PURGE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE delivery_id IN
+    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)";
+
+pub const PURGE_EVENTS: &str = "DELETE FROM webhook_events WHERE created_at < $1
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.event_id)";
+
+/// The `LIKE` pattern of endpoints subscribed to `t`.
+pub fn subscribed_pattern(t: EventType) -> String {
+    format!("% {} %", t.as_str())
+}
+
+/// Reads columns of a row by position, whatever the driver.
+pub trait Columns {
+    fn text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<Option<i64>>;
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.get(i).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+}
+
+macro_rules! sqlx_columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, i: usize) -> Result<Option<String>> {
+                Ok(sqlx::Row::try_get(self, i)?)
+            }
+
+            fn int(&self, i: usize) -> Result<Option<i64>> {
+                Ok(sqlx::Row::try_get(self, i)?)
+            }
+        }
+    };
+}
+
+sqlx_columns!(sqlx::postgres::PgRow);
+sqlx_columns!(sqlx::sqlite::SqliteRow);
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T> {
+    value.ok_or_else(|| StoreError::Internal(format!("a delivery's {column} is NULL")))
+}
+
+fn count(value: Option<i64>, column: &str) -> Result<u32> {
+    u32::try_from(required(value, column)?)
+        .map_err(|_| StoreError::Internal(format!("a delivery's {column} is out of range")))
+}
+
+/// A delivery from a row with [`DELIVERY_COLUMNS`].
+pub fn delivery(row: &impl Columns) -> Result<StoredDelivery> {
+    let event_type = required(row.text(3)?, "event_type")?;
+    let status = required(row.text(7)?, "status")?;
+    let lease = match (row.text(16)?, row.int(17)?) {
+        (Some(token), Some(until)) => Some((token, until)),
+        _ => None,
+    };
+    Ok(StoredDelivery {
+        id: parse_id(&required(row.text(0)?, "delivery_id")?)?,
+        workspace: required(row.text(1)?, "workspace")?,
+        event_id: parse_id(&required(row.text(2)?, "event_id")?)?,
+        event_type: EventType::parse(&event_type)
+            .ok_or_else(|| StoreError::Internal(format!("stored event type {event_type:?}")))?,
+        target: super::target_from(row.text(4)?.as_deref(), row.text(5)?.as_deref())?,
+        url: required(row.text(6)?, "url")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Internal(format!("stored status {status:?}")))?,
+        attempts: count(row.int(8)?, "attempts")?,
+        max_attempts: count(row.int(9)?, "max_attempts")?,
+        next_attempt_at: row.int(10)?,
+        last_status_code: row.int(11)?.and_then(|c| u16::try_from(c).ok()),
+        last_error: row.text(12)?,
+        created_at: required(row.int(13)?, "created_at")?,
+        first_attempt_at: row.int(14)?,
+        finished_at: row.int(15)?,
+        lease,
+    })
+}

@@ -1,0 +1,283 @@
+//! [`WebhookTx`] written once for both backends: each backend only runs a statement with its
+//! arguments ([`Statements`]); the SQL is [`super::sql`]'s, the same text on both but for the
+//! claim of due deliveries and PostgreSQL's row locks.
+
+use super::deliveries::{Attempt, DeliveryStatus, StoredDelivery, StoredEvent};
+use super::sql::{self, subscribed_pattern};
+use super::{target_columns, Secrets, StoredEndpoint, WebhookTx};
+use crate::{Result, StoreError};
+use async_trait::async_trait;
+use dialplane_core::webhooks::EventType;
+use dialplane_core::{ConversationId, DeliveryId, EndpointId, EventId};
+
+/// An argument of a statement.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+fn text(s: impl Into<String>) -> Value {
+    Value::Text(Some(s.into()))
+}
+
+fn int(i: impl Into<i64>) -> Value {
+    Value::Int(Some(i.into()))
+}
+
+/// Runs one statement in the backend's open transaction.
+#[async_trait]
+pub trait Statements: Send {
+    /// Whether this is PostgreSQL (row locks, its claim statement).
+    const POSTGRES: bool;
+    /// Rows changed.
+    async fn exec(&mut self, sql: &str, args: &[Value]) -> Result<u64>;
+    /// The first column of each row, as text (NULL as `None`).
+    async fn texts(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Option<String>>>;
+    /// The first column of the first row, as an integer.
+    async fn integer(&mut self, sql: &str, args: &[Value]) -> Result<Option<i64>>;
+    /// Rows of [`sql::DELIVERY_COLUMNS`].
+    async fn deliveries(&mut self, sql: &str, args: &[Value]) -> Result<Vec<StoredDelivery>>;
+}
+
+fn lock_clause<S: Statements>(lock: bool) -> &'static str {
+    if S::POSTGRES && lock {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
+fn delivery_args(d: &StoredDelivery) -> Vec<Value> {
+    let (endpoint, agent) = target_columns(&d.target);
+    let (token, until) = match &d.lease {
+        Some((token, until)) => (Some(token.clone()), Some(*until)),
+        None => (None, None),
+    };
+    vec![
+        text(d.id.to_string()),
+        text(d.workspace.clone()),
+        text(d.event_id.to_string()),
+        text(d.event_type.as_str()),
+        Value::Text(endpoint),
+        Value::Text(agent),
+        text(d.url.clone()),
+        text(d.status.as_str()),
+        int(d.attempts),
+        int(d.max_attempts),
+        Value::Int(d.next_attempt_at),
+        Value::Int(d.last_status_code.map(i64::from)),
+        Value::Text(d.last_error.clone()),
+        int(d.created_at),
+        Value::Int(d.first_attempt_at),
+        Value::Int(d.finished_at),
+        Value::Text(token),
+        Value::Int(until),
+    ]
+}
+
+fn secrets_from(s: &str) -> Result<Secrets> {
+    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("stored secrets: {e}")))
+}
+
+fn secrets_to(s: &Secrets) -> Result<String> {
+    serde_json::to_string(s).map_err(|e| StoreError::Internal(format!("secrets: {e}")))
+}
+
+#[async_trait]
+impl<S: Statements> WebhookTx for S {
+    async fn put_endpoint(&mut self, workspace: &str, e: &StoredEndpoint) -> Result<()> {
+        let args = [
+            text(workspace),
+            text(e.id.to_string()),
+            int(i64::from(!e.disabled)),
+            text(e.subscribed()),
+            text(e.to_document()?),
+        ];
+        self.exec(sql::PUT_ENDPOINT, &args).await.map(drop)
+    }
+
+    async fn endpoint(
+        &mut self,
+        workspace: &str,
+        id: EndpointId,
+        lock: bool,
+    ) -> Result<Option<StoredEndpoint>> {
+        let query = format!("{}{}", sql::ENDPOINT, lock_clause::<S>(lock));
+        let rows = self
+            .texts(&query, &[text(workspace), text(id.to_string())])
+            .await?;
+        rows.into_iter()
+            .flatten()
+            .next()
+            .map(|d| StoredEndpoint::from_document(&d))
+            .transpose()
+    }
+
+    async fn delete_endpoint(&mut self, workspace: &str, id: EndpointId) -> Result<bool> {
+        let args = [text(workspace), text(id.to_string())];
+        Ok(self.exec(sql::DELETE_ENDPOINT, &args).await? > 0)
+    }
+
+    async fn subscribed_endpoints(
+        &mut self,
+        workspace: &str,
+        event_type: EventType,
+    ) -> Result<Vec<StoredEndpoint>> {
+        let args = [text(workspace), text(subscribed_pattern(event_type))];
+        self.texts(sql::SUBSCRIBED, &args)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(|d| StoredEndpoint::from_document(&d))
+            .collect()
+    }
+
+    async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>> {
+        let query = format!("{}{}", sql::WORKSPACE_SECRETS, lock_clause::<S>(lock));
+        let rows = self.texts(&query, &[text(workspace)]).await?;
+        rows.into_iter()
+            .flatten()
+            .next()
+            .map(|s| secrets_from(&s))
+            .transpose()
+    }
+
+    async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()> {
+        let args = [text(workspace), text(secrets_to(secrets)?)];
+        self.exec(sql::PUT_WORKSPACE_SECRETS, &args).await.map(drop)
+    }
+
+    async fn insert_event(&mut self, e: &StoredEvent) -> Result<()> {
+        let args = [
+            text(e.id.to_string()),
+            text(e.workspace.clone()),
+            text(e.event_type.as_str()),
+            Value::Text(e.conversation_id.map(|c| c.to_string())),
+            int(e.created_at),
+            text(e.payload.clone()),
+        ];
+        self.exec(sql::INSERT_EVENT, &args).await.map(drop)
+    }
+
+    async fn event_payload(&mut self, id: EventId) -> Result<Option<String>> {
+        let rows = self
+            .texts(sql::EVENT_PAYLOAD, &[text(id.to_string())])
+            .await?;
+        Ok(rows.into_iter().flatten().next())
+    }
+
+    async fn put_delivery(&mut self, delivery: &StoredDelivery) -> Result<()> {
+        self.exec(sql::PUT_DELIVERY, &delivery_args(delivery))
+            .await
+            .map(drop)
+    }
+
+    async fn lock_delivery(
+        &mut self,
+        workspace: Option<&str>,
+        id: DeliveryId,
+    ) -> Result<Option<StoredDelivery>> {
+        let query = format!(
+            "SELECT {} FROM webhook_deliveries WHERE delivery_id = $1{}",
+            sql::DELIVERY_COLUMNS,
+            lock_clause::<S>(true)
+        );
+        let found = self.deliveries(&query, &[text(id.to_string())]).await?;
+        Ok(found
+            .into_iter()
+            .next()
+            .filter(|d| workspace.is_none_or(|w| w == d.workspace)))
+    }
+
+    async fn due_deliveries(
+        &mut self,
+        now: i64,
+        limit: u32,
+        busy: &[String],
+    ) -> Result<Vec<StoredDelivery>> {
+        let busy = serde_json::to_string(busy)
+            .map_err(|e| StoreError::Internal(format!("busy targets: {e}")))?;
+        let (skip_busy, locks) = if S::POSTGRES {
+            (
+                "COALESCE(endpoint_id, url) NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                " FOR UPDATE SKIP LOCKED",
+            )
+        } else {
+            (
+                "COALESCE(endpoint_id, url) NOT IN (SELECT value FROM json_each($3))",
+                "",
+            )
+        };
+        let query = format!(
+            "SELECT {} FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= $1
+               AND (lease_until IS NULL OR lease_until <= $1) AND {skip_busy}
+             ORDER BY next_attempt_at LIMIT $2{locks}",
+            sql::DELIVERY_COLUMNS
+        );
+        self.deliveries(&query, &[int(now), int(limit), text(busy)])
+            .await
+    }
+
+    async fn next_due(&mut self, now: i64) -> Result<Option<i64>> {
+        self.integer(sql::NEXT_DUE, &[int(now)]).await
+    }
+
+    async fn insert_attempt(&mut self, delivery: DeliveryId, a: &Attempt) -> Result<()> {
+        let args = [
+            text(delivery.to_string()),
+            int(a.number),
+            int(a.at),
+            int(i64::try_from(a.duration_ms).unwrap_or(i64::MAX)),
+            Value::Int(a.status_code.map(i64::from)),
+            Value::Text(a.error.clone()),
+            Value::Text(a.response_body.clone()),
+        ];
+        self.exec(sql::INSERT_ATTEMPT, &args).await.map(drop)
+    }
+
+    async fn end_pending_deliveries(
+        &mut self,
+        workspace: &str,
+        endpoint: EndpointId,
+        status: DeliveryStatus,
+        error: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let args = [
+            text(status.as_str()),
+            text(error),
+            int(now),
+            text(endpoint.to_string()),
+            text(workspace),
+        ];
+        self.exec(sql::END_PENDING, &args).await
+    }
+
+    async fn erase_conversation_deliveries(
+        &mut self,
+        workspace: &str,
+        conversation: ConversationId,
+        now: i64,
+    ) -> Result<()> {
+        let (id, ws) = (text(conversation.to_string()), text(workspace));
+        self.exec(sql::ERASE_CANCEL, &[int(now), id.clone(), ws.clone()])
+            .await?;
+        self.exec(sql::ERASE_BODIES, &[id.clone(), ws.clone()])
+            .await?;
+        self.exec(sql::ERASE_PAYLOADS, &[id, ws]).await.map(drop)
+    }
+
+    async fn release_leases(&mut self) -> Result<u64> {
+        self.exec(sql::RELEASE_LEASES, &[]).await
+    }
+
+    async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64> {
+        let args = [int(before), int(limit)];
+        self.exec(sql::PURGE_ATTEMPTS, &args).await?;
+        let purged = self.exec(sql::PURGE_DELIVERIES, &args).await?;
+        self.exec(sql::PURGE_EVENTS, &[int(before)]).await?;
+        Ok(purged)
+    }
+}
