@@ -16,6 +16,7 @@ pub mod opt_outs;
 pub mod phone_numbers;
 pub mod runtime_config;
 pub mod views;
+pub mod webhooks;
 
 pub use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata};
 #[doc(hidden)]

@@ -11,18 +11,39 @@ use rand::RngCore;
 use sha2::Sha256;
 use std::time::Duration;
 
-/// What happened, as a delivery's `type` says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What happened, as a delivery's `type` says it. `ping` is sent by `POST
+/// /webhook-endpoints/{id}/test` only, and cannot be subscribed to.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum EventType {
+    #[serde(rename = "conversation.completed")]
     ConversationCompleted,
+    #[serde(rename = "conversation.analyzed")]
     ConversationAnalyzed,
+    #[serde(rename = "agent.created")]
     AgentCreated,
+    #[serde(rename = "agent.updated")]
     AgentUpdated,
+    #[serde(rename = "agent.deleted")]
     AgentDeleted,
+    #[serde(rename = "document.ready")]
     DocumentReady,
+    #[serde(rename = "document.failed")]
     DocumentFailed,
+    #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
-    /// Sent by `POST /webhook-endpoints/{id}/test` only; cannot be subscribed.
+    #[serde(rename = "ping")]
     Ping,
 }
 
@@ -72,19 +93,6 @@ impl EventType {
 impl std::fmt::Display for EventType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for EventType {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for EventType {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("no event type {s:?}")))
     }
 }
 

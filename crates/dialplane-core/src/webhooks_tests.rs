@@ -173,3 +173,10 @@ fn retry_after_replaces_the_delay_within_the_schedules_total() {
     // The last attempt is the last, whatever the receiver asks.
     assert_eq!(s.after_failure(3, 0.0, asked, Duration::ZERO), None);
 }
+
+#[test]
+fn event_types_serialize_as_their_names() {
+    for t in EventType::SUBSCRIBABLE.into_iter().chain([EventType::Ping]) {
+        assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+    }
+}

@@ -12,6 +12,7 @@
 pub mod http;
 pub mod net;
 pub mod resources;
+pub mod webhooks;
 
 // The HTTP plumbing, at the paths the binary and the tests know it by.
 pub use http::{
@@ -55,6 +56,8 @@ pub struct Shared {
     pub knowledge: Arc<resources::knowledge_base::KnowledgeOptions>,
     /// How long conversations are kept.
     pub retention: Retention,
+    /// The webhook delivery worker's options and bell.
+    pub webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// How long conversations are kept, and how many one purge transaction erases.
@@ -107,6 +110,9 @@ impl AppState {
         store.on_commit(Arc::new(move |events| forget.forget(events)));
         let forget = runtime_configs.clone();
         store.on_commit(Arc::new(move |events| forget.forget(events)));
+        let webhooks = Arc::new(webhooks::Webhooks::new(Default::default()));
+        let bell = webhooks.bell();
+        store.on_commit(Arc::new(move |events| bell.heard(events)));
         if store.single_writer() {
             runtime_configs.only_writer();
         } else if !strict_runtime_config {
@@ -125,7 +131,9 @@ impl AppState {
             request_log: Arc::new(observe::TracingRequestLog),
             knowledge: Arc::default(),
             retention: Retention::default(),
+            webhooks,
         }))
+        .with_outbox()
     }
 
     /// This state with `change` made to its parts (for building it, before it serves).
@@ -184,6 +192,12 @@ impl AppState {
 
     pub fn with_knowledge(self, options: resources::knowledge_base::KnowledgeOptions) -> Self {
         self.with(|shared| shared.knowledge = Arc::new(options))
+            .with_outbox()
+    }
+
+    pub fn with_webhooks(self, options: webhooks::WebhookOptions) -> Self {
+        self.with(|shared| shared.webhooks = Arc::new(shared.webhooks.with_options(options)))
+            .with_outbox()
     }
 
     /// Writes the request log with `log` instead of as tracing events.

@@ -47,6 +47,8 @@ pub struct AppConfig {
     pub extra_routes: Option<axum::Router<AppState>>,
     /// The knowledge base's limits and quota.
     pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
+    /// How webhooks are delivered.
+    pub webhooks: dialplane_server::webhooks::WebhookOptions,
 }
 
 impl AppConfig {
@@ -69,6 +71,7 @@ impl AppConfig {
             request_log: None,
             extra_routes: None,
             knowledge: Default::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -133,7 +136,8 @@ impl App {
             .with_limiter(limiter)
             .with_idempotency_ttl(config.idempotency_ttl)
             .with_retention(config.retention)
-            .with_knowledge(config.knowledge);
+            .with_knowledge(config.knowledge)
+            .with_webhooks(config.webhooks);
         if let Some(log) = config.request_log {
             state = state.with_request_log(log);
         }
@@ -186,6 +190,10 @@ impl App {
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let purge_task = tokio::spawn(purge_expired_keys(self.state.clone(), stopped.clone()));
+        let webhook_task = tokio::spawn(dialplane_server::webhooks::run(
+            self.state.clone(),
+            stopped.clone(),
+        ));
         let metrics_task = self.metrics.map(|listener| {
             let app = dialplane_server::metrics::router(self.state.metrics.clone());
             let mut stopped = stopped.clone();
@@ -206,14 +214,16 @@ impl App {
             let _ = task.await;
         }
         let _ = purge_task.await;
+        // Attempts under way finish (each within --webhook-timeout-ms) and are recorded.
+        let _ = webhook_task.await;
         tracing::info!("draining done; closing storage");
         self.store.close().await;
         served.context("serving")
     }
 }
 
-/// Forgets expired idempotency keys and erases conversations past retention, at start and every
-/// few minutes, until told to stop.
+/// Forgets expired idempotency keys, erases conversations past retention and forgets old webhook
+/// deliveries, at start and every few minutes, until told to stop.
 async fn purge_expired_keys(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let mut every = tokio::time::interval(PURGE_EVERY);
     loop {
@@ -229,6 +239,11 @@ async fn purge_expired_keys(state: AppState, mut stopped: tokio::sync::watch::Re
                     Ok(0) => {}
                     Ok(n) => tracing::info!(erased = n, "erased conversations past retention"),
                     Err(e) => tracing::warn!(error = %e, "erasing conversations past retention failed"),
+                }
+                match state.purge_webhook_log().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "forgot webhook deliveries past --webhook-log-days"),
+                    Err(e) => tracing::warn!(error = %e, "purging the webhook log failed"),
                 }
             }
             () = async { let _ = stopped.wait_for(|s| *s).await; } => return,

@@ -39,6 +39,11 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Print the OpenAPI 3.1 document.
     Openapi,
+    /// Webhook tools for receivers: `verify` says why a signature does not verify.
+    Webhooks {
+        #[command(subcommand)]
+        command: crate::webhooks::WebhooksCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -165,8 +170,9 @@ pub struct ServeArgs {
     /// its host (air-gapped servers).
     #[arg(long, env = "DIALPLANE_KB_URL_FETCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub kb_url_fetch: bool,
-    /// Fetch URL documents from private, loopback and other non-public addresses too (tests, private
-    /// deployments). Off by default: the SSRF guard refuses them.
+    /// Fetch URL documents and deliver webhooks to private, loopback and other non-public addresses
+    /// too, and take `http` webhook URLs to any host (tests, private deployments). Off by default:
+    /// the SSRF guard refuses them.
     #[arg(long, env = "DIALPLANE_ALLOW_PRIVATE_URLS")]
     pub allow_private_urls: bool,
     /// The server's base URL as clients reach it (`https://dialplane.example.com`), for the links it
@@ -256,6 +262,8 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, env = "DIALPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +382,16 @@ impl Cli {
             Command::Migrate(db) => crate::database::migrate(&db).await,
             Command::Backup(args) => crate::backup::backup(args).await,
             Command::Restore(args) => crate::backup::restore(args).await,
+            Command::Webhooks { command } => {
+                return match crate::webhooks::run(command) {
+                    Ok(true) => ExitCode::SUCCESS,
+                    Ok(false) => ExitCode::from(1),
+                    Err(e) => {
+                        eprintln!("dialplane: {e:#}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
             Command::Openapi => {
                 // A reader that stops early (`| head`) is not an error.
                 use std::io::Write;

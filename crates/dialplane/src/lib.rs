@@ -10,3 +10,4 @@ pub mod database;
 pub mod keys;
 pub mod logs;
 pub mod serve;
+pub mod webhooks;

@@ -38,6 +38,12 @@ pub fn init_logging(format: LogFormat) -> (crate::logs::Logs, Option<crate::logs
 impl ServeArgs {
     /// What these settings make of a server.
     pub fn app_config(&self) -> anyhow::Result<AppConfig> {
+        // The SSRF guard of URL documents and webhook deliveries alike.
+        let policy = if self.allow_private_urls {
+            dialplane_server::net::AddressPolicy::Any
+        } else {
+            dialplane_server::net::AddressPolicy::GlobalOnly
+        };
         let mut rules = match &self.llm_models {
             Some(models) => {
                 let models: Vec<String> = models
@@ -95,12 +101,10 @@ impl ServeArgs {
             },
             knowledge: KnowledgeOptions {
                 fetcher: dialplane_server::net::fetch::Fetcher::new(
-                    if !self.kb_url_fetch {
-                        dialplane_server::net::AddressPolicy::Nothing
-                    } else if self.allow_private_urls {
-                        dialplane_server::net::AddressPolicy::Any
+                    if self.kb_url_fetch {
+                        policy.clone()
                     } else {
-                        dialplane_server::net::AddressPolicy::GlobalOnly
+                        dialplane_server::net::AddressPolicy::Nothing
                     },
                     std::sync::Arc::new(dialplane_server::net::fetch::SystemLookup),
                     dialplane_server::net::fetch::FetchLimits::default(),
@@ -115,6 +119,7 @@ impl ServeArgs {
                 },
                 ..KnowledgeOptions::default()
             },
+            webhooks: self.webhooks.options(policy, self.allow_private_urls),
             ..AppConfig::new(self.listen, self.database.url.clone())
         })
     }

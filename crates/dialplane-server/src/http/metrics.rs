@@ -11,8 +11,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -64,6 +66,17 @@ pub struct SourceLabels {
     pub source: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// `succeeded`, `rejected` (another status), `unreachable`, `refused` (the SSRF guard).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: String,
+}
+
 fn seconds_histogram() -> Histogram {
     // 100 µs to ~13 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -91,6 +104,14 @@ pub struct Metrics {
     /// `runtime_config_answers`, kept at hand: the hot path looks up no label set).
     pub runtime_configs_from_memory: Counter,
     pub runtime_configs_from_storage: Counter,
+    /// Webhook attempts by result.
+    pub webhook_attempts: Family<AttemptLabels, Counter>,
+    /// From a delivery's commit to its first attempt.
+    pub webhook_first_attempt_delay: Histogram,
+    pub webhook_pending: Gauge,
+    pub webhook_oldest_pending_seconds: Gauge<f64, AtomicU64>,
+    /// Attempts failed in a row, per failing endpoint.
+    pub webhook_failure_streaks: Family<EndpointLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -187,7 +208,42 @@ impl Default for Metrics {
         };
         let (runtime_configs_from_memory, runtime_configs_from_storage) =
             (source("memory"), source("storage"));
+        let webhook_attempts = Family::<AttemptLabels, Counter>::default();
+        let webhook_first_attempt_delay = seconds_histogram();
+        let webhook_pending = Gauge::default();
+        let webhook_oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
+        let webhook_failure_streaks = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by result: succeeded, rejected (another status), unreachable, refused (the SSRF guard)",
+            webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_first_attempt_delay_seconds",
+            "From the commit that queued a delivery to its first attempt",
+            webhook_first_attempt_delay.clone(),
+        );
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries not yet succeeded or failed for good (read every few seconds)",
+            webhook_pending.clone(),
+        );
+        registry.register(
+            "webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0: none)",
+            webhook_oldest_pending_seconds.clone(),
+        );
+        registry.register(
+            "webhook_endpoint_failure_streak",
+            "Attempts failed in a row, per endpoint that is failing",
+            webhook_failure_streaks.clone(),
+        );
         Self {
+            webhook_attempts,
+            webhook_first_attempt_delay,
+            webhook_pending,
+            webhook_oldest_pending_seconds,
+            webhook_failure_streaks,
             registry,
             conversations,
             ingestion_seconds,
@@ -223,6 +279,30 @@ impl Metrics {
         self.ingestion_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    pub fn webhook_attempted(&self, result: &'static str) {
+        self.webhook_attempts
+            .get_or_create(&AttemptLabels { result })
+            .inc();
+    }
+
+    /// Shows the deliveries' figures as read at `now` (Unix ms).
+    pub fn webhook_stats(&self, stats: &dialplane_store::webhooks::WebhookStats, now: i64) {
+        self.webhook_pending
+            .set(i64::try_from(stats.pending).unwrap_or(i64::MAX));
+        let age = stats
+            .oldest_pending
+            .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+        self.webhook_oldest_pending_seconds.set(age);
+        self.webhook_failure_streaks.clear();
+        for (endpoint, streak) in &stats.failing {
+            self.webhook_failure_streaks
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.clone(),
+                })
+                .set(i64::from(*streak));
+        }
     }
 
     /// Also reports, at each scrape, how `store`'s writer groups writes into commits (where it does).

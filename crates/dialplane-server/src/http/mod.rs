@@ -33,7 +33,8 @@ pub fn api(
         .merge(crate::resources::opt_outs::routes())
         .merge(crate::resources::phone_numbers::routes())
         .merge(crate::resources::conversations::routes())
-        .merge(crate::resources::runtime_config::routes());
+        .merge(crate::resources::runtime_config::routes())
+        .merge(crate::resources::webhooks::routes());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(guard(resources))
         .routes(routes!(health::healthz))

@@ -22,7 +22,8 @@ use utoipa::{Modify, OpenApi};
         (name = "knowledge-base", description = "Documents agents draw on mid-call, and search over them"),
         (name = "opt-outs", description = "Numbers a workspace must not call"),
         (name = "phone-numbers", description = "A workspace's numbers and the agents that answer them"),
-        (name = "conversations", description = "Calls as voice runtimes report them, read back in Callin's shape"))
+        (name = "conversations", description = "Calls as voice runtimes report them, read back in Callin's shape"),
+        (name = "webhooks", description = "Signed, retried, logged and replayable deliveries of events (Standard Webhooks)"))
 )]
 pub struct ApiDoc;
 

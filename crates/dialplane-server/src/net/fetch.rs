@@ -70,7 +70,7 @@ pub struct FetchError(pub String);
 
 impl FetchError {
     /// The guard refused an address (not a failure of the page).
-    fn refused(why: String) -> Self {
+    pub(super) fn refused(why: String) -> Self {
         Self(format!("{REFUSED}{why}"))
     }
 
@@ -92,9 +92,9 @@ impl std::fmt::Display for FetchError {
 impl std::error::Error for FetchError {}
 
 /// Resolves through a [`Lookup`] and keeps only the addresses the policy allows.
-struct GuardedResolver {
-    policy: AddressPolicy,
-    lookup: Arc<dyn Lookup>,
+pub(super) struct GuardedResolver {
+    pub policy: AddressPolicy,
+    pub lookup: Arc<dyn Lookup>,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
@@ -289,7 +289,7 @@ impl Fetcher {
 }
 
 /// A reqwest error in words: the guard's refusal if that is what it was.
-fn sent(e: reqwest::Error) -> FetchError {
+pub(super) fn sent(e: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(cause) = source {
         if let Some(refused) = cause.downcast_ref::<FetchError>() {

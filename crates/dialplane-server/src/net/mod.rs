@@ -1,4 +1,4 @@
-//! Fetching URLs that users give (knowledge-base pages today, webhooks later) without letting them
+//! Fetching URLs that users give (knowledge-base pages) and posting to them (webhooks) without letting them
 //! reach what the server can reach: the SSRF guard.
 //!
 //! Every hop's address is checked after it is resolved, and the connection goes to the very
@@ -7,6 +7,7 @@
 //! hand so that each hop is checked; no environment proxy is used.
 
 pub mod fetch;
+pub mod post;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;

@@ -8,6 +8,7 @@ pub mod knowledge_base;
 pub mod opt_outs;
 pub mod phone_numbers;
 pub mod runtime_config;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::AppState;

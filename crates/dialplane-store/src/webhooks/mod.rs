@@ -23,7 +23,7 @@ pub use deliveries::{
     RecordAttempt, Redeliver, ReleaseLeases, SendPing, StoredDelivery, Target,
 };
 pub use outbox::{DocumentPayload, OutboxSettings};
-pub use reads::{DeliveryQuery, WebhookStats};
+pub use reads::{rfc3339, DeliveryQuery, WebhookStats};
 
 /// How long a replaced secret keeps signing beside the new one.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;

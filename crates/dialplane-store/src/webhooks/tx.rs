@@ -200,12 +200,12 @@ impl<S: Statements> WebhookTx for S {
             .map_err(|e| StoreError::Internal(format!("busy targets: {e}")))?;
         let (skip_busy, locks) = if S::POSTGRES {
             (
-                "COALESCE(endpoint_id, url) NOT IN (SELECT jsonb_array_elements_text($3::jsonb))",
+                "COALESCE(endpoint_id, url) NOT IN (SELECT jsonb_array_elements_text($2::jsonb))",
                 " FOR UPDATE SKIP LOCKED",
             )
         } else {
             (
-                "COALESCE(endpoint_id, url) NOT IN (SELECT value FROM json_each($3))",
+                "COALESCE(endpoint_id, url) NOT IN (SELECT value FROM json_each($2))",
                 "",
             )
         };
@@ -213,10 +213,10 @@ impl<S: Statements> WebhookTx for S {
             "SELECT {} FROM webhook_deliveries
              WHERE status = 'pending' AND next_attempt_at <= $1
                AND (lease_until IS NULL OR lease_until <= $1) AND {skip_busy}
-             ORDER BY next_attempt_at LIMIT $2{locks}",
+             ORDER BY next_attempt_at LIMIT $3{locks}",
             sql::DELIVERY_COLUMNS
         );
-        self.deliveries(&query, &[int(now), int(limit), text(busy)])
+        self.deliveries(&query, &[int(now), text(busy), int(limit)])
             .await
     }
 

@@ -59,4 +59,5 @@ mod smoke;
 mod storage;
 mod tenancy;
 mod voice_runtime;
+mod webhooks;
 mod writes;

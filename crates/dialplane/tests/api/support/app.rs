@@ -51,6 +51,8 @@ pub struct TestOptions {
     pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
     /// How long conversations are kept (default: forever).
     pub retention: dialplane_server::Retention,
+    /// How webhooks are delivered (default: as `serve` does).
+    pub webhooks: Option<dialplane_server::webhooks::WebhookOptions>,
 }
 
 /// The caches `dialplane serve` uses by default (`App::build` caches agents only on SQLite).
@@ -127,6 +129,7 @@ impl TestApp {
             extra_routes: options.extra_routes.clone(),
             knowledge: options.knowledge.clone(),
             retention: options.retention,
+            webhooks: options.webhooks.clone().unwrap_or_default(),
             ..AppConfig::new(
                 "127.0.0.1:0".parse().unwrap(),
                 db_url.parse().expect("a database URL"),

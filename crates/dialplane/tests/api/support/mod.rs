@@ -11,6 +11,7 @@ mod multipart;
 mod proxy;
 mod raw;
 mod tables;
+mod webhooks;
 
 pub use app::*;
 pub use bodies::*;
@@ -22,3 +23,4 @@ pub use multipart::*;
 pub use proxy::*;
 pub use raw::*;
 pub use tables::*;
+pub use webhooks::*;
