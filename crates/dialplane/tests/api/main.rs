@@ -60,4 +60,7 @@ mod storage;
 mod tenancy;
 mod voice_runtime;
 mod webhooks;
+mod webhooks_api;
+mod webhooks_events;
+mod webhooks_guard;
 mod writes;

@@ -128,7 +128,8 @@ fn secret_answer(secrets: Secrets) -> Response {
 /// made with the workspace's first use of webhooks. Shown to `write` keys only.
 #[utoipa::path(get, path = "/api/public/v1/webhook-secret", operation_id = "getWebhookSecret", tag = "webhooks",
     responses(
-        (status = 200, description = "The workspace secret", body = WebhookSecretEnvelope),
+        (status = 200, description = "The workspace secret", body = WebhookSecretEnvelope,
+            example = json!({"success": true, "data": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "previousSecretExpiresAt": null}})),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
@@ -151,7 +152,8 @@ pub async fn get_secret(
 /// A new secret; the old one keeps signing `postCallWebhook` deliveries beside it for 24 hours.
 #[utoipa::path(post, path = "/api/public/v1/webhook-secret/rotate", operation_id = "rotateWebhookSecret", tag = "webhooks",
     responses(
-        (status = 200, description = "The new secret", body = WebhookSecretEnvelope),
+        (status = 200, description = "The new secret", body = WebhookSecretEnvelope,
+            example = json!({"success": true, "data": {"secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "previousSecretExpiresAt": "2026-12-06T10:00:00.000Z"}})),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]

@@ -127,3 +127,15 @@ pub async fn migrate_until_sqlite(url: &str, version: i64) {
         .unwrap();
     migrator.run(&mut conn).await.unwrap();
 }
+
+/// The first column of each row `sql` answers, as text, straight from the database at `url`.
+pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    }
+}

@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone)]
 pub enum Reply {
     Status(u16),
+    /// A status, and the connection closed (`Connection: close`): the next attempt connects anew.
+    Close(u16),
     /// A status with a `Retry-After` of so many seconds.
     RetryAfter(u16, u64),
     /// Never answers.
@@ -143,6 +145,11 @@ async fn answer(state: &Shared, path: &str, headers: &HeaderMap, body: Bytes) ->
     state.more.notify_waiters();
     match (state.script)(n) {
         Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::Close(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            [("connection", "close")],
+        )
+            .into_response(),
         Reply::RetryAfter(code, seconds) => (
             StatusCode::from_u16(code).unwrap(),
             [("retry-after", seconds.to_string())],
@@ -234,5 +241,12 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+impl TestApp {
+    /// Every stored event's payload, straight from the database.
+    pub async fn stored_payloads(&self) -> Vec<String> {
+        super::query_strings(&self.db_url, "SELECT payload FROM webhook_events").await
     }
 }

@@ -1,0 +1,442 @@
+//! The endpoints API: what a create takes and refuses (every problem at its pointer), the secret
+//! shown once, listing, merge patches, deletion (pending deliveries cancelled), rotation, the test
+//! ping, the delivery log's filters and pages, and its expiry.
+
+use crate::support::*;
+use dialplane_core::webhooks::verify;
+use dialplane_store::webhooks::{now_ms, PurgeDeliveryLog};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ENDPOINTS: &str = "/api/public/v1/webhook-endpoints";
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        webhooks: Some(webhook_options("1h")),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+fn endpoint_path(id: &str, rest: &str) -> String {
+    format!("{ENDPOINTS}/{id}{rest}")
+}
+
+/// The problems of a validation error, pointer to code.
+fn problems(r: &Resp) -> BTreeMap<String, String> {
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.error_code(), "validation_error", "{}", r.text);
+    r.body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_owned(),
+                d["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_create_names_every_problem_at_its_pointer_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let key = app.key.clone();
+    let post = |body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move { app.json(Method::POST, ENDPOINTS, &key, &body).await }
+    };
+    let r = post(json!({"url": "http://hooks.example.com/x", "eventTypes": [], "extra": 1})).await;
+    assert_eq!(
+        problems(&r),
+        BTreeMap::from([
+            ("/url".into(), "invalid_format".into()),
+            ("/eventTypes".into(), "too_short".into()),
+            ("/extra".into(), "unknown_field".into()),
+        ])
+    );
+    let r =
+        post(json!({"url": "ftp://127.0.0.1/", "eventTypes": ["ping", "agent.renamed", 3]})).await;
+    assert_eq!(
+        problems(&r),
+        BTreeMap::from([
+            ("/url".into(), "invalid_format".into()),
+            ("/eventTypes/0".into(), "invalid_value".into()),
+            ("/eventTypes/1".into(), "invalid_value".into()),
+            ("/eventTypes/2".into(), "invalid_value".into()),
+        ])
+    );
+    let r = post(json!({"description": "x".repeat(501)})).await;
+    assert_eq!(
+        problems(&r),
+        BTreeMap::from([
+            ("/url".into(), "required".into()),
+            ("/eventTypes".into(), "required".into()),
+            ("/description".into(), "too_long".into()),
+        ])
+    );
+    let listed = app
+        .send(Method::GET, ENDPOINTS, Some(&key), &[], None)
+        .await;
+    assert_eq!(listed.data(), &json!([]));
+    // Read keys may list, not create.
+    let reader = app
+        .new_key("default", dialplane_core::Scope::Read, "rita")
+        .await;
+    let r = app
+        .json(
+            Method::POST,
+            ENDPOINTS,
+            &reader,
+            &json!({"url": "https://hooks.example.com/", "eventTypes": ["agent.created"]}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn the_secret_is_shown_at_creation_and_rotation_only() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let r = app
+        .json(
+            Method::POST,
+            ENDPOINTS,
+            &app.key.clone(),
+            &json!({"url": receiver.url("/"), "eventTypes": ["agent.created", "agent.created"],
+                    "description": "CRM sync"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let data = r.data().clone();
+    let id = data["endpointId"].as_str().unwrap().to_owned();
+    let first = data["secret"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("whsec_"));
+    assert_eq!(
+        data["eventTypes"],
+        json!(["agent.created"]),
+        "each type once"
+    );
+    assert_eq!(
+        (
+            data["disabled"].clone(),
+            data["disabledReason"].clone(),
+            data["description"].clone()
+        ),
+        (json!(false), Value::Null, json!("CRM sync"))
+    );
+    assert_eq!(data["metadata"]["createdBy"]["userId"], "alice");
+
+    let got = app
+        .send(
+            Method::GET,
+            &endpoint_path(&id, ""),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert!(got.data().get("secret").is_none(), "{}", got.text);
+    let listed = app
+        .send(Method::GET, ENDPOINTS, Some(&app.key), &[], None)
+        .await;
+    assert!(!listed.text.contains("whsec_"));
+
+    let r = app
+        .json(
+            Method::POST,
+            &endpoint_path(&id, "/rotate-secret"),
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let second = r.data()["secret"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    // Both sign the next delivery.
+    app.create_named("Signed twice").await;
+    let got = receiver.wait_for(1, WAIT).await;
+    let at: i64 = got[0].timestamp.parse().unwrap();
+    for secret in [&first, &second] {
+        assert_eq!(
+            verify(
+                secret,
+                &got[0].id,
+                at,
+                got[0].body.as_bytes(),
+                &got[0].signature,
+                at
+            ),
+            Ok(())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_patch_merges_refuses_the_secret_and_a_delete_cancels_what_is_pending() {
+    let app = app().await;
+    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
+    let (id, _) = app
+        .create_endpoint(&failing.url("/a"), &["agent.created"])
+        .await;
+    let key = app.key.clone();
+    let path = endpoint_path(&id, "");
+    let r = app
+        .json(
+            Method::PATCH,
+            &path,
+            &key,
+            &json!({"secret": "whsec_x", "url": null, "disabled": "no"}),
+        )
+        .await;
+    assert_eq!(
+        problems(&r),
+        BTreeMap::from([
+            ("/secret".into(), "read_only".into()),
+            ("/url".into(), "invalid_type".into()),
+            ("/disabled".into(), "invalid_type".into()),
+        ])
+    );
+    let r = app
+        .json(
+            Method::PATCH,
+            &path,
+            &key,
+            &json!({"url": failing.url("/b"), "eventTypes": ["agent.created", "agent.deleted"], "description": "B"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["url"], failing.url("/b"));
+    assert_eq!(
+        r.data()["eventTypes"],
+        json!(["agent.created", "agent.deleted"])
+    );
+    let r = app
+        .json(Method::PATCH, &path, &key, &json!({"description": null}))
+        .await;
+    assert_eq!(r.data()["description"], "");
+    assert_eq!(r.data()["url"], failing.url("/b"), "kept");
+
+    app.create_named("Never delivered").await;
+    failing.wait_for(1, WAIT).await;
+    assert_eq!(failing.received()[0].path, "/b");
+    let r = app.send(Method::DELETE, &path, Some(&key), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data(), &json!({"endpointId": id, "deleted": true}));
+    let d = &app.deliveries("").await[0];
+    assert_eq!(d["status"], "cancelled");
+    assert_eq!(d["lastError"], "the endpoint was deleted");
+    let r = app.send(Method::GET, &path, Some(&key), &[], None).await;
+    assert_eq!(r.status, 404);
+    let r = app.send(Method::DELETE, &path, Some(&key), &[], None).await;
+    assert_eq!(r.status, 404);
+    let r = app
+        .send(
+            Method::GET,
+            &endpoint_path("nope", ""),
+            Some(&key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (400, "invalid_parameter")
+    );
+}
+
+#[tokio::test]
+async fn the_test_ping_is_sent_now_and_answers_its_attempt() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let (id, secret) = app
+        .create_endpoint(&receiver.url("/"), &["agent.created"])
+        .await;
+    let r = app
+        .json(
+            Method::POST,
+            &endpoint_path(&id, "/test"),
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["eventType"], "ping");
+    assert_eq!(r.data()["status"], "succeeded");
+    assert_eq!(r.data()["attemptLog"][0]["statusCode"], 200);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["data"], json!({"endpointId": id}));
+    let at: i64 = got[0].timestamp.parse().unwrap();
+    assert_eq!(
+        verify(
+            &secret,
+            &got[0].id,
+            at,
+            got[0].body.as_bytes(),
+            &got[0].signature,
+            at
+        ),
+        Ok(())
+    );
+
+    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
+    let (bad, _) = app
+        .create_endpoint(&failing.url("/"), &["agent.created"])
+        .await;
+    let r = app
+        .json(
+            Method::POST,
+            &endpoint_path(&bad, "/test"),
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.data()["status"].clone(),
+            r.data()["lastStatusCode"].clone()
+        ),
+        (json!("failed"), json!(500))
+    );
+}
+
+#[tokio::test]
+async fn the_delivery_log_pages_newest_first_filters_and_expires() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let (a, _) = app
+        .create_endpoint(&receiver.url("/a"), &["agent.created"])
+        .await;
+    let (b, _) = app
+        .create_endpoint(&receiver.url("/b"), &["agent.created", "agent.updated"])
+        .await;
+    for n in 0..3 {
+        let id = app.create_named(&format!("Agent {n}")).await;
+        if n == 0 {
+            app.patch_agent(&id, &json!({"tags": ["x"]})).await;
+        }
+    }
+    receiver.wait_for(7, WAIT).await;
+    let mut seen = Vec::new();
+    let mut query = "?pageSize=3".to_owned();
+    loop {
+        let r = app
+            .send(
+                Method::GET,
+                &format!("/api/public/v1/webhook-deliveries{query}"),
+                Some(&app.key),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        seen.extend(
+            r.data()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["deliveryId"].clone()),
+        );
+        match r.body["pagination"]["nextCursor"].as_str() {
+            Some(cursor) => query = format!("?pageSize=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|x, y| y.as_str().cmp(&x.as_str()));
+    assert_eq!(seen, sorted, "newest first, each once");
+    assert_eq!(app.deliveries(&format!("?endpointId={a}")).await.len(), 3);
+    assert_eq!(app.deliveries(&format!("?endpointId={b}")).await.len(), 4);
+    assert_eq!(
+        app.deliveries(&format!("?endpointId={b}&eventType=agent.updated"))
+            .await
+            .len(),
+        1
+    );
+    for bad in [
+        "?status=done",
+        "?eventType=agent.renamed",
+        "?endpointId=x",
+        "?pageSize=0",
+        "?cursor=zz",
+    ] {
+        let r = app
+            .send(
+                Method::GET,
+                &format!("/api/public/v1/webhook-deliveries{bad}"),
+                Some(&app.key),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.error_code()),
+            (400, "invalid_parameter"),
+            "{bad}"
+        );
+    }
+    // Another workspace sees none of it.
+    let other = app
+        .new_key("other", dialplane_core::Scope::Write, "olga")
+        .await;
+    let r = app
+        .send(
+            Method::GET,
+            "/api/public/v1/webhook-deliveries",
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.data(), &json!([]));
+    let one = seen[0].as_str().unwrap();
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/public/v1/webhook-deliveries/{one}"),
+            Some(&other),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Past --webhook-log-days the log forgets ended deliveries: 404, and no redelivery.
+    for id in &seen {
+        app.delivery_reaches(id.as_str().unwrap(), "succeeded", WAIT)
+            .await;
+    }
+    let purged = app
+        .store
+        .write(PurgeDeliveryLog {
+            before: now_ms() + 1,
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(purged, 7);
+    assert_eq!(app.delivery(one).await.status, 404);
+    let r = app
+        .json(
+            Method::POST,
+            &format!("/api/public/v1/webhook-deliveries/{one}/redeliver"),
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        app.stored_payloads().await.is_empty(),
+        "events without deliveries go too"
+    );
+}

@@ -1,0 +1,270 @@
+//! Which events reach whom: a conversation's to its agent's `postCallWebhook` (signed with the
+//! workspace secret) and to subscribed endpoints, the detail as `GET` answered it then; a document
+//! that became ready; erasing a conversation cancels its deliveries and blanks what was kept.
+
+use crate::support::*;
+use dialplane_core::webhooks::verify;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        webhooks: Some(webhook_options("100ms")),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// An agent whose `postCallWebhook` is `url`.
+async fn agent_posting_to(app: &TestApp, url: &str) -> String {
+    let id = app.keeping_agent("Calls", false).await;
+    let r = app
+        .patch_agent(
+            &id,
+            &json!({"platformSettings": {"callActions": {"postCallWebhook": url}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    id
+}
+
+async fn workspace_secret(app: &TestApp) -> String {
+    let r = app
+        .send(
+            Method::GET,
+            "/api/public/v1/webhook-secret",
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.data()["secret"].as_str().unwrap().to_owned()
+}
+
+fn verified(secret: &str, got: &Received) {
+    let at: i64 = got.timestamp.parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        verify(
+            secret,
+            &got.id,
+            at,
+            got.body.as_bytes(),
+            &got.signature,
+            now
+        ),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn a_finished_call_reaches_its_agents_post_call_webhook_then_its_analysis() {
+    let app = app().await;
+    let hook = Receiver::ok().await;
+    let agent = agent_posting_to(&app, &hook.url("/post-call")).await;
+    let secret = workspace_secret(&app).await;
+    let id = app.call_started(&agent, 1_764_930_000).await;
+    // In progress: nothing yet.
+    let r = app
+        .patch_conversation(
+            &id,
+            &json!({"status": "completed", "endTimeUnix": 1_764_930_095, "summary": "Booked"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = hook.wait_for(1, WAIT).await;
+    verified(&secret, &got[0]);
+    let body = got[0].json();
+    assert_eq!(body["type"], "conversation.completed");
+    // The detail exactly as GET answered it when the call finished.
+    let detail = app
+        .send(
+            Method::GET,
+            &conversation_path(&id, ""),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(body["data"], *detail.data());
+
+    let r = app
+        .patch_conversation(&id, &json!({"summary": "Booked for four"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = hook.wait_for(2, WAIT).await;
+    let analyzed = got[1].json();
+    assert_eq!(analyzed["type"], "conversation.analyzed");
+    assert_eq!(analyzed["data"]["summary"], "Booked for four");
+    assert_ne!(got[0].id, got[1].id, "two events");
+    verified(&secret, &got[1]);
+
+    let listed = app.deliveries(&format!("?agentId={agent}")).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0]["target"],
+        json!({"kind": "postCallWebhook", "agentId": agent, "url": hook.url("/post-call")})
+    );
+    assert_eq!(
+        app.deliveries("?eventType=conversation.completed")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_workspace_secret_rotates_and_both_secrets_sign_for_a_day() {
+    let app = app().await;
+    let hook = Receiver::ok().await;
+    let agent = agent_posting_to(&app, &hook.url("/")).await;
+    let old = workspace_secret(&app).await;
+    assert!(old.starts_with("whsec_"));
+    assert_eq!(workspace_secret(&app).await, old, "the same until rotated");
+    let r = app
+        .json(
+            Method::POST,
+            "/api/public/v1/webhook-secret/rotate",
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new = r.data()["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let until =
+        chrono::DateTime::parse_from_rfc3339(r.data()["previousSecretExpiresAt"].as_str().unwrap())
+            .unwrap();
+    let hours = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+    assert!((23 * 60..=24 * 60).contains(&hours), "{hours} minutes");
+    let id = app.call_started(&agent, 1_764_930_000).await;
+    app.patch_conversation(
+        &id,
+        &json!({"status": "failed", "endTimeUnix": 1_764_930_010}),
+    )
+    .await;
+    let got = hook.wait_for(1, WAIT).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "{}",
+        got[0].signature
+    );
+    verified(&new, &got[0]);
+    verified(&old, &got[0]);
+    // Read keys do not see the secret.
+    let reader = app
+        .new_key("default", dialplane_core::Scope::Read, "rita")
+        .await;
+    let r = app
+        .send(
+            Method::GET,
+            "/api/public/v1/webhook-secret",
+            Some(&reader),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn endpoints_subscribed_to_conversation_events_get_them_too() {
+    let app = app().await;
+    let endpoint = Receiver::ok().await;
+    let (_, secret) = app
+        .create_endpoint(&endpoint.url("/"), &["conversation.completed"])
+        .await;
+    let agent = app.keeping_agent("No hook", false).await;
+    let id = app.call_started(&agent, 1_764_930_000).await;
+    app.patch_conversation(
+        &id,
+        &json!({"status": "cancelled", "endTimeUnix": 1_764_930_001}),
+    )
+    .await;
+    let got = endpoint.wait_for(1, WAIT).await;
+    verified(&secret, &got[0]);
+    assert_eq!(got[0].json()["data"]["conversationId"], id.as_str());
+    assert_eq!(got[0].json()["data"]["status"], "cancelled");
+    // The agent has no postCallWebhook: one delivery only.
+    assert_eq!(app.deliveries("").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_document_that_becomes_ready_is_announced() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    app.create_endpoint(&receiver.url("/"), &["document.ready", "document.failed"])
+        .await;
+    let document = app
+        .text_document("Parking", "Park behind the building.")
+        .await;
+    let got = receiver.wait_for(1, WAIT).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "document.ready");
+    assert_eq!(body["data"]["documentId"], document.as_str());
+    assert_eq!(body["data"]["status"], "ready");
+    assert_eq!(body["data"]["name"], "Parking");
+}
+
+#[tokio::test]
+async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept() {
+    let app = TestApp::spawn_with(TestOptions {
+        webhooks: Some(webhook_options("1h")),
+        ..TestOptions::default()
+    })
+    .await;
+    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
+    let agent = agent_posting_to(&app, &failing.url("/")).await;
+    let id = app.call_started(&agent, 1_764_930_000).await;
+    app.patch_conversation(
+        &id,
+        &json!({"status": "completed", "endTimeUnix": 1_764_930_095}),
+    )
+    .await;
+    failing.wait_for(1, WAIT).await;
+    let delivery = app.deliveries("").await[0]["deliveryId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Its one attempt is recorded, the next an hour away.
+    let mut detail = Value::Null;
+    for _ in 0..500 {
+        detail = app.delivery(&delivery).await.data().clone();
+        if detail["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(detail["status"], "pending");
+    let r = app
+        .send(
+            Method::DELETE,
+            &conversation_path(&id, ""),
+            Some(&app.key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let detail = app.delivery(&delivery).await;
+    assert_eq!(detail.data()["status"], "cancelled");
+    assert_eq!(detail.data()["attemptLog"][0]["responseBody"], Value::Null);
+    let r = app
+        .json(
+            Method::POST,
+            &format!("/api/public/v1/webhook-deliveries/{delivery}/redeliver"),
+            &app.key.clone(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    // The payload is blank in storage too.
+    let payloads = app.stored_payloads().await;
+    assert_eq!(payloads, vec![String::new()]);
+}
