@@ -61,6 +61,8 @@ mod tenancy;
 mod voice_runtime;
 mod webhooks;
 mod webhooks_api;
+mod webhooks_crash;
 mod webhooks_events;
 mod webhooks_guard;
+mod webhooks_reference;
 mod writes;

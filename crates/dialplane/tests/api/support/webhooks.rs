@@ -25,6 +25,8 @@ pub enum Reply {
     Close(u16),
     /// A status with a `Retry-After` of so many seconds.
     RetryAfter(u16, u64),
+    /// Answers `status` after so many milliseconds.
+    Slow(u64, u16),
     /// Never answers.
     Hang,
     /// 200 with a body that never ends.
@@ -155,6 +157,10 @@ async fn answer(state: &Shared, path: &str, headers: &HeaderMap, body: Bytes) ->
             [("retry-after", seconds.to_string())],
         )
             .into_response(),
+        Reply::Slow(ms, code) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            StatusCode::from_u16(code).unwrap().into_response()
+        }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
