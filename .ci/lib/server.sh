@@ -3,9 +3,10 @@
 # stops it with stop_server (also run on exit).
 start_server() {
     local database=$1 work=$2
-    # No URL document is fetched: the URLs schemathesis makes up must not leave this machine.
+    # No URL document is fetched and no webhook delivered: the URLs schemathesis makes up must not
+    # leave this machine.
     target/debug/dialplane serve --listen 127.0.0.1:0 --metrics-listen off --database "$database" \
-        --kb-url-fetch false \
+        --kb-url-fetch false --webhook-deliver false \
         >"$work/stdout" 2>"$work/stderr" &
     server=$!
     addr=""

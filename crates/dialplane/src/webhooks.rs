@@ -33,6 +33,11 @@ pub struct WebhookArgs {
     /// instances' deliveries, retries falling due are found this way at the latest).
     #[arg(long, env = "DIALPLANE_WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub webhook_poll_ms: u64,
+    /// Deliver webhooks at all. `false`: deliveries are recorded, and each attempt fails without
+    /// resolving or connecting anywhere (air-gapped servers, and CI's conformance run, whose
+    /// made-up URLs must not leave the machine).
+    #[arg(long, env = "DIALPLANE_WEBHOOK_DELIVER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_deliver: bool,
 }
 
 fn schedule(s: &str) -> Result<RetrySchedule, String> {
@@ -125,7 +130,11 @@ impl WebhookArgs {
             poll: Duration::from_millis(self.webhook_poll_ms),
             log_days: self.webhook_log_days,
             poster: Poster::new(
-                policy,
+                if self.webhook_deliver {
+                    policy
+                } else {
+                    dialplane_server::net::AddressPolicy::Nothing
+                },
                 std::sync::Arc::new(SystemLookup),
                 dialplane_server::webhooks::MAX_RESPONSE_BODY,
             ),

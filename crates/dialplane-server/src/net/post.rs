@@ -52,6 +52,11 @@ impl Poster {
 
     /// Whether the guard lets `url` through as far as can be told without resolving it.
     pub fn check(&self, url: &url::Url) -> Result<(), FetchError> {
+        if matches!(self.policy, AddressPolicy::Nothing) {
+            return Err(FetchError::refused(
+                "this server delivers no webhooks (--webhook-deliver false)".into(),
+            ));
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError(format!(
                 "{} URLs are not delivered to: only http and https",
@@ -181,5 +186,14 @@ mod tests {
         assert!(poster
             .check(&url::Url::parse("ftp://8.8.8.8/hook").unwrap())
             .is_err());
+        let silent = Poster::new(
+            AddressPolicy::Nothing,
+            Arc::new(super::super::fetch::SystemLookup),
+            4096,
+        );
+        let refused = silent
+            .check(&url::Url::parse("https://8.8.8.8/hook").unwrap())
+            .unwrap_err();
+        assert!(refused.to_string().contains("--webhook-deliver false"));
     }
 }

@@ -216,7 +216,7 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
                 Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
             }
         }
-        if stats_at.elapsed() >= Duration::from_secs(5) {
+        if stats_at.elapsed() >= options.poll * 5 {
             stats_at = tokio::time::Instant::now();
             if let Ok(stats) = state.store.webhook_stats().await {
                 state.metrics.webhook_stats(&stats, now_ms());

@@ -136,3 +136,53 @@ async fn conversation_writes_and_runtime_configurations_are_counted() {
         "storage {storage}, memory {memory}"
     );
 }
+
+#[tokio::test]
+async fn webhook_attempts_pending_deliveries_and_failing_endpoints_are_measured() {
+    use std::sync::Arc;
+    let app = TestApp::spawn_with(TestOptions {
+        webhooks: Some(webhook_options("1h")),
+        ..TestOptions::default()
+    })
+    .await;
+    let ok = Receiver::ok().await;
+    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
+    app.create_endpoint(&ok.url("/"), &["agent.created"]).await;
+    let (bad, _) = app
+        .create_endpoint(&failing.url("/"), &["agent.created"])
+        .await;
+    app.create_named("Measured").await;
+    ok.wait_for(1, std::time::Duration::from_secs(20)).await;
+    failing
+        .wait_for(1, std::time::Duration::from_secs(20))
+        .await;
+    let streak = format!("dialplane_webhook_endpoint_failure_streak{{endpoint=\"{bad}\"}}");
+    let started = std::time::Instant::now();
+    let metrics = loop {
+        let metrics = scrape(&app).await;
+        if metrics.contains(&streak)
+            && metric_value(&metrics, "dialplane_webhook_deliveries_pending") == 1.0
+        {
+            break metrics;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(metric_value(&metrics, &streak), 1.0);
+    let succeeded = r#"dialplane_webhook_attempts_total{result="succeeded"}"#;
+    assert_eq!(metric_value(&metrics, succeeded), 1.0, "{metrics}");
+    let rejected = r#"dialplane_webhook_attempts_total{result="rejected"}"#;
+    assert_eq!(metric_value(&metrics, rejected), 1.0);
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "dialplane_webhook_first_attempt_delay_seconds_count"
+        ),
+        2.0
+    );
+    // One delivery waits an hour for its next attempt: its age shows.
+    assert!(metric_value(&metrics, "dialplane_webhook_oldest_pending_age_seconds") > 0.0);
+}
