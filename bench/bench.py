@@ -41,6 +41,7 @@ import calls  # noqa: E402
 import knowledge  # noqa: E402
 import render  # noqa: E402
 import sqlite_naive  # noqa: E402
+import webhooks  # noqa: E402
 from baselines import nginx_baseline, pg_admin, pg_fresh_db, pg_settings, pgbench_baseline  # noqa: E402
 from harness import (  # noqa: E402
     API, REPO, Client, Config, Foreign, RssSampler, Server, cleanup, log, run, wait_idle, wrk,
@@ -380,6 +381,7 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     res["knowledge"] = knowledge.knowledge_bench(cfg, backend, kb_server, key)
     kb_server.stop()
     res["calls"] = calls.calls_bench(cfg, backend, db_url, key, agent_body.body_bytes("__NAME__"))
+    res["webhooks"] = webhooks.webhooks_bench(cfg, backend, db_url, key, agent_body.body_bytes("__NAME__"))
 
     counts = server.count_log({"serverPanics": r"panicked", "serverErrors": r"^\S+\s+ERROR\b",
                                "serverWarnings": r"^\S+\s+WARN\b", "server5xx": r"status=5\d\d"})

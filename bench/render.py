@@ -176,6 +176,7 @@ def targets(results: dict, backend: str) -> list[tuple[str, str, str]]:
                     f"max {fmt(me['maxRssMiB'], 1)} MiB ({fmt(me['uploads'])} uploads, sampled every 50 ms)",
                     verdict(me["maxRssMiB"] < 150 and me["failed"] == 0)))
     out.extend(calls_targets(r.get("calls"), dur, backend))
+    out.extend(webhooks_targets(r.get("webhooks")))
     cs = r["coldStartMedianMs"]
     out.append((f"cold start to /readyz with {fmt(stored)} stored agents < 200 ms",
                 f"median {fmt(cs, 1)} ms of {', '.join(fmt(x, 1) for x in r['coldStartMs'])}",
@@ -222,6 +223,34 @@ def calls_targets(calls: dict | None, dur: dict, backend: str) -> list[tuple[str
                     "(the bound of its staleness without --strict-runtime-config; no target set)",
                     f"p50 {fmt(cd.get('p50Ms'), 3)} ms, p99 {fmt(cd.get('p99Ms'), 3)} ms, max {fmt(cd.get('maxMs'), 3)} ms "
                     f"({fmt(cd['stalePolls'])} stale answers over {fmt(cd['rounds'])} changes)", "n/a"))
+    return out
+
+
+def webhooks_targets(w: dict | None) -> list[tuple[str, str, str]]:
+    """The rows of the webhook benchmarks (issue #23)."""
+    if not w:
+        return []
+    out = []
+    fa = w["firstAttempt"]
+    out.append(("webhooks: commit to first attempt (a PATCH's answer to its delivery's arrival at a local "
+                "receiver) p99 < 1 s",
+                f"p50 {fmt(fa.get('p50Ms'), 3)} ms, p99 {fmt(fa.get('p99Ms'), 3)} ms "
+                f"({fmt(fa['arrived'])} of {fmt(fa['rounds'])} sequential PATCHes)",
+                verdict(fa.get("p99Ms") is not None and fa["arrived"] == fa["rounds"] and fa["p99Ms"] < 1000)))
+    p = w["patch"]
+    pr = ratio(p["with"]["rps"], p["without"]["rps"])
+    out.append(("webhooks: PATCH with an endpoint subscribed to agent.updated ≥ 0.9× PATCH without "
+                "(four alternating turns; each PATCH a delivery, sent during the load)",
+                f"{fmt(pr)}× ({rate(p['with']['rps'])} vs {rate(p['without']['rps'])} req/s; "
+                f"{rate(p.get('deliveredDuringLoad'))} delivered during the load of "
+                f"{rate(p.get('patchedWithEndpoint'))} PATCHes)",
+                verdict(pr is not None and pr >= 0.9) + disturbed(p["with"], p["without"])))
+    d, direct = w["drain"], w["direct"]
+    out.append((f"webhooks: deliveries a second to nginx answering 204, {fmt(d['deliveries'])} stored pending "
+                "and drained by a starting server (no target set; beside wrk POSTing the same body to that nginx)",
+                f"{rate(d['perSecond'])} a second ({fmt(d['seconds'])} s, start included) = "
+                f"{fmt(ratio(d['perSecond'], direct.get('rps')))}× wrk's {rate(direct.get('rps'))} req/s",
+                "n/a"))
     return out
 
 

@@ -9,6 +9,7 @@ use crate::{Kind, Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::webhooks::EventType;
 use dialplane_core::{AgentId, ConversationId, DeliveryId, EndpointId, EventId};
+use std::collections::HashMap;
 
 /// Where a delivery goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,32 +151,27 @@ impl WriteOp for ClaimDeliveries {
             tx.due_deliveries(now, self.limit, &self.busy).await?
         };
         let mut claimed = Vec::with_capacity(due.len());
+        // Each target's URL and secrets, read once for all its deliveries in this claim.
+        let mut targets: HashMap<String, Option<(Option<String>, Secrets)>> = HashMap::new();
         for mut delivery in due {
-            let secrets = match delivery.target {
-                Target::Endpoint(id) => match tx.endpoint(&delivery.workspace, id, false).await? {
-                    Some(endpoint) if !endpoint.disabled => {
-                        delivery.url = endpoint.url;
-                        endpoint.secrets
-                    }
-                    _ => {
-                        // Gone or disabled since: nothing more goes to it.
-                        delivery.end(DeliveryStatus::Cancelled, now);
-                        delivery.last_error = Some("the endpoint is disabled or deleted".into());
-                        tx.put_delivery(&delivery).await?;
-                        continue;
-                    }
-                },
-                Target::PostCallWebhook(_) => {
-                    match tx.workspace_secrets(&delivery.workspace, false).await? {
-                        Some(secrets) => secrets,
-                        None => {
-                            let made = Secrets::generate();
-                            tx.put_workspace_secrets(&delivery.workspace, &made).await?;
-                            made
-                        }
-                    }
-                }
+            let key = match delivery.target {
+                Target::Endpoint(id) => id.to_string(),
+                Target::PostCallWebhook(_) => format!("workspace {}", delivery.workspace),
             };
+            if !targets.contains_key(&key) {
+                let found = target_of(tx, &delivery).await?;
+                targets.insert(key.clone(), found);
+            }
+            let Some((url, secrets)) = targets.get(&key).cloned().flatten() else {
+                // Gone or disabled since: nothing more goes to it.
+                delivery.end(DeliveryStatus::Cancelled, now);
+                delivery.last_error = Some("the endpoint is disabled or deleted".into());
+                tx.put_delivery(&delivery).await?;
+                continue;
+            };
+            if let Some(url) = url {
+                delivery.url = url;
+            }
             let payload = tx
                 .event_payload(delivery.event_id)
                 .await?
@@ -191,6 +187,32 @@ impl WriteOp for ClaimDeliveries {
         let next_due = tx.next_due(now).await?;
         Ok(Claims { claimed, next_due })
     }
+}
+
+/// Where a claimed delivery goes now (an endpoint's URL as it is now) and what signs it; `None` for
+/// an endpoint disabled or deleted since.
+async fn target_of(
+    tx: &mut dyn Tx,
+    delivery: &StoredDelivery,
+) -> Result<Option<(Option<String>, Secrets)>> {
+    Ok(match delivery.target {
+        Target::Endpoint(id) => tx
+            .endpoint(&delivery.workspace, id, false)
+            .await?
+            .filter(|e| !e.disabled)
+            .map(|e| (Some(e.url), e.secrets)),
+        Target::PostCallWebhook(_) => Some((
+            None,
+            match tx.workspace_secrets(&delivery.workspace, false).await? {
+                Some(secrets) => secrets,
+                None => {
+                    let made = Secrets::generate();
+                    tx.put_workspace_secrets(&delivery.workspace, &made).await?;
+                    made
+                }
+            },
+        )),
+    })
 }
 
 /// How an attempt ended, and what the worker decided follows.

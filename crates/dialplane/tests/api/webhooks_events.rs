@@ -268,3 +268,75 @@ async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept(
     let payloads = app.stored_payloads().await;
     assert_eq!(payloads, vec![String::new()]);
 }
+
+#[tokio::test]
+async fn duplicate_restore_json_patch_and_a_number_assignment_are_agent_events() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    app.create_endpoint(&receiver.url("/"), &["agent.created", "agent.updated"])
+        .await;
+    let id = app.create_named("Original").await;
+    app.patch_agent(&id, &json!({"name": "Renamed"})).await;
+    let r = app.post_empty(&agent_path(&id, "/duplicate"), &[]).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let copy = r.data()["agentId"].as_str().unwrap().to_owned();
+    let r = app
+        .post_empty(&agent_path(&id, "/versions/1/restore"), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .send(
+            Method::PATCH,
+            &agent_path(&id, ""),
+            Some(&app.key),
+            &[("content-type", "application/json-patch+json")],
+            Some(br#"[{"op": "add", "path": "/tags/-", "value": "patched"}]"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .json(
+            Method::POST,
+            "/api/public/v1/phone-numbers",
+            &app.key.clone(),
+            &json!({"number": "+14155550123", "provider": "twilio", "agentId": id}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // created, renamed, duplicated, restored, JSON-patched, given a number.
+    let got = receiver.wait_for(6, WAIT).await;
+    let mut events: Vec<(String, String, Value)> = got
+        .iter()
+        .map(|g| {
+            let b = g.json();
+            (
+                b["data"]["agentId"].as_str().unwrap().to_owned(),
+                b["type"].as_str().unwrap().to_owned(),
+                b["data"]["changedPaths"].clone(),
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let of = |agent: &str| -> Vec<(String, Value)> {
+        events
+            .iter()
+            .filter(|e| e.0 == agent)
+            .map(|e| (e.1.clone(), e.2.clone()))
+            .collect()
+    };
+    assert_eq!(of(&copy), [("agent.created".to_owned(), json!([]))]);
+    let original = of(&id);
+    assert_eq!(original.len(), 5, "{original:?}");
+    assert_eq!(
+        original.iter().filter(|e| e.0 == "agent.created").count(),
+        1
+    );
+    assert!(
+        original.contains(&("agent.updated".to_owned(), json!(["/phoneNumbers"]))),
+        "{original:?}"
+    );
+    assert!(
+        original.contains(&("agent.updated".to_owned(), json!(["/tags/0"]))),
+        "{original:?}"
+    );
+}

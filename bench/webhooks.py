@@ -1,0 +1,284 @@
+"""Webhook benchmarks (issue #23), run by bench.py in the same run as the rest:
+
+- PATCH throughput with an endpoint subscribed to agent.updated (every PATCH a delivery, sent while
+  the load runs) beside the same PATCHes with no endpoint, in alternating turns; target: within 10 %;
+- deliveries per second: BENCH_DELIVERIES (20 000) pending deliveries stored straight in the database,
+  drained by a server that starts on them, to nginx answering 204 at once; beside wrk POSTing the
+  same body to that nginx (the receiver's own ceiling);
+- commit to first attempt: sequential PATCHes, each answer's time against the moment a local
+  receiver gets its delivery; p50 and p99, target p99 under 1 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import API, Client, Config, Server, env_int, free_port, log, track, wait_idle, wrk
+from knowledge import percentiles
+
+AGENTS = 100
+
+
+def nginx_204(cfg: Config) -> tuple[int, subprocess.Popen]:
+    """nginx answering 204 to any request at once: the fastest receiver there is."""
+    root = cfg.tmp / "nginx-webhooks"
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = root / "nginx.conf"
+    conf.write_text(f"""{user}worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_timeout 120s;
+  keepalive_requests 100000000;
+  client_body_temp_path {root}/tmp-body;
+  proxy_temp_path {root}/tmp-proxy;
+  fastcgi_temp_path {root}/tmp-fastcgi;
+  uwsgi_temp_path {root}/tmp-uwsgi;
+  scgi_temp_path {root}/tmp-scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 204; }}
+  }}
+}}
+""")
+    proc = track(subprocess.Popen(["nginx", "-p", str(root), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                  stderr=open(root / "stderr.log", "w")))
+    for _ in range(5000):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port, proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("nginx exited: " + (root / "stderr.log").read_text())
+            time.sleep(0.01)
+    raise RuntimeError("nginx did not start")
+
+
+class Arrivals:
+    """A local receiver that notes when each agent.updated delivery arrives, by agent version."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self.lock = threading.Lock()
+        arrivals = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                at = time.perf_counter()
+                version = json.loads(body)["data"].get("version")
+                with arrivals.lock:
+                    arrivals.seen.setdefault(version, at)
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def endpoint(c: Client, url: str, types: list[str]) -> str:
+    data = c.json("POST", f"{API}/webhook-endpoints", json.dumps({"url": url, "eventTypes": types}).encode(),
+                  expect=201)
+    return data["data"]["endpointId"]
+
+
+def patch_turns(cfg: Config, server: Server, key: str, ids_file: str, receiver_port: int) -> dict:
+    """PATCH with and without a subscribed endpoint, in four alternating turns."""
+    c = Client(server.port, key)
+    env = {"BENCH_KEY": key, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ""}
+    seconds = max(2, cfg.seconds // 2)
+    runs: dict[str, list[dict]] = {"without": [], "with": []}
+    name = 'dialplane_webhook_attempts_total{result="succeeded"}'
+    delivered_before = metric(server.metrics_port, name)
+    for turn in range(4):
+        for which in (("without", "with") if turn % 2 == 0 else ("with", "without")):
+            hook = None
+            if which == "with":
+                hook = endpoint(c, f"http://127.0.0.1:{receiver_port}/hook", ["agent.updated"])
+            runs[which].append(wrk(cfg, f"{server.name} PATCH {which} a subscribed endpoint ({turn + 1}/4)",
+                                   "patch.lua", server.port, env, seconds=seconds, pid=server.pid))
+            if hook:
+                c.request("DELETE", f"{API}/webhook-endpoints/{hook}")
+    c.close()
+
+    def combined(rs: list[dict]) -> dict:
+        total = sum(r["rps"] * r.get("seconds", seconds) for r in rs)
+        return {"rps": round(total / sum(r.get("seconds", seconds) for r in rs), 1),
+                "p99Ms": max(r["p99Ms"] for r in rs), "foreignCpu": max(r["foreignCpu"] for r in rs),
+                "non2xx": sum(r["non2xx"] for r in rs), "turns": [r["rps"] for r in rs]}
+    out = {"without": combined(runs["without"]), "with": combined(runs["with"]),
+           "deliveredDuringLoad": metric(server.metrics_port, name) - delivered_before,
+           "patchedWithEndpoint": sum(r.get("ok2xx", 0) for r in runs["with"])}
+    log(f"  PATCH without an endpoint {out['without']['rps']}/s, with one {out['with']['rps']}/s")
+    return out
+
+
+def seed_sqlite(db_path: str, workspace: str, endpoint_id: str, url: str, n: int, now_ms: int) -> None:
+    con = sqlite3.connect(db_path)
+    with con:
+        for lo in range(0, n, 10_000):
+            events, deliveries = [], []
+            for i in range(lo, min(n, lo + 10_000)):
+                ev, dl = ids(i)
+                events.append((ev, workspace, "agent.updated", None, now_ms, payload(i)))
+                deliveries.append((dl, workspace, ev, "agent.updated", endpoint_id, None, url, "pending", 0, 8,
+                                   now_ms, None, None, now_ms, None, None, None, None))
+            con.executemany("INSERT INTO webhook_events VALUES (?, ?, ?, ?, ?, ?)", events)
+            con.executemany("INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            deliveries)
+    con.close()
+
+
+def seed_postgres(db_url: str, workspace: str, endpoint_id: str, url: str, n: int, now_ms: int) -> None:
+    body = payload(0).replace("'", "''")
+    sql = f"""
+INSERT INTO webhook_events (event_id, workspace, event_type, conversation_id, created_at, payload)
+SELECT lpad(to_hex(g), 8, '0') || '-0000-7000-8000-00000000e000', '{workspace}', 'agent.updated', NULL,
+       {now_ms}, '{body}' FROM generate_series(0, {n - 1}) g;
+INSERT INTO webhook_deliveries (delivery_id, workspace, event_id, event_type, endpoint_id, agent_id, url, status,
+    attempts, max_attempts, next_attempt_at, created_at)
+SELECT lpad(to_hex(g), 8, '0') || '-0000-7000-8000-00000000d000', '{workspace}',
+       lpad(to_hex(g), 8, '0') || '-0000-7000-8000-00000000e000', 'agent.updated', '{endpoint_id}', NULL,
+       '{url}', 'pending', 0, 8, {now_ms}, {now_ms} FROM generate_series(0, {n - 1}) g;
+ANALYZE webhook_deliveries;
+"""
+    subprocess.run(["psql", db_url, "-v", "ON_ERROR_STOP=1", "-q"], input=sql, text=True, check=True,
+                   capture_output=True)
+
+
+def ids(i: int) -> tuple[str, str]:
+    return f"{i:08x}-0000-7000-8000-00000000e000", f"{i:08x}-0000-7000-8000-00000000d000"
+
+
+def payload(i: int) -> str:
+    return json.dumps({"type": "agent.updated", "timestamp": "2026-12-05T10:00:00.000Z",
+                       "data": {"agentId": "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b", "version": i + 2,
+                                "changedPaths": ["/conversationConfig/agent/prompt/temperature"]}},
+                      separators=(",", ":"))
+
+
+def drain(cfg: Config, backend: str, server: Server, db_url: str, key: str, receiver_port: int) -> dict:
+    """Deliveries a second: BENCH_DELIVERIES stored pending, drained by a server starting on them."""
+    n = env_int("BENCH_DELIVERIES", 2_000 if cfg.quick else 20_000)
+    c = Client(server.port, key)
+    url = f"http://127.0.0.1:{receiver_port}/drain"
+    hook = endpoint(c, url, ["endpoint.disabled"])  # subscribed to nothing the run emits
+    workspace = "bench"  # the bench key's (bench.py)
+    c.close()
+    server.stop()
+    now_ms = int(time.time() * 1000)
+    log(f"{backend}: storing {n} pending deliveries straight in the database")
+    if backend == "sqlite":
+        seed_sqlite(db_url.removeprefix("sqlite://"), workspace, hook, url, n, now_ms)
+    else:
+        seed_postgres(db_url, workspace, hook, url, n, now_ms)
+    wait_idle(cfg, "webhook drain")
+    started = time.perf_counter()
+    server.start()
+    name = 'dialplane_webhook_attempts_total{result="succeeded"}'
+    while True:
+        done = metric(server.metrics_port, name)
+        if done >= n:
+            break
+        if time.perf_counter() - started > 600:
+            raise RuntimeError(f"only {done} of {n} deliveries drained in 10 minutes")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    out = {"deliveries": n, "seconds": round(elapsed, 2), "perSecond": round(n / elapsed, 1)}
+    log(f"  drained {n} deliveries in {out['seconds']} s: {out['perSecond']} a second (server start included)")
+    return out
+
+
+def first_attempt(cfg: Config, server: Server, key: str, agent: str, rounds: int) -> dict:
+    """Sequential PATCHes: from each answer to the arrival of its delivery at a local receiver."""
+    arrivals = Arrivals()
+    c = Client(server.port, key)
+    hook = endpoint(c, f"http://127.0.0.1:{arrivals.port}/", ["agent.updated"])
+    acked: dict[int, float] = {}
+    for n in range(rounds):
+        status, headers, _ = c.request("PATCH", f"{API}/agents/{agent}",
+                                       json.dumps({"tags": [f"round-{n}"]}).encode())
+        at = time.perf_counter()
+        if status != 200:
+            raise RuntimeError(f"PATCH answered {status}")
+        acked[int(headers["etag"].strip('"'))] = at
+        time.sleep(0.01)
+    deadline = time.perf_counter() + 30
+    while len(arrivals.seen) < rounds and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    delays = [max(0.0, arrivals.seen[v] - t) for v, t in acked.items() if v in arrivals.seen]
+    c.request("DELETE", f"{API}/webhook-endpoints/{hook}")
+    c.close()
+    arrivals.close()
+    out = {"rounds": rounds, "arrived": len(delays), **percentiles(delays)}
+    log(f"  commit to first attempt: p50 {out.get('p50Ms')} ms, p99 {out.get('p99Ms')} ms "
+        f"({out['arrived']} of {rounds} arrived)")
+    return out
+
+
+def direct_posts(cfg: Config, receiver_port: int) -> dict:
+    """wrk POSTing a delivery's body straight to the receiver: what it can take at all."""
+    body = cfg.tmp / "webhook-body.json"
+    body.write_text(payload(0))
+    return wrk(cfg, "wrk POST to the nginx receiver", "post.lua", receiver_port,
+               {"BENCH_BODY": str(body), "BENCH_PATH": "/hook"})
+
+
+def webhooks_bench(cfg: Config, backend: str, db_url: str, key: str, agent_body: bytes) -> dict:
+    receiver_port, nginx = nginx_204(cfg)
+    server = Server(cfg, f"{backend}-webhooks", db_url,
+                    extra=["--allow-private-urls", "--webhook-target-concurrency", "64"])
+    server.start()
+    try:
+        c = Client(server.port, key)
+        agents = []
+        for n in range(AGENTS):
+            body = agent_body.replace(b"__NAME__", f"Webhooks bench {n}".encode())
+            status, _, data = c.request("POST", f"{API}/agents", body)
+            if status != 201:
+                raise RuntimeError(f"creating a webhooks bench agent: {status} {data[:300]!r}")
+            agents.append(json.loads(data)["data"]["agentId"])
+        c.close()
+        ids_file = cfg.tmp / f"{backend}-webhook-ids.txt"
+        ids_file.write_text("\n".join(agents) + "\n")
+        log(f"{backend}: webhooks")
+        out: dict = {"firstAttempt": first_attempt(cfg, server, key, agents[0], 100 if cfg.quick else 300)}
+        out["patch"] = patch_turns(cfg, server, key, str(ids_file), receiver_port)
+        out["direct"] = direct_posts(cfg, receiver_port)
+        out["drain"] = drain(cfg, backend, server, db_url, key, receiver_port)
+        return out
+    finally:
+        server.stop()
+        nginx.terminate()
+        nginx.wait()
