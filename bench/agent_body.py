@@ -85,7 +85,7 @@ def body(name: str = "__NAME__") -> dict:
         },
         "platformSettings": {
             "callActions": {
-                "postCallWebhook": "https://hooks.example.com/dialplane/calls",
+                "postCallWebhook": "http://127.0.0.1:9/dialplane/calls",
                 "postCallEmail": {"enabled": True, "emailConfiguration": {"recipients": ["frontdesk@harbor-dental.example"]}},
             },
             "dataCollection": {

@@ -381,7 +381,7 @@ def bench_backend(cfg: Config, backend: str, state: dict) -> dict:
     res["knowledge"] = knowledge.knowledge_bench(cfg, backend, kb_server, key)
     kb_server.stop()
     res["calls"] = calls.calls_bench(cfg, backend, db_url, key, agent_body.body_bytes("__NAME__"))
-    res["webhooks"] = webhooks.webhooks_bench(cfg, backend, db_url, key, agent_body.body_bytes("__NAME__"))
+    res["webhooks"] = webhooks.webhooks_bench(cfg, backend)
 
     counts = server.count_log({"serverPanics": r"panicked", "serverErrors": r"^\S+\s+ERROR\b",
                                "serverWarnings": r"^\S+\s+WARN\b", "server5xx": r"status=5\d\d"})

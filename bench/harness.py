@@ -182,9 +182,12 @@ class Server:
         self.starts = 0
 
     def args(self) -> list[str]:
+        # Webhooks are delivered only where a benchmark measures them (bench/webhooks.py, to local
+        # receivers): everywhere else they are recorded and sent nowhere, not even resolved.
+        deliver = [] if "--webhook-deliver" in self.extra else ["--webhook-deliver", "false"]
         return [self.cfg.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--database", self.db_url,
                 "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--rate-limit-per-minute", "0",
-                "--log-format", "text", *self.extra]
+                "--log-format", "text", *deliver, *self.extra]
 
     def start(self, timeout: float = 120.0) -> float:
         """Spawn the server and poll /readyz every millisecond; milliseconds from spawn to the first 200."""

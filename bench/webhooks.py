@@ -2,6 +2,10 @@
 
 - PATCH throughput with an endpoint subscribed to agent.updated (every PATCH a delivery, sent while
   the load runs) beside the same PATCHes with no endpoint, in alternating turns; target: within 10 %;
+Every measurement runs on a database of its own, with agents that name no webhook: the other
+benchmarks' servers record their deliveries (the bench agent's postCallWebhook is a loopback URL)
+and send none (`--webhook-deliver false`).
+
 - deliveries per second: BENCH_DELIVERIES (20 000) pending deliveries stored straight in the database,
   drained by a server that starts on them, to nginx answering 204 at once; beside wrk POSTing the
   same body to that nginx (the receiver's own ceiling);
@@ -21,7 +25,8 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import API, Client, Config, Server, env_int, free_port, log, track, wait_idle, wrk
+from baselines import pg_fresh_db
+from harness import API, Client, Config, Server, env_int, free_port, log, run, track, wait_idle, wrk
 from knowledge import percentiles
 
 AGENTS = 100
@@ -255,16 +260,35 @@ def direct_posts(cfg: Config, receiver_port: int) -> dict:
                {"BENCH_BODY": str(body), "BENCH_PATH": "/hook"})
 
 
-def webhooks_bench(cfg: Config, backend: str, db_url: str, key: str, agent_body: bytes) -> dict:
+def fresh_database(cfg: Config, backend: str) -> tuple[str, str]:
+    """A database of its own (no deliveries left by the other benchmarks) and a key of workspace
+    `bench`."""
+    if backend == "sqlite":
+        path = cfg.tmp / "webhooks" / "dialplane.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db_url = f"sqlite://{path}"
+    else:
+        pg_fresh_db(cfg, cfg.pg_db + "_webhooks")
+        db_url = f"{cfg.pg_url}/{cfg.pg_db}_webhooks"
+    run([cfg.binary, "migrate", "--database", db_url])
+    key = json.loads(run([cfg.binary, "keys", "create", "--database", db_url, "--workspace", "bench",
+                          "--user-id", "bench", "--user-email", "bench@example.com", "--json"]).stdout)["key"]
+    return db_url, key
+
+
+def webhooks_bench(cfg: Config, backend: str) -> dict:
+    db_url, key = fresh_database(cfg, backend)
     receiver_port, nginx = nginx_204(cfg)
     server = Server(cfg, f"{backend}-webhooks", db_url,
-                    extra=["--allow-private-urls", "--webhook-target-concurrency", "64"])
+                    extra=["--webhook-deliver", "true", "--allow-private-urls",
+                           "--webhook-target-concurrency", "64"])
     server.start()
     try:
         c = Client(server.port, key)
         agents = []
         for n in range(AGENTS):
-            body = agent_body.replace(b"__NAME__", f"Webhooks bench {n}".encode())
+            body = json.dumps({"name": f"Webhooks bench {n}",
+                               "conversationConfig": {"agent": {"prompt": {"prompt": "You answer calls."}}}}).encode()
             status, _, data = c.request("POST", f"{API}/agents", body)
             if status != 201:
                 raise RuntimeError(f"creating a webhooks bench agent: {status} {data[:300]!r}")

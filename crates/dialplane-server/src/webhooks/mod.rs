@@ -11,15 +11,16 @@ use crate::net::post::Poster;
 use crate::net::AddressPolicy;
 use crate::AppState;
 use dialplane_core::webhooks::RetrySchedule;
+use dialplane_core::DeliveryId;
 use dialplane_store::webhooks::{
-    now_ms, ClaimDeliveries, Claimed, PurgeDeliveryLog, RecordAttempt, ReleaseLeases,
-    StoredDelivery,
+    now_ms, ClaimDeliveries, Claimed, PurgeDeliveryLog, RecordAttempt, RecordAttempts,
+    ReleaseLeases, StoredDelivery,
 };
 use dialplane_store::Event;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 /// The most bytes of a receiver's answer kept in the attempt log.
@@ -129,19 +130,24 @@ impl Webhooks {
     }
 }
 
-/// Sends `claimed` now and records the attempt: the delivery as it then stands.
-pub async fn deliver(state: &AppState, claimed: &Claimed) -> Option<StoredDelivery> {
-    let options = &state.webhooks.options;
+/// Sends `claimed` now: the attempt and what follows, not yet recorded.
+async fn attempt(state: &AppState, claimed: &Claimed) -> send::Attempted {
     let delivery = &claimed.delivery;
     if delivery.attempts == 0 {
         let waited = (now_ms() - delivery.created_at).max(0) as f64 / 1000.0;
         state.metrics.webhook_first_attempt_delay.observe(waited);
     }
-    let sent = send::attempt(options, claimed).await;
+    let sent = send::attempt(&state.webhooks.options, claimed).await;
     state.metrics.webhook_attempted(sent.result.as_str());
-    let record = RecordAttempt {
-        id: delivery.id,
-        token: delivery
+    sent
+}
+
+/// What records an attempt of `claimed`.
+fn record_of(options: &WebhookOptions, claimed: &Claimed, sent: send::Attempted) -> RecordAttempt {
+    RecordAttempt {
+        id: claimed.delivery.id,
+        token: claimed
+            .delivery
             .lease
             .as_ref()
             .map(|(t, _)| t.clone())
@@ -149,19 +155,86 @@ pub async fn deliver(state: &AppState, claimed: &Claimed) -> Option<StoredDelive
         attempt: sent.attempt,
         outcome: sent.outcome,
         disable_after_ms: i64::try_from(options.disable_after.as_millis()).unwrap_or(i64::MAX),
-    };
+        endpoint_failing: claimed.endpoint_failing,
+    }
+}
+
+/// Sends `claimed` now and records the attempt (the test ping): the delivery as it then stands.
+pub async fn deliver(state: &AppState, claimed: &Claimed) -> Option<StoredDelivery> {
+    let sent = attempt(state, claimed).await;
+    let record = record_of(&state.webhooks.options, claimed, sent);
     match state.store.write(record).await {
         Ok(recorded) => recorded,
         Err(e) => {
-            // The lease runs out and the delivery is attempted again: at least once.
-            tracing::warn!(error = %e, delivery = %delivery.id, "recording a webhook attempt failed");
+            // The delivery stays due and is attempted again: at least once.
+            tracing::warn!(error = %e, delivery = %claimed.delivery.id, "recording a webhook attempt failed");
             None
         }
     }
 }
 
+/// The worker's deliveries under way (attempted or being recorded), by target.
+#[derive(Default)]
+struct UnderWay {
+    deliveries: HashMap<DeliveryId, String>,
+    per_target: HashMap<String, usize>,
+}
+
+impl UnderWay {
+    fn start(&mut self, claimed: &Claimed) {
+        let key = claimed.delivery.target_key();
+        *self.per_target.entry(key.clone()).or_default() += 1;
+        self.deliveries.insert(claimed.delivery.id, key);
+    }
+
+    fn end(&mut self, id: DeliveryId) {
+        let Some(key) = self.deliveries.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.per_target.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_target.remove(&key);
+            }
+        }
+    }
+
+    fn busy(&self, limit: usize) -> Vec<String> {
+        self.per_target
+            .iter()
+            .filter(|(_, n)| **n >= limit)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+/// Records the finished attempts in one write, and lets their deliveries be claimed again.
+async fn record(
+    state: &AppState,
+    finished: Vec<(Claimed, send::Attempted)>,
+    under_way: &mut UnderWay,
+) {
+    if finished.is_empty() {
+        return;
+    }
+    let options = &state.webhooks.options;
+    let ids: Vec<DeliveryId> = finished.iter().map(|(c, _)| c.delivery.id).collect();
+    let records = finished
+        .into_iter()
+        .map(|(claimed, sent)| record_of(options, &claimed, sent))
+        .collect();
+    if let Err(e) = state.store.write(RecordAttempts(records)).await {
+        // The deliveries stay due (their leases run out) and are attempted again: at least once.
+        tracing::warn!(error = %e, attempts = ids.len(), "recording webhook attempts failed");
+    }
+    for id in ids {
+        under_way.end(id);
+    }
+}
+
 /// Claims and sends due deliveries until `stopped`; then lets the attempts under way finish (each
-/// is bounded by the timeout) and returns.
+/// is bounded by the timeout), records them and returns. Finished attempts are recorded together,
+/// in one write, each time round.
 pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
     let hooks = state.webhooks.clone();
     let options = &hooks.options;
@@ -177,39 +250,43 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
             Err(e) => tracing::warn!(error = %e, "releasing webhook leases failed"),
         }
     }
-    let mut in_flight: JoinSet<String> = JoinSet::new();
-    let mut per_target: HashMap<String, usize> = HashMap::new();
+    let (done, mut finished) = mpsc::unbounded_channel::<(Claimed, send::Attempted)>();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut under_way = UnderWay::default();
+    let mut ready: Vec<(Claimed, send::Attempted)> = Vec::new();
     let mut stats_at = tokio::time::Instant::now();
     loop {
+        while let Ok(one) = finished.try_recv() {
+            ready.push(one);
+        }
+        record(&state, std::mem::take(&mut ready), &mut under_way).await;
+        while tasks.try_join_next().is_some() {}
         if *stopped.borrow() {
             break;
         }
-        let free = options.concurrency.saturating_sub(in_flight.len());
+        let free = options
+            .concurrency
+            .saturating_sub(under_way.deliveries.len());
         let mut next_due = None;
         let mut claimed_all = false;
         if free > 0 {
-            let busy = per_target
-                .iter()
-                .filter(|(_, n)| **n >= options.per_target)
-                .map(|(k, _)| k.clone())
-                .collect();
             let claim = ClaimDeliveries {
                 token: hooks.token.clone(),
                 limit: u32::try_from(free).unwrap_or(u32::MAX),
                 lease_ms: i64::try_from(options.lease().as_millis()).unwrap_or(i64::MAX),
-                busy,
+                busy: under_way.busy(options.per_target),
+                in_flight: under_way.deliveries.keys().copied().collect(),
             };
             match state.store.write(claim).await {
                 Ok(claims) => {
                     claimed_all = claims.claimed.len() == free;
                     next_due = claims.next_due;
                     for claimed in claims.claimed {
-                        let key = claimed.delivery.target_key();
-                        *per_target.entry(key.clone()).or_default() += 1;
-                        let state = state.clone();
-                        in_flight.spawn(async move {
-                            deliver(&state, &claimed).await;
-                            key
+                        under_way.start(&claimed);
+                        let (state, done) = (state.clone(), done.clone());
+                        tasks.spawn(async move {
+                            let sent = attempt(&state, &claimed).await;
+                            let _ = done.send((claimed, sent));
                         });
                     }
                 }
@@ -222,7 +299,7 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
                 state.metrics.webhook_stats(&stats, now_ms());
             }
         }
-        if claimed_all && per_target.values().all(|n| *n < options.per_target) {
+        if claimed_all && under_way.busy(options.per_target).is_empty() {
             // There may be more due: claim again at once.
             continue;
         }
@@ -235,26 +312,17 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             () = hooks.wake.0.notified() => {}
             () = tokio::time::sleep(wait) => {}
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                finished(&mut per_target, done);
-            }
+            Some(one) = finished.recv() => ready.push(one),
             _ = stopped.changed() => {}
         }
-        while let Some(done) = in_flight.try_join_next() {
-            finished(&mut per_target, done);
-        }
     }
-    while in_flight.join_next().await.is_some() {}
-}
-
-fn finished(per_target: &mut HashMap<String, usize>, done: Result<String, tokio::task::JoinError>) {
-    let Ok(key) = done else { return };
-    if let Some(n) = per_target.get_mut(&key) {
-        *n -= 1;
-        if *n == 0 {
-            per_target.remove(&key);
-        }
+    // Stopping: the attempts under way finish, and are recorded.
+    drop(done);
+    while tasks.join_next().await.is_some() {}
+    while let Some(one) = finished.recv().await {
+        ready.push(one);
     }
+    record(&state, ready, &mut under_way).await;
 }
 
 impl AppState {

@@ -51,12 +51,23 @@ impl Statements for PgTx<'_> {
         )
     }
 
-    async fn deliveries(&mut self, sql: &str, args: &[Value]) -> Result<Vec<StoredDelivery>> {
+    async fn deliveries(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
         bound(sql, args)
             .fetch_all(&mut *self.conn)
             .await?
             .iter()
-            .map(sql::delivery)
+            .map(|row| {
+                let more = if row.len() > sql::DELIVERY_COLUMN_COUNT {
+                    row.try_get::<Option<String>, _>(sql::DELIVERY_COLUMN_COUNT)?
+                } else {
+                    None
+                };
+                Ok((sql::delivery(row)?, more))
+            })
             .collect()
     }
 }

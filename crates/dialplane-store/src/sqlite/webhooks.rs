@@ -46,12 +46,23 @@ impl Statements for SqliteTx<'_> {
         }
     }
 
-    async fn deliveries(&mut self, sql: &str, args: &[Value]) -> Result<Vec<StoredDelivery>> {
+    async fn deliveries(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
         let mut statement = self.conn.prepare_cached(sql).map_err(db)?;
+        let extra = statement.column_count() > sql::DELIVERY_COLUMN_COUNT;
         let mut rows = statement.query(arguments(args)).map_err(db)?;
         let mut found = Vec::new();
         while let Some(row) = rows.next().map_err(db)? {
-            found.push(sql::delivery(row)?);
+            let more = if extra {
+                row.get::<_, Option<String>>(sql::DELIVERY_COLUMN_COUNT)
+                    .map_err(db)?
+            } else {
+                None
+            };
+            found.push((sql::delivery(row)?, more));
         }
         Ok(found)
     }

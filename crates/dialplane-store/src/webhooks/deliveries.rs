@@ -119,6 +119,8 @@ pub struct Claimed {
     pub delivery: StoredDelivery,
     pub payload: String,
     pub secrets: Vec<String>,
+    /// Whether its endpoint's last attempts failed (a success must then reset its streak).
+    pub endpoint_failing: bool,
 }
 
 /// What a claim got, and when the next delivery not yet due falls due.
@@ -128,7 +130,9 @@ pub struct Claims {
     pub next_due: Option<i64>,
 }
 
-/// Leases up to `limit` due deliveries for `lease_ms` under `token`.
+/// Up to `limit` due deliveries for a worker: leased for `lease_ms` under `token` where other
+/// instances share the database (the only instance of a SQLite file leases nothing: the worker
+/// keeps its own deliveries under way out of the claim, `in_flight`).
 #[derive(Debug, Clone)]
 pub struct ClaimDeliveries {
     pub token: String,
@@ -136,6 +140,8 @@ pub struct ClaimDeliveries {
     pub lease_ms: i64,
     /// Targets this worker has as many attempts under way to as it allows.
     pub busy: Vec<String>,
+    /// Deliveries this worker is attempting or recording.
+    pub in_flight: Vec<DeliveryId>,
 }
 
 #[async_trait]
@@ -148,12 +154,13 @@ impl WriteOp for ClaimDeliveries {
         let due = if self.limit == 0 {
             Vec::new()
         } else {
-            tx.due_deliveries(now, self.limit, &self.busy).await?
+            tx.due_deliveries(now, self.limit, &self.busy, &self.in_flight)
+                .await?
         };
         let mut claimed = Vec::with_capacity(due.len());
         // Each target's URL and secrets, read once for all its deliveries in this claim.
-        let mut targets: HashMap<String, Option<(Option<String>, Secrets)>> = HashMap::new();
-        for mut delivery in due {
+        let mut targets: HashMap<String, Option<ClaimTarget>> = HashMap::new();
+        for (mut delivery, payload) in due {
             let key = match delivery.target {
                 Target::Endpoint(id) => id.to_string(),
                 Target::PostCallWebhook(_) => format!("workspace {}", delivery.workspace),
@@ -162,48 +169,60 @@ impl WriteOp for ClaimDeliveries {
                 let found = target_of(tx, &delivery).await?;
                 targets.insert(key.clone(), found);
             }
-            let Some((url, secrets)) = targets.get(&key).cloned().flatten() else {
+            let Some(target) = targets.get(&key).cloned().flatten() else {
                 // Gone or disabled since: nothing more goes to it.
                 delivery.end(DeliveryStatus::Cancelled, now);
                 delivery.last_error = Some("the endpoint is disabled or deleted".into());
                 tx.put_delivery(&delivery).await?;
                 continue;
             };
-            if let Some(url) = url {
+            if let Some(url) = target.url {
                 delivery.url = url;
             }
-            let payload = tx
-                .event_payload(delivery.event_id)
-                .await?
-                .unwrap_or_default();
-            delivery.lease = Some((self.token.clone(), now + self.lease_ms));
-            tx.put_delivery(&delivery).await?;
+            if !tx.only_instance() {
+                delivery.lease = Some((self.token.clone(), now + self.lease_ms));
+            }
             claimed.push(Claimed {
                 delivery,
-                payload,
-                secrets: secrets.signing(now),
+                payload: payload.unwrap_or_default(),
+                secrets: target.secrets.signing(now),
+                endpoint_failing: target.failing,
             });
+        }
+        if !tx.only_instance() {
+            let ids: Vec<DeliveryId> = claimed.iter().map(|c| c.delivery.id).collect();
+            tx.lease_deliveries(&ids, &self.token, now + self.lease_ms)
+                .await?;
         }
         let next_due = tx.next_due(now).await?;
         Ok(Claims { claimed, next_due })
     }
 }
 
-/// Where a claimed delivery goes now (an endpoint's URL as it is now) and what signs it; `None` for
-/// an endpoint disabled or deleted since.
-async fn target_of(
-    tx: &mut dyn Tx,
-    delivery: &StoredDelivery,
-) -> Result<Option<(Option<String>, Secrets)>> {
+/// Where a claimed delivery goes now and what signs it.
+#[derive(Debug, Clone)]
+struct ClaimTarget {
+    /// An endpoint's URL as it is now (a `postCallWebhook` keeps the one stored).
+    url: Option<String>,
+    secrets: Secrets,
+    failing: bool,
+}
+
+/// Its [`ClaimTarget`]; `None` for an endpoint disabled or deleted since.
+async fn target_of(tx: &mut dyn Tx, delivery: &StoredDelivery) -> Result<Option<ClaimTarget>> {
     Ok(match delivery.target {
         Target::Endpoint(id) => tx
             .endpoint(&delivery.workspace, id, false)
             .await?
             .filter(|e| !e.disabled)
-            .map(|e| (Some(e.url), e.secrets)),
-        Target::PostCallWebhook(_) => Some((
-            None,
-            match tx.workspace_secrets(&delivery.workspace, false).await? {
+            .map(|e| ClaimTarget {
+                url: Some(e.url),
+                secrets: e.secrets,
+                failing: e.failure_streak > 0,
+            }),
+        Target::PostCallWebhook(_) => Some(ClaimTarget {
+            url: None,
+            secrets: match tx.workspace_secrets(&delivery.workspace, false).await? {
                 Some(secrets) => secrets,
                 None => {
                     let made = Secrets::generate();
@@ -211,7 +230,8 @@ async fn target_of(
                     made
                 }
             },
-        )),
+            failing: false,
+        }),
     })
 }
 
@@ -238,19 +258,21 @@ pub struct RecordAttempt {
     pub attempt: Attempt,
     pub outcome: Outcome,
     pub disable_after_ms: i64,
+    /// As the claim saw its endpoint: failing (a success resets the streak) or not.
+    pub endpoint_failing: bool,
 }
 
-#[async_trait]
-impl WriteOp for RecordAttempt {
-    /// The delivery as it now stands, or `None` if the lease was lost.
-    type Output = Option<StoredDelivery>;
-    const NAME: &'static str = "record_webhook_attempt";
-
-    async fn run(self, tx: &mut dyn Tx) -> Result<Option<StoredDelivery>> {
+impl RecordAttempt {
+    /// Records it in `tx`: the delivery as it now stands, or `None` if another worker took it.
+    async fn record(&self, tx: &mut dyn Tx) -> Result<Option<StoredDelivery>> {
         let Some(mut delivery) = tx.lock_delivery(None, self.id).await? else {
             return Ok(None);
         };
-        if delivery.lease.as_ref().map(|(t, _)| t) != Some(&self.token) {
+        if delivery
+            .lease
+            .as_ref()
+            .is_some_and(|(t, _)| *t != self.token)
+        {
             return Ok(None);
         }
         let at = self.attempt.at;
@@ -274,10 +296,38 @@ impl WriteOp for RecordAttempt {
             }
         }
         tx.put_delivery(&delivery).await?;
-        if let Target::Endpoint(endpoint) = delivery.target {
-            track_endpoint(tx, &delivery.workspace, endpoint, &self, at).await?;
+        let unchanged = self.outcome == Outcome::Succeeded && !self.endpoint_failing;
+        if let (Target::Endpoint(endpoint), false) = (delivery.target, unchanged) {
+            track_endpoint(tx, &delivery.workspace, endpoint, self, at).await?;
         }
         Ok(Some(delivery))
+    }
+}
+
+#[async_trait]
+impl WriteOp for RecordAttempt {
+    type Output = Option<StoredDelivery>;
+    const NAME: &'static str = "record_webhook_attempt";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<Option<StoredDelivery>> {
+        self.record(tx).await
+    }
+}
+
+/// Several attempts recorded in one write (the worker's, as they finish).
+#[derive(Debug, Clone)]
+pub struct RecordAttempts(pub Vec<RecordAttempt>);
+
+#[async_trait]
+impl WriteOp for RecordAttempts {
+    type Output = ();
+    const NAME: &'static str = "record_webhook_attempts";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<()> {
+        for record in &self.0 {
+            record.record(tx).await?;
+        }
+        Ok(())
     }
 }
 
@@ -436,6 +486,7 @@ impl WriteOp for SendPing {
             delivery,
             payload: event.payload,
             secrets: endpoint.secrets.signing(now),
+            endpoint_failing: endpoint.failure_streak > 0,
         })
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use deliveries::{
     Attempt, ClaimDeliveries, Claimed, Claims, DeliveryStatus, Outcome, PurgeDeliveryLog,
-    RecordAttempt, Redeliver, ReleaseLeases, SendPing, StoredDelivery, Target,
+    RecordAttempt, RecordAttempts, Redeliver, ReleaseLeases, SendPing, StoredDelivery, Target,
 };
 pub use outbox::{DocumentPayload, OutboxSettings};
 pub use reads::{rfc3339, DeliveryQuery, WebhookStats};
@@ -139,14 +139,21 @@ pub trait WebhookTx: Send {
         workspace: Option<&str>,
         id: DeliveryId,
     ) -> Result<Option<StoredDelivery>>;
-    /// Up to `limit` pending deliveries due at `now` and not leased, oldest due first, leaving out
-    /// targets in `busy`; on PostgreSQL, skipping rows other transactions hold.
+    /// Up to `limit` pending deliveries due at `now` and not leased, oldest due first, with their
+    /// payloads, leaving out targets in `busy` and deliveries in `in_flight`; on PostgreSQL,
+    /// skipping rows other transactions hold.
     async fn due_deliveries(
         &mut self,
         now: i64,
         limit: u32,
         busy: &[String],
-    ) -> Result<Vec<StoredDelivery>>;
+        in_flight: &[DeliveryId],
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>>;
+    /// Leases the deliveries to `token` until `until`.
+    async fn lease_deliveries(&mut self, ids: &[DeliveryId], token: &str, until: i64)
+        -> Result<()>;
+    /// Whether this database has no other instance writing to it (SQLite): nothing needs a lease.
+    fn only_instance(&self) -> bool;
     /// When the next pending delivery after `now` falls due.
     async fn next_due(&mut self, now: i64) -> Result<Option<i64>>;
     async fn insert_attempt(&mut self, delivery: DeliveryId, attempt: &Attempt) -> Result<()>;

@@ -35,6 +35,9 @@ pub const DELIVERY_COLUMNS: &str = "delivery_id, workspace, event_id, event_type
     agent_id, url, status, attempts, max_attempts, next_attempt_at, last_status_code, last_error, \
     created_at, first_attempt_at, finished_at, lease_token, lease_until";
 
+/// How many columns [`DELIVERY_COLUMNS`] names.
+pub const DELIVERY_COLUMN_COUNT: usize = 18;
+
 pub const PUT_DELIVERY: &str = "INSERT INTO webhook_deliveries (delivery_id, workspace, event_id,
         event_type, endpoint_id, agent_id, url, status, attempts, max_attempts, next_attempt_at,
         last_status_code, last_error, created_at, first_attempt_at, finished_at, lease_token,

@@ -36,8 +36,12 @@ pub trait Statements: Send {
     async fn texts(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Option<String>>>;
     /// The first column of the first row, as an integer.
     async fn integer(&mut self, sql: &str, args: &[Value]) -> Result<Option<i64>>;
-    /// Rows of [`sql::DELIVERY_COLUMNS`].
-    async fn deliveries(&mut self, sql: &str, args: &[Value]) -> Result<Vec<StoredDelivery>>;
+    /// Rows of [`sql::DELIVERY_COLUMNS`], and the text of a column after them if the row has one.
+    async fn deliveries(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>>;
 }
 
 fn lock_clause<S: Statements>(lock: bool) -> &'static str {
@@ -74,6 +78,10 @@ fn delivery_args(d: &StoredDelivery) -> Vec<Value> {
         Value::Text(token),
         Value::Int(until),
     ]
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("a JSON argument: {e}")))
 }
 
 fn secrets_from(s: &str) -> Result<Secrets> {
@@ -186,6 +194,7 @@ impl<S: Statements> WebhookTx for S {
         let found = self.deliveries(&query, &[text(id.to_string())]).await?;
         Ok(found
             .into_iter()
+            .map(|(d, _)| d)
             .next()
             .filter(|d| workspace.is_none_or(|w| w == d.workspace)))
     }
@@ -195,29 +204,61 @@ impl<S: Statements> WebhookTx for S {
         now: i64,
         limit: u32,
         busy: &[String],
-    ) -> Result<Vec<StoredDelivery>> {
-        let busy = serde_json::to_string(busy)
-            .map_err(|e| StoreError::Internal(format!("busy targets: {e}")))?;
-        let (skip_busy, locks) = if S::POSTGRES {
+        in_flight: &[DeliveryId],
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
+        let in_flight: Vec<String> = in_flight.iter().map(ToString::to_string).collect();
+        let (busy, in_flight) = (to_json(busy)?, to_json(&in_flight)?);
+        let (elements, locks) = if S::POSTGRES {
             (
-                "COALESCE(endpoint_id, url) NOT IN (SELECT jsonb_array_elements_text($2::jsonb))",
+                "SELECT jsonb_array_elements_text",
                 " FOR UPDATE SKIP LOCKED",
             )
         } else {
-            (
-                "COALESCE(endpoint_id, url) NOT IN (SELECT value FROM json_each($2))",
-                "",
-            )
+            ("SELECT value FROM json_each", "")
         };
+        let cast = if S::POSTGRES { "::jsonb" } else { "" };
         let query = format!(
-            "SELECT {} FROM webhook_deliveries
+            "SELECT {}, (SELECT payload FROM webhook_events e
+                         WHERE e.event_id = webhook_deliveries.event_id)
+             FROM webhook_deliveries
              WHERE status = 'pending' AND next_attempt_at <= $1
-               AND (lease_until IS NULL OR lease_until <= $1) AND {skip_busy}
-             ORDER BY next_attempt_at LIMIT $3{locks}",
+               AND (lease_until IS NULL OR lease_until <= $1)
+               AND COALESCE(endpoint_id, url) NOT IN ({elements}($2{cast}))
+               AND delivery_id NOT IN ({elements}($3{cast}))
+             ORDER BY next_attempt_at LIMIT $4{locks}",
             sql::DELIVERY_COLUMNS
         );
-        self.deliveries(&query, &[int(now), text(busy), int(limit)])
+        self.deliveries(&query, &[int(now), text(busy), text(in_flight), int(limit)])
             .await
+    }
+
+    async fn lease_deliveries(
+        &mut self,
+        ids: &[DeliveryId],
+        token: &str,
+        until: i64,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let elements = if S::POSTGRES {
+            "SELECT jsonb_array_elements_text($3::jsonb)"
+        } else {
+            "SELECT value FROM json_each($3)"
+        };
+        let query = format!(
+            "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2
+             WHERE delivery_id IN ({elements})"
+        );
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let ids = to_json(&ids)?;
+        self.exec(&query, &[text(token), int(until), text(ids)])
+            .await
+            .map(drop)
+    }
+
+    fn only_instance(&self) -> bool {
+        !S::POSTGRES
     }
 
     async fn next_due(&mut self, now: i64) -> Result<Option<i64>> {

@@ -78,20 +78,25 @@ async fn a_sigkill_before_and_during_attempts_loses_no_event() {
     let server = Server::start_with(dir.path(), &args, &[]).await;
     let started = Instant::now();
     loop {
-        let delivered: HashSet<String> = receiver
-            .received()
-            .iter()
-            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
-            .filter_map(|b| b["data"]["agentId"].as_str().map(str::to_owned))
-            .collect();
+        // Read the log first: a delivery is recorded succeeded only after the receiver had it.
         let succeeded = server
             .get_json(
                 "/api/public/v1/webhook-deliveries?status=succeeded&pageSize=100",
                 &key,
             )
             .await;
+        let delivered: HashSet<String> = receiver
+            .received()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter_map(|b| b["data"]["agentId"].as_str().map(str::to_owned))
+            .collect();
         if succeeded["data"].as_array().unwrap().len() == acknowledged.len() {
-            assert!(acknowledged.is_subset(&delivered));
+            let missing: Vec<_> = acknowledged.difference(&delivered).collect();
+            assert!(
+                missing.is_empty(),
+                "succeeded but never received: {missing:?}; {succeeded}"
+            );
             break;
         }
         assert!(

@@ -51,7 +51,7 @@ pub struct TestOptions {
     pub knowledge: dialplane_server::resources::knowledge_base::KnowledgeOptions,
     /// How long conversations are kept (default: forever).
     pub retention: dialplane_server::Retention,
-    /// How webhooks are delivered (default: as `serve` does).
+    /// How webhooks are delivered (default: recorded, sent nowhere).
     pub webhooks: Option<dialplane_server::webhooks::WebhookOptions>,
 }
 
@@ -129,7 +129,10 @@ impl TestApp {
             extra_routes: options.extra_routes.clone(),
             knowledge: options.knowledge.clone(),
             retention: options.retention,
-            webhooks: options.webhooks.clone().unwrap_or_default(),
+            webhooks: options
+                .webhooks
+                .clone()
+                .unwrap_or_else(super::silent_webhooks),
             ..AppConfig::new(
                 "127.0.0.1:0".parse().unwrap(),
                 db_url.parse().expect("a database URL"),

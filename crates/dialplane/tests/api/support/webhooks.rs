@@ -175,6 +175,19 @@ async fn answer(state: &Shared, path: &str, headers: &HeaderMap, body: Bytes) ->
     }
 }
 
+/// What a test app delivers unless it asks for more: nothing (deliveries are recorded, and no
+/// attempt resolves or connects anywhere), so that no test reaches beyond this machine by accident.
+pub fn silent_webhooks() -> WebhookOptions {
+    WebhookOptions {
+        poster: Poster::new(
+            AddressPolicy::Nothing,
+            Arc::new(SystemLookup),
+            MAX_RESPONSE_BODY,
+        ),
+        ..WebhookOptions::default()
+    }
+}
+
 /// Delivery options for tests: loopback allowed, the given retry delays, a quick worker.
 pub fn webhook_options(schedule: &str) -> WebhookOptions {
     WebhookOptions {
