@@ -33,6 +33,10 @@ pub struct WebhookArgs {
     /// instances' deliveries, retries falling due are found this way at the latest).
     #[arg(long, env = "DIALPLANE_WEBHOOK_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub webhook_poll_ms: u64,
+    /// Milliseconds the worker, once woken, waits for more deliveries to fall due or finish before it
+    /// claims and records them together (fewer, larger database writes under load; 0: at once).
+    #[arg(long, env = "DIALPLANE_WEBHOOK_BATCH_MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub webhook_batch_ms: u64,
     /// Deliver webhooks at all. `false`: deliveries are recorded, and each attempt fails without
     /// resolving or connecting anywhere (air-gapped servers, and CI's conformance run, whose
     /// made-up URLs must not leave the machine).
@@ -128,6 +132,7 @@ impl WebhookArgs {
             schedule: self.webhook_retry_schedule.clone(),
             disable_after: self.webhook_disable_after,
             poll: Duration::from_millis(self.webhook_poll_ms),
+            batch: Duration::from_millis(self.webhook_batch_ms),
             log_days: self.webhook_log_days,
             poster: Poster::new(
                 if self.webhook_deliver {

@@ -161,10 +161,7 @@ impl WriteOp for ClaimDeliveries {
         // Each target's URL and secrets, read once for all its deliveries in this claim.
         let mut targets: HashMap<String, Option<ClaimTarget>> = HashMap::new();
         for (mut delivery, payload) in due {
-            let key = match delivery.target {
-                Target::Endpoint(id) => id.to_string(),
-                Target::PostCallWebhook(_) => format!("workspace {}", delivery.workspace),
-            };
+            let key = target_key(&delivery);
             if !targets.contains_key(&key) {
                 let found = target_of(tx, &delivery).await?;
                 targets.insert(key.clone(), found);
@@ -196,6 +193,126 @@ impl WriteOp for ClaimDeliveries {
         }
         let next_due = tx.next_due(now).await?;
         Ok(Claims { claimed, next_due })
+    }
+}
+
+impl crate::Store {
+    /// Claims due deliveries for a worker. Where other instances share the database, a write that
+    /// leases them ([`ClaimDeliveries`]); the only instance of a database (SQLite) leases nothing,
+    /// so its claim is a read beside the writer, which it leaves to the writes that matter.
+    pub async fn claim_webhook_deliveries(&self, claim: ClaimDeliveries) -> Result<Claims> {
+        if !self.single_writer() {
+            return self.write(claim).await;
+        }
+        self.timed("claim_webhook_deliveries", self.claim_by_reading(claim))
+            .await
+    }
+
+    async fn claim_by_reading(&self, claim: ClaimDeliveries) -> Result<Claims> {
+        let now = now_ms();
+        let json = |v: Vec<String>| {
+            serde_json::to_string(&v).map_err(|e| StoreError::Internal(format!("claim: {e}")))
+        };
+        let busy = json(claim.busy)?;
+        let in_flight = json(claim.in_flight.iter().map(ToString::to_string).collect())?;
+        let due = if claim.limit == 0 {
+            Vec::new()
+        } else {
+            self.reads()
+                .due_webhook_deliveries(now, claim.limit, &busy, &in_flight)
+                .await?
+        };
+        let mut targets: HashMap<String, Option<ClaimTarget>> = HashMap::new();
+        let mut claimed = Vec::with_capacity(due.len());
+        let mut gone = Vec::new();
+        for (mut delivery, payload) in due {
+            let key = target_key(&delivery);
+            if !targets.contains_key(&key) {
+                let found = match delivery.target {
+                    Target::Endpoint(id) => self
+                        .reads()
+                        .get_webhook_endpoint(&delivery.workspace, id)
+                        .await?
+                        .filter(|e| !e.disabled)
+                        .map(|e| ClaimTarget {
+                            url: Some(e.url),
+                            secrets: e.secrets,
+                            failing: e.failure_streak > 0,
+                        }),
+                    Target::PostCallWebhook(_) => Some(ClaimTarget {
+                        url: None,
+                        secrets: match self
+                            .reads()
+                            .webhook_workspace_secrets(&delivery.workspace)
+                            .await?
+                        {
+                            Some(secrets) => secrets,
+                            None => {
+                                self.write(super::WorkspaceSecret {
+                                    workspace: delivery.workspace.clone(),
+                                    rotate: false,
+                                })
+                                .await?
+                            }
+                        },
+                        failing: false,
+                    }),
+                };
+                targets.insert(key.clone(), found);
+            }
+            let Some(target) = targets.get(&key).cloned().flatten() else {
+                gone.push(delivery.id);
+                continue;
+            };
+            if let Some(url) = target.url {
+                delivery.url = url;
+            }
+            claimed.push(Claimed {
+                delivery,
+                payload: payload.unwrap_or_default(),
+                secrets: target.secrets.signing(now),
+                endpoint_failing: target.failing,
+            });
+        }
+        if !gone.is_empty() {
+            self.write(CancelDeliveries { ids: gone }).await?;
+        }
+        let next_due = self.reads().next_webhook_due(now).await?;
+        Ok(Claims { claimed, next_due })
+    }
+}
+
+/// Cancels pending deliveries whose endpoint was disabled or deleted since they were queued.
+#[derive(Debug, Clone)]
+pub struct CancelDeliveries {
+    pub ids: Vec<DeliveryId>,
+}
+
+#[async_trait]
+impl WriteOp for CancelDeliveries {
+    type Output = ();
+    const NAME: &'static str = "cancel_webhook_deliveries";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<()> {
+        let now = now_ms();
+        for id in self.ids {
+            if let Some(mut delivery) = tx.lock_delivery(None, id).await? {
+                if delivery.status == DeliveryStatus::Pending {
+                    delivery.end(DeliveryStatus::Cancelled, now);
+                    delivery.last_error = Some("the endpoint is disabled or deleted".into());
+                    tx.put_delivery(&delivery).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key under which a claim reads a delivery's target once.
+fn target_key(delivery: &StoredDelivery) -> String {
+    match delivery.target {
+        Target::Endpoint(id) => id.to_string(),
+        Target::PostCallWebhook(_) => format!("workspace {}", delivery.workspace),
     }
 }
 

@@ -151,6 +151,75 @@ impl Reads {
         })
     }
 
+    /// SQLite: up to `limit` pending deliveries due at `now` with their payloads, leaving out the
+    /// targets and deliveries in the JSON arrays `busy` and `in_flight` (the claim of the only
+    /// instance, which leases nothing).
+    pub(crate) async fn due_webhook_deliveries(
+        &self,
+        now: i64,
+        limit: u32,
+        busy: &str,
+        in_flight: &str,
+    ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
+        let query = format!(
+            "SELECT {}, (SELECT payload FROM webhook_events e
+                         WHERE e.event_id = webhook_deliveries.event_id)
+             FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= $1
+               AND COALESCE(endpoint_id, url) NOT IN (SELECT value FROM json_each($2))
+               AND delivery_id NOT IN (SELECT value FROM json_each($3))
+             ORDER BY next_attempt_at LIMIT $4",
+            sql::DELIVERY_COLUMNS
+        );
+        let Reads::Sqlite(pool) = self else {
+            return Err(crate::StoreError::Internal(
+                "a claim without leases is for SQLite".into(),
+            ));
+        };
+        sqlx::query(&query)
+            .bind(now)
+            .bind(busy)
+            .bind(in_flight)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let payload: Option<String> = sqlx::Row::try_get(row, sql::DELIVERY_COLUMN_COUNT)?;
+                Ok((sql::delivery(row)?, payload))
+            })
+            .collect()
+    }
+
+    /// When the next pending delivery after `now` falls due.
+    pub(crate) async fn next_webhook_due(&self, now: i64) -> Result<Option<i64>> {
+        on_pool!(self, |pool| {
+            let next: Option<i64> = sqlx::query_scalar(sql::NEXT_DUE)
+                .bind(now)
+                .fetch_one(pool)
+                .await?;
+            Ok(next)
+        })
+    }
+
+    pub(crate) async fn webhook_workspace_secrets(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<super::Secrets>> {
+        on_pool!(self, |pool| {
+            let stored: Option<String> = sqlx::query_scalar(sql::WORKSPACE_SECRETS)
+                .bind(workspace)
+                .fetch_optional(pool)
+                .await?;
+            stored
+                .map(|s| {
+                    serde_json::from_str(&s)
+                        .map_err(|e| crate::StoreError::Internal(format!("stored secrets: {e}")))
+                })
+                .transpose()
+        })
+    }
+
     /// Pending deliveries, the oldest's age, and failing endpoints, over every workspace.
     pub async fn webhook_stats(&self) -> Result<WebhookStats> {
         let pending = "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries
