@@ -139,9 +139,14 @@ def patch_turns(cfg: Config, server: Server, key: str, ids_file: str, receiver_p
 
     def combined(rs: list[dict]) -> dict:
         total = sum(r["rps"] * r.get("seconds", seconds) for r in rs)
-        return {"rps": round(total / sum(r.get("seconds", seconds) for r in rs), 1),
-                "p99Ms": max(r["p99Ms"] for r in rs), "foreignCpu": max(r["foreignCpu"] for r in rs),
-                "non2xx": sum(r["non2xx"] for r in rs), "turns": [r["rps"] for r in rs]}
+        out = {"rps": round(total / sum(r.get("seconds", seconds) for r in rs), 1),
+               "p99Ms": max(r["p99Ms"] for r in rs), "foreignCpu": max(r["foreignCpu"] for r in rs),
+               "non2xx": sum(r["non2xx"] for r in rs), "turns": [r["rps"] for r in rs]}
+        cpu = [r["serverCpuUsPerRequest"] * r["requests"] for r in rs if "serverCpuUsPerRequest" in r]
+        requests = sum(r["requests"] for r in rs if "serverCpuUsPerRequest" in r)
+        if cpu and requests:
+            out["serverCpuUsPerRequest"] = round(sum(cpu) / requests, 1)
+        return out
     out = {"without": combined(runs["without"]), "with": combined(runs["with"]),
            "deliveredDuringLoad": metric(server.metrics_port, name) - delivered_before,
            "patchedWithEndpoint": sum(r.get("ok2xx", 0) for r in runs["with"])}
