@@ -5,6 +5,7 @@
 //! Times here are Unix milliseconds. An endpoint is stored as one JSON document beside the columns
 //! its queries need (whether it is enabled, the event types it subscribes to).
 
+pub mod claims;
 pub mod deliveries;
 pub mod outbox;
 pub(crate) mod reads;
@@ -18,9 +19,10 @@ use dialplane_core::webhooks::{generate_secret, EventType};
 use dialplane_core::{AgentId, ConversationId, CreatedBy, DeliveryId, EndpointId, EventId};
 use serde::{Deserialize, Serialize};
 
+pub use claims::{CancelDeliveries, ClaimDeliveries, Claimed, Claims};
 pub use deliveries::{
-    Attempt, ClaimDeliveries, Claimed, Claims, DeliveryStatus, Outcome, PurgeDeliveryLog,
-    RecordAttempt, RecordAttempts, Redeliver, ReleaseLeases, SendPing, StoredDelivery, Target,
+    Attempt, DeliveryStatus, Outcome, PurgeDeliveryLog, RecordAttempt, RecordAttempts, Redeliver,
+    ReleaseLeases, SendPing, StoredDelivery, Target,
 };
 pub use outbox::{DocumentPayload, OutboxSettings};
 pub use reads::{rfc3339, DeliveryQuery, WebhookStats};
