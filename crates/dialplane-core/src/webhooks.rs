@@ -305,7 +305,7 @@ impl std::str::FromStr for RetrySchedule {
 
 impl std::fmt::Display for RetrySchedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown: Vec<String> = self.0.iter().map(|d| show(*d)).collect();
+        let shown: Vec<String> = self.0.iter().map(|d| display_duration(*d)).collect();
         f.write_str(&shown.join(","))
     }
 }
@@ -329,7 +329,8 @@ fn duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-fn show(d: Duration) -> String {
+/// A duration as the flags write it: `5d`, `2h`, `30m`, `5s`, or `500ms`.
+pub fn display_duration(d: Duration) -> String {
     let ms = d.as_millis();
     for (unit, size) in [
         ("d", 86_400_000),

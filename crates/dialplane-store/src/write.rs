@@ -252,7 +252,7 @@ impl<W: WriteOp> Job for Queued<W> {
         };
         let dry_run = op.dry_run();
         let mut outcome = op.run(tx).await;
-        if outcome.is_ok() && !dry_run {
+        if outcome.is_ok() && !dry_run && !tx.emitted().is_empty() {
             // The events it emitted go into the outbox in its own transaction.
             let events = tx.emitted().to_vec();
             if let Err(e) = outbox::record(tx, &events, &self.hooks.outbox()).await {

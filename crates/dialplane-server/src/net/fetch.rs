@@ -92,9 +92,9 @@ impl std::fmt::Display for FetchError {
 impl std::error::Error for FetchError {}
 
 /// Resolves through a [`Lookup`] and keeps only the addresses the policy allows.
-pub(super) struct GuardedResolver {
-    pub policy: AddressPolicy,
-    pub lookup: Arc<dyn Lookup>,
+struct GuardedResolver {
+    policy: AddressPolicy,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
@@ -129,6 +129,46 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// A client under the guard: names resolved by [`GuardedResolver`], no redirects followed, no
+/// environment proxy. `None` (logged, naming `what` fails) if it cannot be built: callers then
+/// reach nothing, rather than reach with a client without the guard.
+pub(super) fn guarded_client(
+    policy: &AddressPolicy,
+    lookup: Arc<dyn Lookup>,
+    user_agent: &str,
+    what: &str,
+) -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: policy.clone(),
+            lookup,
+        }))
+        .user_agent(user_agent)
+        .build()
+        .inspect_err(|e| tracing::error!(error = %e, "the HTTP client could not be built: {what}"))
+        .ok()
+}
+
+/// A URL's host, refused if it is a literal address `policy` does not allow (a name is checked
+/// when it is resolved).
+pub(super) fn check_literal_host(policy: &AddressPolicy, url: &url::Url) -> Result<(), FetchError> {
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err(FetchError("the URL has no host".into())),
+    };
+    if policy.allows(literal) {
+        Ok(())
+    } else {
+        Err(FetchError::refused(format!(
+            "{literal} is not a public address (--allow-private-urls allows it)"
+        )))
+    }
+}
+
 /// Fetches user-given URLs under an [`AddressPolicy`].
 #[derive(Clone)]
 pub struct Fetcher {
@@ -142,21 +182,16 @@ impl Fetcher {
     /// A fetcher under `policy`. If the guarded client cannot be built (its TLS backend fails to
     /// start), it fails closed: it fetches nothing, rather than fetch with a client without the guard.
     pub fn new(policy: AddressPolicy, lookup: Arc<dyn Lookup>, limits: FetchLimits) -> Self {
-        let built = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-                lookup,
-            }))
-            .user_agent(concat!("dialplane/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let (client, policy) = match built {
-            Ok(client) => (Some(client), policy),
-            Err(e) => {
-                tracing::error!(error = %e, "the HTTP client for URL documents could not be built: no URL will be fetched");
-                (None, AddressPolicy::Nothing)
-            }
+        let client = guarded_client(
+            &policy,
+            lookup,
+            concat!("dialplane/", env!("CARGO_PKG_VERSION")),
+            "no URL document will be fetched",
+        );
+        let policy = if client.is_some() {
+            policy
+        } else {
+            AddressPolicy::Nothing
         };
         Self {
             client,
@@ -184,18 +219,7 @@ impl Fetcher {
                 "a URL with a user name or password is not fetched".into(),
             ));
         }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => None,
-            None => return Err(FetchError("the URL has no host".into())),
-        };
-        match literal {
-            Some(ip) if !self.policy.allows(ip) => {
-                Err(FetchError::refused(format!("{ip} is not a public address")))
-            }
-            _ => Ok(()),
-        }
+        check_literal_host(&self.policy, url)
     }
 
     /// GETs `url`, following at most the limit's redirects, each hop checked.

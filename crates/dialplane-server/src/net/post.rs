@@ -2,9 +2,8 @@
 //! guarded resolver, the connection made to the address it checked, no redirect followed, no
 //! environment proxy, a time limit on the whole exchange, and at most a few KiB of the answer read.
 
-use super::fetch::{sent, FetchError, GuardedResolver, Lookup};
+use super::fetch::{check_literal_host, guarded_client, sent, FetchError, Lookup};
 use super::AddressPolicy;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,19 +29,12 @@ pub struct Poster {
 impl Poster {
     /// A poster under `policy`; it fails closed (sends nothing) if its client cannot be built.
     pub fn new(policy: AddressPolicy, lookup: Arc<dyn Lookup>, max_body: usize) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-                lookup,
-            }))
-            .user_agent(concat!("dialplane-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "the HTTP client for webhooks could not be built: nothing will be delivered");
-            })
-            .ok();
+        let client = guarded_client(
+            &policy,
+            lookup,
+            concat!("dialplane-webhooks/", env!("CARGO_PKG_VERSION")),
+            "no webhook will be delivered",
+        );
         Self {
             client,
             policy,
@@ -63,18 +55,7 @@ impl Poster {
                 url.scheme()
             )));
         }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => None,
-            None => return Err(FetchError("the URL has no host".into())),
-        };
-        match literal {
-            Some(ip) if !self.policy.allows(ip) => Err(FetchError::refused(format!(
-                "{ip} is not a public address (--allow-private-urls allows it)"
-            ))),
-            _ => Ok(()),
-        }
+        check_literal_host(&self.policy, url)
     }
 
     /// POSTs `body` with `headers` to `url` within `timeout`, reading at most the limit of the

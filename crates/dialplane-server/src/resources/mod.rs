@@ -39,6 +39,13 @@ pub fn cursor_list<T, W: serde::Serialize>(
     .into_response()
 }
 
+/// The id in a cursor that [`cursor_list`] made with `encode_cursor(order, &id.to_string(), "")`.
+pub fn id_cursor<T: std::str::FromStr>(raw: &str, order: &str) -> Result<T, ApiError> {
+    let (key, _) = knowledge_base::decode_cursor(raw, order)?;
+    key.parse()
+        .map_err(|_| ApiError::parameter("cursor", "is not a cursor this list gave out"))
+}
+
 /// Runs `op`, at most once per `Idempotency-Key` when one is sent, and answers what `answer` makes of
 /// its output: a retry gets the first answer again, byte for byte, marked `Idempotent-Replayed`.
 /// Also hands back the output when this request is the one that ran it.

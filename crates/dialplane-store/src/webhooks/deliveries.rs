@@ -233,7 +233,9 @@ async fn track_endpoint(
         } else if at - since >= record.disable_after_ms {
             Some(format!(
                 "every attempt failed for {} since {}",
-                humanize_ms(record.disable_after_ms),
+                dialplane_core::webhooks::display_duration(std::time::Duration::from_millis(
+                    u64::try_from(record.disable_after_ms).unwrap_or(0)
+                )),
                 crate::webhooks::reads::rfc3339(since)
             ))
         } else {
@@ -261,11 +263,6 @@ async fn track_endpoint(
         tx.put_endpoint(workspace, &endpoint).await?;
     }
     Ok(())
-}
-
-fn humanize_ms(ms: i64) -> String {
-    let d = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    dialplane_core::webhooks::RetrySchedule::new(vec![d]).to_string()
 }
 
 /// One more attempt, now, of a delivery that succeeded or failed (same event, same `webhook-id`).

@@ -59,6 +59,15 @@ impl Secrets {
         all
     }
 
+    pub(crate) fn from_json(stored: &str) -> Result<Self> {
+        serde_json::from_str(stored)
+            .map_err(|e| StoreError::Internal(format!("stored secrets: {e}")))
+    }
+
+    pub(crate) fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| StoreError::Internal(format!("secrets: {e}")))
+    }
+
     /// A new current secret; the old one signs beside it for [`ROTATION_OVERLAP_MS`].
     pub fn rotate(&mut self, now: i64) {
         let old = std::mem::replace(&mut self.current, generate_secret());

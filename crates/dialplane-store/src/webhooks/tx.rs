@@ -84,14 +84,6 @@ fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("a JSON argument: {e}")))
 }
 
-fn secrets_from(s: &str) -> Result<Secrets> {
-    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("stored secrets: {e}")))
-}
-
-fn secrets_to(s: &Secrets) -> Result<String> {
-    serde_json::to_string(s).map_err(|e| StoreError::Internal(format!("secrets: {e}")))
-}
-
 #[async_trait]
 impl<S: Statements> WebhookTx for S {
     async fn put_endpoint(&mut self, workspace: &str, e: &StoredEndpoint) -> Result<()> {
@@ -147,12 +139,12 @@ impl<S: Statements> WebhookTx for S {
         rows.into_iter()
             .flatten()
             .next()
-            .map(|s| secrets_from(&s))
+            .map(|s| Secrets::from_json(&s))
             .transpose()
     }
 
     async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()> {
-        let args = [text(workspace), text(secrets_to(secrets)?)];
+        let args = [text(workspace), text(secrets.to_json()?)];
         self.exec(sql::PUT_WORKSPACE_SECRETS, &args).await.map(drop)
     }
 

@@ -3,7 +3,6 @@
 //! that became ready; erasing a conversation cancels its deliveries and blanks what was kept.
 
 use crate::support::*;
-use dialplane_core::webhooks::verify;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -46,22 +45,6 @@ async fn workspace_secret(app: &TestApp) -> String {
     r.data()["secret"].as_str().unwrap().to_owned()
 }
 
-fn verified(secret: &str, got: &Received) {
-    let at: i64 = got.timestamp.parse().unwrap();
-    let now = chrono::Utc::now().timestamp();
-    assert_eq!(
-        verify(
-            secret,
-            &got.id,
-            at,
-            got.body.as_bytes(),
-            &got.signature,
-            now
-        ),
-        Ok(())
-    );
-}
-
 #[tokio::test]
 async fn a_finished_call_reaches_its_agents_post_call_webhook_then_its_analysis() {
     let app = app().await;
@@ -78,7 +61,7 @@ async fn a_finished_call_reaches_its_agents_post_call_webhook_then_its_analysis(
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let got = hook.wait_for(1, WAIT).await;
-    verified(&secret, &got[0]);
+    assert_signed(&secret, &got[0]);
     let body = got[0].json();
     assert_eq!(body["type"], "conversation.completed");
     // The detail exactly as GET answered it when the call finished.
@@ -102,7 +85,7 @@ async fn a_finished_call_reaches_its_agents_post_call_webhook_then_its_analysis(
     assert_eq!(analyzed["type"], "conversation.analyzed");
     assert_eq!(analyzed["data"]["summary"], "Booked for four");
     assert_ne!(got[0].id, got[1].id, "two events");
-    verified(&secret, &got[1]);
+    assert_signed(&secret, &got[1]);
 
     let listed = app.deliveries(&format!("?agentId={agent}")).await;
     assert_eq!(listed.len(), 2);
@@ -155,8 +138,8 @@ async fn the_workspace_secret_rotates_and_both_secrets_sign_for_a_day() {
         "{}",
         got[0].signature
     );
-    verified(&new, &got[0]);
-    verified(&old, &got[0]);
+    assert_signed(&new, &got[0]);
+    assert_signed(&old, &got[0]);
     // Read keys do not see the secret.
     let reader = app
         .new_key("default", dialplane_core::Scope::Read, "rita")
@@ -188,7 +171,7 @@ async fn endpoints_subscribed_to_conversation_events_get_them_too() {
     )
     .await;
     let got = endpoint.wait_for(1, WAIT).await;
-    verified(&secret, &got[0]);
+    assert_signed(&secret, &got[0]);
     assert_eq!(got[0].json()["data"]["conversationId"], id.as_str());
     assert_eq!(got[0].json()["data"]["status"], "cancelled");
     // The agent has no postCallWebhook: one delivery only.
@@ -233,14 +216,7 @@ async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept(
         .unwrap()
         .to_owned();
     // Its one attempt is recorded, the next an hour away.
-    let mut detail = Value::Null;
-    for _ in 0..500 {
-        detail = app.delivery(&delivery).await.data().clone();
-        if detail["attempts"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let detail = app.delivery_after(&delivery, 1, WAIT).await;
     assert_eq!(detail["status"], "pending");
     let r = app
         .send(

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -44,18 +44,6 @@ async fn loopback_receivers() -> (Vec<Receiver>, Vec<String>) {
     (vec![v4, v6, named], urls)
 }
 
-async fn attempts_of(app: &TestApp, endpoint: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let listed = app.deliveries(&format!("?endpointId={endpoint}")).await;
-        if let Some(d) = listed.first().filter(|d| d["attempts"].as_u64() >= Some(1)) {
-            return d.clone();
-        }
-        assert!(started.elapsed() < WAIT, "no attempt to {endpoint}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn loopback_receivers_are_refused_without_allow_private_urls() {
     let app = TestApp::spawn_with(guarded(
@@ -72,7 +60,7 @@ async fn loopback_receivers_are_refused_without_allow_private_urls() {
     }
     app.create_named("Guarded").await;
     for endpoint in &endpoints {
-        let d = attempts_of(&app, endpoint).await;
+        let d = app.endpoint_delivery_after(endpoint, 1, WAIT).await;
         let error = d["lastError"].as_str().unwrap();
         assert!(error.starts_with("refused: "), "{error}");
         assert_eq!(d["lastStatusCode"], serde_json::Value::Null);
@@ -113,7 +101,7 @@ async fn http_urls_to_other_hosts_are_refused_at_save_unless_private_urls_are_al
         false,
     ))
     .await;
-    let body = json!({"url": "http://hooks.internal:8080/", "eventTypes": ["agent.created"]});
+    let body = json!({"url": "http://hooks.invalid:8080/", "eventTypes": ["agent.created"]});
     let r = strict
         .json(
             Method::POST,
@@ -175,18 +163,10 @@ async fn a_name_rebound_to_a_refused_address_is_refused_at_the_next_attempt() {
     let (endpoint, _) = app.create_endpoint(&url, &["agent.created"]).await;
     app.create_named("Rebound").await;
     receiver.wait_for(1, WAIT).await;
-    let started = Instant::now();
-    loop {
-        let d = &app.deliveries(&format!("?endpointId={endpoint}")).await[0];
-        if d["attempts"].as_u64() >= Some(2) {
-            let error = d["lastError"].as_str().unwrap();
-            assert!(error.contains("127.0.0.2"), "{error}");
-            assert!(error.starts_with("refused: "), "{error}");
-            break;
-        }
-        assert!(started.elapsed() < WAIT);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let d = app.endpoint_delivery_after(&endpoint, 2, WAIT).await;
+    let error = d["lastError"].as_str().unwrap();
+    assert!(error.contains("127.0.0.2"), "{error}");
+    assert!(error.starts_with("refused: "), "{error}");
     assert_eq!(
         receiver.received().len(),
         1,

@@ -214,16 +214,8 @@ async fn scenario(language: &str) {
     app.patch_agent(&agent, &json!({"name": "Renamed"})).await;
     let line = stranger.next().await;
     assert_eq!(line["verified"], false, "{line}");
-    let started = std::time::Instant::now();
-    loop {
-        let d = &app.deliveries(&format!("?endpointId={other}")).await[0];
-        if d["attempts"].as_u64() >= Some(1) {
-            assert_eq!(d["lastStatusCode"], 400, "{d}");
-            break;
-        }
-        assert!(started.elapsed() < WAIT);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let d = app.endpoint_delivery_after(&other, 1, WAIT).await;
+    assert_eq!(d["lastStatusCode"], 400, "{d}");
 }
 
 #[tokio::test]

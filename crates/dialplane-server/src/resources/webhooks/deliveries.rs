@@ -5,9 +5,9 @@ use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{parse_agent_id, parse_path_id};
 use crate::query::Query;
-use crate::resources::cursor_list;
+use crate::resources::knowledge_base::encode_cursor;
 use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::resources::knowledge_base::{decode_cursor, encode_cursor};
+use crate::resources::{cursor_list, id_cursor};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -91,11 +91,7 @@ pub async fn list(
     let agent_id = q.get("agentId").map(parse_agent_id).transpose()?;
     let before = q
         .get("cursor")
-        .map(|c| {
-            let (key, _) = decode_cursor(c, ORDER)?;
-            key.parse::<DeliveryId>()
-                .map_err(|_| ApiError::parameter("cursor", "is not a cursor this list gave out"))
-        })
+        .map(|c| id_cursor::<DeliveryId>(c, ORDER))
         .transpose()?;
     let items = state
         .store

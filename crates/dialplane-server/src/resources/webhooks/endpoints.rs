@@ -6,10 +6,10 @@ use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{parse_path_id, JsonObject};
 use crate::query::Query;
-use crate::resources::cursor_list;
 use crate::resources::fields::Fields;
+use crate::resources::knowledge_base::encode_cursor;
 use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::resources::knowledge_base::{decode_cursor, encode_cursor};
+use crate::resources::{cursor_list, id_cursor};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -194,11 +194,7 @@ pub async fn list(
         .unwrap_or(DEFAULT_PAGE_SIZE);
     let before = q
         .get("cursor")
-        .map(|c| {
-            let (key, _) = decode_cursor(c, ORDER)?;
-            key.parse::<EndpointId>()
-                .map_err(|_| ApiError::parameter("cursor", "is not a cursor this list gave out"))
-        })
+        .map(|c| id_cursor::<EndpointId>(c, ORDER))
         .transpose()?;
     let items = state
         .store

@@ -263,7 +263,55 @@ impl TestApp {
     }
 }
 
+/// Asserts that `got` verifies with `secret` as a receiver checks it now.
+pub fn assert_signed(secret: &str, got: &Received) {
+    let at: i64 = got.timestamp.parse().expect("a Unix timestamp");
+    let now = chrono::Utc::now().timestamp();
+    let verified = dialplane_core::webhooks::verify(
+        secret,
+        &got.id,
+        at,
+        got.body.as_bytes(),
+        &got.signature,
+        now,
+    );
+    assert_eq!(verified, Ok(()), "{got:?}");
+}
+
 impl TestApp {
+    /// Waits (up to `within`) until the delivery has made at least `attempts` attempts, and answers
+    /// it with its attempt log.
+    pub async fn delivery_after(&self, id: &str, attempts: u64, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self.delivery(id).await;
+            if r.data()["attempts"].as_u64() >= Some(attempts) {
+                return r.data().clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id}: not {attempts} attempts: {}",
+                r.text
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The first delivery to `endpoint` (it has one), once it has made `attempts` attempts.
+    pub async fn endpoint_delivery_after(
+        &self,
+        endpoint: &str,
+        attempts: u64,
+        within: Duration,
+    ) -> Value {
+        let listed = self.deliveries(&format!("?endpointId={endpoint}")).await;
+        let id = listed[0]["deliveryId"]
+            .as_str()
+            .expect("a delivery")
+            .to_owned();
+        self.delivery_after(&id, attempts, within).await
+    }
+
     /// Every stored event's payload, straight from the database.
     pub async fn stored_payloads(&self) -> Vec<String> {
         super::query_strings(&self.db_url, "SELECT payload FROM webhook_events").await
