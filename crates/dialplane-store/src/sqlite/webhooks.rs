@@ -3,6 +3,7 @@
 
 use super::writer::{db, SqliteTx};
 use crate::webhooks::sql;
+use crate::webhooks::subscriptions::SubscriptionCache;
 use crate::webhooks::tx::{Statements, Value};
 use crate::webhooks::StoredDelivery;
 use crate::Result;
@@ -44,6 +45,10 @@ impl Statements for SqliteTx<'_> {
             Some(row) => row.get::<_, Option<i64>>(0).map_err(db),
             None => Ok(None),
         }
+    }
+
+    fn subscription_cache(&mut self) -> Option<&mut SubscriptionCache> {
+        Some(self.subscriptions)
     }
 
     async fn deliveries(

@@ -11,6 +11,7 @@
 //! prepared statements stay cached for the life of the connection. Reads stay on sqlx's pool.
 
 use crate::agents::{Row, StoredAgent};
+use crate::webhooks::subscriptions::SubscriptionCache;
 use crate::write::{Beforehand, Event, Job, Ran, Tx};
 use crate::{Result, StoreError};
 use dialplane_core::AgentId;
@@ -186,6 +187,8 @@ const STATEMENT_CACHE: usize = 64;
 
 /// Opens the writer's connection: WAL, `synchronous=FULL` (a commit's WAL frames are fsynced before
 /// it returns), no automatic checkpoints (a task of the store's folds the WAL in, off this path),
+/// temporary files in memory (each write's savepoint journals the pages it changes that the batch
+/// changed before it; past 64 KiB SQLite would spill that journal to a file, a write call a page),
 /// and a page cache of `page_cache_bytes`: the pages a change rewrites are read from it instead of
 /// the file, and it lasts across transactions, since no other connection writes.
 /// After a restart, SQLite cuts the WAL file back to `wal_limit_bytes`.
@@ -202,6 +205,7 @@ pub fn open(
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = 0;
+         PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -{};
          PRAGMA journal_size_limit = {};",
         (page_cache_bytes / 1024).max(1),
@@ -266,10 +270,14 @@ pub fn run(
     mut queue: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     fold_wanted: FoldWanted,
-    mut agents: AgentCache,
+    agents: AgentCache,
     stats: Arc<Stats>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut caches = Caches {
+        agents,
+        subscriptions: SubscriptionCache::default(),
+    };
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -279,8 +287,9 @@ pub fn run(
             }
         }
         let count = batch.len() as u64;
-        let ran = run_batch(&mut conn, &mut agents, &stats, &mut batch);
-        agents.end_batch(ran.is_ok());
+        let ran = run_batch(&mut conn, &mut caches, &stats, &mut batch);
+        caches.agents.end_batch(ran.is_ok());
+        caches.subscriptions.end_batch(ran.is_ok());
         match ran {
             Ok(events) => {
                 stats.writes.fetch_add(count, Ordering::Relaxed);
@@ -305,6 +314,12 @@ pub fn run(
     }
 }
 
+/// What the writer keeps in memory of what it committed.
+struct Caches {
+    agents: AgentCache,
+    subscriptions: SubscriptionCache,
+}
+
 /// Runs one of the statements that delimit transactions and savepoints, prepared once.
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -315,7 +330,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// run), announced once the caller has seen the commit.
 fn run_batch(
     conn: &mut Connection,
-    agents: &mut AgentCache,
+    caches: &mut Caches,
     stats: &Stats,
     batch: &mut [Box<dyn Job>],
 ) -> rusqlite::Result<Vec<Vec<Event>>> {
@@ -324,10 +339,10 @@ fn run_batch(
     for job in batch.iter_mut() {
         let result = exec(conn, "SAVEPOINT op").and_then(|()| {
             let dry_run = job.dry_run();
-            let (ran, emitted) = run_job(conn, agents, stats, job.as_mut());
+            let (ran, emitted) = run_job(conn, caches, stats, job.as_mut());
             // A failed job, or a dry run, is undone.
             let stands = ran == Ran::Ok && !dry_run;
-            agents.end_op(stands);
+            caches.agents.end_op(stands);
             if !stands {
                 exec(conn, "ROLLBACK TO op")?;
             }
@@ -356,13 +371,14 @@ fn run_batch(
 /// on anything, so the future is ready at once; a minimal executor drives it on this thread.
 fn run_job(
     conn: &mut Connection,
-    agents: &mut AgentCache,
+    caches: &mut Caches,
     stats: &Stats,
     job: &mut dyn Job,
 ) -> (Ran, Vec<Event>) {
     let mut tx = SqliteTx {
         conn,
-        agents,
+        agents: &mut caches.agents,
+        subscriptions: &mut caches.subscriptions,
         stats,
         events: Vec::new(),
     };
@@ -384,6 +400,8 @@ pub(super) fn db(e: rusqlite::Error) -> StoreError {
 pub(super) struct SqliteTx<'c> {
     pub conn: &'c mut Connection,
     pub agents: &'c mut AgentCache,
+    /// Each workspace's webhook endpoints, as the outbox fans out to them.
+    pub subscriptions: &'c mut SubscriptionCache,
     stats: &'c Stats,
     /// What the running job emitted.
     events: Vec<Event>,
@@ -448,5 +466,10 @@ mod tests {
         assert_eq!(pragma("wal_autocheckpoint"), "0");
         assert_eq!(pragma("foreign_keys"), "1");
         assert_eq!(pragma("cache_size"), "-32768", "32 MiB, in KiB");
+        assert_eq!(
+            pragma("temp_store"),
+            "2",
+            "statement journals in memory (MEMORY is 2)"
+        );
     }
 }

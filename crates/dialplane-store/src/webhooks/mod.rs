@@ -10,6 +10,7 @@ pub mod deliveries;
 pub mod outbox;
 pub(crate) mod reads;
 pub(crate) mod sql;
+pub mod subscriptions;
 pub(crate) mod tx;
 
 use crate::write::{Tx, WriteOp};
@@ -135,7 +136,7 @@ pub trait WebhookTx: Send {
         &mut self,
         workspace: &str,
         event_type: EventType,
-    ) -> Result<Vec<StoredEndpoint>>;
+    ) -> Result<Vec<subscriptions::Subscription>>;
     /// The workspace's secrets for `postCallWebhook` deliveries; `lock` as for endpoints.
     async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>>;
     async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()>;

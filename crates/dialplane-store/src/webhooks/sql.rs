@@ -20,6 +20,9 @@ pub const DELETE_ENDPOINT: &str =
 pub const SUBSCRIBED: &str = "SELECT document FROM webhook_endpoints
     WHERE workspace = $1 AND enabled = 1 AND event_types LIKE $2 ORDER BY endpoint_id";
 
+pub const ENABLED_ENDPOINTS: &str = "SELECT document FROM webhook_endpoints
+    WHERE workspace = $1 AND enabled = 1 ORDER BY endpoint_id";
+
 pub const WORKSPACE_SECRETS: &str = "SELECT secrets FROM webhook_secrets WHERE workspace = $1";
 
 pub const PUT_WORKSPACE_SECRETS: &str = "INSERT INTO webhook_secrets (workspace, secrets)

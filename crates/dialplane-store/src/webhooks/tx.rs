@@ -4,11 +4,13 @@
 
 use super::deliveries::{Attempt, DeliveryStatus, StoredDelivery, StoredEvent};
 use super::sql::{self, subscribed_pattern};
+use super::subscriptions::{subscribed, Subscription, SubscriptionCache};
 use super::{target_columns, Secrets, StoredEndpoint, WebhookTx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::webhooks::EventType;
 use dialplane_core::{ConversationId, DeliveryId, EndpointId, EventId};
+use std::sync::Arc;
 
 /// An argument of a statement.
 #[derive(Debug, Clone)]
@@ -36,12 +38,37 @@ pub trait Statements: Send {
     async fn texts(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Option<String>>>;
     /// The first column of the first row, as an integer.
     async fn integer(&mut self, sql: &str, args: &[Value]) -> Result<Option<i64>>;
+    /// The workspaces' endpoints kept in memory, by a backend that is the only writer of its
+    /// database (none: they are read in every transaction).
+    fn subscription_cache(&mut self) -> Option<&mut SubscriptionCache> {
+        None
+    }
     /// Rows of [`sql::DELIVERY_COLUMNS`], and the text of a column after them if the row has one.
     async fn deliveries(
         &mut self,
         sql: &str,
         args: &[Value],
     ) -> Result<Vec<(StoredDelivery, Option<String>)>>;
+}
+
+/// The endpoints `sql` selects (their documents), as the outbox fans out to them.
+async fn endpoints<S: Statements>(
+    tx: &mut S,
+    sql: &str,
+    args: &[Value],
+) -> Result<Vec<Subscription>> {
+    tx.texts(sql, args)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            StoredEndpoint::from_document(&d).map(|e| Subscription {
+                id: e.id,
+                url: e.url,
+                event_types: e.event_types,
+            })
+        })
+        .collect()
 }
 
 fn lock_clause<S: Statements>(lock: bool) -> &'static str {
@@ -94,6 +121,9 @@ impl<S: Statements> WebhookTx for S {
             text(e.subscribed()),
             text(e.to_document()?),
         ];
+        if let Some(cache) = self.subscription_cache() {
+            cache.changed(workspace);
+        }
         self.exec(sql::PUT_ENDPOINT, &args).await.map(drop)
     }
 
@@ -116,6 +146,9 @@ impl<S: Statements> WebhookTx for S {
 
     async fn delete_endpoint(&mut self, workspace: &str, id: EndpointId) -> Result<bool> {
         let args = [text(workspace), text(id.to_string())];
+        if let Some(cache) = self.subscription_cache() {
+            cache.changed(workspace);
+        }
         Ok(self.exec(sql::DELETE_ENDPOINT, &args).await? > 0)
     }
 
@@ -123,14 +156,21 @@ impl<S: Statements> WebhookTx for S {
         &mut self,
         workspace: &str,
         event_type: EventType,
-    ) -> Result<Vec<StoredEndpoint>> {
-        let args = [text(workspace), text(subscribed_pattern(event_type))];
-        self.texts(sql::SUBSCRIBED, &args)
+    ) -> Result<Vec<Subscription>> {
+        let Some(cache) = self.subscription_cache() else {
+            let args = [text(workspace), text(subscribed_pattern(event_type))];
+            return endpoints(self, sql::SUBSCRIBED, &args).await;
+        };
+        if let Some(all) = cache.get(workspace) {
+            return Ok(subscribed(&all, event_type));
+        }
+        let all: Arc<[Subscription]> = endpoints(self, sql::ENABLED_ENDPOINTS, &[text(workspace)])
             .await?
-            .into_iter()
-            .flatten()
-            .map(|d| StoredEndpoint::from_document(&d))
-            .collect()
+            .into();
+        if let Some(cache) = self.subscription_cache() {
+            cache.read(workspace, all.clone());
+        }
+        Ok(subscribed(&all, event_type))
     }
 
     async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>> {

@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use dialplane_core::webhooks::verify;
+use dialplane_core::Scope;
 use dialplane_store::webhooks::{now_ms, PurgeDeliveryLog};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -249,6 +250,81 @@ async fn a_patch_merges_refuses_the_secret_and_a_delete_cancels_what_is_pending(
     assert_eq!(
         (r.status.as_u16(), r.error_code()),
         (400, "invalid_parameter")
+    );
+}
+
+/// The outbox fans out to the endpoints as they stand when the write commits: every change of an
+/// endpoint (its types, disabling and enabling it, deleting it, a new one) counts from the next
+/// write on, in the same workspace only. (The SQLite writer keeps each workspace's endpoints in
+/// memory; this is what proves it never answers from a stale copy.)
+#[tokio::test]
+async fn the_fan_out_follows_every_endpoint_change_from_the_next_write() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let key = app.key.clone();
+    let (e, _) = app
+        .create_endpoint(&receiver.url("/e"), &["agent.created"])
+        .await;
+    let agent = app.create_named("Fanned out").await;
+    let updated = |endpoint: &str| format!("?endpointId={endpoint}&eventType=agent.updated");
+    let mut version = 0;
+    let mut patch = || {
+        version += 1;
+        json!({"tags": [format!("v{version}")]})
+    };
+    assert_eq!(app.patch_agent(&agent, &patch()).await.status, 200);
+    assert_eq!(
+        app.deliveries(&updated(&e)).await.len(),
+        0,
+        "not subscribed"
+    );
+
+    let path = endpoint_path(&e, "");
+    let change = |body: Value| {
+        let (app, key, path) = (&app, key.clone(), path.clone());
+        async move {
+            let r = app.json(Method::PATCH, &path, &key, &body).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    change(json!({"eventTypes": ["agent.created", "agent.updated"]})).await;
+    assert_eq!(app.patch_agent(&agent, &patch()).await.status, 200);
+    assert_eq!(
+        app.deliveries(&updated(&e)).await.len(),
+        1,
+        "subscribed now"
+    );
+
+    change(json!({"disabled": true})).await;
+    assert_eq!(app.patch_agent(&agent, &patch()).await.status, 200);
+    assert_eq!(app.deliveries(&updated(&e)).await.len(), 1, "disabled");
+
+    change(json!({"disabled": false})).await;
+    assert_eq!(app.patch_agent(&agent, &patch()).await.status, 200);
+    assert_eq!(app.deliveries(&updated(&e)).await.len(), 2, "enabled again");
+
+    let r = app.send(Method::DELETE, &path, Some(&key), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (f, _) = app
+        .create_endpoint(&receiver.url("/f"), &["agent.updated"])
+        .await;
+    assert_eq!(app.patch_agent(&agent, &patch()).await.status, 200);
+    assert_eq!(app.deliveries(&updated(&f)).await.len(), 1, "the new one");
+    let all = app.deliveries("?eventType=agent.updated").await;
+    assert_eq!(all.len(), 3, "none to the deleted one: {all:?}");
+
+    let other = app.new_key("another", Scope::Write, "olga").await;
+    let r = app
+        .create_agent_as(&other, &minimal_agent("Elsewhere"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let elsewhere = r.data()["agentId"].as_str().unwrap().to_owned();
+    let r = app.patch_agent_as(&other, &elsewhere, &patch()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.deliveries("?eventType=agent.updated").await.len(),
+        3,
+        "another workspace's writes reach none of these endpoints"
     );
 }
 
