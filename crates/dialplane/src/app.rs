@@ -190,10 +190,8 @@ impl App {
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let purge_task = tokio::spawn(purge_expired_keys(self.state.clone(), stopped.clone()));
-        let webhook_task = tokio::spawn(dialplane_server::webhooks::run(
-            self.state.clone(),
-            stopped.clone(),
-        ));
+        let webhook_task = dialplane_server::webhooks::start(self.state.clone(), stopped.clone())
+            .context("starting the webhook worker")?;
         let metrics_task = self.metrics.map(|listener| {
             let app = dialplane_server::metrics::router(self.state.metrics.clone());
             let mut stopped = stopped.clone();

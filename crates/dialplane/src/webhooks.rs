@@ -42,6 +42,21 @@ pub struct WebhookArgs {
     /// made-up URLs must not leave the machine).
     #[arg(long, env = "DIALPLANE_WEBHOOK_DELIVER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_deliver: bool,
+    /// The CPU priority of deliveries. `low`: a thread of their own at the lowest priority (nice
+    /// 19), so that when requests want every core they go first and deliveries catch up after
+    /// (`dialplane_webhook_oldest_pending_age_seconds` shows how far behind they are); `normal`:
+    /// beside the requests.
+    #[arg(long, env = "DIALPLANE_WEBHOOK_PRIORITY", default_value = "low", value_parser = priority)]
+    pub webhook_priority: dialplane_server::webhooks::Priority,
+}
+
+fn priority(s: &str) -> Result<dialplane_server::webhooks::Priority, String> {
+    use dialplane_server::webhooks::Priority;
+    match s {
+        "low" => Ok(Priority::Low),
+        "normal" => Ok(Priority::Normal),
+        _ => Err(format!("{s:?} is neither low nor normal")),
+    }
 }
 
 fn schedule(s: &str) -> Result<RetrySchedule, String> {
@@ -145,6 +160,7 @@ impl WebhookArgs {
             ),
             allow_private_urls,
             paused: false,
+            priority: self.webhook_priority,
         }
     }
 }

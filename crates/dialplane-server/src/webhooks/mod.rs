@@ -3,6 +3,10 @@
 //! under way, at most `per_target` to any one endpoint or URL, so one slow receiver cannot hold up
 //! the rest. A commit that queues deliveries wakes it at once; otherwise it looks when the next
 //! delivery falls due, and at least every `poll` (other instances' deliveries, expired leases).
+//!
+//! By default it runs on a thread of its own at the lowest CPU priority ([`Priority::Low`]): when
+//! the API's requests want every core, they go first and deliveries take what they leave (and catch
+//! up when the load falls); on a machine with CPU to spare that changes nothing.
 
 pub mod send;
 
@@ -51,6 +55,18 @@ pub struct WebhookOptions {
     pub allow_private_urls: bool,
     /// Run no worker (tests that look at pending deliveries).
     pub paused: bool,
+    /// The CPU priority of the worker and its sends.
+    pub priority: Priority,
+}
+
+/// The CPU priority deliveries run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// On a thread of their own at the lowest priority (nice 19): API requests first.
+    #[default]
+    Low,
+    /// Beside the API's requests, on the server's runtime.
+    Normal,
 }
 
 impl Default for WebhookOptions {
@@ -71,6 +87,7 @@ impl Default for WebhookOptions {
             ),
             allow_private_urls: false,
             paused: false,
+            priority: Priority::default(),
         }
     }
 }
@@ -333,6 +350,40 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
         ready.push(one);
     }
     record(&state, ready, &mut under_way).await;
+}
+
+/// Starts the worker ([`run`]) at its [`Priority`]; the handle ends when it has stopped.
+pub fn start(
+    state: AppState,
+    stopped: watch::Receiver<bool>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    if state.webhooks.options.priority == Priority::Normal {
+        return Ok(tokio::spawn(run(state, stopped)));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("webhooks")
+        .on_thread_start(lower_priority)
+        .build()?;
+    let (ended, end) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            lower_priority();
+            runtime.block_on(run(state, stopped));
+            let _ = ended.send(());
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = end.await;
+    }))
+}
+
+/// Gives the calling thread the lowest CPU priority (raising one's nice value needs no privilege).
+fn lower_priority() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority};
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!(error = ?e, "webhook deliveries run at normal priority");
+    }
 }
 
 impl AppState {

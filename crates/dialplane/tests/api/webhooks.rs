@@ -3,6 +3,7 @@
 //! receiver, an endless answer, a redirect, and endpoints disabled after failing for long enough.
 
 use crate::support::*;
+use dialplane_server::webhooks::{Priority, WebhookOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -89,6 +90,62 @@ async fn agent_changes_reach_a_subscribed_endpoint_signed_with_its_secret() {
     }
     // Newest first.
     assert_eq!(listed[0]["eventType"], "agent.deleted");
+}
+
+/// The nice value of each of this process's threads named `name`.
+fn nice_of_threads(name: &str) -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc") {
+        let dir = task.expect("a thread").path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // It ended meanwhile.
+        };
+        if comm.trim() == name {
+            // After the command's closing parenthesis: state, then 15 fields, then the nice value.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            nice.push(fields[16].parse().unwrap());
+        }
+    }
+    nice
+}
+
+/// `--webhook-priority low` (the default): the worker and its sends run on threads of their own at
+/// nice 19, and deliver; `normal` delivers from the server's own threads.
+#[tokio::test]
+async fn deliveries_run_at_the_lowest_cpu_priority_unless_told_otherwise() {
+    for priority in [Priority::Low, Priority::Normal] {
+        let app = TestApp::spawn_with(TestOptions {
+            webhooks: Some(WebhookOptions {
+                priority,
+                ..webhook_options("1s")
+            }),
+            ..TestOptions::default()
+        })
+        .await;
+        let receiver = Receiver::ok().await;
+        let (_, secret) = app
+            .create_endpoint(&receiver.url("/p"), &["agent.created"])
+            .await;
+        app.create_named("Prioritised").await;
+        assert_signed(&secret, &receiver.wait_for(1, WAIT).await[0]);
+        let nice = nice_of_threads("webhooks");
+        if priority == Priority::Low {
+            assert!(
+                !nice.is_empty(),
+                "this app's worker runs on a thread of its own"
+            );
+        }
+        // Every worker thread of the tests running now is at nice 19 (the others are `low` too).
+        assert!(nice.iter().all(|n| *n == 19), "{nice:?}");
+    }
 }
 
 #[tokio::test]
