@@ -243,14 +243,13 @@ def webhooks_targets(w: dict | None) -> list[tuple[str, str, str]]:
     if p["with"].get("serverCpuUsPerRequest") and p["without"].get("serverCpuUsPerRequest"):
         cpu = (f"; server CPU a PATCH {fmt(p['with']['serverCpuUsPerRequest'], 1)} µs with its delivery vs "
                f"{fmt(p['without']['serverCpuUsPerRequest'], 1)} µs without")
-    after = ""
+    load = ""
     if p.get("catchUpSeconds") is not None:
-        after = (f", all {rate(p.get('deliveredAfter'))} delivered {fmt(p['catchUpSeconds'])} s after it stopped")
+        load = (f"; {rate(p.get('deliveredDuringLoad'))} of its {rate(p.get('delivered'))} deliveries made during "
+                f"the load, the {rate(p.get('pendingAtStop'))} left {fmt(p['catchUpSeconds'])} s after it stopped")
     out.append(("webhooks: PATCH with an endpoint subscribed to agent.updated ≥ 0.9× PATCH without "
                 "(four alternating turns; each PATCH a delivery; deliveries at the default low priority)",
-                f"{fmt(pr)}× ({rate(p['with']['rps'])} vs {rate(p['without']['rps'])} req/s; "
-                f"{rate(p.get('deliveredDuringLoad'))} delivered during the load of "
-                f"{rate(p.get('patchedWithEndpoint'))} PATCHes{after}{cpu})",
+                f"{fmt(pr)}× ({rate(p['with']['rps'])} vs {rate(p['without']['rps'])} req/s{load}{cpu})",
                 verdict(pr is not None and pr >= 0.9) + disturbed(p["with"], p["without"])))
     d, direct = w["drain"], w["direct"]
     out.append((f"webhooks: deliveries a second to nginx answering 204, {fmt(d['deliveries'])} stored pending "

@@ -27,6 +27,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from baselines import pg_fresh_db
@@ -122,31 +123,36 @@ def endpoint(c: Client, url: str, types: list[str]) -> str:
     return data["data"]["endpointId"]
 
 
-def patch_turns(cfg: Config, server: Server, key: str, ids_file: str, receiver_port: int) -> dict:
-    """PATCH with and without a subscribed endpoint, in four alternating turns."""
-    c = Client(server.port, key)
-    env = {"BENCH_KEY": key, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ""}
+def patch_turns(cfg: Config, server: Server, plain: tuple[str, str], hooked: tuple[str, str],
+                receiver_port: int) -> dict:
+    """PATCH with and without a subscribed endpoint, in four alternating turns: `plain` (key, file of
+    agent ids) is a workspace with no endpoint, `hooked` one whose endpoint takes every agent.updated
+    (it stays, so deliveries left pending by a turn are made later rather than cancelled)."""
+    c = Client(server.port, hooked[0])
+    endpoint(c, f"http://127.0.0.1:{receiver_port}/hook", ["agent.updated"])
+    c.close()
     seconds = max(2, cfg.seconds // 2)
     runs: dict[str, list[dict]] = {"without": [], "with": []}
     name = 'dialplane_webhook_attempts_total{result="succeeded"}'
     delivered_before = metric(server.metrics_port, name)
     for turn in range(4):
         for which in (("without", "with") if turn % 2 == 0 else ("with", "without")):
-            hook = None
-            if which == "with":
-                hook = endpoint(c, f"http://127.0.0.1:{receiver_port}/hook", ["agent.updated"])
+            key, ids_file = hooked if which == "with" else plain
+            env = {"BENCH_KEY": key, "BENCH_IDS": ids_file, "BENCH_ACK_FILE": ""}
             runs[which].append(wrk(cfg, f"{server.name} PATCH {which} a subscribed endpoint ({turn + 1}/4)",
                                    "patch.lua", server.port, env, seconds=seconds, pid=server.pid))
-            if hook:
-                c.request("DELETE", f"{API}/webhook-endpoints/{hook}")
-    c.close()
     # The deliveries still pending when the load stops, and how long they take to arrive.
-    patched = sum(r.get("ok2xx", 0) for r in runs["with"])
     delivered_during = metric(server.metrics_port, name) - delivered_before
     stopped = time.perf_counter()
-    while metric(server.metrics_port, name) - delivered_before < patched and time.perf_counter() - stopped < 300:
+    c = Client(server.port, hooked[0])
+    while time.perf_counter() - stopped < 300:
+        pending = c.json("GET", f"{API}/webhook-deliveries?status=pending&pageSize=1")["data"]
+        if not pending:
+            break
         time.sleep(0.05)
+    c.close()
     catch_up = round(time.perf_counter() - stopped, 2)
+    delivered = metric(server.metrics_port, name) - delivered_before
 
     def combined(rs: list[dict]) -> dict:
         total = sum(r["rps"] * r.get("seconds", seconds) for r in rs)
@@ -159,8 +165,8 @@ def patch_turns(cfg: Config, server: Server, key: str, ids_file: str, receiver_p
             out["serverCpuUsPerRequest"] = round(sum(cpu) / requests, 1)
         return out
     out = {"without": combined(runs["without"]), "with": combined(runs["with"]),
-           "deliveredDuringLoad": delivered_during, "patchedWithEndpoint": patched,
-           "deliveredAfter": metric(server.metrics_port, name) - delivered_before, "catchUpSeconds": catch_up}
+           "deliveredDuringLoad": delivered_during, "delivered": delivered,
+           "pendingAtStop": delivered - delivered_during, "catchUpSeconds": catch_up}
     log(f"  PATCH without an endpoint {out['without']['rps']}/s, with one {out['with']['rps']}/s")
     return out
 
@@ -276,9 +282,9 @@ def direct_posts(cfg: Config, receiver_port: int) -> dict:
                {"BENCH_BODY": str(body), "BENCH_PATH": "/hook"})
 
 
-def fresh_database(cfg: Config, backend: str) -> tuple[str, str]:
-    """A database of its own (no deliveries left by the other benchmarks) and a key of workspace
-    `bench`."""
+def fresh_database(cfg: Config, backend: str) -> tuple[str, str, str]:
+    """A database of its own (no deliveries left by the other benchmarks), a key of workspace
+    `bench` and one of workspace `bench-hooks`."""
     if backend == "sqlite":
         path = cfg.tmp / "webhooks" / "dialplane.db"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,34 +293,39 @@ def fresh_database(cfg: Config, backend: str) -> tuple[str, str]:
         pg_fresh_db(cfg, cfg.pg_db + "_webhooks")
         db_url = f"{cfg.pg_url}/{cfg.pg_db}_webhooks"
     run([cfg.binary, "migrate", "--database", db_url])
-    key = json.loads(run([cfg.binary, "keys", "create", "--database", db_url, "--workspace", "bench",
-                          "--user-id", "bench", "--user-email", "bench@example.com", "--json"]).stdout)["key"]
-    return db_url, key
+    keys = [json.loads(run([cfg.binary, "keys", "create", "--database", db_url, "--workspace", workspace,
+                            "--user-id", "bench", "--user-email", "bench@example.com", "--json"]).stdout)["key"]
+            for workspace in ("bench", "bench-hooks")]
+    return db_url, keys[0], keys[1]
 
 
 def webhooks_bench(cfg: Config, backend: str) -> dict:
-    db_url, key = fresh_database(cfg, backend)
+    db_url, key, hooks_key = fresh_database(cfg, backend)
     receiver_port, nginx = nginx_204(cfg)
     server = Server(cfg, f"{backend}-webhooks", db_url,
                     extra=["--webhook-deliver", "true", "--allow-private-urls",
                            "--webhook-target-concurrency", "64"])
     server.start()
     try:
-        c = Client(server.port, key)
-        agents = []
-        for n in range(AGENTS):
-            body = json.dumps({"name": f"Webhooks bench {n}",
-                               "conversationConfig": {"agent": {"prompt": {"prompt": "You answer calls."}}}}).encode()
-            status, _, data = c.request("POST", f"{API}/agents", body)
-            if status != 201:
-                raise RuntimeError(f"creating a webhooks bench agent: {status} {data[:300]!r}")
-            agents.append(json.loads(data)["data"]["agentId"])
-        c.close()
-        ids_file = cfg.tmp / f"{backend}-webhook-ids.txt"
-        ids_file.write_text("\n".join(agents) + "\n")
+        ids_files = []
+        for workspace_key, label in ((key, "plain"), (hooks_key, "hooked")):
+            c = Client(server.port, workspace_key)
+            agents = []
+            for n in range(AGENTS):
+                body = json.dumps({"name": f"Webhooks bench {n}",
+                                   "conversationConfig": {"agent": {"prompt": {"prompt": "You answer calls."}}}}).encode()
+                status, _, data = c.request("POST", f"{API}/agents", body)
+                if status != 201:
+                    raise RuntimeError(f"creating a webhooks bench agent: {status} {data[:300]!r}")
+                agents.append(json.loads(data)["data"]["agentId"])
+            c.close()
+            ids_file = cfg.tmp / f"{backend}-webhook-ids-{label}.txt"
+            ids_file.write_text("\n".join(agents) + "\n")
+            ids_files.append(str(ids_file))
         log(f"{backend}: webhooks")
-        out: dict = {"firstAttempt": first_attempt(cfg, server, key, agents[0], 100 if cfg.quick else 300)}
-        out["patch"] = patch_turns(cfg, server, key, str(ids_file), receiver_port)
+        first_agent = Path(ids_files[0]).read_text().split()[0]
+        out: dict = {"firstAttempt": first_attempt(cfg, server, key, first_agent, 100 if cfg.quick else 300)}
+        out["patch"] = patch_turns(cfg, server, (key, ids_files[0]), (hooks_key, ids_files[1]), receiver_port)
         out["direct"] = direct_posts(cfg, receiver_port)
         out["drain"] = drain(cfg, backend, server, db_url, key, receiver_port)
         return out
