@@ -42,10 +42,10 @@ pub struct WebhookArgs {
     /// made-up URLs must not leave the machine).
     #[arg(long, env = "DIALPLANE_WEBHOOK_DELIVER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_deliver: bool,
-    /// The CPU priority of deliveries. `low`: a thread of their own at the lowest priority (nice
-    /// 19), so that when requests want every core they go first and deliveries catch up after
-    /// (`dialplane_webhook_oldest_pending_age_seconds` shows how far behind they are); `normal`:
-    /// beside the requests.
+    /// The CPU priority of deliveries. `low`: the worker and its attempts run on a thread of its
+    /// own at the lowest priority (nice 19), so that when requests want every core they go first and
+    /// deliveries catch up after (`dialplane_webhook_oldest_pending_age_seconds` shows how far
+    /// behind they are); `normal`: beside the requests.
     #[arg(long, env = "DIALPLANE_WEBHOOK_PRIORITY", default_value = "low", value_parser = priority)]
     pub webhook_priority: dialplane_server::webhooks::Priority,
 }

@@ -4,9 +4,10 @@
 //! the rest. A commit that queues deliveries wakes it at once; otherwise it looks when the next
 //! delivery falls due, and at least every `poll` (other instances' deliveries, expired leases).
 //!
-//! By default it runs on a thread of its own at the lowest CPU priority ([`Priority::Low`]): when
-//! the API's requests want every core, they go first and deliveries take what they leave (and catch
-//! up when the load falls); on a machine with CPU to spare that changes nothing.
+//! By default it runs (its attempts too) on a thread of its own at the lowest CPU priority
+//! ([`Priority::Low`]): when the API's requests want every core, they go first and deliveries take
+//! what they leave (and catch up when the load falls); on a machine with CPU to spare that changes
+//! nothing.
 
 pub mod send;
 
@@ -24,6 +25,7 @@ use dialplane_store::Event;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
@@ -106,6 +108,8 @@ pub struct Webhooks {
     wake: Arc<Bell>,
     /// Names this process's claims.
     token: String,
+    /// The runtime attempts run on at [`Priority::Low`], once the worker has started.
+    sends: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
 }
 
 /// Wakes the worker when a committed write queued deliveries.
@@ -130,6 +134,7 @@ impl Webhooks {
                 std::process::id(),
                 dialplane_core::EventId::generate()
             ),
+            sends: Arc::default(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Webhooks {
             options,
             wake: self.wake.clone(),
             token: self.token.clone(),
+            sends: self.sends.clone(),
         }
     }
 
@@ -151,14 +157,26 @@ impl Webhooks {
     }
 }
 
-/// Sends `claimed` now: the attempt and what follows, not yet recorded.
+/// Sends `claimed` now: the attempt and what follows, not yet recorded. At [`Priority::Low`] the
+/// attempt (signing, resolving, the HTTP exchange) runs on the low-priority runtime.
 async fn attempt(state: &AppState, claimed: &Claimed) -> send::Attempted {
     let delivery = &claimed.delivery;
     if delivery.attempts == 0 {
         let waited = (now_ms() - delivery.created_at).max(0) as f64 / 1000.0;
         state.metrics.webhook_first_attempt_delay.observe(waited);
     }
-    let sent = send::attempt(&state.webhooks.options, claimed).await;
+    let sent = match state.webhooks.sends.get() {
+        Some(sends) => {
+            let (options, one) = (state.webhooks.options.clone(), claimed.clone());
+            let task = sends.spawn(async move { send::attempt(&options, &one).await });
+            match task.await {
+                Ok(sent) => sent,
+                // That runtime has stopped (the server is stopping): send from here.
+                Err(_) => send::attempt(&state.webhooks.options, claimed).await,
+            }
+        }
+        None => send::attempt(&state.webhooks.options, claimed).await,
+    };
     state.metrics.webhook_attempted(sent.result.as_str());
     sent
 }
@@ -229,8 +247,24 @@ impl UnderWay {
     }
 }
 
+/// Runs `work` (the store's) on the server's runtime, where the store's connection pools live: a
+/// pooled PostgreSQL connection belongs to the runtime that opened it.
+async fn on_server<T: Send + 'static>(
+    server: &Handle,
+    work: impl std::future::Future<Output = dialplane_store::Result<T>> + Send + 'static,
+) -> dialplane_store::Result<T> {
+    match server.spawn(work).await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(dialplane_store::StoreError::Unavailable(
+            "the server is stopping".into(),
+        )),
+    }
+}
+
 /// Records the finished attempts in one write, and lets their deliveries be claimed again.
 async fn record(
+    server: &Handle,
     state: &AppState,
     finished: Vec<(Claimed, send::Attempted)>,
     under_way: &mut UnderWay,
@@ -244,7 +278,12 @@ async fn record(
         .into_iter()
         .map(|(claimed, sent)| record_of(options, &claimed, sent))
         .collect();
-    if let Err(e) = state.store.write(RecordAttempts(records)).await {
+    let store = state.store.clone();
+    let recorded = on_server(
+        server,
+        async move { store.write(RecordAttempts(records)).await },
+    );
+    if let Err(e) = recorded.await {
         // The deliveries stay due (their leases run out) and are attempted again: at least once.
         tracing::warn!(error = %e, attempts = ids.len(), "recording webhook attempts failed");
     }
@@ -256,7 +295,8 @@ async fn record(
 /// Claims and sends due deliveries until `stopped`; then lets the attempts under way finish (each
 /// is bounded by the timeout), records them and returns. Finished attempts are recorded together,
 /// in one write, each time round.
-pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+/// The store's work runs on `server`, the server's runtime.
+pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Handle) {
     let hooks = state.webhooks.clone();
     let options = &hooks.options;
     if options.paused {
@@ -265,7 +305,8 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
     }
     if state.store.single_writer() {
         // The only instance, starting: a lease left by a killed process guards no attempt.
-        match state.store.write(ReleaseLeases).await {
+        let store = state.store.clone();
+        match on_server(&server, async move { store.write(ReleaseLeases).await }).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "webhook deliveries a stop left claimed"),
             Err(e) => tracing::warn!(error = %e, "releasing webhook leases failed"),
@@ -280,7 +321,7 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
         while let Ok(one) = finished.try_recv() {
             ready.push(one);
         }
-        record(&state, std::mem::take(&mut ready), &mut under_way).await;
+        record(&server, &state, std::mem::take(&mut ready), &mut under_way).await;
         while tasks.try_join_next().is_some() {}
         if *stopped.borrow() {
             break;
@@ -298,7 +339,11 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
                 busy: under_way.busy(options.per_target),
                 in_flight: under_way.deliveries.keys().copied().collect(),
             };
-            match state.store.claim_webhook_deliveries(claim).await {
+            let store = state.store.clone();
+            let claimed = on_server(&server, async move {
+                store.claim_webhook_deliveries(claim).await
+            });
+            match claimed.await {
                 Ok(claims) => {
                     claimed_all = claims.claimed.len() == free;
                     next_due = claims.next_due;
@@ -316,7 +361,9 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
         }
         if stats_at.elapsed() >= options.poll * 5 {
             stats_at = tokio::time::Instant::now();
-            if let Ok(stats) = state.store.webhook_stats().await {
+            let store = state.store.clone();
+            if let Ok(stats) = on_server(&server, async move { store.webhook_stats().await }).await
+            {
                 state.metrics.webhook_stats(&stats, now_ms());
             }
         }
@@ -349,33 +396,62 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
     while let Some(one) = finished.recv().await {
         ready.push(one);
     }
-    record(&state, ready, &mut under_way).await;
+    record(&server, &state, ready, &mut under_way).await;
 }
 
-/// Starts the worker ([`run`]) at its [`Priority`]; the handle ends when it has stopped.
+/// Starts the worker ([`run`]): at [`Priority::Low`] on a runtime of its own, on a thread at the
+/// lowest CPU priority (its attempts too; its database work still runs on the server's runtime,
+/// where the connection pools live); at [`Priority::Normal`] on the server's runtime. Called on the
+/// server's runtime; the handle ends when the worker has stopped.
 pub fn start(
     state: AppState,
     stopped: watch::Receiver<bool>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let server = Handle::current();
     if state.webhooks.options.priority == Priority::Normal {
-        return Ok(tokio::spawn(run(state, stopped)));
+        return Ok(tokio::spawn(run(state, stopped, server)));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_name("webhooks")
-        .on_thread_start(lower_priority)
-        .build()?;
-    let (ended, end) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("webhooks".into())
-        .spawn(move || {
-            lower_priority();
-            runtime.block_on(run(state, stopped));
-            let _ = ended.send(());
-        })?;
+    let low = LowPriority::start()?;
+    let _ = state.webhooks.sends.set(low.handle.clone());
+    let worker = low.handle.spawn(run(state, stopped, server));
     Ok(tokio::spawn(async move {
-        let _ = end.await;
+        if let Err(e) = worker.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        drop(low);
     }))
+}
+
+/// A single-threaded runtime on a thread of its own at the lowest CPU priority (its blocking
+/// threads, which resolve names, too), until dropped.
+struct LowPriority {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl LowPriority {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("webhooks")
+            .on_thread_start(lower_priority)
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("webhooks".into())
+            .spawn(move || {
+                lower_priority();
+                // Runs the attempts spawned on it until told to stop (or its owner is gone).
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
+    }
 }
 
 /// Gives the calling thread the lowest CPU priority (raising one's nice value needs no privilege).

@@ -81,15 +81,30 @@ pub const ERASE_PAYLOADS: &str = "UPDATE webhook_events SET payload = ''
 pub const RELEASE_LEASES: &str = "UPDATE webhook_deliveries
     SET lease_token = NULL, lease_until = NULL WHERE lease_token IS NOT NULL";
 
-/// The deliveries a purge takes: ended before `$1`, at most `$2`.
+/// The deliveries a purge takes: ended before `$1`, walked in the order of their ids from the oldest
+/// up to `$2` ([`created_before`] `$1`: none created since can have ended before it), at most `$3`.
+/// (SQLite numbers `$N` parameters in the order they first appear: they appear in order.)
 pub const PURGE_ATTEMPTS: &str = "DELETE FROM webhook_attempts WHERE delivery_id IN
-    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)";
+    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 AND delivery_id < $2
+     ORDER BY delivery_id LIMIT $3)";
 
 pub const PURGE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE delivery_id IN
-    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)";
+    (SELECT delivery_id FROM webhook_deliveries WHERE finished_at < $1 AND delivery_id < $2
+     ORDER BY delivery_id LIMIT $3)";
 
 pub const PURGE_EVENTS: &str = "DELETE FROM webhook_events WHERE created_at < $1
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.event_id)";
+
+/// The least id (UUIDv7, as text) of anything created at Unix millisecond `ms`: every id created
+/// before it is less, every id created at or after it is not.
+pub fn created_before(ms: i64) -> String {
+    let ms = u64::try_from(ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
 
 /// The `LIKE` pattern of endpoints subscribed to `t`.
 pub fn subscribed_pattern(t: EventType) -> String {
@@ -166,4 +181,31 @@ pub fn delivery(row: &impl Columns) -> Result<StoredDelivery> {
         finished_at: row.int(15)?,
         lease,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::created_before;
+    use uuid::{timestamp::Timestamp, NoContext, Uuid};
+
+    #[test]
+    fn created_before_parts_ids_at_their_millisecond() {
+        let at = 1_764_930_000_123_u64;
+        let id = |ms: u64| {
+            Uuid::new_v7(Timestamp::from_unix(
+                NoContext,
+                ms / 1000,
+                (ms % 1000) as u32 * 1_000_000,
+            ))
+            .hyphenated()
+            .to_string()
+        };
+        let floor = created_before(at as i64);
+        for _ in 0..100 {
+            assert!(id(at - 1) < floor);
+            assert!(id(at) >= floor);
+            assert!(id(at + 1) > floor);
+        }
+        assert_eq!(created_before(0), "00000000-0000-7000-8000-000000000000");
+    }
 }

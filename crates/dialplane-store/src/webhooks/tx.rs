@@ -347,7 +347,7 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64> {
-        let args = [int(before), int(limit)];
+        let args = [int(before), text(sql::created_before(before)), int(limit)];
         self.exec(sql::PURGE_ATTEMPTS, &args).await?;
         let purged = self.exec(sql::PURGE_DELIVERIES, &args).await?;
         self.exec(sql::PURGE_EVENTS, &[int(before)]).await?;
