@@ -104,7 +104,9 @@ impl Poster {
         Ok(Posted {
             status,
             retry_after,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            // As text a database can keep: invalid UTF-8 and NUL (which PostgreSQL's text refuses)
+            // become U+FFFD.
+            body: String::from_utf8_lossy(&bytes).replace('\0', "\u{FFFD}"),
         })
     }
 }

@@ -490,3 +490,29 @@ async fn a_redirect_is_not_followed() {
     let paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/first"]);
 }
+
+/// An answer of bytes that are not text (invalid UTF-8, NUL, which PostgreSQL's text refuses) is
+/// logged with U+FFFD in their place, and the attempt is recorded like any other.
+#[tokio::test]
+async fn an_answer_that_is_not_text_is_logged_readable() {
+    let app = app_with("1h").await;
+    let receiver = Receiver::start(
+        "127.0.0.1:0",
+        Arc::new(|_| Reply::Body(200, b"ok\0\xff done")),
+    )
+    .await;
+    app.create_endpoint(&receiver.url("/bytes"), &["agent.created"])
+        .await;
+    app.create_named("Binary answer").await;
+    receiver.wait_for(1, WAIT).await;
+    let id = app.deliveries("").await[0]["deliveryId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = app.delivery_after(&id, 1, WAIT).await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(
+        d["attemptLog"][0]["responseBody"],
+        "ok\u{FFFD}\u{FFFD} done"
+    );
+}

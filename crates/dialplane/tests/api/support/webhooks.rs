@@ -33,6 +33,8 @@ pub enum Reply {
     Endless,
     /// A 302 to this path of the same receiver.
     Redirect(&'static str),
+    /// A status with these bytes as the body.
+    Body(u16, &'static [u8]),
 }
 
 /// Which reply the `n`th request (0-based) gets.
@@ -172,6 +174,11 @@ async fn answer(state: &Shared, path: &str, headers: &HeaderMap, body: Bytes) ->
             (StatusCode::OK, Body::from_stream(stream)).into_response()
         }
         Reply::Redirect(to) => (StatusCode::FOUND, [("location", to)]).into_response(),
+        Reply::Body(status, bytes) => (
+            StatusCode::from_u16(status).unwrap(),
+            Body::from(Bytes::from_static(bytes)),
+        )
+            .into_response(),
     }
 }
 
