@@ -140,30 +140,44 @@ pub struct RecordAttempt {
     pub endpoint_failing: bool,
 }
 
-impl RecordAttempt {
-    /// Records it in `tx`: the delivery as it now stands, or `None` if another worker took it.
-    async fn record(&self, tx: &mut dyn Tx) -> Result<Option<StoredDelivery>> {
-        let Some(mut delivery) = tx.lock_delivery(None, self.id).await? else {
-            return Ok(None);
+/// Records attempts in `tx`, in order: each delivery as it now stands, or `None` for one another
+/// worker took (its lease has another token) or that is gone. The deliveries are read together,
+/// attempts and new states written together (one statement each on PostgreSQL), and only then are
+/// the endpoints' failure streaks kept, in order: disabling an endpoint ends its pending
+/// deliveries, those just recorded with a retry included, as it would one record at a time.
+async fn record_all(
+    tx: &mut dyn Tx,
+    records: &[RecordAttempt],
+) -> Result<Vec<Option<StoredDelivery>>> {
+    let ids: Vec<DeliveryId> = records.iter().map(|r| r.id).collect();
+    let mut found: std::collections::HashMap<DeliveryId, StoredDelivery> = tx
+        .lock_deliveries(&ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let mut attempts = Vec::with_capacity(records.len());
+    let mut changed: Vec<DeliveryId> = Vec::with_capacity(records.len());
+    let mut tracked = Vec::new();
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let Some(delivery) = found
+            .get_mut(&record.id)
+            .filter(|d| d.lease.as_ref().is_none_or(|(t, _)| *t == record.token))
+        else {
+            out.push(None);
+            continue;
         };
-        if delivery
-            .lease
-            .as_ref()
-            .is_some_and(|(t, _)| *t != self.token)
-        {
-            return Ok(None);
-        }
-        let at = self.attempt.at;
-        let mut attempt = self.attempt.clone();
+        let at = record.attempt.at;
+        let mut attempt = record.attempt.clone();
         attempt.number = delivery.attempts + 1;
-        tx.insert_attempt(delivery.id, &attempt).await?;
         delivery.attempts = attempt.number;
         delivery.first_attempt_at.get_or_insert(at);
         delivery.last_status_code = attempt.status_code;
         delivery.last_error = attempt.error.clone();
         delivery.lease = None;
         if delivery.status == DeliveryStatus::Pending {
-            match self.outcome {
+            match record.outcome {
                 Outcome::Succeeded => delivery.end(DeliveryStatus::Succeeded, at),
                 Outcome::RetryAt(next) if delivery.attempts < delivery.max_attempts => {
                     delivery.next_attempt_at = Some(next);
@@ -173,13 +187,22 @@ impl RecordAttempt {
                 }
             }
         }
-        tx.put_delivery(&delivery).await?;
-        let unchanged = self.outcome == Outcome::Succeeded && !self.endpoint_failing;
-        if let (Target::Endpoint(endpoint), false) = (delivery.target, unchanged) {
-            track_endpoint(tx, &delivery.workspace, endpoint, self, at).await?;
+        attempts.push((delivery.id, attempt));
+        if !changed.contains(&delivery.id) {
+            changed.push(delivery.id);
         }
-        Ok(Some(delivery))
+        let unchanged = record.outcome == Outcome::Succeeded && !record.endpoint_failing;
+        if let (Target::Endpoint(endpoint), false) = (delivery.target, unchanged) {
+            tracked.push((delivery.workspace.clone(), endpoint, record));
+        }
+        out.push(Some(delivery.clone()));
     }
+    let deliveries: Vec<StoredDelivery> = changed.iter().map(|id| found[id].clone()).collect();
+    tx.record_attempts(&attempts, &deliveries).await?;
+    for (workspace, endpoint, record) in tracked {
+        track_endpoint(tx, &workspace, endpoint, record, record.attempt.at).await?;
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -188,7 +211,10 @@ impl WriteOp for RecordAttempt {
     const NAME: &'static str = "record_webhook_attempt";
 
     async fn run(self, tx: &mut dyn Tx) -> Result<Option<StoredDelivery>> {
-        self.record(tx).await
+        Ok(record_all(tx, std::slice::from_ref(&self))
+            .await?
+            .pop()
+            .flatten())
     }
 }
 
@@ -202,10 +228,7 @@ impl WriteOp for RecordAttempts {
     const NAME: &'static str = "record_webhook_attempts";
 
     async fn run(self, tx: &mut dyn Tx) -> Result<()> {
-        for record in &self.0 {
-            record.record(tx).await?;
-        }
-        Ok(())
+        record_all(tx, &self.0).await.map(drop)
     }
 }
 

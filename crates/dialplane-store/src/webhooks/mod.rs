@@ -169,6 +169,15 @@ pub trait WebhookTx: Send {
     /// When the next pending delivery after `now` falls due.
     async fn next_due(&mut self, now: i64) -> Result<Option<i64>>;
     async fn insert_attempt(&mut self, delivery: DeliveryId, attempt: &Attempt) -> Result<()>;
+    /// The deliveries there are of `ids`, each locked as [`Self::lock_delivery`] locks one.
+    async fn lock_deliveries(&mut self, ids: &[DeliveryId]) -> Result<Vec<StoredDelivery>>;
+    /// Stores `attempts`, and `deliveries` as they now stand (on PostgreSQL in one statement each,
+    /// whatever their number).
+    async fn record_attempts(
+        &mut self,
+        attempts: &[(DeliveryId, Attempt)],
+        deliveries: &[StoredDelivery],
+    ) -> Result<()>;
     /// Ends the endpoint's pending deliveries with `status` and `error`: how many.
     async fn end_pending_deliveries(
         &mut self,

@@ -60,6 +60,30 @@ pub const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts
         (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/// PostgreSQL: the deliveries of a JSON array of ids, locked in the order of their ids.
+pub const LOCK_DELIVERIES_PG: &str = "SELECT {columns} FROM webhook_deliveries
+    WHERE delivery_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+    ORDER BY delivery_id FOR UPDATE";
+
+/// PostgreSQL: the attempts of a JSON array of objects, one statement.
+pub const INSERT_ATTEMPTS_PG: &str = "INSERT INTO webhook_attempts
+        (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+    SELECT delivery_id, attempt, at, duration_ms, status_code, error, response_body
+    FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id text, attempt bigint, at bigint,
+        duration_ms bigint, status_code bigint, error text, response_body text)";
+
+/// PostgreSQL: deliveries as they now stand, from a JSON array of objects, one statement.
+pub const UPDATE_DELIVERIES_PG: &str = "UPDATE webhook_deliveries AS d
+    SET url = r.url, status = r.status, attempts = r.attempts, max_attempts = r.max_attempts,
+        next_attempt_at = r.next_attempt_at, last_status_code = r.last_status_code,
+        last_error = r.last_error, first_attempt_at = r.first_attempt_at,
+        finished_at = r.finished_at, lease_token = r.lease_token, lease_until = r.lease_until
+    FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id text, url text, status text,
+        attempts bigint, max_attempts bigint, next_attempt_at bigint, last_status_code bigint,
+        last_error text, first_attempt_at bigint, finished_at bigint, lease_token text,
+        lease_until bigint)
+    WHERE d.delivery_id = r.delivery_id";
+
 pub const END_PENDING: &str = "UPDATE webhook_deliveries
     SET status = $1, last_error = $2, finished_at = $3, next_attempt_at = NULL
     WHERE endpoint_id = $4 AND workspace = $5 AND status = 'pending'";

@@ -310,6 +310,68 @@ impl<S: Statements> WebhookTx for S {
         self.exec(sql::INSERT_ATTEMPT, &args).await.map(drop)
     }
 
+    async fn lock_deliveries(&mut self, ids: &[DeliveryId]) -> Result<Vec<StoredDelivery>> {
+        if !S::POSTGRES {
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.extend(self.lock_delivery(None, *id).await?);
+            }
+            return Ok(found);
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let query = sql::LOCK_DELIVERIES_PG.replace("{columns}", sql::DELIVERY_COLUMNS);
+        let found = self.deliveries(&query, &[text(to_json(&ids)?)]).await?;
+        Ok(found.into_iter().map(|(d, _)| d).collect())
+    }
+
+    async fn record_attempts(
+        &mut self,
+        attempts: &[(DeliveryId, Attempt)],
+        deliveries: &[StoredDelivery],
+    ) -> Result<()> {
+        if !S::POSTGRES {
+            for (id, attempt) in attempts {
+                self.insert_attempt(*id, attempt).await?;
+            }
+            for delivery in deliveries {
+                self.put_delivery(delivery).await?;
+            }
+            return Ok(());
+        }
+        if !attempts.is_empty() {
+            let rows: Vec<serde_json::Value> = attempts
+                .iter()
+                .map(|(id, a)| {
+                    serde_json::json!({
+                        "delivery_id": id.to_string(), "attempt": a.number, "at": a.at,
+                        "duration_ms": a.duration_ms, "status_code": a.status_code,
+                        "error": a.error, "response_body": a.response_body,
+                    })
+                })
+                .collect();
+            self.exec(sql::INSERT_ATTEMPTS_PG, &[text(to_json(&rows)?)])
+                .await?;
+        }
+        if !deliveries.is_empty() {
+            let rows: Vec<serde_json::Value> = deliveries
+                .iter()
+                .map(|d| {
+                    let (token, until) = d.lease.clone().unzip();
+                    serde_json::json!({
+                        "delivery_id": d.id.to_string(), "url": d.url, "status": d.status.as_str(),
+                        "attempts": d.attempts, "max_attempts": d.max_attempts,
+                        "next_attempt_at": d.next_attempt_at, "last_status_code": d.last_status_code,
+                        "last_error": d.last_error, "first_attempt_at": d.first_attempt_at,
+                        "finished_at": d.finished_at, "lease_token": token, "lease_until": until,
+                    })
+                })
+                .collect();
+            self.exec(sql::UPDATE_DELIVERIES_PG, &[text(to_json(&rows)?)])
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn end_pending_deliveries(
         &mut self,
         workspace: &str,
