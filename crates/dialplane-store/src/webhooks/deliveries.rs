@@ -375,11 +375,11 @@ impl WriteOp for SendPing {
             serde_json::json!({ "endpointId": endpoint.id }),
             now,
         )?;
-        tx.insert_event(&event).await?;
         let mut delivery =
             super::outbox::new_delivery(&event, Target::Endpoint(endpoint.id), &endpoint.url, 1);
         delivery.lease = Some((self.token, now + self.lease_ms));
-        tx.put_delivery(&delivery).await?;
+        tx.insert_event(&event, std::slice::from_ref(&delivery))
+            .await?;
         Ok(Claimed {
             delivery,
             payload: event.payload,

@@ -140,7 +140,12 @@ pub trait WebhookTx: Send {
     /// The workspace's secrets for `postCallWebhook` deliveries; `lock` as for endpoints.
     async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>>;
     async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()>;
-    async fn insert_event(&mut self, event: &deliveries::StoredEvent) -> Result<()>;
+    /// Stores a new event and its new deliveries (one statement on PostgreSQL).
+    async fn insert_event(
+        &mut self,
+        event: &deliveries::StoredEvent,
+        deliveries: &[StoredDelivery],
+    ) -> Result<()>;
     /// The body an event's deliveries send (empty once its conversation was erased).
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>>;
     /// Stores the delivery, new or changed (its lease included).

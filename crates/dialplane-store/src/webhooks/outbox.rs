@@ -61,11 +61,11 @@ pub(crate) async fn record(
             continue;
         };
         let stored = new_event(workspace, event_type, conversation, data, now_ms())?;
-        tx.insert_event(&stored).await?;
-        for (target, url) in targets {
-            tx.put_delivery(&new_delivery(&stored, target, &url, settings.attempts))
-                .await?;
-        }
+        let deliveries: Vec<_> = targets
+            .into_iter()
+            .map(|(target, url)| new_delivery(&stored, target, &url, settings.attempts))
+            .collect();
+        tx.insert_event(&stored, &deliveries).await?;
         due = true;
     }
     if due {

@@ -32,6 +32,23 @@ pub const INSERT_EVENT: &str = "INSERT INTO webhook_events
         (event_id, workspace, event_type, conversation_id, created_at, payload)
     VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// PostgreSQL: an event (`$1`…`$6` as [`INSERT_EVENT`]) and its deliveries (`$7`, a JSON array of
+/// objects), one statement.
+pub const INSERT_EVENT_WITH_DELIVERIES_PG: &str = "WITH event AS (INSERT INTO webhook_events
+        (event_id, workspace, event_type, conversation_id, created_at, payload)
+        VALUES ($1, $2, $3, $4, $5, $6))
+    INSERT INTO webhook_deliveries (delivery_id, workspace, event_id, event_type, endpoint_id,
+        agent_id, url, status, attempts, max_attempts, next_attempt_at, last_status_code,
+        last_error, created_at, first_attempt_at, finished_at, lease_token, lease_until)
+    SELECT delivery_id, workspace, event_id, event_type, endpoint_id, agent_id, url, status,
+        attempts, max_attempts, next_attempt_at, last_status_code, last_error, created_at,
+        first_attempt_at, finished_at, lease_token, lease_until
+    FROM jsonb_to_recordset($7::jsonb) AS r(delivery_id text, workspace text, event_id text,
+        event_type text, endpoint_id text, agent_id text, url text, status text, attempts bigint,
+        max_attempts bigint, next_attempt_at bigint, last_status_code bigint, last_error text,
+        created_at bigint, first_attempt_at bigint, finished_at bigint, lease_token text,
+        lease_until bigint)";
+
 pub const EVENT_PAYLOAD: &str = "SELECT payload FROM webhook_events WHERE event_id = $1";
 
 pub const DELIVERY_COLUMNS: &str = "delivery_id, workspace, event_id, event_type, endpoint_id, \

@@ -71,6 +71,21 @@ async fn endpoints<S: Statements>(
         .collect()
 }
 
+/// A delivery as a JSON object of its columns (PostgreSQL's statements over many rows).
+fn delivery_row(d: &StoredDelivery) -> serde_json::Value {
+    let (endpoint, agent) = target_columns(&d.target);
+    let (token, until) = d.lease.clone().unzip();
+    serde_json::json!({
+        "delivery_id": d.id.to_string(), "workspace": d.workspace, "event_id": d.event_id.to_string(),
+        "event_type": d.event_type.as_str(), "endpoint_id": endpoint, "agent_id": agent,
+        "url": d.url, "status": d.status.as_str(), "attempts": d.attempts,
+        "max_attempts": d.max_attempts, "next_attempt_at": d.next_attempt_at,
+        "last_status_code": d.last_status_code, "last_error": d.last_error,
+        "created_at": d.created_at, "first_attempt_at": d.first_attempt_at,
+        "finished_at": d.finished_at, "lease_token": token, "lease_until": until,
+    })
+}
+
 fn lock_clause<S: Statements>(lock: bool) -> &'static str {
     if S::POSTGRES && lock {
         " FOR UPDATE"
@@ -188,8 +203,8 @@ impl<S: Statements> WebhookTx for S {
         self.exec(sql::PUT_WORKSPACE_SECRETS, &args).await.map(drop)
     }
 
-    async fn insert_event(&mut self, e: &StoredEvent) -> Result<()> {
-        let args = [
+    async fn insert_event(&mut self, e: &StoredEvent, deliveries: &[StoredDelivery]) -> Result<()> {
+        let mut args = vec![
             text(e.id.to_string()),
             text(e.workspace.clone()),
             text(e.event_type.as_str()),
@@ -197,7 +212,19 @@ impl<S: Statements> WebhookTx for S {
             int(e.created_at),
             text(e.payload.clone()),
         ];
-        self.exec(sql::INSERT_EVENT, &args).await.map(drop)
+        if S::POSTGRES && !deliveries.is_empty() {
+            let rows: Vec<serde_json::Value> = deliveries.iter().map(delivery_row).collect();
+            args.push(text(to_json(&rows)?));
+            return self
+                .exec(sql::INSERT_EVENT_WITH_DELIVERIES_PG, &args)
+                .await
+                .map(drop);
+        }
+        self.exec(sql::INSERT_EVENT, &args).await?;
+        for delivery in deliveries {
+            self.put_delivery(delivery).await?;
+        }
+        Ok(())
     }
 
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>> {
@@ -353,19 +380,7 @@ impl<S: Statements> WebhookTx for S {
                 .await?;
         }
         if !deliveries.is_empty() {
-            let rows: Vec<serde_json::Value> = deliveries
-                .iter()
-                .map(|d| {
-                    let (token, until) = d.lease.clone().unzip();
-                    serde_json::json!({
-                        "delivery_id": d.id.to_string(), "url": d.url, "status": d.status.as_str(),
-                        "attempts": d.attempts, "max_attempts": d.max_attempts,
-                        "next_attempt_at": d.next_attempt_at, "last_status_code": d.last_status_code,
-                        "last_error": d.last_error, "first_attempt_at": d.first_attempt_at,
-                        "finished_at": d.finished_at, "lease_token": token, "lease_until": until,
-                    })
-                })
-                .collect();
+            let rows: Vec<serde_json::Value> = deliveries.iter().map(delivery_row).collect();
             self.exec(sql::UPDATE_DELIVERIES_PG, &[text(to_json(&rows)?)])
                 .await?;
         }
