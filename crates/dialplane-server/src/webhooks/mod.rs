@@ -108,7 +108,7 @@ pub struct Webhooks {
     wake: Arc<Bell>,
     /// Names this process's claims.
     token: String,
-    /// The runtime attempts run on at [`Priority::Low`], once the worker has started.
+    /// The worker's runtime at [`Priority::Low`], once it has started: where a test ping is sent.
     sends: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
 }
 
@@ -157,26 +157,14 @@ impl Webhooks {
     }
 }
 
-/// Sends `claimed` now: the attempt and what follows, not yet recorded. At [`Priority::Low`] the
-/// attempt (signing, resolving, the HTTP exchange) runs on the low-priority runtime.
+/// Sends `claimed` now: the attempt and what follows, not yet recorded.
 async fn attempt(state: &AppState, claimed: &Claimed) -> send::Attempted {
     let delivery = &claimed.delivery;
     if delivery.attempts == 0 {
         let waited = (now_ms() - delivery.created_at).max(0) as f64 / 1000.0;
         state.metrics.webhook_first_attempt_delay.observe(waited);
     }
-    let sent = match state.webhooks.sends.get() {
-        Some(sends) => {
-            let (options, one) = (state.webhooks.options.clone(), claimed.clone());
-            let task = sends.spawn(async move { send::attempt(&options, &one).await });
-            match task.await {
-                Ok(sent) => sent,
-                // That runtime has stopped (the server is stopping): send from here.
-                Err(_) => send::attempt(&state.webhooks.options, claimed).await,
-            }
-        }
-        None => send::attempt(&state.webhooks.options, claimed).await,
-    };
+    let sent = send::attempt(&state.webhooks.options, claimed).await;
     state.metrics.webhook_attempted(sent.result.as_str());
     sent
 }
@@ -198,9 +186,24 @@ fn record_of(options: &WebhookOptions, claimed: &Claimed, sent: send::Attempted)
     }
 }
 
-/// Sends `claimed` now and records the attempt (the test ping): the delivery as it then stands.
+/// Sends `claimed` now and records the attempt (the test ping, from a request): the delivery as it
+/// then stands. At [`Priority::Low`] the attempt runs on the worker's low-priority runtime, like
+/// every other; from here if that runtime has stopped (the server is stopping).
 pub async fn deliver(state: &AppState, claimed: &Claimed) -> Option<StoredDelivery> {
-    let sent = attempt(state, claimed).await;
+    let sent = match state.webhooks.sends.get() {
+        Some(sends) => {
+            let (state, one) = (state.clone(), claimed.clone());
+            sends
+                .spawn(async move { attempt(&state, &one).await })
+                .await
+                .ok()
+        }
+        None => None,
+    };
+    let sent = match sent {
+        Some(sent) => sent,
+        None => attempt(state, claimed).await,
+    };
     let record = record_of(&state.webhooks.options, claimed, sent);
     match state.store.write(record).await {
         Ok(recorded) => recorded,
@@ -247,13 +250,19 @@ impl UnderWay {
     }
 }
 
-/// Runs `work` (the store's) on the server's runtime, where the store's connection pools live: a
+/// Runs `work` on the store on the server's runtime, where the store's connection pools live: a
 /// pooled PostgreSQL connection belongs to the runtime that opened it.
-async fn on_server<T: Send + 'static>(
+async fn on_server<T, W, F>(
     server: &Handle,
-    work: impl std::future::Future<Output = dialplane_store::Result<T>> + Send + 'static,
-) -> dialplane_store::Result<T> {
-    match server.spawn(work).await {
+    state: &AppState,
+    work: W,
+) -> dialplane_store::Result<T>
+where
+    T: Send + 'static,
+    W: FnOnce(dialplane_store::Store) -> F,
+    F: std::future::Future<Output = dialplane_store::Result<T>> + Send + 'static,
+{
+    match server.spawn(work(state.store.clone())).await {
         Ok(done) => done,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(dialplane_store::StoreError::Unavailable(
@@ -278,11 +287,9 @@ async fn record(
         .into_iter()
         .map(|(claimed, sent)| record_of(options, &claimed, sent))
         .collect();
-    let store = state.store.clone();
-    let recorded = on_server(
-        server,
-        async move { store.write(RecordAttempts(records)).await },
-    );
+    let recorded = on_server(server, state, |store| async move {
+        store.write(RecordAttempts(records)).await
+    });
     if let Err(e) = recorded.await {
         // The deliveries stay due (their leases run out) and are attempted again: at least once.
         tracing::warn!(error = %e, attempts = ids.len(), "recording webhook attempts failed");
@@ -294,8 +301,7 @@ async fn record(
 
 /// Claims and sends due deliveries until `stopped`; then lets the attempts under way finish (each
 /// is bounded by the timeout), records them and returns. Finished attempts are recorded together,
-/// in one write, each time round.
-/// The store's work runs on `server`, the server's runtime.
+/// in one write, each time round. The store's work runs on `server`, the server's runtime.
 pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Handle) {
     let hooks = state.webhooks.clone();
     let options = &hooks.options;
@@ -305,8 +311,10 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
     }
     if state.store.single_writer() {
         // The only instance, starting: a lease left by a killed process guards no attempt.
-        let store = state.store.clone();
-        match on_server(&server, async move { store.write(ReleaseLeases).await }).await {
+        let released = on_server(&server, &state, |store| async move {
+            store.write(ReleaseLeases).await
+        });
+        match released.await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "webhook deliveries a stop left claimed"),
             Err(e) => tracing::warn!(error = %e, "releasing webhook leases failed"),
@@ -339,8 +347,7 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
                 busy: under_way.busy(options.per_target),
                 in_flight: under_way.deliveries.keys().copied().collect(),
             };
-            let store = state.store.clone();
-            let claimed = on_server(&server, async move {
+            let claimed = on_server(&server, &state, |store| async move {
                 store.claim_webhook_deliveries(claim).await
             });
             match claimed.await {
@@ -361,9 +368,10 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
         }
         if stats_at.elapsed() >= options.poll * 5 {
             stats_at = tokio::time::Instant::now();
-            let store = state.store.clone();
-            if let Ok(stats) = on_server(&server, async move { store.webhook_stats().await }).await
-            {
+            let stats = on_server(&server, &state, |store| async move {
+                store.webhook_stats().await
+            });
+            if let Ok(stats) = stats.await {
                 state.metrics.webhook_stats(&stats, now_ms());
             }
         }

@@ -77,11 +77,6 @@ pub const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts
         (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// PostgreSQL: the deliveries of a JSON array of ids, locked in the order of their ids.
-pub const LOCK_DELIVERIES_PG: &str = "SELECT {columns} FROM webhook_deliveries
-    WHERE delivery_id IN (SELECT jsonb_array_elements_text($1::jsonb))
-    ORDER BY delivery_id FOR UPDATE";
-
 /// PostgreSQL: the attempts of a JSON array of objects, one statement.
 pub const INSERT_ATTEMPTS_PG: &str = "INSERT INTO webhook_attempts
         (delivery_id, attempt, at, duration_ms, status_code, error, response_body)

@@ -126,6 +126,20 @@ fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("a JSON argument: {e}")))
 }
 
+/// Ids as the JSON array argument [`json_elements`] reads.
+fn ids_json(ids: &[DeliveryId]) -> Result<String> {
+    to_json(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// A subquery of the texts in the JSON array argument `$n`, in the backend's dialect.
+fn json_elements<S: Statements>(n: usize) -> String {
+    if S::POSTGRES {
+        format!("SELECT jsonb_array_elements_text(${n}::jsonb)")
+    } else {
+        format!("SELECT value FROM json_each(${n})")
+    }
+}
+
 #[async_trait]
 impl<S: Statements> WebhookTx for S {
     async fn put_endpoint(&mut self, workspace: &str, e: &StoredEndpoint) -> Result<()> {
@@ -265,30 +279,31 @@ impl<S: Statements> WebhookTx for S {
         busy: &[String],
         in_flight: &[DeliveryId],
     ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
-        let in_flight: Vec<String> = in_flight.iter().map(ToString::to_string).collect();
-        let (busy, in_flight) = (to_json(busy)?, to_json(&in_flight)?);
-        let (elements, locks) = if S::POSTGRES {
-            (
-                "SELECT jsonb_array_elements_text",
-                " FOR UPDATE SKIP LOCKED",
-            )
+        let locks = if S::POSTGRES {
+            " FOR UPDATE SKIP LOCKED"
         } else {
-            ("SELECT value FROM json_each", "")
+            ""
         };
-        let cast = if S::POSTGRES { "::jsonb" } else { "" };
         let query = format!(
             "SELECT {}, (SELECT payload FROM webhook_events e
                          WHERE e.event_id = webhook_deliveries.event_id)
              FROM webhook_deliveries
              WHERE status = 'pending' AND next_attempt_at <= $1
                AND (lease_until IS NULL OR lease_until <= $1)
-               AND COALESCE(endpoint_id, url) NOT IN ({elements}($2{cast}))
-               AND delivery_id NOT IN ({elements}($3{cast}))
+               AND COALESCE(endpoint_id, url) NOT IN ({})
+               AND delivery_id NOT IN ({})
              ORDER BY next_attempt_at LIMIT $4{locks}",
-            sql::DELIVERY_COLUMNS
+            sql::DELIVERY_COLUMNS,
+            json_elements::<S>(2),
+            json_elements::<S>(3),
         );
-        self.deliveries(&query, &[int(now), text(busy), text(in_flight), int(limit)])
-            .await
+        let args = [
+            int(now),
+            text(to_json(busy)?),
+            text(ids_json(in_flight)?),
+            int(limit),
+        ];
+        self.deliveries(&query, &args).await
     }
 
     async fn lease_deliveries(
@@ -300,18 +315,12 @@ impl<S: Statements> WebhookTx for S {
         if ids.is_empty() {
             return Ok(());
         }
-        let elements = if S::POSTGRES {
-            "SELECT jsonb_array_elements_text($3::jsonb)"
-        } else {
-            "SELECT value FROM json_each($3)"
-        };
         let query = format!(
             "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2
-             WHERE delivery_id IN ({elements})"
+             WHERE delivery_id IN ({})",
+            json_elements::<S>(3)
         );
-        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let ids = to_json(&ids)?;
-        self.exec(&query, &[text(token), int(until), text(ids)])
+        self.exec(&query, &[text(token), int(until), text(ids_json(ids)?)])
             .await
             .map(drop)
     }
@@ -338,16 +347,14 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn lock_deliveries(&mut self, ids: &[DeliveryId]) -> Result<Vec<StoredDelivery>> {
-        if !S::POSTGRES {
-            let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                found.extend(self.lock_delivery(None, *id).await?);
-            }
-            return Ok(found);
-        }
-        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let query = sql::LOCK_DELIVERIES_PG.replace("{columns}", sql::DELIVERY_COLUMNS);
-        let found = self.deliveries(&query, &[text(to_json(&ids)?)]).await?;
+        let query = format!(
+            "SELECT {} FROM webhook_deliveries WHERE delivery_id IN ({})
+             ORDER BY delivery_id{}",
+            sql::DELIVERY_COLUMNS,
+            json_elements::<S>(1),
+            lock_clause::<S>(true)
+        );
+        let found = self.deliveries(&query, &[text(ids_json(ids)?)]).await?;
         Ok(found.into_iter().map(|(d, _)| d).collect())
     }
 

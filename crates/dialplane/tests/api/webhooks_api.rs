@@ -500,8 +500,7 @@ async fn the_delivery_log_pages_newest_first_filters_and_expires() {
     let doomed = app.create_named("Deleted").await;
     assert_eq!(app.delete_agent(&doomed).await.status, 200);
     failing.wait_for(1, WAIT).await;
-    let pending = app.deliveries(&format!("?endpointId={c}")).await;
-    let pending = pending[0]["deliveryId"].as_str().unwrap().to_owned();
+    let pending = app.newest_delivery(&format!("?endpointId={c}")).await;
     // The new agent's agent.created went to the first two endpoints: 9 deliveries end.
     for d in app.deliveries("").await {
         let id = d["deliveryId"].as_str().unwrap();

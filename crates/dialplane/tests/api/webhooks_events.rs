@@ -211,10 +211,7 @@ async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept(
     )
     .await;
     failing.wait_for(1, WAIT).await;
-    let delivery = app.deliveries("").await[0]["deliveryId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let delivery = app.newest_delivery("").await;
     // Its one attempt is recorded, the next an hour away.
     let detail = app.delivery_after(&delivery, 1, WAIT).await;
     assert_eq!(detail["status"], "pending");

@@ -241,6 +241,15 @@ impl TestApp {
         r.data().as_array().unwrap().clone()
     }
 
+    /// The id of the newest delivery the log lists for `query` (`""`: all).
+    pub async fn newest_delivery(&self, query: &str) -> String {
+        let listed = self.deliveries(query).await;
+        let newest = listed
+            .first()
+            .unwrap_or_else(|| panic!("no delivery for {query:?}"));
+        newest["deliveryId"].as_str().unwrap().to_owned()
+    }
+
     pub async fn delivery(&self, id: &str) -> Resp {
         self.send(
             Method::GET,
