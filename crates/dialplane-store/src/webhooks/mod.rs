@@ -146,6 +146,14 @@ pub trait WebhookTx: Send {
         event: &deliveries::StoredEvent,
         deliveries: &[StoredDelivery],
     ) -> Result<()>;
+    /// Stores `event` with a delivery (of `attempts` attempts) to each enabled endpoint of its
+    /// workspace subscribed to its type, if there is one: how many deliveries. On PostgreSQL the
+    /// fan-out and the outbox in one statement.
+    async fn insert_event_for_subscribers(
+        &mut self,
+        event: &deliveries::StoredEvent,
+        attempts: u32,
+    ) -> Result<u64>;
     /// The body an event's deliveries send (empty once its conversation was erased).
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>>;
     /// Stores the delivery, new or changed (its lease included).

@@ -45,6 +45,19 @@ pub(crate) async fn record(
         let Some((workspace, event_type, post_call_webhook)) = described(event) else {
             continue;
         };
+        if !tx.only_instance() && post_call_webhook.is_none() && told_without_reading(event) {
+            // The endpoints are read in every transaction (other instances change them): one
+            // statement reads them and stores the event for them, if any.
+            let Some((data, conversation)) = data(tx, event, settings).await? else {
+                continue;
+            };
+            let stored = new_event(workspace, event_type, conversation, data, now_ms())?;
+            due |= tx
+                .insert_event_for_subscribers(&stored, settings.attempts)
+                .await?
+                > 0;
+            continue;
+        }
         let mut targets: Vec<(Target, String)> = tx
             .subscribed_endpoints(workspace, event_type)
             .await?
@@ -122,6 +135,17 @@ fn described(event: &Event) -> Option<(&str, EventType, PostCallWebhook<'_>)> {
         | Event::OptOutsChanged { .. }
         | Event::DeliveriesDue => return None,
     })
+}
+
+/// Whether the event's `data` is all in the event (nothing to read in the transaction).
+fn told_without_reading(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::AgentCreated { .. }
+            | Event::AgentUpdated { .. }
+            | Event::AgentDeleted { .. }
+            | Event::EndpointDisabled { .. }
+    )
 }
 
 /// The event's `data`, as of this transaction, and the conversation it tells of; `None` if what

@@ -2,7 +2,8 @@
 //! arguments ([`Statements`]); the SQL is [`super::sql`]'s, the same text on both but for the
 //! claim of due deliveries and PostgreSQL's row locks.
 
-use super::deliveries::{Attempt, DeliveryStatus, StoredDelivery, StoredEvent};
+use super::deliveries::{Attempt, DeliveryStatus, StoredDelivery, StoredEvent, Target};
+use super::outbox::new_delivery;
 use super::sql::{self, subscribed_pattern};
 use super::subscriptions::{subscribed, Subscription, SubscriptionCache};
 use super::{target_columns, Secrets, StoredEndpoint, WebhookTx};
@@ -122,6 +123,18 @@ fn delivery_args(d: &StoredDelivery) -> Vec<Value> {
     ]
 }
 
+/// An event's columns, as [`sql::INSERT_EVENT`] takes them.
+fn event_args(e: &StoredEvent) -> Vec<Value> {
+    vec![
+        text(e.id.to_string()),
+        text(e.workspace.clone()),
+        text(e.event_type.as_str()),
+        Value::Text(e.conversation_id.map(|c| c.to_string())),
+        int(e.created_at),
+        text(e.payload.clone()),
+    ]
+}
+
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("a JSON argument: {e}")))
 }
@@ -218,14 +231,7 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn insert_event(&mut self, e: &StoredEvent, deliveries: &[StoredDelivery]) -> Result<()> {
-        let mut args = vec![
-            text(e.id.to_string()),
-            text(e.workspace.clone()),
-            text(e.event_type.as_str()),
-            Value::Text(e.conversation_id.map(|c| c.to_string())),
-            int(e.created_at),
-            text(e.payload.clone()),
-        ];
+        let mut args = event_args(e);
         if S::POSTGRES && !deliveries.is_empty() {
             let rows: Vec<serde_json::Value> = deliveries.iter().map(delivery_row).collect();
             args.push(text(to_json(&rows)?));
@@ -239,6 +245,28 @@ impl<S: Statements> WebhookTx for S {
             self.put_delivery(delivery).await?;
         }
         Ok(())
+    }
+
+    async fn insert_event_for_subscribers(
+        &mut self,
+        e: &StoredEvent,
+        attempts: u32,
+    ) -> Result<u64> {
+        if !S::POSTGRES {
+            let deliveries: Vec<StoredDelivery> = self
+                .subscribed_endpoints(&e.workspace, e.event_type)
+                .await?
+                .into_iter()
+                .map(|s| new_delivery(e, Target::Endpoint(s.id), &s.url, attempts))
+                .collect();
+            if !deliveries.is_empty() {
+                self.insert_event(e, &deliveries).await?;
+            }
+            return Ok(deliveries.len() as u64);
+        }
+        let mut args = event_args(e);
+        args.extend([text(subscribed_pattern(e.event_type)), int(attempts.max(1))]);
+        self.exec(sql::INSERT_EVENT_FOR_SUBSCRIBERS_PG, &args).await
     }
 
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>> {

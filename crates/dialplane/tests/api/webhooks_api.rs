@@ -328,6 +328,40 @@ async fn the_fan_out_follows_every_endpoint_change_from_the_next_write() {
     );
 }
 
+/// A delivery's id is a UUIDv7 of the moment its write queued it, on both backends (PostgreSQL
+/// makes the ids of an agent event's deliveries in the statement that stores them): the log's
+/// purge walks ids oldest first and stops at the first one made after its cutoff.
+#[tokio::test]
+async fn a_delivery_id_is_a_uuid_v7_of_when_its_write_queued_it() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let (e, _) = app
+        .create_endpoint(&receiver.url("/e"), &["agent.created", "agent.updated"])
+        .await;
+    let before = now_ms();
+    let agent = app.create_named("Timed").await;
+    let r = app.patch_agent(&agent, &json!({"tags": ["t"]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after = now_ms();
+    let deliveries = app.deliveries(&format!("?endpointId={e}")).await;
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    let mut ids = Vec::new();
+    for d in &deliveries {
+        let id = d["deliveryId"].as_str().unwrap();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "7", "version 7: {id}");
+        assert!("89ab".contains(&id[19..20]), "RFC 4122 variant: {id}");
+        let ms = i64::from_str_radix(&id.replace('-', "")[..12], 16).unwrap();
+        assert!(
+            (before..=after).contains(&ms),
+            "{id}: {ms} not in {before}..={after}"
+        );
+        assert_eq!(d["target"]["url"], receiver.url("/e"), "{d}");
+        ids.push(id.to_owned());
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
 #[tokio::test]
 async fn the_test_ping_is_sent_now_and_answers_its_attempt() {
     let app = app().await;
