@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -287,7 +288,8 @@ def fresh_database(cfg: Config, backend: str) -> tuple[str, str, str]:
     `bench` and one of workspace `bench-hooks`."""
     if backend == "sqlite":
         path = cfg.tmp / "webhooks" / "dialplane.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(path.parent, ignore_errors=True)  # a run's database of its own, even in a kept BENCH_TMP
+        path.parent.mkdir(parents=True)
         db_url = f"sqlite://{path}"
     else:
         pg_fresh_db(cfg, cfg.pg_db + "_webhooks")
