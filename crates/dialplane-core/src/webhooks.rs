@@ -193,10 +193,14 @@ impl std::fmt::Display for Mismatch {
                 skew_seconds.abs(),
                 if *skew_seconds < 0 { "before" } else { "after" },
                 TOLERANCE.as_secs(),
-                if *signed {
-                    " (the signature itself matches: the delivery is old, or a clock is wrong)"
-                } else {
-                    " (and the signature does not match either)"
+                match (*signed, *skew_seconds < 0) {
+                    (true, true) => {
+                        " (the signature itself matches: the delivery is old, or a clock is wrong)"
+                    }
+                    (true, false) => {
+                        " (the signature itself matches: the sender's clock or this one is wrong)"
+                    }
+                    (false, _) => " (and the signature does not match either)",
                 }
             ),
             Self::NoMatch { variant: Some(variant) } => write!(

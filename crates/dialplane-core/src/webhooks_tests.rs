@@ -69,6 +69,21 @@ fn verify_says_why_a_delivery_does_not_verify() {
             signed: true
         })
     );
+    let old = verify(SECRET, ID, AT, BODY, &header, AT + 301).unwrap_err();
+    assert!(old.to_string().contains("301 s before now"), "{old}");
+    assert!(old.to_string().contains("the delivery is old"), "{old}");
+    // A timestamp ahead of the clock is no old delivery: a clock is wrong.
+    let ahead = verify(SECRET, ID, AT, BODY, &header, AT - 301).unwrap_err();
+    assert_eq!(
+        ahead,
+        Mismatch::Timestamp {
+            skew_seconds: 301,
+            signed: true
+        }
+    );
+    assert!(ahead.to_string().contains("301 s after now"), "{ahead}");
+    assert!(!ahead.to_string().contains("old"), "{ahead}");
+    assert!(ahead.to_string().contains("clock"), "{ahead}");
     // A receiver that parsed the JSON and serialised it again.
     let sent = b"{\n  \"test\": 2432232314\n}";
     let signed = sign(&secret_key(SECRET).unwrap(), ID, AT, sent);

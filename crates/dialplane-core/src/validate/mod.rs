@@ -34,6 +34,13 @@ pub fn check_e164(s: &str) -> Result<(), (ProblemCode, String)> {
     formats::e164(s)
 }
 
+/// Checks a webhook endpoint's URL by the rule of an agent's `postCallWebhook` (absolute, with a
+/// host, no spaces or control characters, https, or http to a loopback host), with http to any
+/// host if `any_http_host` (`--allow-private-urls`): the problem with it, if any.
+pub fn check_webhook_url(s: &str, any_http_host: bool) -> Result<(), (ProblemCode, String)> {
+    formats::webhook_url(s, any_http_host)
+}
+
 /// Checks an e-mail address as the API checks its fields: what is wrong with it, if anything.
 pub fn check_email(s: &str) -> Result<(), String> {
     formats::email(s).map_err(|(_, why)| why)

@@ -55,8 +55,9 @@ impl ApiError {
         }
     }
 
-    pub fn not_found() -> Self {
-        Self::new(ErrorCode::NotFound, "no such agent")
+    /// `404 not_found`: "no such {kind}".
+    pub fn not_found(kind: dialplane_store::Kind) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no such {kind}"))
     }
 
     pub fn unauthorized() -> Self {
@@ -163,9 +164,7 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { kind } => {
-                Self::new(ErrorCode::NotFound, format!("no such {kind}"))
-            }
+            StoreError::NotFound { kind } => Self::not_found(kind),
             StoreError::PreconditionFailed { kind } => Self::new(
                 ErrorCode::PreconditionFailed,
                 format!("the {kind} has changed: its ETag no longer matches If-Match"),

@@ -25,6 +25,7 @@ use dialplane_core::{AgentId, PhoneNumberId, Pointer, Problems};
 use dialplane_store::phone_numbers::{
     CreateNumber, DeleteNumber, NumberQuery, StoredNumber, UpdateNumber,
 };
+use dialplane_store::Kind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -192,7 +193,7 @@ pub async fn get(
         .store
         .get_phone_number(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::PhoneNumber))?;
     Ok(answer(StatusCode::OK, found))
 }
 
@@ -228,7 +229,7 @@ pub async fn update(
             .store
             .get_phone_number(&principal.workspace, id)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or_else(|| ApiError::not_found(Kind::PhoneNumber))?;
         if fields.has("number") && body.get("number") != Some(&current.number.as_str().into()) {
             fields.problem(
                 "number",

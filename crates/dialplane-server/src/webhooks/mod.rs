@@ -173,6 +173,7 @@ async fn attempt(state: &AppState, claimed: &Claimed) -> send::Attempted {
 fn record_of(options: &WebhookOptions, claimed: &Claimed, sent: send::Attempted) -> RecordAttempt {
     RecordAttempt {
         id: claimed.delivery.id,
+        url: claimed.delivery.url.clone(),
         token: claimed
             .delivery
             .lease

@@ -133,6 +133,8 @@ pub struct RecordAttempt {
     pub id: DeliveryId,
     /// The claim's token: a delivery whose lease was lost (and taken by another worker) is left be.
     pub token: String,
+    /// Where the attempt went: the endpoint's URL when it was claimed (the log shows it).
+    pub url: String,
     pub attempt: Attempt,
     pub outcome: Outcome,
     pub disable_after_ms: i64,
@@ -176,6 +178,7 @@ async fn record_all(
         delivery.last_status_code = attempt.status_code;
         delivery.last_error = attempt.error.clone();
         delivery.lease = None;
+        delivery.url.clone_from(&record.url);
         if delivery.status == DeliveryStatus::Pending {
             match record.outcome {
                 Outcome::Succeeded => delivery.end(DeliveryStatus::Succeeded, at),
@@ -267,6 +270,7 @@ async fn track_endpoint(
         if let Some(reason) = reason.filter(|_| !endpoint.disabled) {
             endpoint.disabled = true;
             endpoint.disabled_reason = Some(reason.clone());
+            endpoint.updated_at = crate::now();
             tx.end_pending_deliveries(
                 workspace,
                 id,
@@ -333,6 +337,15 @@ impl WriteOp for Redeliver {
                     return Err(StoreError::Conflict("the endpoint was deleted".into()));
                 }
             }
+        }
+        if tx
+            .event_payload(delivery.event_id)
+            .await?
+            .is_none_or(|p| p.is_empty())
+        {
+            return Err(StoreError::Conflict(
+                "the delivery's conversation was erased: nothing of it is left to send".into(),
+            ));
         }
         let now = now_ms();
         delivery.status = DeliveryStatus::Pending;

@@ -31,13 +31,19 @@ pub use reads::{rfc3339, DeliveryQuery, WebhookStats};
 /// How long a replaced secret keeps signing beside the new one.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
 
+/// Replaced secrets kept signing at most, beside the current one: past it, the oldest stops early.
+pub const MAX_SIGNING_SECRETS: usize = 16;
+
 /// The secrets that sign one target's deliveries: the current one, and during a rotation the one
-/// it replaced, until `previous_until`.
+/// it replaced, until `previous_until`, and any replaced before it whose own 24 h have not run out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Secrets {
     pub current: String,
     pub previous: Option<String>,
     pub previous_until: Option<i64>,
+    /// Secrets replaced before `previous`, each with the end of its overlap, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<(String, i64)>,
 }
 
 impl Secrets {
@@ -46,10 +52,11 @@ impl Secrets {
             current: generate_secret(),
             previous: None,
             previous_until: None,
+            earlier: Vec::new(),
         }
     }
 
-    /// The secrets that sign at `now`: the current one first.
+    /// The secrets that sign at `now`: the current one first, then the replaced ones, newest first.
     pub fn signing(&self, now: i64) -> Vec<String> {
         let mut all = vec![self.current.clone()];
         if let (Some(previous), Some(until)) = (&self.previous, self.previous_until) {
@@ -57,6 +64,8 @@ impl Secrets {
                 all.push(previous.clone());
             }
         }
+        let earlier = self.earlier.iter().rev().filter(|(_, until)| now < *until);
+        all.extend(earlier.map(|(secret, _)| secret.clone()));
         all
     }
 
@@ -69,8 +78,17 @@ impl Secrets {
         serde_json::to_string(self).map_err(|e| StoreError::Internal(format!("secrets: {e}")))
     }
 
-    /// A new current secret; the old one signs beside it for [`ROTATION_OVERLAP_MS`].
+    /// A new current secret; the old one signs beside it for [`ROTATION_OVERLAP_MS`], as do those
+    /// replaced before it until their own overlaps end (at most [`MAX_SIGNING_SECRETS`] in all).
     pub fn rotate(&mut self, now: i64) {
+        if let (Some(previous), Some(until)) = (self.previous.take(), self.previous_until.take()) {
+            self.earlier.push((previous, until));
+        }
+        self.earlier.retain(|(_, until)| now < *until);
+        let keep = MAX_SIGNING_SECRETS - 2;
+        if self.earlier.len() > keep {
+            self.earlier.drain(..self.earlier.len() - keep);
+        }
         let old = std::mem::replace(&mut self.current, generate_secret());
         self.previous = Some(old);
         self.previous_until = Some(now + ROTATION_OVERLAP_MS);
@@ -422,5 +440,52 @@ pub(crate) fn target_from(endpoint: Option<&str>, agent: Option<&str>) -> Result
         (Some(e), _) => Ok(Target::Endpoint(crate::parse_id(e)?)),
         (None, Some(a)) => Ok(Target::PostCallWebhook(crate::parse_id::<AgentId>(a)?)),
         (None, None) => Err(StoreError::Internal("a delivery without a target".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Secrets, MAX_SIGNING_SECRETS, ROTATION_OVERLAP_MS};
+
+    #[test]
+    fn each_replaced_secret_signs_for_its_own_day() {
+        let day = ROTATION_OVERLAP_MS;
+        let mut secrets = Secrets::generate();
+        let first = secrets.current.clone();
+        secrets.rotate(0);
+        let second = secrets.current.clone();
+        secrets.rotate(60_000);
+        let third = secrets.current.clone();
+        assert_eq!(
+            secrets.signing(60_000),
+            [third.clone(), second.clone(), first]
+        );
+        assert_eq!(
+            secrets.signing(day),
+            [third.clone(), second],
+            "the first's day is over"
+        );
+        assert_eq!(secrets.signing(day + 60_000), [third]);
+        secrets.rotate(day + 60_000);
+        assert_eq!(secrets.earlier, [], "ended overlaps are dropped");
+    }
+
+    #[test]
+    fn rotations_keep_a_bounded_number_signing() {
+        let mut secrets = Secrets::generate();
+        for at in 0..40 {
+            secrets.rotate(at);
+        }
+        let signing = secrets.signing(40);
+        assert_eq!(signing.len(), MAX_SIGNING_SECRETS);
+        assert_eq!(signing[0], secrets.current);
+    }
+
+    #[test]
+    fn secrets_stored_before_earlier_existed_still_read() {
+        let stored = r#"{"current":"whsec_a","previous":"whsec_b","previous_until":5}"#;
+        let secrets = Secrets::from_json(stored).unwrap();
+        assert_eq!(secrets.signing(4), ["whsec_a", "whsec_b"]);
+        assert!(!secrets.to_json().unwrap().contains("earlier"));
     }
 }

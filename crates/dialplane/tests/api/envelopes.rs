@@ -46,6 +46,28 @@ async fn an_unknown_agent_is_not_found() {
 }
 
 #[tokio::test]
+async fn a_missing_resource_is_not_found_by_its_kind() {
+    let app = TestApp::spawn().await;
+    let id = "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b";
+    for (path, kind) in [
+        ("conversations", "conversation"),
+        ("phone-numbers", "phone number"),
+        ("webhook-endpoints", "webhook endpoint"),
+        ("webhook-deliveries", "webhook delivery"),
+    ] {
+        let r = app.get(&format!("/api/public/v1/{path}/{id}")).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_eq!(r.error_code(), "not_found", "{path}: {}", r.text);
+        assert_eq!(
+            r.body["error"]["message"],
+            format!("no such {kind}"),
+            "{path}: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_malformed_id_is_an_invalid_parameter() {
     let app = TestApp::spawn().await;
     let r = app.get_agent("not-an-id").await;

@@ -330,6 +330,11 @@ async fn a_410_disables_the_endpoint_and_tells_the_workspaces_other_endpoints() 
         .as_str()
         .unwrap()
         .contains("410"));
+    let metadata = &endpoint.data()["metadata"];
+    assert!(
+        metadata["updatedAt"].as_str() > metadata["createdAt"].as_str(),
+        "disabling it is a change of it: {metadata}"
+    );
     // One attempt only, and nothing more goes to it.
     app.create_named("Two").await;
     let failed = app.deliveries(&format!("?endpointId={gone_id}")).await;

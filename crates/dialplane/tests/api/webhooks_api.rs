@@ -73,6 +73,26 @@ async fn a_create_names_every_problem_at_its_pointer_and_stores_nothing() {
             ("/eventTypes/2".into(), "invalid_value".into()),
         ])
     );
+    // The URL rule of an agent's postCallWebhook: stored and sent as given, so no spaces or
+    // control characters anywhere (the URL parser would drop or encode them silently).
+    for url in [
+        " http://127.0.0.1/ok",
+        "http://127.0.0.1/ok x",
+        "http://127.0.0.1/o\tk",
+        "http://127.0.0.1/ok\n",
+    ] {
+        let r = post(json!({"url": url, "eventTypes": ["agent.created"]})).await;
+        assert_eq!(
+            problems(&r),
+            BTreeMap::from([("/url".into(), "invalid_format".into())]),
+            "{url:?}"
+        );
+        assert!(
+            r.text.contains("without spaces or control characters"),
+            "{}",
+            r.text
+        );
+    }
     let r = post(json!({"description": "x".repeat(501)})).await;
     assert_eq!(
         problems(&r),
@@ -150,22 +170,32 @@ async fn the_secret_is_shown_at_creation_and_rotation_only() {
         .await;
     assert!(!listed.text.contains("whsec_"));
 
-    let r = app
-        .json(
-            Method::POST,
-            &endpoint_path(&id, "/rotate-secret"),
-            &app.key.clone(),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let second = r.data()["secret"].as_str().unwrap().to_owned();
+    let rotate = || async {
+        let r = app
+            .json(
+                Method::POST,
+                &endpoint_path(&id, "/rotate-secret"),
+                &app.key.clone(),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.data()["secret"].as_str().unwrap().to_owned()
+    };
+    let second = rotate().await;
     assert_ne!(first, second);
-    // Both sign the next delivery.
-    app.create_named("Signed twice").await;
+    // A second rotation within the day cuts short no overlap: all three sign the next delivery.
+    let third = rotate().await;
+    app.create_named("Signed thrice").await;
     let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        3,
+        "{}",
+        got[0].signature
+    );
     let at: i64 = got[0].timestamp.parse().unwrap();
-    for secret in [&first, &second] {
+    for secret in [&first, &second, &third] {
         assert_eq!(
             verify(
                 secret,
@@ -204,6 +234,14 @@ async fn a_patch_merges_refuses_the_secret_and_a_delete_cancels_what_is_pending(
             ("/url".into(), "invalid_type".into()),
             ("/disabled".into(), "invalid_type".into()),
         ])
+    );
+    let spaced = format!("{} x", failing.url("/b"));
+    let r = app
+        .json(Method::PATCH, &path, &key, &json!({"url": spaced}))
+        .await;
+    assert_eq!(
+        problems(&r),
+        BTreeMap::from([("/url".into(), "invalid_format".into())])
     );
     let r = app
         .json(
@@ -257,6 +295,44 @@ async fn a_patch_merges_refuses_the_secret_and_a_delete_cancels_what_is_pending(
 /// endpoint (its types, disabling and enabling it, deleting it, a new one) counts from the next
 /// write on, in the same workspace only. (The SQLite writer keeps each workspace's endpoints in
 /// memory; this is what proves it never answers from a stale copy.)
+#[tokio::test]
+async fn the_log_shows_the_url_a_delivery_last_went_to() {
+    let app = TestApp::spawn_with(TestOptions {
+        webhooks: Some(webhook_options("1s")),
+        ..TestOptions::default()
+    })
+    .await;
+    let receiver = Receiver::start(
+        "127.0.0.1:0",
+        Arc::new(|n| Reply::Status(if n == 0 { 500 } else { 204 })),
+    )
+    .await;
+    let (id, _) = app
+        .create_endpoint(&receiver.url("/old"), &["agent.created"])
+        .await;
+    app.create_named("Moved").await;
+    receiver.wait_for(1, WAIT).await;
+    let delivery = app.newest_delivery("").await;
+    let detail = app.delivery_after(&delivery, 1, WAIT).await;
+    assert_eq!(detail["target"]["url"], receiver.url("/old"));
+    let key = app.key.clone();
+    let r = app
+        .json(
+            Method::PATCH,
+            &endpoint_path(&id, ""),
+            &key,
+            &json!({"url": receiver.url("/new")}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The retry goes to the endpoint's URL as it now is, and the log says so.
+    let detail = app.delivery_after(&delivery, 2, WAIT).await;
+    assert_eq!(detail["status"], "succeeded", "{detail}");
+    let paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/old", "/new"]);
+    assert_eq!(detail["target"]["url"], receiver.url("/new"));
+}
+
 #[tokio::test]
 async fn the_fan_out_follows_every_endpoint_change_from_the_next_write() {
     let app = app().await;

@@ -195,51 +195,76 @@ async fn a_document_that_becomes_ready_is_announced() {
     assert_eq!(body["data"]["name"], "Parking");
 }
 
-#[tokio::test]
-async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept() {
+/// A call of an agent posting to `receiver`, finished, with its delivery's first attempt recorded
+/// (retries an hour apart): the app, the conversation's id, the delivery's id and detail.
+async fn finished_call_attempted(receiver: &Receiver) -> (TestApp, String, String, Value) {
     let app = TestApp::spawn_with(TestOptions {
         webhooks: Some(webhook_options("1h")),
         ..TestOptions::default()
     })
     .await;
-    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
-    let agent = agent_posting_to(&app, &failing.url("/")).await;
+    let agent = agent_posting_to(&app, &receiver.url("/")).await;
     let id = app.call_started(&agent, 1_764_930_000).await;
     app.patch_conversation(
         &id,
         &json!({"status": "completed", "endTimeUnix": 1_764_930_095}),
     )
     .await;
-    failing.wait_for(1, WAIT).await;
+    receiver.wait_for(1, WAIT).await;
     let delivery = app.newest_delivery("").await;
-    // Its one attempt is recorded, the next an hour away.
     let detail = app.delivery_after(&delivery, 1, WAIT).await;
-    assert_eq!(detail["status"], "pending");
+    (app, id, delivery, detail)
+}
+
+/// Erases the conversation, then asks for its delivery again: the answer to that.
+async fn erase_then_redeliver(app: &TestApp, conversation: &str, delivery: &str) -> Resp {
     let r = app
         .send(
             Method::DELETE,
-            &conversation_path(&id, ""),
+            &conversation_path(conversation, ""),
             Some(&app.key),
             &[],
             None,
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    app.json(
+        Method::POST,
+        &format!("/api/public/v1/webhook-deliveries/{delivery}/redeliver"),
+        &app.key.clone(),
+        &json!({}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn erasing_a_conversation_cancels_its_deliveries_and_blanks_what_was_kept() {
+    let failing = Receiver::start("127.0.0.1:0", Arc::new(|_| Reply::Status(500))).await;
+    let (app, id, delivery, detail) = finished_call_attempted(&failing).await;
+    // Its one attempt is recorded, the next an hour away.
+    assert_eq!(detail["status"], "pending");
+    let r = erase_then_redeliver(&app, &id, &delivery).await;
+    assert_eq!(r.status, 409, "{}", r.text);
     let detail = app.delivery(&delivery).await;
     assert_eq!(detail.data()["status"], "cancelled");
     assert_eq!(detail.data()["attemptLog"][0]["responseBody"], Value::Null);
-    let r = app
-        .json(
-            Method::POST,
-            &format!("/api/public/v1/webhook-deliveries/{delivery}/redeliver"),
-            &app.key.clone(),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 409);
     // The payload is blank in storage too.
     let payloads = app.stored_payloads().await;
     assert_eq!(payloads, vec![String::new()]);
+}
+
+#[tokio::test]
+async fn a_delivery_of_an_erased_conversation_is_not_redelivered() {
+    let receiver = Receiver::ok().await;
+    let (app, id, delivery, detail) = finished_call_attempted(&receiver).await;
+    assert_eq!(detail["status"], "succeeded");
+    let r = erase_then_redeliver(&app, &id, &delivery).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("erased"), "{}", r.text);
+    let detail = app.delivery(&delivery).await;
+    assert_eq!(detail.data()["status"], "succeeded", "unchanged");
+    assert_eq!(detail.data()["attemptLog"].as_array().unwrap().len(), 1);
+    assert_eq!(receiver.received().len(), 1, "nothing more was sent");
 }
 
 #[tokio::test]

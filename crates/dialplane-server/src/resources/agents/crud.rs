@@ -21,6 +21,7 @@ pub use dialplane_api::agents::{
 };
 use dialplane_core::validate::validate_create;
 use dialplane_core::{Agent, AgentId, AgentSpec, CreatedBy, Metadata, Problems};
+use dialplane_store::Kind;
 use dialplane_store::{
     Change, CreateAgent, DeleteAgent, Idempotency, Principal, Recorded, Rejection, StoredAgent,
     Transform, UpdateAgent, Updated,
@@ -375,7 +376,7 @@ pub async fn get(
                 .store
                 .get_agent(workspace, id)
                 .await?
-                .ok_or_else(ApiError::not_found)?;
+                .ok_or_else(|| ApiError::not_found(Kind::Agent))?;
             let answer = Arc::new(CachedAgent {
                 etag: HeaderValue::from_str(&etag(stored.revision))
                     .map_err(|e| ApiError::internal(e.to_string()))?,

@@ -9,6 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use dialplane_store::Kind;
 use serde_json::Value;
 
 /// The longest name an agent may have.
@@ -82,7 +83,7 @@ pub async fn duplicate(
         .store
         .get_agent(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::Agent))?;
     // The copy is a new agent: it is checked against today's rules like any create.
     let mut body = serde_json::to_value(&source.agent.spec)
         .ok()

@@ -21,6 +21,7 @@ use dialplane_api::agents::{
 };
 use dialplane_core::validate::validate_document;
 use dialplane_core::AgentId;
+use dialplane_store::Kind;
 use dialplane_store::{Change, StoredAgent, Transform};
 use std::sync::Arc;
 
@@ -123,7 +124,7 @@ pub async fn list(
         .store
         .list_versions(&principal.workspace, id, before, page_size)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::Agent))?;
     let next_cursor = match page.items.last() {
         Some(last) if page.has_more => Some(encode_cursor(last.version)),
         _ => None,
@@ -158,7 +159,9 @@ async fn load_version(
 ) -> Result<StoredAgent, ApiError> {
     match state.store.get_version(workspace, id, version).await? {
         Some(v) => Ok(v),
-        None if state.store.get_agent(workspace, id).await?.is_none() => Err(ApiError::not_found()),
+        None if state.store.get_agent(workspace, id).await?.is_none() => {
+            Err(ApiError::not_found(Kind::Agent))
+        }
         None => Err(no_such_version()),
     }
 }

@@ -22,6 +22,7 @@ use dialplane_core::{AgentId, Pointer, ProblemCode, Problems};
 use dialplane_store::conversations::{
     AppendTurns, CreateConversation, DeleteConversation, UpdateConversation,
 };
+use dialplane_store::Kind;
 use serde_json::Value;
 
 /// The most characters of an `externalId`.
@@ -159,7 +160,7 @@ pub async fn update(
             .store
             .get_conversation(&principal.workspace, id)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or_else(|| ApiError::not_found(Kind::Conversation))?;
         let stored = serde_json::to_value(current.conversation()).unwrap_or_default();
         for key in READ_ONLY.iter().filter(|k| body.contains_key(**k)) {
             if body.get(*key) != stored.get(*key) {

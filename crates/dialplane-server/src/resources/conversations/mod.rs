@@ -26,6 +26,7 @@ use dialplane_core::ConversationId;
 use dialplane_store::conversations::{
     ConversationQuery, ConversationSummary, Cursor, StoredConversation,
 };
+use dialplane_store::Kind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -225,6 +226,6 @@ pub async fn get(
         .store
         .get_conversation(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::Conversation))?;
     Ok(answer(StatusCode::OK, stored, &[]))
 }

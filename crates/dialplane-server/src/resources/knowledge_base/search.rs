@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialplane_api::knowledge_base::{SearchEnvelope, SearchHit};
+use dialplane_store::Kind;
 
 /// Search documents
 ///
@@ -49,7 +50,7 @@ pub async fn search(
                 .store
                 .get_agent(workspace, id)
                 .await?
-                .ok_or_else(ApiError::not_found)?;
+                .ok_or_else(|| ApiError::not_found(Kind::Agent))?;
             Some(
                 agent
                     .agent

@@ -20,6 +20,7 @@ use dialplane_api::Envelope;
 use dialplane_core::webhooks::EventType;
 use dialplane_core::{DeliveryId, EndpointId};
 use dialplane_store::webhooks::{self as store, DeliveryQuery, Redeliver};
+use dialplane_store::Kind;
 
 fn delivery_id(raw: &str) -> Result<DeliveryId, ApiError> {
     parse_path_id(raw, "deliveryId", "a delivery id")
@@ -137,7 +138,7 @@ pub async fn get(
         .store
         .get_webhook_delivery(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::WebhookDelivery))?;
     Ok(Json(Envelope::of(delivery_detail(delivery, attempts))).into_response())
 }
 
@@ -152,7 +153,7 @@ pub async fn get(
         (status = 400, description = "`invalid_parameter`: not a delivery id", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
         (status = 404, description = "`not_found` (or its log has expired)", body = ErrorEnvelope),
-        (status = 409, description = "`conflict`: pending, cancelled, or its endpoint disabled or deleted", body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: pending, cancelled, its endpoint disabled or deleted, or its conversation erased", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn redeliver(
@@ -172,7 +173,7 @@ pub async fn redeliver(
         .store
         .get_webhook_delivery(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::WebhookDelivery))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Envelope::of(delivery_detail(delivery, attempts))),

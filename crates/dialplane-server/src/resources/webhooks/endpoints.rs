@@ -26,6 +26,7 @@ use dialplane_core::{EndpointId, Metadata, Pointer, ProblemCode, Problems};
 use dialplane_store::webhooks::{
     CreateEndpoint, DeleteEndpoint, RotateEndpointSecret, SendPing, StoredEndpoint, UpdateEndpoint,
 };
+use dialplane_store::Kind;
 
 fn metadata(e: &StoredEndpoint) -> Metadata {
     Metadata {
@@ -65,26 +66,17 @@ fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
     parse_path_id(raw, "endpointId", "an endpoint id")
 }
 
-/// A delivery URL: `https`, or `http` to a loopback host (to any host with
-/// `--allow-private-urls`). Where it resolves is checked at each delivery.
+/// A delivery URL, by the rule of an agent's `postCallWebhook`: `https`, or `http` to a loopback
+/// host (to any host with `--allow-private-urls`). Where it resolves is checked at each delivery.
 fn url(fields: &mut Fields<'_>, allow_private_urls: bool) -> Option<String> {
-    let text = fields.http_url("url", MAX_URL_CHARS)?;
-    let parsed = url::Url::parse(&text).ok()?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if parsed.scheme() == "http" && !loopback && !allow_private_urls {
-        fields.problem(
-            "url",
-            ProblemCode::InvalidFormat,
-            "must use https (http is allowed for loopback hosts, or for any host with --allow-private-urls)",
-        );
-        return None;
+    let text = fields.text("url", MAX_URL_CHARS)?;
+    match dialplane_core::validate::check_webhook_url(&text, allow_private_urls) {
+        Ok(()) => Some(text),
+        Err((code, why)) => {
+            fields.problem("url", code, why);
+            None
+        }
     }
-    Some(text)
 }
 
 /// A non-empty list of subscribable event types, each once.
@@ -227,7 +219,7 @@ pub async fn get(
         .store
         .get_webhook_endpoint(&principal.workspace, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::WebhookEndpoint))?;
     Ok(Json(Envelope::of(wire(found))).into_response())
 }
 
@@ -388,6 +380,6 @@ pub async fn test(
         .store
         .get_webhook_delivery(&principal.workspace, claimed.delivery.id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(|| ApiError::not_found(Kind::WebhookDelivery))?;
     Ok(Json(Envelope::of(delivery_detail(delivery, attempts))).into_response())
 }
