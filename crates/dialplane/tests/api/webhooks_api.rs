@@ -70,7 +70,7 @@ async fn a_create_names_every_problem_at_its_pointer_and_stores_nothing() {
             ("/url".into(), "invalid_format".into()),
             ("/eventTypes/0".into(), "invalid_value".into()),
             ("/eventTypes/1".into(), "invalid_value".into()),
-            ("/eventTypes/2".into(), "invalid_value".into()),
+            ("/eventTypes/2".into(), "invalid_type".into()),
         ])
     );
     // The URL rule of an agent's postCallWebhook: stored and sent as given, so no spaces or
@@ -93,13 +93,15 @@ async fn a_create_names_every_problem_at_its_pointer_and_stores_nothing() {
             r.text
         );
     }
-    let r = post(json!({"description": "x".repeat(501)})).await;
+    let r = post(json!({"description": "x".repeat(501), "endpointId": "x", "metadata": {}})).await;
     assert_eq!(
         problems(&r),
         BTreeMap::from([
             ("/url".into(), "required".into()),
             ("/eventTypes".into(), "required".into()),
             ("/description".into(), "too_long".into()),
+            ("/endpointId".into(), "read_only".into()),
+            ("/metadata".into(), "read_only".into()),
         ])
     );
     let listed = app
@@ -224,13 +226,14 @@ async fn a_patch_merges_refuses_the_secret_and_a_delete_cancels_what_is_pending(
             Method::PATCH,
             &path,
             &key,
-            &json!({"secret": "whsec_x", "url": null, "disabled": "no"}),
+            &json!({"secret": "whsec_x", "url": null, "disabled": "no", "disabledReason": "x"}),
         )
         .await;
     assert_eq!(
         problems(&r),
         BTreeMap::from([
             ("/secret".into(), "read_only".into()),
+            ("/disabledReason".into(), "read_only".into()),
             ("/url".into(), "invalid_type".into()),
             ("/disabled".into(), "invalid_type".into()),
         ])

@@ -79,6 +79,23 @@ fn url(fields: &mut Fields<'_>, allow_private_urls: bool) -> Option<String> {
     }
 }
 
+/// The fields an endpoint's answers show that no request sets.
+const READ_ONLY: [&str; 4] = ["endpointId", "secret", "disabledReason", "metadata"];
+
+/// Reports each of [`READ_ONLY`] the body holds.
+fn read_only(fields: &mut Fields<'_>) {
+    for key in READ_ONLY {
+        if fields.has(key) {
+            let why = if key == "secret" {
+                "is read-only: POST /webhook-endpoints/{endpointId}/rotate-secret makes a new one"
+            } else {
+                "is read-only"
+            };
+            fields.problem(key, ProblemCode::ReadOnly, why);
+        }
+    }
+}
+
 /// A non-empty list of subscribable event types, each once.
 fn event_types(fields: &mut Fields<'_>) -> Option<Vec<EventType>> {
     let value = fields.value("eventTypes")?;
@@ -98,6 +115,16 @@ fn event_types(fields: &mut Fields<'_>) -> Option<Vec<EventType>> {
     let mut types = Vec::new();
     let at = fields.pointer("eventTypes");
     for (i, item) in items.iter().enumerate() {
+        if !item.is_string() {
+            let why = format!(
+                "must be a string, got {}",
+                dialplane_core::json::type_name(item)
+            );
+            fields
+                .problems
+                .push(&at.index(i), ProblemCode::InvalidType, why);
+            continue;
+        }
         match item.as_str().and_then(EventType::parse) {
             Some(t) if t != EventType::Ping => {
                 if !types.contains(&t) {
@@ -134,8 +161,9 @@ pub async fn create(
     JsonObject { body, .. }: JsonObject,
 ) -> Result<Response, ApiError> {
     let mut problems = Problems::new();
-    let known = ["url", "eventTypes", "description"];
+    let known = [&["url", "eventTypes", "description"][..], &READ_ONLY].concat();
     let mut fields = Fields::new(&body, Pointer::root(), &known, &mut problems);
+    read_only(&mut fields);
     fields.required("url");
     let url = url(&mut fields, state.webhooks.options.allow_private_urls);
     fields.required("eventTypes");
@@ -248,15 +276,13 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(&id)?;
     let mut problems = Problems::new();
-    let known = ["url", "eventTypes", "description", "disabled", "secret"];
+    let known = [
+        &["url", "eventTypes", "description", "disabled"][..],
+        &READ_ONLY,
+    ]
+    .concat();
     let mut fields = Fields::new(&body, Pointer::root(), &known, &mut problems);
-    if fields.has("secret") {
-        fields.problem(
-            "secret",
-            ProblemCode::ReadOnly,
-            "is read-only: POST /webhook-endpoints/{endpointId}/rotate-secret makes a new one",
-        );
-    }
+    read_only(&mut fields);
     for key in ["url", "eventTypes", "disabled"] {
         if fields.is_null(key) {
             fields.problem(key, ProblemCode::InvalidType, "cannot be null");
