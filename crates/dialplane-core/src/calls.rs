@@ -40,7 +40,8 @@ impl ConversationStatus {
         use ConversationStatus::*;
         self == next
             || match self {
-                Scheduled => next != Scheduled,
+                // Straight to its end only as cancelled or failed: a completed call was live.
+                Scheduled => matches!(next, InProgress | Failed | Cancelled),
                 InProgress => next.is_finished(),
                 Completed | Failed | Cancelled => false,
             }
@@ -114,7 +115,6 @@ mod tests {
             allowed,
             [
                 (Scheduled, InProgress),
-                (Scheduled, Completed),
                 (Scheduled, Failed),
                 (Scheduled, Cancelled),
                 (InProgress, Completed),

@@ -93,15 +93,73 @@ pub struct Changes {
     pub transcript: Option<Option<String>>,
     pub contact_number: Option<Option<String>>,
     pub caller_number: Option<Option<String>>,
-    pub sentiment: Option<Option<Sentiment>>,
+    /// `Some(None)`: back to `null`; `Some(Some(change))`: merged into it.
+    pub sentiment: Option<Option<SentimentChange>>,
     pub key_moments: Option<Vec<KeyMoment>>,
-    pub appointment_scheduled: Option<Map<String, Value>>,
-    pub data_collected: Option<Map<String, Value>>,
+    pub appointment_scheduled: Option<MapChange>,
+    pub data_collected: Option<MapChange>,
     pub voice_mail_detected: Option<bool>,
     pub error_message: Option<Option<String>>,
     pub call_transferred: Option<bool>,
     pub recording_url: Option<Option<String>>,
     pub opted_out: Option<bool>,
+}
+
+/// A change of a free-form map, as a merge patch (RFC 7396) changes a member that is an object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapChange {
+    /// Back to `{}` (the patch's `null`).
+    Reset,
+    /// Merged key by key: a key set to `null` is removed, objects merge recursively, anything else
+    /// replaces.
+    Merge(Map<String, Value>),
+}
+
+impl MapChange {
+    fn apply(&self, map: &mut Map<String, Value>) {
+        match self {
+            Self::Reset => map.clear(),
+            Self::Merge(patch) => {
+                let mut merged = Value::Object(std::mem::take(map));
+                crate::merge::merge_in_place(&mut merged, &Value::Object(patch.clone()));
+                if let Value::Object(merged) = merged {
+                    *map = merged;
+                }
+            }
+        }
+    }
+
+    /// The keys it names (set or removed).
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        match self {
+            Self::Reset => None,
+            Self::Merge(patch) => Some(patch.keys()),
+        }
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// A change of a conversation's sentiment, member by member as a merge patch changes an object:
+/// each `Some` replaces its member (`Some(None)`, the patch's `null`: back to none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentimentChange {
+    pub sentiment_score: Option<Option<f64>>,
+    pub sentiment_by_turn: Option<Vec<TurnSentiment>>,
+    pub sentiment_overall: Option<Option<String>>,
+}
+
+impl SentimentChange {
+    fn apply(&self, sentiment: &mut Option<Sentiment>) {
+        let s = sentiment.get_or_insert_with(|| Sentiment {
+            sentiment_score: None,
+            sentiment_by_turn: Vec::new(),
+            sentiment_overall: None,
+        });
+        set(&mut s.sentiment_score, &self.sentiment_score);
+        set(&mut s.sentiment_by_turn, &self.sentiment_by_turn);
+        set(&mut s.sentiment_overall, &self.sentiment_overall);
+    }
 }
 
 /// The fields that may still change once a call is over: its post-call analysis.
@@ -138,11 +196,32 @@ pub fn apply(
     now: &str,
     now_unix: i64,
 ) -> Result<Option<Recorded>, Refusal> {
+    change(current, changes, now, now_unix, false)
+}
+
+/// A new record: `blank` (not finished) with `changes` applied as [`apply`] does, except that it
+/// may be created in any status.
+pub fn create(
+    blank: &Recorded,
+    changes: &Changes,
+    now: &str,
+    now_unix: i64,
+) -> Result<Option<Recorded>, Refusal> {
+    change(blank, changes, now, now_unix, true)
+}
+
+fn change(
+    current: &Recorded,
+    changes: &Changes,
+    now: &str,
+    now_unix: i64,
+    creating: bool,
+) -> Result<Option<Recorded>, Refusal> {
     let before = &current.conversation;
     let mut next = current.clone();
     let c = &mut next.conversation;
     if let Some(status) = changes.status {
-        if !before.status.may_become(status) {
+        if !creating && !before.status.may_become(status) {
             return Err(Refusal::Conflict(format!(
                 "status cannot go from {} to {}: it moves forward only",
                 wire(before.status),
@@ -163,10 +242,18 @@ pub fn apply(
     }
     set(&mut c.contact_number, &changes.contact_number);
     set(&mut c.caller_number, &changes.caller_number);
-    set(&mut c.sentiment, &changes.sentiment);
+    match &changes.sentiment {
+        Some(None) => c.sentiment = None,
+        Some(Some(change)) => change.apply(&mut c.sentiment),
+        None => {}
+    }
     set(&mut c.key_moments, &changes.key_moments);
-    set(&mut c.appointment_scheduled, &changes.appointment_scheduled);
-    set(&mut c.data_collected, &changes.data_collected);
+    if let Some(change) = &changes.appointment_scheduled {
+        change.apply(&mut c.appointment_scheduled);
+    }
+    if let Some(change) = &changes.data_collected {
+        change.apply(&mut c.data_collected);
+    }
     set(&mut c.voice_mail_detected, &changes.voice_mail_detected);
     set(&mut c.error_message, &changes.error_message);
     set(&mut c.call_transferred, &changes.call_transferred);
@@ -305,7 +392,12 @@ impl Settings {
     /// Drops from `changes` what the agent keeps no record of: the JSON Pointers dropped.
     pub fn enforce(&self, changes: &mut Changes) -> Vec<&'static str> {
         let mut dropped = Vec::new();
-        if !self.store_data && changes.data_collected.take().is_some_and(|d| !d.is_empty()) {
+        if !self.store_data
+            && changes
+                .data_collected
+                .take()
+                .is_some_and(|d| d.keys().next().is_some())
+        {
             dropped.push("/dataCollected");
         }
         if !self.record_voice

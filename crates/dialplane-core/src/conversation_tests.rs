@@ -128,7 +128,9 @@ fn a_finished_call_takes_only_analysis() {
     let analysis = Changes {
         summary: Some("Booked a table".into()),
         opted_out: Some(true),
-        data_collected: Some(json!({"party": 4}).as_object().unwrap().clone()),
+        data_collected: Some(MapChange::Merge(
+            json!({"party": 4}).as_object().unwrap().clone(),
+        )),
         ..Changes::default()
     };
     let analysed = apply(&done, &analysis, "t2", 0).unwrap().unwrap();
@@ -201,7 +203,9 @@ fn settings_drop_what_the_agent_does_not_keep_and_name_each_drop() {
         entities: BTreeSet::new(),
     };
     let mut changes = Changes {
-        data_collected: Some(json!({"name": "Ada"}).as_object().unwrap().clone()),
+        data_collected: Some(MapChange::Merge(
+            json!({"name": "Ada"}).as_object().unwrap().clone(),
+        )),
         recording_url: Some(Some("https://rec/1".into())),
         ..Changes::default()
     };
@@ -223,12 +227,12 @@ fn settings_drop_what_the_agent_does_not_keep_and_name_each_drop() {
         entities: ["name".to_owned()].into(),
     };
     let mut changes = Changes {
-        data_collected: Some(
+        data_collected: Some(MapChange::Merge(
             json!({"name": "Ada", "age": 3})
                 .as_object()
                 .unwrap()
                 .clone(),
-        ),
+        )),
         ..Changes::default()
     };
     let problems: Vec<_> = keeps_all

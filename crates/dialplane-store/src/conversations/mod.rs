@@ -11,7 +11,9 @@ use crate::write::{Event, Tx, WriteOp};
 use crate::{now, Kind, Result, StoreError};
 use async_trait::async_trait;
 use dialplane_core::calls::{render_transcript, CallDirection, ConversationStatus, Turn};
-use dialplane_core::conversation::{apply, Changes, Conversation, Recorded, Refusal, Settings};
+use dialplane_core::conversation::{
+    apply, create, Changes, Conversation, Recorded, Refusal, Settings,
+};
 use dialplane_core::{
     AgentId, ConversationId, CreatedBy, Metadata, Pointer, ProblemCode, Problems,
 };
@@ -151,8 +153,8 @@ impl WriteOp for CreateConversation {
         c.turns = std::mem::take(&mut self.turns);
         c.turns.sort_by_key(|t| t.start_ms);
         c.transcript = render_transcript(&c.turns);
-        // Created in any status: the lifecycle is checked from `scheduled`, where every move is allowed.
-        let recorded = apply(&blank, &self.changes, &at, unix_now())
+        // Created in any status (the blank is `scheduled`, and no move is checked).
+        let recorded = create(&blank, &self.changes, &at, unix_now())
             .map_err(refused)?
             .unwrap_or(blank);
         let stored = StoredConversation {

@@ -124,6 +124,66 @@ async fn a_call_is_recorded_in_callins_shape_with_every_field_present() {
 }
 
 #[tokio::test]
+async fn a_patch_merges_into_the_analysis_objects_and_loses_nothing_it_does_not_name() {
+    let app = TestApp::spawn().await;
+    let agent = app.keeping_agent("Bookings", false).await;
+    let call = app
+        .record(&json!({
+            "agentId": agent, "direction": "inbound", "status": "completed",
+            "startTimeUnix": 2_000, "endTimeUnix": 2_060,
+            "sentiment": {"sentiment_score": 0.5, "sentiment_overall": "positive",
+                          "sentiment_by_turn": [{"text": "Hi", "sentiment_score": 0.1}]},
+            "dataCollected": {"name": "Ada", "party_size": 2},
+            "appointmentScheduled": {"at": "noon", "where": {"room": 1, "floor": 2}}
+        }))
+        .await;
+    let id = call["conversationId"].as_str().unwrap();
+    // Analysis arriving in parts: each part changes what it names, as RFC 7396 merges objects.
+    let r = app
+        .patch_conversation(
+            id,
+            &json!({
+                "sentiment": {"sentiment_score": 0.9},
+                "dataCollected": {"party_size": 4, "name": null},
+                "appointmentScheduled": {"where": {"room": 3}}
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let detail = r.data();
+    assert_eq!(detail["sentiment"]["sentiment_score"], 0.9);
+    assert_eq!(detail["sentiment"]["sentiment_overall"], "positive", "kept");
+    assert_eq!(
+        detail["sentiment"]["sentiment_by_turn"][0]["text"], "Hi",
+        "kept"
+    );
+    assert_eq!(
+        detail["dataCollected"],
+        json!({"party_size": 4}),
+        "null removes a key"
+    );
+    assert_eq!(
+        detail["appointmentScheduled"],
+        json!({"at": "noon", "where": {"room": 3, "floor": 2}})
+    );
+    // The same through GET, and null still resets a whole member.
+    let got = app.get(&format!("/api/public/v1/conversations/{id}")).await;
+    assert_eq!(
+        got.data()["appointmentScheduled"],
+        detail["appointmentScheduled"]
+    );
+    let r = app
+        .patch_conversation(
+            id,
+            &json!({"sentiment": null, "appointmentScheduled": null}),
+        )
+        .await;
+    assert_eq!(r.data()["sentiment"], Value::Null);
+    assert_eq!(r.data()["appointmentScheduled"], json!({}));
+    assert_eq!(r.data()["dataCollected"], json!({"party_size": 4}));
+}
+
+#[tokio::test]
 async fn status_moves_forward_only_and_a_finished_call_takes_only_its_analysis() {
     let app = TestApp::spawn().await;
     let agent = app.keeping_agent("Front desk", false).await;
@@ -137,6 +197,10 @@ async fn status_moves_forward_only_and_a_finished_call_takes_only_its_analysis()
     // Turns only while in progress.
     let turn = json!([{"role": "agent", "text": "Hi", "startMs": 0, "endMs": 1}]);
     app.append_turns(id, &turn)
+        .await
+        .assert_error(409, "conflict");
+    // A scheduled call may be cancelled or fail at once; it completes only once it has been live.
+    app.patch_conversation(id, &json!({"status": "completed"}))
         .await
         .assert_error(409, "conflict");
     let live = app

@@ -3,7 +3,7 @@
 
 use crate::resources::fields::Fields;
 use dialplane_core::calls::{unix_seconds, ConversationStatus, Turn, TurnRole};
-use dialplane_core::conversation::{Changes, KeyMoment, Sentiment, TurnSentiment};
+use dialplane_core::conversation::{Changes, KeyMoment, MapChange, SentimentChange, TurnSentiment};
 use dialplane_core::{Pointer, ProblemCode};
 use serde_json::{Map, Value};
 
@@ -75,22 +75,23 @@ pub fn changes(f: &mut Fields) -> Changes {
     } else {
         key_moments(f)
     };
-    c.appointment_scheduled = if reset(f, "appointmentScheduled") {
-        Some(Map::new())
-    } else {
-        f.object("appointmentScheduled").cloned()
-    };
-    c.data_collected = if reset(f, "dataCollected") {
-        Some(Map::new())
-    } else {
-        f.object("dataCollected").cloned()
-    };
+    c.appointment_scheduled = map_change(f, "appointmentScheduled");
+    c.data_collected = map_change(f, "dataCollected");
     c.voice_mail_detected = flag(f, "voiceMailDetected");
     c.error_message = nullable(f, "errorMessage", |f, k| f.text(k, MAX_ERROR_CHARS));
     c.call_transferred = flag(f, "callTransferred");
     c.recording_url = nullable(f, "recordingUrl", |f, k| f.http_url(k, MAX_URL_CHARS));
     c.opted_out = flag(f, "optedOut");
     c
+}
+
+/// A free-form map's change: `null` resets it, an object merges into it (RFC 7396).
+fn map_change(f: &mut Fields, key: &str) -> Option<MapChange> {
+    if f.is_null(key) {
+        Some(MapChange::Reset)
+    } else {
+        f.object(key).cloned().map(MapChange::Merge)
+    }
 }
 
 /// `Some(None)` for `null`, `Some(Some(v))` for a good value, `None` when absent or bad.
@@ -115,32 +116,41 @@ fn flag(f: &mut Fields, key: &str) -> Option<bool> {
     }
 }
 
-fn sentiment(f: &mut Fields, key: &str) -> Option<Sentiment> {
+fn sentiment(f: &mut Fields, key: &str) -> Option<SentimentChange> {
     let object = f.object(key)?;
     let at = f.pointer(key);
     let known = ["sentiment_score", "sentiment_by_turn", "sentiment_overall"];
     let mut s = Fields::new(object, at.clone(), &known, f.problems);
-    let score = s.number("sentiment_score", -1e9..=1e9);
-    let overall = s.text("sentiment_overall", MAX_TEXT_CHARS);
-    let by_turn = s.array("sentiment_by_turn").cloned().unwrap_or_default();
-    let mut turns = Vec::new();
-    for (i, item) in by_turn.iter().enumerate() {
-        let at = at.key("sentiment_by_turn").index(i);
-        let Some(object) = object_at(f, &at, item) else {
-            continue;
-        };
-        let known = ["text", "sentiment_score", "sentiment_label", "speaker"];
-        let mut t = Fields::new(object, at, &known, f.problems);
-        turns.push(TurnSentiment {
-            text: t.text("text", MAX_TEXT_CHARS).unwrap_or_default(),
-            sentiment_score: t.number("sentiment_score", -1e9..=1e9),
-            sentiment_label: t.text("sentiment_label", 100),
-            speaker: t.text("speaker", 100),
-        });
-    }
-    Some(Sentiment {
+    let score = nullable(&mut s, "sentiment_score", |s, k| s.number(k, -1e9..=1e9));
+    let overall = nullable(&mut s, "sentiment_overall", |s, k| {
+        s.text(k, MAX_TEXT_CHARS)
+    });
+    let by_turn = if s.is_null("sentiment_by_turn") {
+        Some(Vec::new())
+    } else {
+        s.array("sentiment_by_turn").cloned()
+    };
+    let by_turn = by_turn.map(|items| {
+        let mut turns = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = at.key("sentiment_by_turn").index(i);
+            let Some(object) = object_at(f, &at, item) else {
+                continue;
+            };
+            let known = ["text", "sentiment_score", "sentiment_label", "speaker"];
+            let mut t = Fields::new(object, at, &known, f.problems);
+            turns.push(TurnSentiment {
+                text: t.text("text", MAX_TEXT_CHARS).unwrap_or_default(),
+                sentiment_score: t.number("sentiment_score", -1e9..=1e9),
+                sentiment_label: t.text("sentiment_label", 100),
+                speaker: t.text("speaker", 100),
+            });
+        }
+        turns
+    });
+    Some(SentimentChange {
         sentiment_score: score,
-        sentiment_by_turn: turns,
+        sentiment_by_turn: by_turn,
         sentiment_overall: overall,
     })
 }
