@@ -2,13 +2,13 @@
 //! touch once the call is over, the forward-only status, and the agent's settings that decide what
 //! is kept. Pure: the store runs [`apply`] and [`Settings::enforce`] inside its transaction.
 
-use crate::agent::Agent;
+use crate::agent::{Agent, Choice, EntityType};
 use crate::calls::{render_transcript, CallDirection, ConversationStatus, Turn};
 use crate::ids::{AgentId, ConversationId};
 use crate::{Metadata, Pointer, ProblemCode, Problems};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A conversation: Callin's detail, plus ours (`conversationId`, `agentVersion`, `turns`,
@@ -266,11 +266,7 @@ fn change(
     check_times(c)?;
     if before.status.is_finished() {
         if let Some(field) = changed_outside_analysis(before, c) {
-            return Err(Refusal::Conflict(format!(
-                "the call is over ({}): only its analysis ({}) may change, not {field}",
-                wire(before.status),
-                ANALYSIS_FIELDS.join(", ")
-            )));
+            return Err(Refusal::Conflict(over(before.status, field)));
         }
     }
     if next == *current {
@@ -280,6 +276,15 @@ fn change(
     Ok(Some(next))
 }
 
+/// Why a finished call (in `status`) refuses a change of `field`.
+pub fn over(status: ConversationStatus, field: &str) -> String {
+    format!(
+        "the call is over ({}): only its analysis ({}) may change, not {field}",
+        wire(status),
+        ANALYSIS_FIELDS.join(", ")
+    )
+}
+
 fn set<T: Clone>(field: &mut T, change: &Option<T>) {
     if let Some(value) = change {
         *field = value.clone();
@@ -287,7 +292,6 @@ fn set<T: Clone>(field: &mut T, change: &Option<T>) {
 }
 
 fn wire(status: ConversationStatus) -> &'static str {
-    use crate::agent::Choice;
     status.wire()
 }
 
@@ -347,8 +351,8 @@ pub struct Settings {
     pub store_data: bool,
     pub record_voice: bool,
     pub smart_opt_out: bool,
-    /// The entities `dataCollected` may name.
-    pub entities: BTreeSet<String>,
+    /// The entities `dataCollected` may name, and the type of each one's value.
+    pub entities: BTreeMap<String, EntityType>,
 }
 
 impl Settings {
@@ -358,7 +362,9 @@ impl Settings {
             store_data: platform.data_collection.store_data,
             record_voice: platform.privacy.record_voice,
             smart_opt_out: platform.call_actions.smart_opt_out,
-            entities: platform.data_collection.entities.keys().cloned().collect(),
+            entities: (platform.data_collection.entities.iter())
+                .map(|(name, entity)| (name.clone(), entity.kind))
+                .collect(),
         }
     }
 
@@ -368,22 +374,34 @@ impl Settings {
             store_data: false,
             record_voice: false,
             smart_opt_out: false,
-            entities: BTreeSet::new(),
+            entities: BTreeMap::new(),
         }
     }
 
     /// Problems with what a change would collect: each `dataCollected` key the agent does not
-    /// define (not looked at when the agent keeps no data: it is dropped whole).
+    /// define, and each value not of its entity's type (`null` removes a key, whatever its type).
+    /// Not looked at when the agent keeps no data: it is dropped whole.
     pub fn check(&self, changes: &Changes) -> Problems {
         let mut problems = Problems::new();
-        if let (true, Some(data)) = (self.store_data, &changes.data_collected) {
-            let at = Pointer::root().key("dataCollected");
-            for key in data.keys().filter(|k| !self.entities.contains(*k)) {
-                problems.push(
+        let Some(MapChange::Merge(data)) =
+            changes.data_collected.as_ref().filter(|_| self.store_data)
+        else {
+            return problems;
+        };
+        let at = Pointer::root().key("dataCollected");
+        for (key, value) in data {
+            match self.entities.get(key) {
+                None => problems.push(
                     &at.key(key),
                     ProblemCode::UnknownField,
                     "is not an entity of the agent (platformSettings.dataCollection.entities)",
-                );
+                ),
+                Some(kind) if !value.is_null() && !is_of(value, *kind) => problems.push(
+                    &at.key(key),
+                    ProblemCode::InvalidType,
+                    format!("must be a {} (the entity's type)", kind.wire()),
+                ),
+                Some(_) => {}
             }
         }
         problems
@@ -416,6 +434,17 @@ impl Settings {
         (self.smart_opt_out && conversation.opted_out && conversation.status.is_finished())
             .then_some(conversation.contact_number.as_deref())
             .flatten()
+    }
+}
+
+/// Whether `value` is of an entity's `kind` (an integer is a whole number written without a
+/// fraction, as everywhere in this API).
+fn is_of(value: &Value, kind: EntityType) -> bool {
+    match kind {
+        EntityType::String => value.is_string(),
+        EntityType::Number => value.is_number(),
+        EntityType::Integer => value.is_i64() || value.is_u64(),
+        EntityType::Boolean => value.is_boolean(),
     }
 }
 

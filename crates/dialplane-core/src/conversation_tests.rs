@@ -200,7 +200,7 @@ fn settings_drop_what_the_agent_does_not_keep_and_name_each_drop() {
         store_data: false,
         record_voice: false,
         smart_opt_out: true,
-        entities: BTreeSet::new(),
+        entities: BTreeMap::new(),
     };
     let mut changes = Changes {
         data_collected: Some(MapChange::Merge(
@@ -224,23 +224,42 @@ fn settings_drop_what_the_agent_does_not_keep_and_name_each_drop() {
         store_data: true,
         record_voice: true,
         smart_opt_out: false,
-        entities: ["name".to_owned()].into(),
+        entities: [
+            ("name".to_owned(), EntityType::String),
+            ("guests".to_owned(), EntityType::Integer),
+            ("budget".to_owned(), EntityType::Number),
+            ("vip".to_owned(), EntityType::Boolean),
+        ]
+        .into(),
     };
-    let mut changes = Changes {
-        data_collected: Some(MapChange::Merge(
-            json!({"name": "Ada", "age": 3})
-                .as_object()
-                .unwrap()
-                .clone(),
-        )),
+    let data = |v: Value| Changes {
+        data_collected: Some(MapChange::Merge(v.as_object().unwrap().clone())),
         ..Changes::default()
     };
-    let problems: Vec<_> = keeps_all
-        .check(&changes)
-        .iter()
-        .map(|p| p.path.clone())
-        .collect();
-    assert_eq!(problems, ["/dataCollected/age"]);
+    let problems = |changes: &Changes| -> Vec<(String, ProblemCode)> {
+        let found = keeps_all.check(changes);
+        found.iter().map(|p| (p.path.clone(), p.code)).collect()
+    };
+    // Each value of its entity's type, or null (a key removed), is fine.
+    let fine = data(json!({"name": "Ada", "guests": 4, "budget": 12.5, "vip": null}));
+    assert_eq!(problems(&fine), []);
+    assert_eq!(
+        problems(&data(json!({"budget": 3}))),
+        [],
+        "a whole number is a number"
+    );
+    let mut changes =
+        data(json!({"name": 7, "guests": 4.5, "budget": "12", "vip": "yes", "age": 3}));
+    assert_eq!(
+        problems(&changes),
+        [
+            ("/dataCollected/age".to_owned(), ProblemCode::UnknownField),
+            ("/dataCollected/budget".to_owned(), ProblemCode::InvalidType),
+            ("/dataCollected/guests".to_owned(), ProblemCode::InvalidType),
+            ("/dataCollected/name".to_owned(), ProblemCode::InvalidType),
+            ("/dataCollected/vip".to_owned(), ProblemCode::InvalidType),
+        ]
+    );
     assert!(keeps_all.enforce(&mut changes).is_empty());
 }
 
@@ -250,7 +269,7 @@ fn a_finished_opted_out_call_of_a_smart_opt_out_agent_lists_its_contact() {
         store_data: true,
         record_voice: true,
         smart_opt_out: true,
-        entities: BTreeSet::new(),
+        entities: BTreeMap::new(),
     };
     let mut call = recorded(Completed).conversation;
     call.opted_out = true;

@@ -119,27 +119,20 @@ impl WriteOp for CreateConversation {
         };
         let settings = Settings::of(&agent.agent);
         let webhook = post_call_webhook(Some(&agent));
-        let problems = settings.check(&self.changes);
-        if !problems.is_empty() {
-            return Err(StoreError::Invalid(problems));
-        }
-        let dropped = settings.enforce(&mut self.changes);
-        if let Some(external) = &self.external_id {
-            if let Some(existing) = tx.find_external(&self.workspace, external).await? {
-                return again(existing, &self.digest, dropped);
-            }
-        }
+        // Every problem of the body at once: its data, its version, its times.
+        let mut problems = settings.check(&self.changes);
         let version = self.agent_version.unwrap_or(agent.revision);
         if version == 0 || version > agent.revision {
-            return Err(invalid(
-                "agentVersion",
+            problems.push(
+                &Pointer::root().key("agentVersion"),
                 ProblemCode::NotFound,
                 format!(
                     "the agent never had version {version} (its versions are 1..={})",
                     agent.revision
                 ),
-            ));
+            );
         }
+        let dropped = settings.enforce(&mut self.changes);
         let at = now();
         self.changes
             .status
@@ -154,9 +147,22 @@ impl WriteOp for CreateConversation {
         c.turns.sort_by_key(|t| t.start_ms);
         c.transcript = render_transcript(&c.turns);
         // Created in any status (the blank is `scheduled`, and no move is checked).
-        let recorded = create(&blank, &self.changes, &at, unix_now())
-            .map_err(refused)?
-            .unwrap_or(blank);
+        let recorded = match create(&blank, &self.changes, &at, unix_now()) {
+            Ok(recorded) => recorded.unwrap_or(blank),
+            Err(Refusal::Invalid(more)) => {
+                problems.extend(more);
+                blank
+            }
+            Err(refusal) => return Err(refused(refusal)),
+        };
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems));
+        }
+        if let Some(external) = &self.external_id {
+            if let Some(existing) = tx.find_external(&self.workspace, external).await? {
+                return again(existing, &self.digest, dropped);
+            }
+        }
         let stored = StoredConversation {
             recorded,
             revision: 1,

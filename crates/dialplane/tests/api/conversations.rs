@@ -256,16 +256,39 @@ async fn status_moves_forward_only_and_a_finished_call_takes_only_its_analysis()
         .await;
     assert_eq!(analysed.status, 200, "{}", analysed.text);
     assert_eq!(analysed.data()["summary"], "Dropped after 10 s");
-    // Read-only fields as they are change nothing; changed, they are refused.
+    // The fields set at recording, as they are, change nothing; changed, they are a change outside
+    // the analysis of a finished call: 409, as the spec says of anything but the analysis.
     let same = app
         .patch_conversation(id, &json!({"agentId": agent, "direction": "outbound"}))
         .await;
     assert_eq!(same.status, 200, "{}", same.text);
     assert_eq!(same.etag(), analysed.etag());
+    for change in [
+        json!({"direction": "inbound"}),
+        json!({"externalId": "x"}),
+        json!({"agentVersion": 2}),
+        json!({"turns": [{"role": "user", "text": "x", "startMs": 0, "endMs": 0}]}),
+    ] {
+        let r = app.patch_conversation(id, &change).await;
+        r.assert_error(409, "conflict");
+        let field = change.as_object().unwrap().keys().next().unwrap().clone();
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.ends_with(&format!("not {field}")), "{message}");
+    }
+    // A body that is invalid besides is named as invalid first (nothing is changed either way).
+    app.patch_conversation(id, &json!({"direction": "inbound", "summary": 5}))
+        .await
+        .assert_problem("/summary", "invalid_type");
+    assert_eq!(
+        app.get(&conversation_path(id, "")).await.etag(),
+        analysed.etag()
+    );
+    // While the call runs, they are read-only fields.
+    let live = app.call_started(&agent, 3_000).await;
     let r = app
         .patch_conversation(
-            id,
-            &json!({"direction": "inbound", "externalId": "x", "turns": [{"role": "user", "text": "x", "startMs": 0, "endMs": 0}]}),
+            &live,
+            &json!({"direction": "outbound", "externalId": "x", "turns": [{"role": "user", "text": "x", "startMs": 0, "endMs": 0}]}),
         )
         .await;
     r.assert_details(
@@ -295,6 +318,19 @@ async fn a_retried_post_answers_the_same_record_and_another_body_is_a_conflict()
     let again = app.record_as(&app.key, &reordered).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.data(), &first);
+    // A retry that sends its time in milliseconds where the first sent seconds: the same record.
+    let seconds = json!({"agentId": agent, "direction": "inbound", "externalId": "CA-2",
+                         "startTimeUnix": 1_764_930_000_i64});
+    let recorded = app.record(&seconds).await;
+    let mut in_ms = seconds.clone();
+    in_ms["startTimeUnix"] = json!(1_764_930_000_123_i64);
+    let retried = app.record_as(&app.key, &in_ms).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(retried.data(), &recorded);
+    in_ms["startTimeUnix"] = json!(1_764_930_001_000_i64);
+    app.record_as(&app.key, &in_ms)
+        .await
+        .assert_error(409, "conflict");
     let other = app
         .record_as(
             &app.key,
@@ -462,6 +498,24 @@ async fn every_problem_of_a_body_is_named_and_nothing_is_recorded() {
     )
     .await
     .assert_problem("/dataCollected/shoe_size", "unknown_field");
+    // The problems only the agent can tell are named together too: a version it never had, a value
+    // not of its entity's type, an end on a live call.
+    app.record_as(
+        &app.key,
+        &json!({"agentId": agent, "direction": "inbound", "agentVersion": 2, "startTimeUnix": 5,
+                "endTimeUnix": 9, "dataCollected": {"party_size": "four", "name": "Ada", "shoe_size": 44}}),
+    )
+    .await
+    .assert_details(
+        400,
+        "validation_error",
+        &[
+            ("/agentVersion", "not_found"),
+            ("/dataCollected/party_size", "invalid_type"),
+            ("/dataCollected/shoe_size", "unknown_field"),
+            ("/endTimeUnix", "invalid_combination"),
+        ],
+    );
     // A finished call without its end... is ended at once; a live one with an end is refused.
     app.record_as(
         &app.key,

@@ -648,3 +648,54 @@ async fn the_delivery_log_pages_newest_first_filters_and_expires() {
         "events without deliveries go too; the pending one's stays"
     );
 }
+
+#[tokio::test]
+async fn the_routes_that_need_no_body_refuse_one_they_cannot_take_and_change_nothing() {
+    let app = app().await;
+    let receiver = Receiver::ok().await;
+    let (id, _) = app
+        .create_endpoint(&receiver.url("/"), &["agent.created"])
+        .await;
+    let before = app.workspace_secret().await;
+    let missing = "0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b";
+    let routes = [
+        "/api/public/v1/webhook-secret/rotate".to_owned(),
+        endpoint_path(&id, "/rotate-secret"),
+        endpoint_path(&id, "/test"),
+        format!("/api/public/v1/webhook-deliveries/{missing}/redeliver"),
+        format!("/api/public/v1/knowledge-base/documents/{missing}/refresh"),
+    ];
+    for path in &routes {
+        let r = app
+            .json(
+                Method::POST,
+                path,
+                &app.key.clone(),
+                &json!({"force": true}),
+            )
+            .await;
+        assert_eq!(
+            problems(&r),
+            BTreeMap::from([("/force".to_owned(), "unknown_field".to_owned())]),
+            "{path}"
+        );
+        let text = app
+            .send(
+                Method::POST,
+                path,
+                Some(&app.key),
+                &[("content-type", "text/plain")],
+                Some(b"rotate please".to_vec()),
+            )
+            .await;
+        text.assert_error(415, "unsupported_media_type");
+    }
+    assert_eq!(app.workspace_secret().await, before, "not rotated");
+    assert!(receiver.received().is_empty(), "no ping sent");
+    // With no body (or an empty object) they do their work.
+    let r = app
+        .send(Method::POST, &routes[0], Some(&app.key), &[], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(app.workspace_secret().await, before, "rotated");
+}

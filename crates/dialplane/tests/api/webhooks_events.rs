@@ -31,26 +31,12 @@ async fn agent_posting_to(app: &TestApp, url: &str) -> String {
     id
 }
 
-async fn workspace_secret(app: &TestApp) -> String {
-    let r = app
-        .send(
-            Method::GET,
-            "/api/public/v1/webhook-secret",
-            Some(&app.key),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.data()["secret"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_finished_call_reaches_its_agents_post_call_webhook_then_its_analysis() {
     let app = app().await;
     let hook = Receiver::ok().await;
     let agent = agent_posting_to(&app, &hook.url("/post-call")).await;
-    let secret = workspace_secret(&app).await;
+    let secret = app.workspace_secret().await;
     let id = app.call_started(&agent, 1_764_930_000).await;
     // In progress: nothing yet.
     let r = app
@@ -106,9 +92,9 @@ async fn the_workspace_secret_rotates_and_both_secrets_sign_for_a_day() {
     let app = app().await;
     let hook = Receiver::ok().await;
     let agent = agent_posting_to(&app, &hook.url("/")).await;
-    let old = workspace_secret(&app).await;
+    let old = app.workspace_secret().await;
     assert!(old.starts_with("whsec_"));
-    assert_eq!(workspace_secret(&app).await, old, "the same until rotated");
+    assert_eq!(app.workspace_secret().await, old, "the same until rotated");
     let r = app
         .json(
             Method::POST,

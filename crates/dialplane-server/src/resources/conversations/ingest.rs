@@ -5,7 +5,7 @@
 use super::body::{self, CHANGE_KEYS};
 use super::{answer, conversation_id};
 use crate::auth::{Recorder, Writer};
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{if_match, JsonObject};
 use crate::resources::fields::Fields;
 use crate::AppState;
@@ -17,7 +17,8 @@ use dialplane_api::conversations::{
     ConversationDeleted, ConversationDeletedEnvelope, ConversationEnvelope,
 };
 use dialplane_api::Envelope;
-use dialplane_core::calls::CallDirection;
+use dialplane_core::calls::{unix_seconds, CallDirection};
+use dialplane_core::conversation::over;
 use dialplane_core::{AgentId, Pointer, ProblemCode, Problems};
 use dialplane_store::conversations::{
     AppendTurns, CreateConversation, DeleteConversation, UpdateConversation,
@@ -92,7 +93,7 @@ pub async fn create(
             external_id,
             turns: turns.unwrap_or_default(),
             changes,
-            digest: dialplane_core::json::fingerprint(&Value::Object(body)),
+            digest: digest(body),
             user: principal.user,
         })
         .await?;
@@ -106,6 +107,19 @@ pub async fn create(
         StatusCode::OK
     };
     Ok(answer(status, written.stored, &written.dropped))
+}
+
+/// What tells a retried `POST` from another body: the body with its keys in any order and its
+/// times in seconds (a runtime may send milliseconds one time and seconds the next: the same record).
+fn digest(mut body: serde_json::Map<String, Value>) -> String {
+    for key in ["startTimeUnix", "endTimeUnix"] {
+        if let Some(time) = body.get_mut(key) {
+            if let Some(t) = time.as_i64() {
+                *time = unix_seconds(t).into();
+            }
+        }
+    }
+    dialplane_core::json::fingerprint(&Value::Object(body))
 }
 
 /// The fields set when a conversation is recorded, that a `PATCH` may send only as they are.
@@ -154,16 +168,25 @@ pub async fn update(
     let mut known = CHANGE_KEYS.to_vec();
     known.extend(READ_ONLY);
     let mut f = Fields::new(&body, Pointer::root(), &known, &mut problems);
+    // Sent as they are, the fields set at recording change nothing. Changed, they are refused: as
+    // `read_only` while the call runs, and as the `409` of any change outside the analysis once it
+    // is over (calls-api.md: a finished conversation is immutable but for its analysis).
+    let mut finished = None;
     if READ_ONLY.iter().any(|k| f.has(k)) {
-        // Sent as they are, they change nothing; otherwise they are refused.
         let current = state
             .store
             .get_conversation(&principal.workspace, id)
             .await?
             .ok_or_else(|| ApiError::not_found(Kind::Conversation))?;
-        let stored = serde_json::to_value(current.conversation()).unwrap_or_default();
-        for key in READ_ONLY.iter().filter(|k| body.contains_key(**k)) {
-            if body.get(*key) != stored.get(*key) {
+        let current = current.conversation();
+        let stored = serde_json::to_value(current).unwrap_or_default();
+        let changed = READ_ONLY
+            .iter()
+            .filter(|k| body.contains_key(**k) && body.get(**k) != stored.get(**k));
+        for key in changed {
+            if current.status.is_finished() {
+                finished.get_or_insert((*key, current.status));
+            } else {
                 f.problem(
                     key,
                     ProblemCode::ReadOnly,
@@ -174,6 +197,9 @@ pub async fn update(
     }
     let changes = body::changes(&mut f);
     problems.into_result(()).map_err(ApiError::validation)?;
+    if let Some((field, status)) = finished {
+        return Err(ApiError::new(ErrorCode::Conflict, over(status, field)));
+    }
     let started = std::time::Instant::now();
     let written = state
         .store

@@ -6,7 +6,7 @@ use super::upload::{extract_text, one_document, store, string_fields};
 use super::{base_url, parse_document_id, wire};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{idempotency, JsonObject};
+use crate::extract::{idempotency, only_known, JsonObject, OptionalJsonObject};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -125,9 +125,10 @@ fn check_url(state: &AppState, url: &str) -> Result<(), String> {
     params(("documentId" = String, Path, description = "The document's id")),
     responses(
         (status = 202, description = "Being fetched again", body = DocumentEnvelope),
-        (status = 400, description = "`invalid_parameter`", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_parameter`; `invalid_json` or `validation_error` (`unknown_field`): a body, which none is needed", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: a file document, or a fetch under way", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn refresh(
@@ -135,7 +136,9 @@ pub async fn refresh(
     Writer(principal): Writer,
     headers: HeaderMap,
     Path(id): Path<String>,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
+    only_known(body, &[])?;
     let id = parse_document_id(&id)?;
     let workspace = principal.workspace.clone();
     let document = state

@@ -3,7 +3,7 @@
 use super::{delivery_detail, delivery_item};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{parse_agent_id, parse_path_id};
+use crate::extract::{only_known, parse_agent_id, parse_path_id, OptionalJsonObject};
 use crate::query::Query;
 use crate::resources::knowledge_base::encode_cursor;
 use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -150,17 +150,20 @@ pub async fn get(
     params(("deliveryId" = String, Path)),
     responses(
         (status = 202, description = "Queued: the delivery, pending", body = WebhookDeliveryDetailEnvelope),
-        (status = 400, description = "`invalid_parameter`: not a delivery id", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_parameter`: not a delivery id; `invalid_json` or `validation_error` (`unknown_field`): a body, which none is needed", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
         (status = 404, description = "`not_found` (or its log has expired)", body = ErrorEnvelope),
         (status = 409, description = "`conflict`: pending, cancelled, its endpoint disabled or deleted, or its conversation erased", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn redeliver(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
+    only_known(body, &[])?;
     let id = delivery_id(&id)?;
     state
         .store

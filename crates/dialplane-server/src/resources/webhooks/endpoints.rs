@@ -4,7 +4,7 @@
 use super::{delivery_detail, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{parse_path_id, JsonObject};
+use crate::extract::{only_known, parse_path_id, JsonObject, OptionalJsonObject};
 use crate::query::Query;
 use crate::resources::fields::Fields;
 use crate::resources::knowledge_base::encode_cursor;
@@ -351,16 +351,19 @@ pub async fn remove(
     params(("endpointId" = String, Path)),
     responses(
         (status = 200, description = "The endpoint with its new secret", body = WebhookEndpointWithSecretEnvelope),
-        (status = 400, description = "`invalid_parameter`: not an endpoint id", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_parameter`: not an endpoint id; `invalid_json` or `validation_error` (`unknown_field`): a body, which none is needed", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
+    only_known(body, &[])?;
     let id = endpoint_id(&id)?;
     let rotated = state
         .store
@@ -380,16 +383,19 @@ pub async fn rotate_secret(
     params(("endpointId" = String, Path)),
     responses(
         (status = 200, description = "The ping's delivery and its attempt", body = WebhookDeliveryDetailEnvelope),
-        (status = 400, description = "`invalid_parameter`: not an endpoint id", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_parameter`: not an endpoint id; `invalid_json` or `validation_error` (`unknown_field`): a body, which none is needed", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
         (status = 404, description = "`not_found`", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn test(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
+    only_known(body, &[])?;
     let id = endpoint_id(&id)?;
     let options = &state.webhooks.options;
     let claimed = state

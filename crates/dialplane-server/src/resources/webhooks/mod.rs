@@ -7,6 +7,7 @@ pub mod endpoints;
 
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::{only_known, OptionalJsonObject};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -155,12 +156,16 @@ pub async fn get_secret(
         (status = 200, description = "The new secret", body = WebhookSecretEnvelope,
             example = json!({"success": true, "data": {"secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "previousSecretExpiresAt": "2026-12-06T10:00:00.000Z"}})),
         (status = 403, description = "`forbidden`: not a `write` key", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_json` or `validation_error` (`unknown_field`): a body, which none is needed", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON (none is needed)", body = ErrorEnvelope),
     ),
     security(("apiKey" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Writer(principal): Writer,
+    OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
+    only_known(body, &[])?;
     let secrets = state
         .store
         .write(WorkspaceSecret {

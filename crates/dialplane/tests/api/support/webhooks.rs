@@ -227,6 +227,21 @@ impl TestApp {
         (id, r.data()["secret"].as_str().unwrap().to_owned())
     }
 
+    /// The workspace's webhook secret (`GET /webhook-secret`).
+    pub async fn workspace_secret(&self) -> String {
+        let r = self
+            .send(
+                Method::GET,
+                "/api/public/v1/webhook-secret",
+                Some(&self.key),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.data()["secret"].as_str().unwrap().to_owned()
+    }
+
     pub async fn deliveries(&self, query: &str) -> Vec<Value> {
         let r = self
             .send(
