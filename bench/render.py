@@ -244,11 +244,14 @@ def webhooks_targets(w: dict | None) -> list[tuple[str, str, str]]:
         cpu = (f"; server CPU a PATCH {fmt(p['with']['serverCpuUsPerRequest'], 1)} µs with its delivery vs "
                f"{fmt(p['without']['serverCpuUsPerRequest'], 1)} µs without")
     load = ""
-    if p.get("catchUpSeconds") is not None:
+    if p.get("drainSeconds") is not None:
+        sustained = ratio(p["with"].get("sustainedRps"), p["without"]["rps"])
         load = (f"; {rate(p.get('deliveredDuringLoad'))} of its {rate(p.get('delivered'))} deliveries made during "
-                f"the load, the {rate(p.get('pendingAtStop'))} left {fmt(p['catchUpSeconds'])} s after it stopped")
+                f"the loads, the rest in drains of {', '.join(fmt(s, 2) for s in p['drainSeconds'])} s after "
+                f"them; counting the drains, {rate(p['with'].get('sustainedRps'))} req/s = {fmt(sustained)}×")
     out.append(("webhooks: PATCH with an endpoint subscribed to agent.updated ≥ 0.9× PATCH without "
-                "(four alternating turns; each PATCH a delivery; deliveries at the default low priority)",
+                "(four alternating turns after a warm-up pair; each PATCH a delivery, at the default low "
+                "priority; what a turn with the endpoint leaves pending is drained before the next turn)",
                 f"{fmt(pr)}× ({rate(p['with']['rps'])} vs {rate(p['without']['rps'])} req/s{load}{cpu})",
                 verdict(pr is not None and pr >= 0.9) + disturbed(p["with"], p["without"])))
     d, direct = w["drain"], w["direct"]
