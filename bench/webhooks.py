@@ -333,7 +333,7 @@ def webhooks_bench(cfg: Config, backend: str) -> dict:
     receiver_port, nginx = nginx_204(cfg)
     server = Server(cfg, f"{backend}-webhooks", db_url,
                     extra=["--webhook-deliver", "true", "--allow-private-urls",
-                           "--webhook-target-concurrency", "64"])
+                           "--webhook-target-concurrency", "256"])
     server.start()
     try:
         ids_files = []

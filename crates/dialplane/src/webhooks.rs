@@ -17,7 +17,7 @@ pub struct WebhookArgs {
     #[arg(long, env = "DIALPLANE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=300_000))]
     pub webhook_timeout_ms: u64,
     /// Attempts under way at once, in all, in this process.
-    #[arg(long, env = "DIALPLANE_WEBHOOK_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, env = "DIALPLANE_WEBHOOK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub webhook_concurrency: u64,
     /// Attempts under way at once to one endpoint or URL, in this process: a slow receiver holds up
     /// no more than this many of the others' slots.

@@ -74,7 +74,7 @@ pub enum Priority {
 impl Default for WebhookOptions {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 256,
             per_target: 4,
             timeout: Duration::from_secs(10),
             schedule: RetrySchedule::default(),
