@@ -119,3 +119,43 @@ async fn an_idempotency_key_recorded_before_the_upgrade_still_replays_its_first_
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.data()["agentId"], serde_json::json!(later_id));
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set DIALPLANE_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn agent_documents_are_compressed_with_lz4_where_the_server_has_it() {
+    use sqlx::Connection;
+    assert!(
+        postgres_url().is_some(),
+        "this test needs PostgreSQL: set {POSTGRES_URL_VAR}"
+    );
+    let app = TestApp::spawn().await;
+    let mut conn = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let (version,): (i32,) = sqlx::query_as("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    // The server can compress with lz4 if a column can be set to it (PostgreSQL 14+, built with it).
+    let lz4 = version >= 140_000
+        && sqlx::query("CREATE TEMP TABLE probe (v text COMPRESSION lz4)")
+            .execute(&mut conn)
+            .await
+            .is_ok();
+    let expected = if lz4 { "l" } else { "" };
+    for table in ["agents", "agent_versions"] {
+        let query = if version >= 140_000 {
+            "SELECT attcompression::text FROM pg_attribute
+             WHERE attrelid = $1::regclass AND attname = 'document'"
+        } else {
+            "SELECT ''::text WHERE $1::regclass IS NOT NULL"
+        };
+        let (compression,): (String,) = sqlx::query_as(query)
+            .bind(table)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(compression, expected, "{table}.document (server {version})");
+    }
+    // Stored and read back whole, whatever the method.
+    let id = app.create_named("Compressed").await;
+    assert_eq!(app.get_agent(&id).await.data()["name"], "Compressed");
+}
