@@ -338,6 +338,34 @@ async fn a_retried_post_answers_the_same_record_and_another_body_is_a_conflict()
         )
         .await;
     other.assert_error(409, "conflict");
+    // Another body that is invalid besides is named as invalid, not as the conflict.
+    app.record_as(
+        &app.key,
+        &json!({"agentId": agent, "direction": "inbound", "externalId": "CA-1",
+                "dataCollected": {"shoe_size": 44}}),
+    )
+    .await
+    .assert_problem("/dataCollected/shoe_size", "unknown_field");
+    // A call reported over with its end and no start starts "now": retried once the clock has
+    // passed that end, its start would now be after its end, yet the retry is the same body and
+    // answers the same record. (The one wait of this suite on the clock: two seconds at most.)
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let ended = json!({"agentId": agent, "direction": "inbound", "externalId": "CA-3",
+                       "status": "completed", "endTimeUnix": now() + 1});
+    let over = app.record_as(&app.key, &ended).await;
+    assert_eq!(over.status, 201, "{}", over.text);
+    let end = ended["endTimeUnix"].as_u64().unwrap();
+    while now() <= end {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let again = app.record_as(&app.key, &ended).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.data(), over.data());
     let listed = app.get(&format!("{CONVERSATIONS}?externalId=CA-1")).await;
     assert_eq!(listed.data().as_array().unwrap().len(), 1, "one record");
     // Erased, its externalId is free again; erasing twice is 404.
