@@ -224,8 +224,8 @@ fn change(
         if !creating && !before.status.may_become(status) {
             return Err(Refusal::Conflict(format!(
                 "status cannot go from {} to {}: it moves forward only",
-                wire(before.status),
-                wire(status)
+                before.status.wire(),
+                status.wire()
             )));
         }
         c.status = status;
@@ -280,7 +280,7 @@ fn change(
 pub fn over(status: ConversationStatus, field: &str) -> String {
     format!(
         "the call is over ({}): only its analysis ({}) may change, not {field}",
-        wire(status),
+        status.wire(),
         ANALYSIS_FIELDS.join(", ")
     )
 }
@@ -289,10 +289,6 @@ fn set<T: Clone>(field: &mut T, change: &Option<T>) {
     if let Some(value) = change {
         *field = value.clone();
     }
-}
-
-fn wire(status: ConversationStatus) -> &'static str {
-    status.wire()
 }
 
 /// The end is not before the start, and only a finished call has one; the duration follows.
@@ -313,7 +309,7 @@ fn check_times(c: &mut Conversation) -> Result<(), Refusal> {
             ProblemCode::InvalidCombination,
             format!(
                 "is set only when the call is over, and it is {}",
-                wire(c.status)
+                c.status.wire()
             ),
         ),
         _ => {}

@@ -99,6 +99,19 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     }
 }
 
+/// The body of a route that takes none: nothing at all, or a JSON object without members (each
+/// member is `unknown_field`; a body that is not JSON is refused as [`OptionalJsonObject`] does).
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let OptionalJsonObject(body) = OptionalJsonObject::from_request(req, state).await?;
+        only_known(body, &[]).map(|_| NoBody)
+    }
+}
+
 /// `body`, unless it has members other than `known`: each of those is `unknown_field`.
 pub fn only_known(
     body: Map<String, Value>,

@@ -64,5 +64,6 @@ mod webhooks_api;
 mod webhooks_crash;
 mod webhooks_events;
 mod webhooks_guard;
+mod webhooks_log;
 mod webhooks_reference;
 mod writes;

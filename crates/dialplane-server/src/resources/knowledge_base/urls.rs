@@ -6,7 +6,7 @@ use super::upload::{extract_text, one_document, store, string_fields};
 use super::{base_url, parse_document_id, wire};
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{idempotency, only_known, JsonObject, OptionalJsonObject};
+use crate::extract::{idempotency, JsonObject, NoBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -136,9 +136,8 @@ pub async fn refresh(
     Writer(principal): Writer,
     headers: HeaderMap,
     Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
-    only_known(body, &[])?;
     let id = parse_document_id(&id)?;
     let workspace = principal.workspace.clone();
     let document = state

@@ -3,7 +3,7 @@
 use super::{delivery_detail, delivery_item};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{only_known, parse_agent_id, parse_path_id, OptionalJsonObject};
+use crate::extract::{parse_agent_id, parse_path_id, NoBody};
 use crate::query::Query;
 use crate::resources::knowledge_base::encode_cursor;
 use crate::resources::knowledge_base::listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -161,9 +161,8 @@ pub async fn redeliver(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
-    only_known(body, &[])?;
     let id = delivery_id(&id)?;
     state
         .store

@@ -4,7 +4,7 @@
 use super::{delivery_detail, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS};
 use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{only_known, parse_path_id, JsonObject, OptionalJsonObject};
+use crate::extract::{parse_path_id, JsonObject, NoBody};
 use crate::query::Query;
 use crate::resources::fields::Fields;
 use crate::resources::knowledge_base::encode_cursor;
@@ -361,9 +361,8 @@ pub async fn rotate_secret(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
-    only_known(body, &[])?;
     let id = endpoint_id(&id)?;
     let rotated = state
         .store
@@ -393,9 +392,8 @@ pub async fn test(
     State(state): State<AppState>,
     Writer(principal): Writer,
     Path(id): Path<String>,
-    OptionalJsonObject(body): OptionalJsonObject,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
-    only_known(body, &[])?;
     let id = endpoint_id(&id)?;
     let options = &state.webhooks.options;
     let claimed = state

@@ -7,7 +7,7 @@ pub mod endpoints;
 
 use crate::auth::Writer;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{only_known, OptionalJsonObject};
+use crate::extract::NoBody;
 use crate::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -163,9 +163,8 @@ pub async fn get_secret(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Writer(principal): Writer,
-    OptionalJsonObject(body): OptionalJsonObject,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
-    only_known(body, &[])?;
     let secrets = state
         .store
         .write(WorkspaceSecret {
