@@ -234,6 +234,7 @@ pub fn with_layers(
                 metrics: state.metrics.clone(),
                 log: state.request_log.clone(),
                 limits: *options,
+                load: state.webhooks.load(),
             },
             observe::observe,
         ))

@@ -48,6 +48,12 @@ pub struct WebhookArgs {
     /// behind they are); `normal`: beside the requests.
     #[arg(long, env = "DIALPLANE_WEBHOOK_PRIORITY", default_value = "low", value_parser = priority)]
     pub webhook_priority: dialplane_server::webhooks::Priority,
+    /// At `--webhook-priority low`, how long deliveries wait for a moment when no API request is
+    /// under way before they go beside the requests (`30s`, `2m`). Under any load short of
+    /// saturation such moments come many times a second; a server whose every core the API wants
+    /// makes its deliveries after the load, or this late.
+    #[arg(long, env = "DIALPLANE_WEBHOOK_MAX_LAG", default_value = "30s", value_parser = duration)]
+    pub webhook_max_lag: Duration,
 }
 
 fn priority(s: &str) -> Result<dialplane_server::webhooks::Priority, String> {
@@ -161,6 +167,7 @@ impl WebhookArgs {
             allow_private_urls,
             paused: false,
             priority: self.webhook_priority,
+            max_lag: self.webhook_max_lag,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Observe {
     pub metrics: Arc<Metrics>,
     pub log: Arc<dyn RequestLog>,
     pub limits: HttpOptions,
+    /// Counts the requests under way (what webhook deliveries yield to).
+    pub load: Arc<crate::webhooks::load::ApiLoad>,
 }
 
 /// A served request, as the request log records it.
@@ -83,10 +85,12 @@ pub async fn observe(
         metrics,
         log,
         limits,
+        load,
     }): State<Observe>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let _under_way = load.enter();
     let started = Instant::now();
     let id = request_id(&req);
     let method = req.method().clone();

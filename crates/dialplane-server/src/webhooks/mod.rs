@@ -5,10 +5,12 @@
 //! delivery falls due, and at least every `poll` (other instances' deliveries, expired leases).
 //!
 //! By default it runs (its attempts too) on a thread of its own at the lowest CPU priority
-//! ([`Priority::Low`]): when the API's requests want every core, they go first and deliveries take
-//! what they leave (and catch up when the load falls); on a machine with CPU to spare that changes
-//! nothing.
+//! ([`Priority::Low`]), and its database work waits for a moment with no API request under way
+//! ([`load`]): when the API's requests want every core, they go first and deliveries take what
+//! they leave (and catch up when the load falls, or once they are `max_lag` late); on a machine
+//! with CPU to spare that changes nothing.
 
+pub mod load;
 pub mod send;
 
 use crate::net::fetch::SystemLookup;
@@ -59,12 +61,16 @@ pub struct WebhookOptions {
     pub paused: bool,
     /// The CPU priority of the worker and its sends.
     pub priority: Priority,
+    /// At [`Priority::Low`], how long deliveries wait for a moment with no API request under way
+    /// before they go beside the requests.
+    pub max_lag: Duration,
 }
 
 /// The CPU priority deliveries run at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Priority {
-    /// On a thread of their own at the lowest priority (nice 19): API requests first.
+    /// On a thread of their own at the lowest priority (nice 19), their database work at moments
+    /// with no API request under way (within `max_lag`): API requests first.
     #[default]
     Low,
     /// Beside the API's requests, on the server's runtime.
@@ -90,6 +96,7 @@ impl Default for WebhookOptions {
             allow_private_urls: false,
             paused: false,
             priority: Priority::default(),
+            max_lag: Duration::from_secs(30),
         }
     }
 }
@@ -110,6 +117,8 @@ pub struct Webhooks {
     token: String,
     /// The worker's runtime at [`Priority::Low`], once it has started: where a test ping is sent.
     sends: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
+    /// The API requests under way, which deliveries at [`Priority::Low`] yield to.
+    load: Arc<load::ApiLoad>,
 }
 
 /// Wakes the worker when a committed write queued deliveries.
@@ -135,6 +144,7 @@ impl Webhooks {
                 dialplane_core::EventId::generate()
             ),
             sends: Arc::default(),
+            load: Arc::default(),
         }
     }
 
@@ -145,7 +155,13 @@ impl Webhooks {
             wake: self.wake.clone(),
             token: self.token.clone(),
             sends: self.sends.clone(),
+            load: self.load.clone(),
         }
+    }
+
+    /// The API requests under way (counted by the outermost middleware).
+    pub fn load(&self) -> Arc<load::ApiLoad> {
+        self.load.clone()
     }
 
     pub fn bell(&self) -> Arc<Bell> {
@@ -326,6 +342,9 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
     let mut under_way = UnderWay::default();
     let mut ready: Vec<(Claimed, send::Attempted)> = Vec::new();
     let mut stats_at = tokio::time::Instant::now();
+    let yields = options.priority == Priority::Low;
+    let mut waiting = load::Waiting::default();
+    waiting.maybe();
     loop {
         while let Ok(one) = finished.try_recv() {
             ready.push(one);
@@ -340,6 +359,17 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
             .saturating_sub(under_way.deliveries.len());
         let mut next_due = None;
         let mut claimed_all = false;
+        if free > 0 && yields {
+            tokio::select! {
+                () = waiting.yield_to(&hooks.load, options.max_lag) => {}
+                Some(one) = finished.recv() => {
+                    // Recorded first (its target's slot is then free again).
+                    ready.push(one);
+                    continue;
+                }
+                _ = stopped.changed() => continue,
+            }
+        }
         if free > 0 {
             let claim = ClaimDeliveries {
                 token: hooks.token.clone(),
@@ -354,6 +384,9 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
             match claimed.await {
                 Ok(claims) => {
                     claimed_all = claims.claimed.len() == free;
+                    if !claimed_all {
+                        waiting.none();
+                    }
                     next_due = claims.next_due;
                     for claimed in claims.claimed {
                         under_way.start(&claimed);
@@ -387,8 +420,14 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
             None => options.poll,
         };
         let woken = tokio::select! {
-            () = hooks.wake.0.notified() => true,
-            () = tokio::time::sleep(wait) => false,
+            () = hooks.wake.0.notified() => {
+                waiting.maybe();
+                true
+            }
+            () = tokio::time::sleep(wait) => {
+                waiting.maybe();
+                false
+            }
             Some(one) = finished.recv() => {
                 ready.push(one);
                 true

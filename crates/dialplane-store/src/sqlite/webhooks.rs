@@ -5,6 +5,7 @@ use super::writer::{db, SqliteTx};
 use crate::webhooks::sql;
 use crate::webhooks::subscriptions::SubscriptionCache;
 use crate::webhooks::tx::{Statements, Value};
+use crate::webhooks::unpack::BatchOutbox;
 use crate::webhooks::StoredDelivery;
 use crate::Result;
 use async_trait::async_trait;
@@ -49,6 +50,10 @@ impl Statements for SqliteTx<'_> {
 
     fn subscription_cache(&mut self) -> Option<&mut SubscriptionCache> {
         Some(self.subscriptions)
+    }
+
+    fn batch_outbox(&mut self) -> Option<&mut BatchOutbox> {
+        Some(self.outbox)
     }
 
     async fn deliveries(

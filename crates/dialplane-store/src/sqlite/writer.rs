@@ -12,6 +12,7 @@
 
 use crate::agents::{Row, StoredAgent};
 use crate::webhooks::subscriptions::SubscriptionCache;
+use crate::webhooks::unpack::BatchOutbox;
 use crate::write::{Beforehand, Event, Job, Ran, Tx};
 use crate::{Result, StoreError};
 use dialplane_core::AgentId;
@@ -277,6 +278,7 @@ pub fn run(
     let mut caches = Caches {
         agents,
         subscriptions: SubscriptionCache::default(),
+        outbox: BatchOutbox::default(),
     };
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -318,6 +320,8 @@ pub fn run(
 struct Caches {
     agents: AgentCache,
     subscriptions: SubscriptionCache,
+    /// The running batch's webhook events, stored as one outbox row before it commits.
+    outbox: BatchOutbox,
 }
 
 /// Runs one of the statements that delimit transactions and savepoints, prepared once.
@@ -335,14 +339,17 @@ fn run_batch(
     batch: &mut [Box<dyn Job>],
 ) -> rusqlite::Result<Vec<Vec<Event>>> {
     exec(conn, "BEGIN IMMEDIATE")?;
+    caches.outbox.clear();
     let mut events = Vec::with_capacity(batch.len());
     for job in batch.iter_mut() {
+        let mark = caches.outbox.op_started();
         let result = exec(conn, "SAVEPOINT op").and_then(|()| {
             let dry_run = job.dry_run();
             let (ran, emitted) = run_job(conn, caches, stats, job.as_mut());
             // A failed job, or a dry run, is undone.
             let stands = ran == Ran::Ok && !dry_run;
             caches.agents.end_op(stands);
+            caches.outbox.op_ended(mark, stands);
             if !stands {
                 exec(conn, "ROLLBACK TO op")?;
             }
@@ -357,6 +364,17 @@ fn run_batch(
                 tracing::error!(error = %e, "a savepoint failed; the whole batch is rolled back");
                 return Err(e);
             }
+        }
+    }
+    if let Some((at, deliveries, body)) = caches.outbox.take_row() {
+        // After the last savepoint: no write's savepoint journals the outbox's page.
+        let stored = conn
+            .prepare_cached(crate::webhooks::sql::LOG_EVENTS)
+            .and_then(|mut s| s.execute(rusqlite::params![at, deliveries, body]));
+        if let Err(e) = stored {
+            let _ = exec(conn, "ROLLBACK");
+            tracing::error!(error = %e, "storing the outbox failed; the whole batch is rolled back");
+            return Err(e);
         }
     }
     if let Err(e) = exec(conn, "COMMIT") {
@@ -379,6 +397,7 @@ fn run_job(
         conn,
         agents: &mut caches.agents,
         subscriptions: &mut caches.subscriptions,
+        outbox: &mut caches.outbox,
         stats,
         events: Vec::new(),
     };
@@ -402,6 +421,8 @@ pub(super) struct SqliteTx<'c> {
     pub agents: &'c mut AgentCache,
     /// Each workspace's webhook endpoints, as the outbox fans out to them.
     pub subscriptions: &'c mut SubscriptionCache,
+    /// The running batch's webhook events ([`BatchOutbox`]).
+    pub outbox: &'c mut BatchOutbox,
     stats: &'c Stats,
     /// What the running job emitted.
     events: Vec<Event>,

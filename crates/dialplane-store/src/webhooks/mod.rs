@@ -12,6 +12,7 @@ pub(crate) mod reads;
 pub(crate) mod sql;
 pub mod subscriptions;
 pub(crate) mod tx;
+pub mod unpack;
 
 use crate::write::{Tx, WriteOp};
 use crate::{Kind, Result, StoreError};
@@ -158,20 +159,32 @@ pub trait WebhookTx: Send {
     /// The workspace's secrets for `postCallWebhook` deliveries; `lock` as for endpoints.
     async fn workspace_secrets(&mut self, workspace: &str, lock: bool) -> Result<Option<Secrets>>;
     async fn put_workspace_secrets(&mut self, workspace: &str, secrets: &Secrets) -> Result<()>;
-    /// Stores a new event and its new deliveries (one statement on PostgreSQL).
+    /// Stores a new event and its new deliveries (one statement on PostgreSQL) in the tables the
+    /// log and the worker read.
     async fn insert_event(
         &mut self,
         event: &deliveries::StoredEvent,
         deliveries: &[StoredDelivery],
     ) -> Result<()>;
-    /// Stores `event` with a delivery (of `attempts` attempts) to each enabled endpoint of its
-    /// workspace subscribed to its type, if there is one: how many deliveries. On PostgreSQL the
-    /// fan-out and the outbox in one statement.
-    async fn insert_event_for_subscribers(
+    /// Puts a new event and its new deliveries in the outbox, to be unpacked into the log's tables
+    /// later ([`unpack`]).
+    async fn log_event(
+        &mut self,
+        event: &deliveries::StoredEvent,
+        deliveries: &[StoredDelivery],
+    ) -> Result<()>;
+    /// Puts `event` in the outbox with a delivery (of `attempts` attempts) to each enabled
+    /// endpoint of its workspace subscribed to its type, if there is one: whether there is. On
+    /// PostgreSQL the fan-out and the outbox in one statement.
+    async fn log_event_for_subscribers(
         &mut self,
         event: &deliveries::StoredEvent,
         attempts: u32,
-    ) -> Result<u64>;
+    ) -> Result<bool>;
+    /// Moves everything in the outbox into the log's tables (as [`Self::insert_event`] stores):
+    /// how many deliveries. Every statement below that reads or changes stored events or
+    /// deliveries does this first, once a transaction.
+    async fn unpack_outbox(&mut self) -> Result<u64>;
     /// The body an event's deliveries send (empty once its conversation was erased).
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>>;
     /// Stores the delivery, new or changed (its lease included).
@@ -231,6 +244,20 @@ pub trait WebhookTx: Send {
     /// Forgets up to `limit` deliveries that ended before `before`, their attempts, and events left
     /// without deliveries: how many deliveries.
     async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64>;
+}
+
+/// Moves what the outbox holds into the log's tables ([`unpack`]): how many deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackOutbox;
+
+#[async_trait]
+impl WriteOp for UnpackOutbox {
+    type Output = u64;
+    const NAME: &'static str = "unpack_webhook_outbox";
+
+    async fn run(self, tx: &mut dyn Tx) -> Result<u64> {
+        tx.unpack_outbox().await
+    }
 }
 
 /// The current time in Unix milliseconds.

@@ -1,6 +1,7 @@
 //! The outbox: the events a write emitted, stored in its own transaction with a delivery for each
 //! target (the enabled endpoints subscribed to the type; for a conversation's events, its agent's
-//! `postCallWebhook`), so that nothing is sent before the commit and a crash loses nothing.
+//! `postCallWebhook`), so that nothing is sent before the commit and a crash loses nothing. They
+//! are stored compactly, in the outbox's table, and unpacked into the log's later ([`super::unpack`]).
 //!
 //! [`record`] runs for every write that stands (never for a dry run), inside its transaction,
 //! after the write's own statements ([`crate::write`]).
@@ -53,9 +54,8 @@ pub(crate) async fn record(
             };
             let stored = new_event(workspace, event_type, conversation, data, now_ms())?;
             due |= tx
-                .insert_event_for_subscribers(&stored, settings.attempts)
-                .await?
-                > 0;
+                .log_event_for_subscribers(&stored, settings.attempts)
+                .await?;
             continue;
         }
         let mut targets: Vec<(Target, String)> = tx
@@ -78,7 +78,7 @@ pub(crate) async fn record(
             .into_iter()
             .map(|(target, url)| new_delivery(&stored, target, &url, settings.attempts))
             .collect();
-        tx.insert_event(&stored, &deliveries).await?;
+        tx.log_event(&stored, &deliveries).await?;
         due = true;
     }
     if due {

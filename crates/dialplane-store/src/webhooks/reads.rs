@@ -220,13 +220,30 @@ impl Reads {
         })
     }
 
-    /// Pending deliveries, the oldest's age, and failing endpoints, over every workspace.
+    /// Whether the outbox holds events not yet unpacked ([`super::unpack`]).
+    pub(crate) async fn webhook_outbox_waiting(&self) -> Result<bool> {
+        on_pool!(self, |pool| {
+            let any: Option<i64> = sqlx::query_scalar(sql::OUTBOX_ANY)
+                .fetch_optional(pool)
+                .await?;
+            Ok(any.is_some())
+        })
+    }
+
+    /// Pending deliveries (those still in the outbox too), the oldest's age, and failing
+    /// endpoints, over every workspace.
     pub async fn webhook_stats(&self) -> Result<WebhookStats> {
         let pending = "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries
             WHERE status = 'pending'";
+        let packed = "SELECT CAST(COALESCE(SUM(deliveries), 0) AS BIGINT), MIN(created_at)
+            FROM webhook_outbox";
         on_pool!(self, |pool| {
             let (count, oldest): (i64, Option<i64>) =
                 sqlx::query_as(pending).fetch_one(pool).await?;
+            let (packed, packed_oldest): (i64, Option<i64>) =
+                sqlx::query_as(packed).fetch_one(pool).await?;
+            let count = count + packed;
+            let oldest = oldest.into_iter().chain(packed_oldest).min();
             let documents: Vec<String> =
                 sqlx::query_scalar("SELECT document FROM webhook_endpoints WHERE enabled = 1")
                     .fetch_all(pool)
@@ -290,6 +307,7 @@ impl crate::Store {
         workspace: &str,
         query: &DeliveryQuery,
     ) -> Result<Vec<StoredDelivery>> {
+        self.unpack_webhook_outbox().await?;
         self.timed(
             "list_webhook_deliveries",
             self.reads().list_webhook_deliveries(workspace, query),
@@ -302,11 +320,21 @@ impl crate::Store {
         workspace: &str,
         id: DeliveryId,
     ) -> Result<Option<(StoredDelivery, Vec<Attempt>)>> {
+        self.unpack_webhook_outbox().await?;
         self.timed(
             "get_webhook_delivery",
             self.reads().get_webhook_delivery(workspace, id),
         )
         .await
+    }
+
+    /// Unpacks the outbox ([`super::unpack`]) if it holds anything, so that a read of the log
+    /// that follows sees every delivery committed before it.
+    pub async fn unpack_webhook_outbox(&self) -> Result<u64> {
+        if !self.reads().webhook_outbox_waiting().await? {
+            return Ok(0);
+        }
+        self.write(super::UnpackOutbox).await
     }
 
     pub async fn webhook_stats(&self) -> Result<WebhookStats> {

@@ -49,23 +49,51 @@ pub const INSERT_EVENT_WITH_DELIVERIES_PG: &str = "WITH event AS (INSERT INTO we
         created_at bigint, first_attempt_at bigint, finished_at bigint, lease_token text,
         lease_until bigint)";
 
-/// PostgreSQL: an event (`$1`…`$6` as [`INSERT_EVENT`]) with a pending delivery of `$8` attempts
-/// to each enabled endpoint of its workspace whose types match `$7` ([`subscribed_pattern`]), and
-/// nothing if none does: the fan-out and the outbox in one statement. A delivery's id is a UUIDv7
-/// of the event's creation time (`$5`), made the way `uuid_generate_v7` snippets make it: a random
-/// UUID with the time over its first 48 bits and the version nibble set to 7.
-pub const INSERT_EVENT_FOR_SUBSCRIBERS_PG: &str = "WITH subscribed AS (
+/// An outbox row: `$1` its oldest event's time, `$2` its deliveries, `$3` its body
+/// ([`super::unpack`]).
+pub const LOG_EVENTS: &str =
+    "INSERT INTO webhook_outbox (created_at, deliveries, body) VALUES ($1, $2, $3)";
+
+/// PostgreSQL: an outbox row of one event (`$1`…`$6` as [`INSERT_EVENT`]) with a pending delivery
+/// of `$8` attempts to each enabled endpoint of its workspace whose types match `$7`
+/// ([`subscribed_pattern`]), and nothing if none does: the fan-out and the outbox in one
+/// statement, in the shape [`super::unpack`] reads. A delivery's id is a UUIDv7 of the event's
+/// creation time (`$5`), made the way `uuid_generate_v7` snippets make it: a random UUID with the
+/// time over its first 48 bits and the version nibble set to 7.
+pub const LOG_EVENT_FOR_SUBSCRIBERS_PG: &str = "WITH subscribed AS (
         SELECT endpoint_id, document::jsonb ->> 'url' AS url FROM webhook_endpoints
-        WHERE workspace = $2 AND enabled = 1 AND event_types LIKE $7),
-    event AS (INSERT INTO webhook_events
-        (event_id, workspace, event_type, conversation_id, created_at, payload)
-        SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM subscribed))
-    INSERT INTO webhook_deliveries (delivery_id, workspace, event_id, event_type, endpoint_id,
-        agent_id, url, status, attempts, max_attempts, next_attempt_at, created_at)
-    SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-            PLACING substring(int8send($5::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid::text,
-        $2, $1, $3, endpoint_id, NULL, url, 'pending', 0, $8, $5, $5
-    FROM subscribed";
+        WHERE workspace = $2 AND enabled = 1 AND event_types LIKE $7)
+    INSERT INTO webhook_outbox (created_at, deliveries, body)
+    SELECT $5, count(*), json_build_array(json_build_object('id', $1::text, 'ws', $2::text,
+        'type', $3::text, 'conv', $4::text, 'at', $5::bigint, 'n', $8::bigint, 'payload', $6::json,
+        'to', json_agg(json_build_object(
+            'id', encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                PLACING substring(int8send($5::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1),
+                'hex')::uuid::text,
+            'endpoint', endpoint_id, 'url', url))))::text
+    FROM subscribed HAVING count(*) > 0";
+
+/// Takes up to `$2` outbox rows, oldest first, none after `$1`: their bodies (SQLite numbers
+/// the arguments in the order they first appear). On PostgreSQL it
+/// waits for rows another instance is unpacking (and then finds them gone).
+pub fn unpack_outbox(postgres: bool) -> &'static str {
+    if postgres {
+        "DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox WHERE seq <= $1
+            ORDER BY seq LIMIT $2 FOR UPDATE) RETURNING body"
+    } else {
+        "DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox WHERE seq <= $1
+            ORDER BY seq LIMIT $2) RETURNING body"
+    }
+}
+
+/// The newest outbox row's number (NULL if there is none).
+pub const OUTBOX_LAST: &str = "SELECT MAX(seq) FROM webhook_outbox";
+
+/// Whether the outbox holds a row numbered `$1` or before.
+pub const OUTBOX_WAITING: &str = "SELECT seq FROM webhook_outbox WHERE seq <= $1 LIMIT 1";
+
+/// Whether the outbox holds a row at all.
+pub const OUTBOX_ANY: &str = "SELECT seq FROM webhook_outbox LIMIT 1";
 
 pub const EVENT_PAYLOAD: &str = "SELECT payload FROM webhook_events WHERE event_id = $1";
 

@@ -6,6 +6,7 @@ use super::deliveries::{Attempt, DeliveryStatus, StoredDelivery, StoredEvent, Ta
 use super::outbox::new_delivery;
 use super::sql::{self, subscribed_pattern};
 use super::subscriptions::{subscribed, Subscription, SubscriptionCache};
+use super::unpack::{self, BatchOutbox};
 use super::{target_columns, Secrets, StoredEndpoint, WebhookTx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -42,6 +43,11 @@ pub trait Statements: Send {
     /// The workspaces' endpoints kept in memory, by a backend that is the only writer of its
     /// database (none: they are read in every transaction).
     fn subscription_cache(&mut self) -> Option<&mut SubscriptionCache> {
+        None
+    }
+    /// The outbox entries of the running batch, by a backend that stores a batch's as one row
+    /// once its writes have run (none: each write stores its own).
+    fn batch_outbox(&mut self) -> Option<&mut BatchOutbox> {
         None
     }
     /// Rows of [`sql::DELIVERY_COLUMNS`], and the text of a column after them if the row has one.
@@ -134,6 +140,9 @@ fn event_args(e: &StoredEvent) -> Vec<Value> {
         text(e.payload.clone()),
     ]
 }
+
+/// Outbox rows taken at a time.
+const UNPACK_ROWS: i64 = 64;
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("a JSON argument: {e}")))
@@ -247,11 +256,18 @@ impl<S: Statements> WebhookTx for S {
         Ok(())
     }
 
-    async fn insert_event_for_subscribers(
-        &mut self,
-        e: &StoredEvent,
-        attempts: u32,
-    ) -> Result<u64> {
+    async fn log_event(&mut self, e: &StoredEvent, deliveries: &[StoredDelivery]) -> Result<()> {
+        let body = unpack::entry(e, deliveries)?;
+        if let Some(batch) = self.batch_outbox() {
+            batch.push(body, deliveries.len(), e.created_at);
+            return Ok(());
+        }
+        let count = i64::try_from(deliveries.len()).unwrap_or(i64::MAX);
+        let args = [int(e.created_at), int(count), text(format!("[{body}]"))];
+        self.exec(sql::LOG_EVENTS, &args).await.map(drop)
+    }
+
+    async fn log_event_for_subscribers(&mut self, e: &StoredEvent, attempts: u32) -> Result<bool> {
         if !S::POSTGRES {
             let deliveries: Vec<StoredDelivery> = self
                 .subscribed_endpoints(&e.workspace, e.event_type)
@@ -260,16 +276,53 @@ impl<S: Statements> WebhookTx for S {
                 .map(|s| new_delivery(e, Target::Endpoint(s.id), &s.url, attempts))
                 .collect();
             if !deliveries.is_empty() {
-                self.insert_event(e, &deliveries).await?;
+                self.log_event(e, &deliveries).await?;
             }
-            return Ok(deliveries.len() as u64);
+            return Ok(!deliveries.is_empty());
         }
         let mut args = event_args(e);
         args.extend([text(subscribed_pattern(e.event_type)), int(attempts.max(1))]);
-        self.exec(sql::INSERT_EVENT_FOR_SUBSCRIBERS_PG, &args).await
+        Ok(self.exec(sql::LOG_EVENT_FOR_SUBSCRIBERS_PG, &args).await? > 0)
+    }
+
+    async fn unpack_outbox(&mut self) -> Result<u64> {
+        // Rows stored after the first look are left to the next unpacking: under a stream of
+        // writes, this one ends.
+        let last = self.integer(sql::OUTBOX_LAST, &[]).await?;
+        let mut bodies = self
+            .batch_outbox()
+            .map(BatchOutbox::unpack)
+            .unwrap_or_default();
+        let mut made = 0;
+        loop {
+            for body in bodies.drain(..) {
+                for (event, deliveries) in unpack::events(&body)? {
+                    made += deliveries.len() as u64;
+                    self.insert_event(&event, &deliveries).await?;
+                }
+            }
+            let Some(last) = last else { break };
+            let args = [int(last), int(UNPACK_ROWS)];
+            let taken = self.texts(sql::unpack_outbox(S::POSTGRES), &args).await?;
+            if taken.is_empty() {
+                // On PostgreSQL the rows taken may have been another instance's, unpacked while
+                // this waited: look again for any it did not take.
+                if !S::POSTGRES
+                    || self
+                        .integer(sql::OUTBOX_WAITING, &[int(last)])
+                        .await?
+                        .is_none()
+                {
+                    break;
+                }
+            }
+            bodies.extend(taken.into_iter().flatten());
+        }
+        Ok(made)
     }
 
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>> {
+        self.unpack_outbox().await?;
         let rows = self
             .texts(sql::EVENT_PAYLOAD, &[text(id.to_string())])
             .await?;
@@ -287,6 +340,7 @@ impl<S: Statements> WebhookTx for S {
         workspace: Option<&str>,
         id: DeliveryId,
     ) -> Result<Option<StoredDelivery>> {
+        self.unpack_outbox().await?;
         let query = format!(
             "SELECT {} FROM webhook_deliveries WHERE delivery_id = $1{}",
             sql::DELIVERY_COLUMNS,
@@ -307,6 +361,7 @@ impl<S: Statements> WebhookTx for S {
         busy: &[String],
         in_flight: &[DeliveryId],
     ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
+        self.unpack_outbox().await?;
         let locks = if S::POSTGRES {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -430,6 +485,7 @@ impl<S: Statements> WebhookTx for S {
         error: &str,
         now: i64,
     ) -> Result<u64> {
+        self.unpack_outbox().await?;
         let args = [
             text(status.as_str()),
             text(error),
@@ -446,6 +502,7 @@ impl<S: Statements> WebhookTx for S {
         conversation: ConversationId,
         now: i64,
     ) -> Result<()> {
+        self.unpack_outbox().await?;
         let (id, ws) = (text(conversation.to_string()), text(workspace));
         self.exec(sql::ERASE_CANCEL, &[int(now), id.clone(), ws.clone()])
             .await?;
@@ -459,6 +516,7 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64> {
+        self.unpack_outbox().await?;
         let args = [int(before), text(sql::created_before(before)), int(limit)];
         self.exec(sql::PURGE_ATTEMPTS, &args).await?;
         let purged = self.exec(sql::PURGE_DELIVERIES, &args).await?;

@@ -64,6 +64,7 @@ mod webhooks_api;
 mod webhooks_crash;
 mod webhooks_events;
 mod webhooks_guard;
+mod webhooks_load;
 mod webhooks_log;
 mod webhooks_reference;
 mod writes;

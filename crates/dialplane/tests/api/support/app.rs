@@ -22,6 +22,8 @@ pub struct TestApp {
     /// A write key of workspace `default`, user `alice`.
     pub key: String,
     pub store: Store,
+    /// The server's state (its webhook worker's view of the API's load, say).
+    pub state: AppState,
     pub db_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -142,6 +144,7 @@ impl TestApp {
         let app = App::build(config).await.expect("the app builds");
         let (addr, metrics_addr) = (app.addr, app.metrics_addr.expect("metrics listener"));
         let store = app.store.clone();
+        let state = app.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let _ = app
@@ -156,6 +159,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             key: String::new(),
             store,
+            state,
             db_url,
             shutdown: Some(tx),
             server: Some(server),

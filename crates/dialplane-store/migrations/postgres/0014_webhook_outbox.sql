@@ -1,0 +1,11 @@
+-- The outbox proper: what a write's transaction stores of the webhook events it emitted (a JSON
+-- array of events, each with its deliveries' ids and targets). The events and deliveries tables are
+-- filled from it later, outside the writes that caused them (`webhooks::unpack`), so that a write
+-- pays for one row and one index instead of two rows and their six indexes. `deliveries` counts the
+-- deliveries in `body`; `created_at` is its oldest event's time (Unix ms), for the pending metrics.
+CREATE TABLE webhook_outbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    deliveries BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
