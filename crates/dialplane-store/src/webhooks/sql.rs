@@ -73,18 +73,27 @@ pub const LOG_EVENT_FOR_SUBSCRIBERS_PG: &str = "WITH subscribed AS (
             'endpoint', endpoint_id, 'url', url))))::text
     FROM subscribed HAVING count(*) > 0";
 
-/// Takes up to `$2` outbox rows, oldest first, none after `$1`: their bodies (SQLite numbers
-/// the arguments in the order they first appear). On PostgreSQL it
-/// waits for rows another instance is unpacking (and then finds them gone).
-pub fn unpack_outbox(postgres: bool) -> &'static str {
-    if postgres {
-        "DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox WHERE seq <= $1
-            ORDER BY seq LIMIT $2 FOR UPDATE) RETURNING body"
-    } else {
-        "DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox WHERE seq <= $1
-            ORDER BY seq LIMIT $2) RETURNING body"
-    }
-}
+/// SQLite: takes up to `$2` outbox rows, oldest first, none after `$1`: their bodies (SQLite
+/// numbers the arguments in the order they first appear).
+pub const UNPACK_OUTBOX_SQLITE: &str = "DELETE FROM webhook_outbox WHERE seq IN
+    (SELECT seq FROM webhook_outbox WHERE seq <= $1 ORDER BY seq LIMIT $2) RETURNING body";
+
+/// PostgreSQL: takes up to `$2` outbox rows, oldest first, none after `$1`, and stores their
+/// events and deliveries, in one statement: the deliveries stored. It waits for rows another
+/// instance is unpacking (and then finds them gone). The `json` type keeps each payload's text as it was written, byte for byte.
+pub const UNPACK_OUTBOX_PG: &str = "WITH taken AS (
+        DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox WHERE seq <= $1
+            ORDER BY seq LIMIT $2 FOR UPDATE) RETURNING body),
+    entries AS (SELECT e FROM taken, json_array_elements(body::json) AS e),
+    events AS (INSERT INTO webhook_events
+        (event_id, workspace, event_type, conversation_id, created_at, payload)
+        SELECT e->>'id', e->>'ws', e->>'type', e->>'conv', (e->>'at')::bigint, (e->'payload')::text
+        FROM entries)
+    INSERT INTO webhook_deliveries (delivery_id, workspace, event_id, event_type, endpoint_id,
+        agent_id, url, status, attempts, max_attempts, next_attempt_at, created_at)
+    SELECT d->>'id', e->>'ws', e->>'id', e->>'type', d->>'endpoint', d->>'agent', d->>'url',
+        'pending', 0, (e->>'n')::bigint, (e->>'at')::bigint, (e->>'at')::bigint
+    FROM entries, json_array_elements(e->'to') AS d";
 
 /// The newest outbox row's number (NULL if there is none).
 pub const OUTBOX_LAST: &str = "SELECT MAX(seq) FROM webhook_outbox";

@@ -289,6 +289,23 @@ impl<S: Statements> WebhookTx for S {
         // Rows stored after the first look are left to the next unpacking: under a stream of
         // writes, this one ends.
         let last = self.integer(sql::OUTBOX_LAST, &[]).await?;
+        if S::POSTGRES {
+            // The rows' events and deliveries stored in SQL, a statement at a time.
+            let mut made = 0;
+            while let Some(last) = last {
+                let n = self
+                    .exec(sql::UNPACK_OUTBOX_PG, &[int(last), int(UNPACK_ROWS)])
+                    .await?;
+                made += n;
+                // None taken: the rows left may have been another instance's, unpacked while
+                // this waited. Look again for any it did not take.
+                let left = self.integer(sql::OUTBOX_WAITING, &[int(last)]).await?;
+                if n == 0 && left.is_none() {
+                    break;
+                }
+            }
+            return Ok(made);
+        }
         let mut bodies = self
             .batch_outbox()
             .map(BatchOutbox::unpack)
@@ -303,18 +320,9 @@ impl<S: Statements> WebhookTx for S {
             }
             let Some(last) = last else { break };
             let args = [int(last), int(UNPACK_ROWS)];
-            let taken = self.texts(sql::unpack_outbox(S::POSTGRES), &args).await?;
+            let taken = self.texts(sql::UNPACK_OUTBOX_SQLITE, &args).await?;
             if taken.is_empty() {
-                // On PostgreSQL the rows taken may have been another instance's, unpacked while
-                // this waited: look again for any it did not take.
-                if !S::POSTGRES
-                    || self
-                        .integer(sql::OUTBOX_WAITING, &[int(last)])
-                        .await?
-                        .is_none()
-                {
-                    break;
-                }
+                break;
             }
             bodies.extend(taken.into_iter().flatten());
         }
