@@ -251,7 +251,8 @@ def webhooks_targets(w: dict | None) -> list[tuple[str, str, str]]:
                 f"them; counting the drains, {rate(p['with'].get('sustainedRps'))} req/s = {fmt(sustained)}×")
     out.append(("webhooks: PATCH with an endpoint subscribed to agent.updated ≥ 0.9× PATCH without "
                 "(four alternating turns after a warm-up pair; each PATCH a delivery, at the default low "
-                "priority; what a turn with the endpoint leaves pending is drained before the next turn)",
+                "priority: deliveries wait for a lull in the API's requests, or 30 s; what a turn with the "
+                "endpoint leaves pending is drained before the next turn)",
                 f"{fmt(pr)}× ({rate(p['with']['rps'])} vs {rate(p['without']['rps'])} req/s{load}{cpu})",
                 verdict(pr is not None and pr >= 0.9) + disturbed(p["with"], p["without"])))
     d, direct = w["drain"], w["direct"]

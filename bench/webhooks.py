@@ -2,8 +2,9 @@
 
 - PATCH throughput with an endpoint subscribed to agent.updated (every PATCH a delivery) beside the
   same PATCHes with no endpoint, in alternating turns after a warm-up pair; target: within 10 %. The
-  server runs with its defaults (deliveries at `--webhook-priority low`); a turn with the endpoint is
-  charged with the time its pending deliveries take to drain after its load (`patch_turns`);
+  server runs with its defaults (deliveries at `--webhook-priority low`: they wait for a lull in the
+  API's requests, or `--webhook-max-lag`); the row also charges a turn with the endpoint with the
+  time its pending deliveries take to drain after its load (`patch_turns`);
 - deliveries per second: BENCH_DELIVERIES (20 000) pending deliveries stored straight in the database,
   drained by a server that starts on them, to nginx answering 204 at once; beside wrk POSTing the
   same body to that nginx (the receiver's own ceiling);

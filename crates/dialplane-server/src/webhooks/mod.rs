@@ -5,10 +5,10 @@
 //! delivery falls due, and at least every `poll` (other instances' deliveries, expired leases).
 //!
 //! By default it runs (its attempts too) on a thread of its own at the lowest CPU priority
-//! ([`Priority::Low`]), and its database work waits for a moment with no API request under way
-//! ([`load`]): when the API's requests want every core, they go first and deliveries take what
-//! they leave (and catch up when the load falls, or once they are `max_lag` late); on a machine
-//! with CPU to spare that changes nothing.
+//! ([`Priority::Low`]), and its database work (unpacking the outbox, claims, records) waits for a
+//! lull in the API's requests ([`load`]): when the API's requests want every core, they go first
+//! and deliveries take what they leave (and catch up when the load falls, or once they are
+//! `max_lag` late); on a machine with CPU to spare that changes nothing.
 
 pub mod load;
 pub mod send;
@@ -61,16 +61,16 @@ pub struct WebhookOptions {
     pub paused: bool,
     /// The CPU priority of the worker and its sends.
     pub priority: Priority,
-    /// At [`Priority::Low`], how long deliveries wait for a moment with no API request under way
-    /// before they go beside the requests.
+    /// At [`Priority::Low`], how long deliveries wait for a lull in the API's requests
+    /// ([`load::ApiLoad::lull`]) before they go beside the requests.
     pub max_lag: Duration,
 }
 
 /// The CPU priority deliveries run at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Priority {
-    /// On a thread of their own at the lowest priority (nice 19), their database work at moments
-    /// with no API request under way (within `max_lag`): API requests first.
+    /// On a thread of their own at the lowest priority (nice 19), their database work after lulls
+    /// in the API's requests (within `max_lag`): API requests first.
     #[default]
     Low,
     /// Beside the API's requests, on the server's runtime.
@@ -359,6 +359,16 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
             .saturating_sub(under_way.deliveries.len());
         let mut next_due = None;
         let mut claimed_all = false;
+        // The metrics' view of the backlog, kept fresh while the worker yields too (a read).
+        if stats_at.elapsed() >= options.poll * 5 {
+            stats_at = tokio::time::Instant::now();
+            let stats = on_server(&server, &state, |store| async move {
+                store.webhook_stats().await
+            });
+            if let Ok(stats) = stats.await {
+                state.metrics.webhook_stats(&stats, now_ms());
+            }
+        }
         if free > 0 && yields {
             tokio::select! {
                 () = waiting.yield_to(&hooks.load, options.max_lag) => {}
@@ -367,6 +377,7 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
                     ready.push(one);
                     continue;
                 }
+                () = tokio::time::sleep_until(stats_at + options.poll * 5) => continue,
                 _ = stopped.changed() => continue,
             }
         }
@@ -398,15 +409,6 @@ pub async fn run(state: AppState, mut stopped: watch::Receiver<bool>, server: Ha
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
-            }
-        }
-        if stats_at.elapsed() >= options.poll * 5 {
-            stats_at = tokio::time::Instant::now();
-            let stats = on_server(&server, &state, |store| async move {
-                store.webhook_stats().await
-            });
-            if let Ok(stats) = stats.await {
-                state.metrics.webhook_stats(&stats, now_ms());
             }
         }
         if claimed_all && under_way.busy(options.per_target).is_empty() {

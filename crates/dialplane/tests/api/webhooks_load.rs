@@ -2,6 +2,7 @@
 //! rows they fill, and a worker (`--webhook-priority low`) that waits for a lull in the API's
 //! requests, or `--webhook-max-lag`, before it claims.
 
+use crate::rate_limit::{metric_value, scrape};
 use crate::support::*;
 use crate::webhooks_api::WAIT;
 use dialplane_server::webhooks::WebhookOptions;
@@ -57,6 +58,19 @@ async fn deliveries_wait_while_a_request_is_under_way_and_go_at_the_lull_after_i
         assert!(receiver.received().is_empty(), "delivered under load");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The metrics see it waiting, still in the outbox, while the worker yields.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = scrape(&app).await;
+        if metric_value(&metrics, "dialplane_webhook_deliveries_pending") == 1.0
+            && metric_value(&metrics, "dialplane_webhook_oldest_pending_age_seconds") > 0.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the log shows it (reading the log unpacks the outbox first).
     assert_eq!(app.deliveries("?status=pending").await.len(), 1);
     until_under_way(&app, 1).await;
     assert!(receiver.received().is_empty());
