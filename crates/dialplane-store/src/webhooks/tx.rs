@@ -299,8 +299,12 @@ impl<S: Statements> WebhookTx for S {
                 made += n;
                 // None taken: the rows left may have been another instance's, unpacked while
                 // this waited. Look again for any it did not take.
-                let left = self.integer(sql::OUTBOX_WAITING, &[int(last)]).await?;
-                if n == 0 && left.is_none() {
+                if n == 0
+                    && self
+                        .integer(sql::OUTBOX_WAITING, &[int(last)])
+                        .await?
+                        .is_none()
+                {
                     break;
                 }
             }

@@ -7,7 +7,8 @@
 //! than was committed. A write thus pays for one row with no index instead of an event and a
 //! delivery with their six indexes, and the rest is done when the worker gets to it.
 
-use super::deliveries::{DeliveryStatus, StoredDelivery, StoredEvent, Target};
+use super::deliveries::{StoredDelivery, StoredEvent, Target};
+use super::outbox::new_delivery;
 use crate::{Result, StoreError};
 use dialplane_core::webhooks::EventType;
 use dialplane_core::{AgentId, ConversationId, DeliveryId, EndpointId, EventId};
@@ -109,21 +110,7 @@ pub(crate) fn events(body: &str) -> Result<Vec<(StoredEvent, Vec<StoredDelivery>
                         };
                         Ok(StoredDelivery {
                             id: p.id,
-                            workspace: event.workspace.clone(),
-                            event_id: event.id,
-                            event_type: event.event_type,
-                            target,
-                            url: p.url.into_owned(),
-                            status: DeliveryStatus::Pending,
-                            attempts: 0,
-                            max_attempts: e.n.max(1),
-                            next_attempt_at: Some(event.created_at),
-                            last_status_code: None,
-                            last_error: None,
-                            created_at: event.created_at,
-                            first_attempt_at: None,
-                            finished_at: None,
-                            lease: None,
+                            ..new_delivery(&event, target, &p.url, e.n)
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -233,7 +220,7 @@ mod tests {
     }
 
     fn delivery(event: &StoredEvent, target: Target, url: &str) -> StoredDelivery {
-        super::super::outbox::new_delivery(event, target, url, 8)
+        new_delivery(event, target, url, 8)
     }
 
     #[test]
