@@ -107,7 +107,7 @@ impl crate::Store {
     }
 
     async fn claim_by_reading(&self, claim: ClaimDeliveries) -> Result<Claims> {
-        self.unpack_webhook_outbox().await?;
+        self.unpack_webhook_outbox(Some(claim.limit)).await?;
         let now = now_ms();
         let json = |v: Vec<String>| {
             serde_json::to_string(&v).map_err(|e| StoreError::Internal(format!("claim: {e}")))

@@ -181,10 +181,12 @@ pub trait WebhookTx: Send {
         event: &deliveries::StoredEvent,
         attempts: u32,
     ) -> Result<bool>;
-    /// Moves everything in the outbox into the log's tables (as [`Self::insert_event`] stores):
-    /// how many deliveries. Every statement below that reads or changes stored events or
-    /// deliveries does this first, once a transaction.
-    async fn unpack_outbox(&mut self) -> Result<u64>;
+    /// Moves the outbox's rows into the log's tables (as [`Self::insert_event`] stores): every row
+    /// (`None`), or the oldest rows up to the first that makes `Some(n)` deliveries in all (a
+    /// claim of `n` takes no longer than its own share); how many deliveries. Every statement
+    /// below that reads or changes stored events or deliveries unpacks first, once a transaction:
+    /// a claim its share, the others everything.
+    async fn unpack_outbox(&mut self, deliveries: Option<u32>) -> Result<u64>;
     /// The body an event's deliveries send (empty once its conversation was erased).
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>>;
     /// Stores the delivery, new or changed (its lease included).
@@ -246,9 +248,13 @@ pub trait WebhookTx: Send {
     async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64>;
 }
 
-/// Moves what the outbox holds into the log's tables ([`unpack`]): how many deliveries.
+/// Moves what the outbox holds into the log's tables ([`unpack`]): everything, or the oldest rows
+/// up to the first that makes `deliveries` in all (as [`WebhookTx::unpack_outbox`]); how many
+/// deliveries.
 #[derive(Debug, Clone, Copy)]
-pub struct UnpackOutbox;
+pub struct UnpackOutbox {
+    pub deliveries: Option<u32>,
+}
 
 #[async_trait]
 impl WriteOp for UnpackOutbox {
@@ -256,7 +262,7 @@ impl WriteOp for UnpackOutbox {
     const NAME: &'static str = "unpack_webhook_outbox";
 
     async fn run(self, tx: &mut dyn Tx) -> Result<u64> {
-        tx.unpack_outbox().await
+        tx.unpack_outbox(self.deliveries).await
     }
 }
 

@@ -307,7 +307,7 @@ impl crate::Store {
         workspace: &str,
         query: &DeliveryQuery,
     ) -> Result<Vec<StoredDelivery>> {
-        self.unpack_webhook_outbox().await?;
+        self.unpack_webhook_outbox(None).await?;
         self.timed(
             "list_webhook_deliveries",
             self.reads().list_webhook_deliveries(workspace, query),
@@ -320,7 +320,7 @@ impl crate::Store {
         workspace: &str,
         id: DeliveryId,
     ) -> Result<Option<(StoredDelivery, Vec<Attempt>)>> {
-        self.unpack_webhook_outbox().await?;
+        self.unpack_webhook_outbox(None).await?;
         self.timed(
             "get_webhook_delivery",
             self.reads().get_webhook_delivery(workspace, id),
@@ -328,13 +328,14 @@ impl crate::Store {
         .await
     }
 
-    /// Unpacks the outbox ([`super::unpack`]) if it holds anything, so that a read of the log
-    /// that follows sees every delivery committed before it.
-    pub async fn unpack_webhook_outbox(&self) -> Result<u64> {
-        if !self.reads().webhook_outbox_waiting().await? {
+    /// Unpacks the outbox ([`super::unpack`]) if it holds anything: everything (`None`), so that
+    /// a read of the log that follows sees every delivery committed before it, or the oldest rows
+    /// up to `Some(n)` deliveries, a claim's share ([`super::UnpackOutbox`]).
+    pub async fn unpack_webhook_outbox(&self, deliveries: Option<u32>) -> Result<u64> {
+        if deliveries == Some(0) || !self.reads().webhook_outbox_waiting().await? {
             return Ok(0);
         }
-        self.write(super::UnpackOutbox).await
+        self.write(super::UnpackOutbox { deliveries }).await
     }
 
     pub async fn webhook_stats(&self) -> Result<WebhookStats> {

@@ -98,6 +98,14 @@ pub const UNPACK_OUTBOX_PG: &str = "WITH taken AS (
 /// The newest outbox row's number (NULL if there is none).
 pub const OUTBOX_LAST: &str = "SELECT MAX(seq) FROM webhook_outbox";
 
+/// The number of the outbox row with which its oldest rows make `$1` deliveries or more (the
+/// newest row if they make fewer in all; NULL if there is none): the last row a claim of `$1`
+/// unpacks.
+pub const OUTBOX_LAST_OF: &str = "SELECT MAX(seq) FROM (
+        SELECT seq, SUM(deliveries) OVER (ORDER BY seq) - deliveries AS before
+        FROM (SELECT seq, deliveries FROM webhook_outbox ORDER BY seq LIMIT $1) AS oldest) AS counted
+    WHERE before < $1";
+
 /// Whether the outbox holds a row numbered `$1` or before.
 pub const OUTBOX_WAITING: &str = "SELECT seq FROM webhook_outbox WHERE seq <= $1 LIMIT 1";
 

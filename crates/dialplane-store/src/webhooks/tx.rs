@@ -285,10 +285,13 @@ impl<S: Statements> WebhookTx for S {
         Ok(self.exec(sql::LOG_EVENT_FOR_SUBSCRIBERS_PG, &args).await? > 0)
     }
 
-    async fn unpack_outbox(&mut self) -> Result<u64> {
+    async fn unpack_outbox(&mut self, deliveries: Option<u32>) -> Result<u64> {
         // Rows stored after the first look are left to the next unpacking: under a stream of
         // writes, this one ends.
-        let last = self.integer(sql::OUTBOX_LAST, &[]).await?;
+        let last = match deliveries {
+            None => self.integer(sql::OUTBOX_LAST, &[]).await?,
+            Some(n) => self.integer(sql::OUTBOX_LAST_OF, &[int(n)]).await?,
+        };
         if S::POSTGRES {
             // The rows' events and deliveries stored in SQL, a statement at a time.
             let mut made = 0;
@@ -334,7 +337,7 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn event_payload(&mut self, id: EventId) -> Result<Option<String>> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(None).await?;
         let rows = self
             .texts(sql::EVENT_PAYLOAD, &[text(id.to_string())])
             .await?;
@@ -352,7 +355,7 @@ impl<S: Statements> WebhookTx for S {
         workspace: Option<&str>,
         id: DeliveryId,
     ) -> Result<Option<StoredDelivery>> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(None).await?;
         let query = format!(
             "SELECT {} FROM webhook_deliveries WHERE delivery_id = $1{}",
             sql::DELIVERY_COLUMNS,
@@ -373,7 +376,7 @@ impl<S: Statements> WebhookTx for S {
         busy: &[String],
         in_flight: &[DeliveryId],
     ) -> Result<Vec<(StoredDelivery, Option<String>)>> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(Some(limit)).await?;
         let locks = if S::POSTGRES {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -497,7 +500,7 @@ impl<S: Statements> WebhookTx for S {
         error: &str,
         now: i64,
     ) -> Result<u64> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(None).await?;
         let args = [
             text(status.as_str()),
             text(error),
@@ -514,7 +517,7 @@ impl<S: Statements> WebhookTx for S {
         conversation: ConversationId,
         now: i64,
     ) -> Result<()> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(None).await?;
         let (id, ws) = (text(conversation.to_string()), text(workspace));
         self.exec(sql::ERASE_CANCEL, &[int(now), id.clone(), ws.clone()])
             .await?;
@@ -528,7 +531,7 @@ impl<S: Statements> WebhookTx for S {
     }
 
     async fn purge_deliveries(&mut self, before: i64, limit: u32) -> Result<u64> {
-        self.unpack_outbox().await?;
+        self.unpack_outbox(None).await?;
         let args = [int(before), text(sql::created_before(before)), int(limit)];
         self.exec(sql::PURGE_ATTEMPTS, &args).await?;
         let purged = self.exec(sql::PURGE_DELIVERIES, &args).await?;

@@ -154,3 +154,68 @@ async fn many_outbox_rows_are_all_unpacked_and_delivered() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The outbox's rows, counted in the database.
+async fn outbox_rows(app: &TestApp) -> String {
+    let rows = query_strings(
+        &app.db_url,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM webhook_outbox",
+    )
+    .await;
+    rows.concat()
+}
+
+#[tokio::test]
+async fn a_claim_unpacks_its_share_of_the_outbox_oldest_first_and_a_read_of_the_log_the_rest() {
+    let app = TestApp::spawn_with(TestOptions {
+        webhooks: Some(WebhookOptions {
+            paused: true,
+            ..webhook_options("1s")
+        }),
+        ..TestOptions::default()
+    })
+    .await;
+    let receiver = Receiver::ok().await;
+    app.create_endpoint(&receiver.url("/"), &["agent.created"])
+        .await;
+    // One write at a time: a row of one delivery each.
+    let mut created = Vec::new();
+    for n in 0..30 {
+        created.push(app.create_named(&format!("Row {n}")).await);
+    }
+    assert_eq!(outbox_rows(&app).await, "30");
+    let claim = dialplane_store::webhooks::ClaimDeliveries {
+        token: "test".into(),
+        limit: 10,
+        lease_ms: 60_000,
+        busy: Vec::new(),
+        in_flight: Vec::new(),
+    };
+    let claims = app
+        .state
+        .store
+        .claim_webhook_deliveries(claim)
+        .await
+        .unwrap();
+    // The claim took ten, those of the ten oldest rows (in whatever order), and left the rest
+    // packed.
+    let mut agents: Vec<String> = claims
+        .claimed
+        .iter()
+        .map(|c| {
+            let payload: serde_json::Value = serde_json::from_str(&c.payload).unwrap();
+            payload["data"]["agentId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    agents.sort();
+    let mut oldest = created[..10].to_vec();
+    oldest.sort();
+    assert_eq!(agents, oldest);
+    assert_eq!(outbox_rows(&app).await, "20");
+    // A read of the log sees every delivery: it unpacks everything first.
+    assert_eq!(
+        app.deliveries("?status=pending&pageSize=100").await.len(),
+        30
+    );
+    assert_eq!(outbox_rows(&app).await, "0");
+}
