@@ -39,6 +39,19 @@ impl Statements for SqliteTx<'_> {
         rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
+    async fn bytes(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Vec<u8>>> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = statement
+            .query_map(arguments(args), |r| {
+                Ok(r.get_ref(0)?
+                    .as_bytes_or_null()?
+                    .unwrap_or_default()
+                    .to_vec())
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
     async fn integer(&mut self, sql: &str, args: &[Value]) -> Result<Option<i64>> {
         let mut statement = self.conn.prepare_cached(sql).map_err(db)?;
         let mut rows = statement.query(arguments(args)).map_err(db)?;

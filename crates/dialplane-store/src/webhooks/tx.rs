@@ -38,6 +38,15 @@ pub trait Statements: Send {
     async fn exec(&mut self, sql: &str, args: &[Value]) -> Result<u64>;
     /// The first column of each row, as text (NULL as `None`).
     async fn texts(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Option<String>>>;
+    /// The first column of each row, as bytes (text or a blob).
+    async fn bytes(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Vec<u8>>> {
+        let texts = self.texts(sql, args).await?;
+        Ok(texts
+            .into_iter()
+            .flatten()
+            .map(String::into_bytes)
+            .collect())
+    }
     /// The first column of the first row, as an integer.
     async fn integer(&mut self, sql: &str, args: &[Value]) -> Result<Option<i64>>;
     /// The workspaces' endpoints kept in memory, by a backend that is the only writer of its
@@ -313,25 +322,28 @@ impl<S: Statements> WebhookTx for S {
             }
             return Ok(made);
         }
-        let mut bodies = self
+        let mut bodies: Vec<Vec<u8>> = self
             .batch_outbox()
             .map(BatchOutbox::unpack)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
         let mut made = 0;
         loop {
             for body in bodies.drain(..) {
-                for (event, deliveries) in unpack::events(&body)? {
+                for (event, deliveries) in unpack::events(&unpack::body_text(&body)?)? {
                     made += deliveries.len() as u64;
                     self.insert_event(&event, &deliveries).await?;
                 }
             }
             let Some(last) = last else { break };
             let args = [int(last), int(UNPACK_ROWS)];
-            let taken = self.texts(sql::UNPACK_OUTBOX_SQLITE, &args).await?;
+            let taken = self.bytes(sql::UNPACK_OUTBOX_SQLITE, &args).await?;
             if taken.is_empty() {
                 break;
             }
-            bodies.extend(taken.into_iter().flatten());
+            bodies.extend(taken);
         }
         Ok(made)
     }

@@ -6,6 +6,12 @@
 //! claims, and every read or write of events and deliveries unpacks first, so none of them sees less
 //! than was committed. A write thus pays for one row with no index instead of an event and a
 //! delivery with their six indexes, and the rest is done when the worker gets to it.
+//!
+//! A row's body is a JSON array of entries ([`entry`]). The SQLite writer's batch row stores it
+//! compressed (zlib, a BLOB; [`BatchOutbox::take_row`]): a batch's entries repeat their workspace,
+//! type, endpoint and URL, and its bytes were the cost of the row (each page of it is written to
+//! the WAL, synced, and folded into the database file). A body that starts with `[` is the JSON
+//! itself (PostgreSQL's rows, made by one statement); [`body_text`] reads both.
 
 use super::deliveries::{StoredDelivery, StoredEvent, Target};
 use super::outbox::new_delivery;
@@ -15,6 +21,7 @@ use dialplane_core::{AgentId, ConversationId, DeliveryId, EndpointId, EventId};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::io::{Read, Write};
 
 /// One event as the outbox keeps it. PostgreSQL's fan-out statement writes the same shape in SQL
 /// ([`super::sql::LOG_EVENT_FOR_SUBSCRIBERS_PG`]).
@@ -81,6 +88,33 @@ pub(crate) fn entry(event: &StoredEvent, deliveries: &[StoredDelivery]) -> Resul
     serde_json::to_string(&entry).map_err(|e| internal("an outbox entry", e))
 }
 
+/// A row's body as its JSON text: as stored, or decompressed if stored compressed.
+pub(crate) fn body_text(body: &[u8]) -> Result<Cow<'_, str>> {
+    let text = |bytes| {
+        std::str::from_utf8(bytes)
+            .map_err(|e| StoreError::Internal(format!("an outbox row's text: {e}")))
+    };
+    if body.first() == Some(&b'[') {
+        return text(body).map(Cow::Borrowed);
+    }
+    let mut json = String::with_capacity(body.len() * 4);
+    flate2::read::ZlibDecoder::new(body)
+        .read_to_string(&mut json)
+        .map_err(|e| StoreError::Internal(format!("an outbox row's compressed body: {e}")))?;
+    Ok(Cow::Owned(json))
+}
+
+/// `json` compressed, as the SQLite writer stores a batch's row.
+fn compressed(json: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(json.len() / 3),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(json.as_bytes());
+    encoder.finish().unwrap_or_default()
+}
+
 /// The events of an outbox row (a JSON array of entries), each with its deliveries, pending.
 pub(crate) fn events(body: &str) -> Result<Vec<(StoredEvent, Vec<StoredDelivery>)>> {
     let entries: Vec<Entry<'_>> =
@@ -137,8 +171,8 @@ struct Kept {
     at: i64,
 }
 
-/// A batch's outbox row: its oldest event's time, its deliveries, its body.
-pub type OutboxRow = (i64, i64, String);
+/// A batch's outbox row: its oldest event's time, its deliveries, its body (compressed).
+pub type OutboxRow = (i64, i64, Vec<u8>);
 
 impl BatchOutbox {
     /// Keeps an entry ([`entry`]) of `deliveries` deliveries, its event made `at`.
@@ -194,7 +228,8 @@ impl BatchOutbox {
         }
         body.push(']');
         self.unpacked = 0;
-        Some((at, i64::try_from(deliveries).unwrap_or(i64::MAX), body))
+        let deliveries = i64::try_from(deliveries).unwrap_or(i64::MAX);
+        Some((at, deliveries, compressed(&body)))
     }
 
     /// Forgets everything (the batch was rolled back).
@@ -244,6 +279,37 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_row_is_stored_compressed_and_read_back_as_it_was_and_json_as_it_is() {
+        let event = event(r#"{"type":"agent.updated","data":{"agentId":"x","version":3}}"#);
+        let mut batch = BatchOutbox::default();
+        let mut entries = Vec::new();
+        for _ in 0..32 {
+            let deliveries = vec![delivery(
+                &event,
+                Target::Endpoint(EndpointId::generate()),
+                "https://a.test/hook",
+            )];
+            let one = entry(&event, &deliveries).unwrap();
+            batch.push(one.clone(), 1, event.created_at);
+            entries.push(one);
+        }
+        let json = format!("[{}]", entries.join(","));
+        let (_, deliveries, body) = batch.take_row().unwrap();
+        assert_eq!(deliveries, 32);
+        assert!(
+            body.len() * 2 < json.len(),
+            "{} of {}",
+            body.len(),
+            json.len()
+        );
+        assert_eq!(body_text(&body).unwrap(), json);
+        assert_eq!(events(&body_text(&body).unwrap()).unwrap().len(), 32);
+        // A body stored as JSON text (PostgreSQL's) is read as it is.
+        assert_eq!(body_text(json.as_bytes()).unwrap(), json);
+        assert!(body_text(b"not zlib").is_err());
+    }
+
+    #[test]
     fn an_undone_write_takes_back_its_entries_and_its_unpacking() {
         let mut batch = BatchOutbox::default();
         batch.push("{\"a\":1}".into(), 1, 20);
@@ -259,10 +325,9 @@ mod tests {
         let mark = batch.op_started();
         batch.push("{\"c\":3}".into(), 3, 30);
         batch.op_ended(mark, true);
-        assert_eq!(
-            batch.take_row(),
-            Some((20, 4, "[{\"a\":1},{\"c\":3}]".to_owned()))
-        );
+        let (at, deliveries, body) = batch.take_row().unwrap();
+        assert_eq!((at, deliveries), (20, 4));
+        assert_eq!(body_text(&body).unwrap(), "[{\"a\":1},{\"c\":3}]");
         assert_eq!(batch.take_row(), None);
     }
 
