@@ -104,15 +104,17 @@ pub(crate) fn body_text(body: &[u8]) -> Result<Cow<'_, str>> {
     Ok(Cow::Owned(json))
 }
 
-/// `json` compressed, as the SQLite writer stores a batch's row.
+/// `json` compressed, as the SQLite writer stores a batch's row (the JSON itself, which
+/// [`body_text`] reads too, should the compressor ever fail: writing to a Vec does not).
 fn compressed(json: &str) -> Vec<u8> {
     let mut encoder = flate2::write::ZlibEncoder::new(
         Vec::with_capacity(json.len() / 3),
         flate2::Compression::fast(),
     );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(json.as_bytes());
-    encoder.finish().unwrap_or_default()
+    encoder
+        .write_all(json.as_bytes())
+        .and_then(|()| encoder.finish())
+        .unwrap_or_else(|_| json.as_bytes().to_vec())
 }
 
 /// The events of an outbox row (a JSON array of entries), each with its deliveries, pending.

@@ -33,6 +33,18 @@ async fn until_under_way(app: &TestApp, n: usize) {
     }
 }
 
+/// An app whose worker claims nothing: what writes store stays in the outbox.
+async fn paused_app() -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        webhooks: Some(WebhookOptions {
+            paused: true,
+            ..webhook_options("1s")
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
 fn options(max_lag: Duration) -> TestOptions {
     TestOptions {
         webhooks: Some(WebhookOptions {
@@ -103,14 +115,7 @@ async fn deliveries_go_beside_requests_that_never_stop_once_they_are_max_lag_lat
 
 #[tokio::test]
 async fn many_outbox_rows_are_all_unpacked_and_delivered() {
-    let app = TestApp::spawn_with(TestOptions {
-        webhooks: Some(WebhookOptions {
-            paused: true,
-            ..webhook_options("1s")
-        }),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = paused_app().await;
     let receiver = Receiver::ok().await;
     app.create_endpoint(&receiver.url("/"), &["agent.created"])
         .await;
@@ -119,25 +124,7 @@ async fn many_outbox_rows_are_all_unpacked_and_delivered() {
         app.create_named(&format!("Row {n}")).await;
     }
     // Every page of the pending log (reading it unpacks the outbox first).
-    let mut listed = Vec::new();
-    let mut query = "?status=pending&pageSize=100".to_owned();
-    loop {
-        let page = app
-            .send(
-                reqwest::Method::GET,
-                &format!("/api/public/v1/webhook-deliveries{query}"),
-                Some(&app.key),
-                &[],
-                None,
-            )
-            .await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        listed.extend(page.data().as_array().unwrap().iter().cloned());
-        match page.body["pagination"]["nextCursor"].as_str() {
-            Some(cursor) => query = format!("?status=pending&pageSize=100&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let listed = app.all_deliveries("status=pending", 100).await;
     assert_eq!(listed.len(), 150);
     // And a worker delivers them all.
     let app = app
@@ -167,14 +154,7 @@ async fn outbox_rows(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_claim_unpacks_its_share_of_the_outbox_oldest_first_and_a_read_of_the_log_the_rest() {
-    let app = TestApp::spawn_with(TestOptions {
-        webhooks: Some(WebhookOptions {
-            paused: true,
-            ..webhook_options("1s")
-        }),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = paused_app().await;
     let receiver = Receiver::ok().await;
     app.create_endpoint(&receiver.url("/"), &["agent.created"])
         .await;

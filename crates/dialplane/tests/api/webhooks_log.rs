@@ -5,7 +5,7 @@ use crate::support::*;
 use crate::webhooks_api::{app, endpoint_path, WAIT};
 use dialplane_store::webhooks::{now_ms, PurgeDeliveryLog};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 #[tokio::test]
@@ -94,31 +94,12 @@ async fn the_delivery_log_pages_newest_first_filters_and_expires() {
         }
     }
     receiver.wait_for(7, WAIT).await;
-    let mut seen = Vec::new();
-    let mut query = "?pageSize=3".to_owned();
-    loop {
-        let r = app
-            .send(
-                Method::GET,
-                &format!("/api/public/v1/webhook-deliveries{query}"),
-                Some(&app.key),
-                &[],
-                None,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        seen.extend(
-            r.data()
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["deliveryId"].clone()),
-        );
-        match r.body["pagination"]["nextCursor"].as_str() {
-            Some(cursor) => query = format!("?pageSize=3&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let seen: Vec<Value> = app
+        .all_deliveries("", 3)
+        .await
+        .iter()
+        .map(|d| d["deliveryId"].clone())
+        .collect();
     assert_eq!(seen.len(), 7);
     let mut sorted = seen.clone();
     sorted.sort_by(|x, y| y.as_str().cmp(&x.as_str()));

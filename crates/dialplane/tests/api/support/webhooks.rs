@@ -243,6 +243,11 @@ impl TestApp {
     }
 
     pub async fn deliveries(&self, query: &str) -> Vec<Value> {
+        self.deliveries_page(query).await.0
+    }
+
+    /// One page of the delivery log for `query`, and the cursor of the next if there is one.
+    async fn deliveries_page(&self, query: &str) -> (Vec<Value>, Option<String>) {
         let r = self
             .send(
                 Method::GET,
@@ -253,7 +258,27 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
-        r.data().as_array().unwrap().clone()
+        let next = r.body["pagination"]["nextCursor"]
+            .as_str()
+            .map(str::to_owned);
+        (r.data().as_array().unwrap().clone(), next)
+    }
+
+    /// Every page of the delivery log for `filters` (`""`: all; else `a=b&c=d`), `page_size` a
+    /// page, in the order the pages list them.
+    pub async fn all_deliveries(&self, filters: &str, page_size: u32) -> Vec<Value> {
+        let first = match filters {
+            "" => format!("?pageSize={page_size}"),
+            _ => format!("?pageSize={page_size}&{filters}"),
+        };
+        let (mut listed, mut next) = self.deliveries_page(&first).await;
+        while let Some(cursor) = next {
+            let query = format!("{first}&cursor={cursor}");
+            let (page, after) = self.deliveries_page(&query).await;
+            listed.extend(page);
+            next = after;
+        }
+        listed
     }
 
     /// The id of the newest delivery the log lists for `query` (`""`: all).
